@@ -1,0 +1,1 @@
+"""Organiser tools, run once per challenge: build fixed splits and pretrain the original model."""

@@ -1,0 +1,80 @@
+"""``python -m data_prep build|show``: build a split directory, or describe one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from data_prep.build import BuildOptions, build_split, describe_split
+from data_prep.splitting import STRATEGIES
+from starter_kit.data import CIFAR10_ENV, DATASETS
+
+
+def _classes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(c) for c in text.split(",") if c.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class numbers like 3,7, got {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m data_prep", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build a split directory with its original model")
+    build.add_argument("--dataset", required=True, help=f"one of {', '.join(DATASETS)}")
+    build.add_argument("--split", default="public", help="public (seed 2023) or private (seed 2024)")
+    build.add_argument("--out", required=True, type=Path, help="split directory to write")
+    build.add_argument("--seed", type=int, help="split seed (default: the split's own)")
+    build.add_argument("--forget", default="random", help=f"forget-set strategy: {', '.join(STRATEGIES)}")
+    build.add_argument("--forget-fraction", type=float, default=0.1, help="share of train to forget (random, group)")
+    build.add_argument("--forget-classes", type=_classes, default=(), help="classes to forget, e.g. 3,7 (class)")
+    build.add_argument("--groups", type=Path, help=".npy with one integer group id per image (group)")
+    build.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
+    build.add_argument("--epochs", type=int, help="override the recipe's epochs (recorded in the manifest)")
+    build.add_argument("--device", default="cpu", help="cpu (bitwise reproducible) or cuda")
+    build.add_argument("--force", action="store_true", help="replace an existing output directory")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    show = commands.add_parser("show", help="print a split's sizes, class counts and original accuracies")
+    show.add_argument("split_dir", type=Path)
+    show.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            out = build_split(
+                BuildOptions(
+                    dataset=args.dataset,
+                    split=args.split,
+                    out=args.out,
+                    seed=args.seed,
+                    forget=args.forget,
+                    forget_fraction=args.forget_fraction,
+                    forget_classes=args.forget_classes,
+                    groups_file=args.groups,
+                    data_root=args.data_root,
+                    force=args.force,
+                    epochs=args.epochs,
+                    device=args.device,
+                    progress=not args.quiet,
+                )
+            )
+            print(describe_split(out, args.data_root))
+        else:
+            print(describe_split(args.split_dir, args.data_root))
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

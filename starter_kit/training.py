@@ -1,0 +1,93 @@
+"""Train a model from scratch with the public recipe, seeded and deterministic on a CPU.
+
+Everything that decides the outcome is an argument: the recipe, the data and the seed.
+The seed fixes the initial weights, the shuffling and the augmentation, so the same
+call on the same CPU gives the same weights bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from starter_kit.loaders import make_loader
+from starter_kit.models import build_model
+from starter_kit.recipe import Recipe
+
+
+def train_model(
+    recipe: Recipe,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    desc: str = "training",
+) -> nn.Module:
+    """A new model of ``recipe.model`` trained on (images [n, C, H, W], labels [n]).
+
+    Returns the model in eval mode on ``device``.
+    """
+    if len(images) < 2:
+        raise ValueError(f"cannot train on {len(images)} example(s): need at least 2")
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    model = build_model(recipe.model, images.shape[1], num_classes).to(device)
+    # Drop the last partial batch (BatchNorm needs >1 example), unless there is only one.
+    loader = make_loader(
+        images, labels, recipe.batch_size, shuffle=True, seed=seed, drop_last=len(images) > recipe.batch_size
+    )
+    augment_generator = torch.Generator().manual_seed(seed + 1)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov and recipe.momentum > 0,
+        weight_decay=recipe.weight_decay,
+    )
+    total_steps = recipe.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(recipe, step, total_steps))
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+
+    model.train()
+    bar = tqdm(range(recipe.epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
+    for _ in bar:
+        for inputs, targets in loader:
+            if recipe.augment == "flip_crop":
+                inputs = flip_crop(inputs, augment_generator)
+            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            loss = criterion(model(inputs), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+def lr_factor(recipe: Recipe, step: int, total_steps: int) -> float:
+    """The learning-rate multiplier at ``step``: cosine, or linear warm-up then cosine."""
+    warmup_steps = int(recipe.warmup * total_steps) if recipe.schedule == "onecycle" else 0
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def flip_crop(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random horizontal flips and ``pad``-pixel translated crops, per image, in one pass."""
+    n, _, height, width = images.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    images = torch.where(flip.view(n, 1, 1, 1), images.flip(3), images)
+    padded = nn.functional.pad(images, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (dy.view(n, 1) + torch.arange(height)).view(n, 1, height, 1)
+    cols = (dx.view(n, 1) + torch.arange(width)).view(n, 1, 1, width)
+    batch = torch.arange(n).view(n, 1, 1, 1)
+    channels = torch.arange(images.shape[1]).view(1, -1, 1, 1)
+    return padded[batch, channels, rows, cols]
