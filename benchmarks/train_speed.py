@@ -1,0 +1,84 @@
+"""Training speed of the public recipe beside a tutorial-style loop, in one run.
+
+The kit's loop cuts whole batches from in-memory tensors (starter_kit.loaders); the
+baseline is what most tutorials write: a DataLoader over a TensorDataset that indexes
+one example at a time and collates. Same model, recipe, epochs and data.
+
+    python benchmarks/train_speed.py [--dataset digits] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from starter_kit.data import load_dataset
+from starter_kit.models import build_model
+from starter_kit.recipe import default_recipe
+from starter_kit.training import lr_factor, train_model
+
+
+def tutorial_loop(recipe, images, labels, num_classes, seed):
+    """The plain loop: per-example indexing and default collation, else the same recipe."""
+    torch.manual_seed(seed)
+    model = build_model(recipe.model, images.shape[1], num_classes)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=recipe.batch_size, shuffle=True, drop_last=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
+    total = recipe.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(recipe, step, total))
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(recipe.epochs):
+        for inputs, targets in loader:
+            loss = criterion(model(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-root")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    dataset = load_dataset(args.dataset, args.data_root)
+    recipe = default_recipe(args.dataset)
+    n = int(0.7 * len(dataset.labels))  # about the size of a training part
+    images, labels = dataset.images[:n], dataset.labels[:n]
+    runners = {
+        "kit recipe (batched tensor indexing)": lambda s: train_model(recipe, images, labels, dataset.num_classes, s, progress=False),
+        "tutorial loop (per-sample DataLoader)": lambda s: tutorial_loop(recipe, images, labels, dataset.num_classes, s),
+    }
+    seconds = {name: [] for name in runners}
+    for repeat in range(args.repeats):  # interleaved, so load on the machine hits both alike
+        for name, run in runners.items():
+            started = time.perf_counter()
+            run(repeat)
+            seconds[name].append(time.perf_counter() - started)
+    rows = []
+    baseline = min(seconds["tutorial loop (per-sample DataLoader)"])
+    for name, times in seconds.items():
+        best = min(times)
+        rows.append({
+            "loop": name,
+            "seconds per model": round(best, 2),
+            "images per second": round(n * recipe.epochs / best),
+            "speed-up vs tutorial": round(baseline / best, 2),
+        })
+    print(f"{args.dataset}: {n} images x {recipe.epochs} epochs, model {recipe.model}, "
+          f"batch {recipe.batch_size}, {torch.get_num_threads()} threads, best of {args.repeats}")
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
