@@ -9,8 +9,11 @@ stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from scoring.commands import add_commands
 
 
 class _UsageError(Exception):
@@ -47,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     metric.add_argument("--out", type=Path, help="write the per-example epsilons [n_examples] to this .npy")
     metric.add_argument("--jobs", type=_jobs, help="threads (default: every core)")
     metric.set_defaults(handler=_metric)
+    add_commands(commands)  # references, score, leaderboard
     return top
 
 
@@ -68,8 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: finished files are kept, nothing half-written", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - a bug of the scorer, still one line
+        if os.environ.get("SCORING_DEBUG"):
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error} (set SCORING_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,148 @@
+"""The ``references``, ``score`` and ``leaderboard`` subcommands of ``python -m scoring``.
+
+Thin: parse, call one function, print. Hook them into a parser with
+``add_commands(subparsers)``; each subparser sets ``handler(args) -> exit code``.
+Exit codes: 0 done (for ``score``: scored), 1 the submission was rejected or failed
+(its reason is printed and in score.json); ``scoring.__main__`` turns errors to fix into
+one line on stderr and exit code 2, and an interruption into 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+GIB = 2**30
+DEFAULT_THREADS = 1  # tiny models run fastest, and time most steadily, on one thread
+
+
+def add_commands(subparsers) -> None:
+    """Add ``references``, ``score`` and ``leaderboard`` to an argparse subparsers object."""
+    refs = subparsers.add_parser(
+        "references",
+        help="train reference models from scratch on the retain set (resumes, extends)",
+        description="Train N reference models with the split's public recipe on the retain set, each with its "
+        "own sealed seed; keep their forget-set confidences and accuracies. Resumes and extends: "
+        "only missing models are trained.",
+    )
+    refs.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
+    refs.add_argument("--n-models", required=True, type=int, help="how many reference models (N)")
+    refs.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
+    _common(refs)
+    refs.set_defaults(handler=references_command)
+
+    score = subparsers.add_parser(
+        "score",
+        help="run a submission N times in isolation and compute the official score",
+        description="Run a submission's unlearning() N times in a separate worker process, evaluate the models "
+        "it returns, and write OUT/score.json with the official score against the first N reference models.",
+    )
+    score.add_argument("submission", type=Path, help="a .ipynb notebook (its 'submission'-tagged cells) or a .py file")
+    score.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
+    score.add_argument("--n-models", required=True, type=int, help="N: runs of the submission and reference models used")
+    score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (replaced if a score folder)")
+    score.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
+    score.add_argument("--time-limit", type=_positive, help="seconds per run (default 20%% of the mean retraining time)")
+    score.add_argument("--budget", type=_positive, help="seconds for all N runs (default N x limit x 1.5)")
+    score.add_argument(
+        "--memory-limit", type=_positive, help="GiB the submission may allocate (default half of the machine's memory)"
+    )
+    score.add_argument("--setup-limit", type=_positive, default=120.0, help="seconds to load the submission (default 120)")
+    _common(score)
+    score.set_defaults(handler=score_command)
+
+    board = subparsers.add_parser(
+        "leaderboard",
+        help="rank every scored submission under a results folder",
+        description="Collect every score.json under a folder and rank the scored submissions, public and "
+        "private split side by side; write the table as CSV.",
+    )
+    board.add_argument("--results", required=True, type=Path, help="folder the score folders were written under")
+    board.add_argument("--csv", type=Path, help="where to write the table (default RESULTS/leaderboard.csv)")
+    board.set_defaults(handler=leaderboard_command)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS,
+        help=f"torch CPU threads for training, runs and evaluation (default {DEFAULT_THREADS}); use the same for "
+        "references and scores, since the time limit derives from the references' training time",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (bitwise reproducible) or cuda")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _setup(args) -> None:
+    import torch
+
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device} asked for, but torch sees no CUDA device: use --device cpu")
+
+
+def references_command(args) -> int:
+    from scoring.references import build_references, describe_references
+    from starter_kit.splits import load_split
+
+    _setup(args)
+    split = load_split(args.split_dir)
+    refs = build_references(split, args.n_models, args.refs, device=args.device, progress=not args.quiet)
+    print(describe_references(refs))
+    return 0
+
+
+def score_command(args) -> int:
+    from scoring.report import summary_text
+    from scoring.score import ScoreOptions, score_submission
+
+    _setup(args)
+    record = score_submission(
+        ScoreOptions(
+            submission=args.submission,
+            split_dir=args.split_dir,
+            n_models=args.n_models,
+            out=args.out,
+            refs_dir=args.refs,
+            time_limit=args.time_limit,
+            budget=args.budget,
+            memory_bytes=None if args.memory_limit is None else int(args.memory_limit * GIB),
+            setup_limit=args.setup_limit,
+            threads=args.threads,
+            device=args.device,
+            progress=not args.quiet,
+        )
+    )
+    print(summary_text(record, args.out))
+    return 0 if record["status"] == "scored" else 1
+
+
+def leaderboard_command(args) -> int:
+    from scoring.leaderboard import (
+        LEADERBOARD_FILE,
+        collect_scores,
+        format_leaderboard,
+        leaderboard,
+        not_ranked,
+        write_leaderboard,
+    )
+
+    scores = collect_scores(args.results)
+    if scores.empty:
+        raise ValueError(f"no score.json under {args.results}: score a submission with 'python -m scoring score'")
+    table = leaderboard(scores)
+    path = write_leaderboard(table, args.csv or args.results / LEADERBOARD_FILE)
+    print(format_leaderboard(table, not_ranked(scores)))
+    print(f"\nwrote {path}")
+    return 0

@@ -1,0 +1,311 @@
+"""Scoring: run a submission through ingestion, evaluate what it returns, compute the official score.
+
+The participant's code runs only inside ingestion's worker; here the returned weights
+are loaded into the scorer's own model of the split's architecture, evaluated on the
+forget, retain and test sets, and compared with the first N reference models through
+``scoring.metric`` (pure functions on arrays).
+
+Folder layout of a scoring run (one folder per submission and split, written in a
+hidden staging folder and renamed into place, ``score.json`` last)::
+
+    OUT/
+      score.json           status (scored / rejected / failed) and reason; score, F, RA_U,
+                           TA_U, RA_R, TA_R, FA_U, FA_R; N and |S|; run times and the limits
+                           applied; sha256 of the submission, split manifest and reference
+                           set; kit and torch versions; run seeds; one record per run
+      unlearned_conf.npy   [N, |S|] float64  forget-set confidences of the N unlearned models
+      retrained_conf.npy   [N, |S|] float64  the same for the first N reference models
+      epsilons.npy         [|S|] float64     per-example epsilons (the score can be recomputed
+                                             from these three arrays and score.json)
+      runs.csv             per run: index, seed, seconds, wall seconds, accuracies
+      score.png            epsilon histogram and the score's three factors
+      submission.log       the worker's stdout and stderr (first and last 128 KiB)
+
+A rejected or failed submission gets score.json, runs.csv and submission.log (the
+arrays and the figure only when scored). Scoring the same submission twice with the
+same references gives the same values: the run seeds derive from the split manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import starter_kit
+from scoring import metric
+from scoring.ingestion import Ingestion, Limits, job_from_split, run_submission
+from scoring.outputs import Evaluator, ModelOutputs, derive_seed
+from scoring.references import ReferenceSet, load_references
+from scoring.report import score_figure
+from starter_kit.atomic import staged_directory, write_bytes, write_json
+from starter_kit.splits import load_split
+from starter_kit.submission import submission_source
+
+TIME_LIMIT_FRACTION = 0.2  # of the mean retraining time, as in the competition
+BUDGET_SLACK = 1.5  # default budget: N x limit x this
+SCORE_FILE = "score.json"
+STATUSES = ("scored", "rejected", "failed")
+_OUTPUT_FILES = (
+    SCORE_FILE,
+    "unlearned_conf.npy",
+    "retrained_conf.npy",
+    "epsilons.npy",
+    "runs.csv",
+    "score.png",
+    "submission.log",
+)
+
+
+@dataclass
+class ScoreOptions:
+    """One scoring run. None means the default described in ``score_submission``."""
+
+    submission: Path
+    split_dir: Path
+    n_models: int
+    out: Path
+    refs_dir: Path | None = None
+    time_limit: float | None = None
+    budget: float | None = None
+    memory_bytes: int | None = None
+    setup_limit: float = 120.0
+    threads: int | None = None
+    device: str = "cpu"
+    progress: bool = True
+
+
+def run_seed(manifest_sha256: str, index: int) -> int:
+    """The seed of run ``index`` on a split: fixed, so a rescore repeats every run."""
+    return derive_seed("run", manifest_sha256, index)
+
+
+def time_limits(options: ScoreOptions, refs: ReferenceSet) -> tuple[float, float, str]:
+    """(per-run limit, budget, how the limit was set): 20% of the mean retraining time by default."""
+    mean = float(refs.training_seconds.mean())
+    if options.time_limit is not None:
+        limit, rule = float(options.time_limit), "--time-limit"
+    else:
+        limit = TIME_LIMIT_FRACTION * mean
+        rule = f"{TIME_LIMIT_FRACTION:.0%} of the mean retraining time ({mean:.2f} s over {refs.n_models} models)"
+    budget = float(options.budget) if options.budget is not None else BUDGET_SLACK * options.n_models * limit
+    return limit, budget, rule
+
+
+def score_submission(options: ScoreOptions) -> dict:
+    """Score ``options.submission``; write ``options.out`` (layout above); return score.json's record.
+
+    Raises ValueError or OSError for what the organiser must fix (no split, too few
+    reference models, an OUT that is not a score folder); anything wrong with the
+    submission itself is a status in the record instead.
+
+    Defaults: the per-run time limit is 20% of the mean retraining time of the N
+    reference models used, the budget N x limit x 1.5, the memory allowance half of
+    the machine's memory.
+    """
+    submission = Path(options.submission)
+    out = Path(options.out)
+    _check_out(out)
+    if not submission.is_file():
+        raise FileNotFoundError(f"submission {submission} not found: give a .ipynb notebook or a .py file")
+    split = load_split(options.split_dir)
+    refs = load_references(split, options.n_models, options.refs_dir)
+    limit, budget, rule = time_limits(options, refs)
+    limits = Limits(
+        run_seconds=limit, budget_seconds=budget, memory_bytes=options.memory_bytes, setup_seconds=options.setup_limit
+    )
+    seeds = [run_seed(split.manifest_sha256, k) for k in range(options.n_models)]
+    record = _base_record(options, submission, split, refs, seeds, limits, rule)
+
+    outputs: list[ModelOutputs] = []  # one per completed run, in run order
+    try:
+        source = submission_source(submission)
+    except ValueError as error:
+        ingestion = Ingestion(status="failed", reason=str(error))
+    else:
+        evaluator = Evaluator(split, device=options.device)
+
+        def evaluate(index: int, state: dict[str, torch.Tensor]) -> None:
+            try:
+                outputs.append(evaluator.from_state(state))
+            except ValueError as error:
+                raise ValueError(f"returned a model whose outputs cannot be scored ({error})") from None
+
+        job = job_from_split(split, source, submission.name, threads=options.threads, device=options.device)
+        ingestion = run_submission(job, seeds, limits, evaluate, progress=options.progress)
+
+    record.update(status=ingestion.status, reason=ingestion.reason)
+    record["time"].update(_time_stats(ingestion))
+    record["output"] = {"bytes": ingestion.output_bytes, "truncated": ingestion.output_truncated, "file": "submission.log"}
+    record["timing"] = {
+        "ingestion_seconds": round(ingestion.wall_seconds - ingestion.callback_seconds, 3),
+        "evaluation_seconds": round(ingestion.callback_seconds, 3),
+    }
+    arrays = {}
+    if ingestion.status == "completed":
+        started = time.perf_counter()
+        try:
+            arrays = _score(record, outputs, refs)
+        except ValueError as error:  # e.g. the metric defines no epsilon for an example
+            record.update(status="failed", reason=f"the official score is undefined for these outputs: {error}")
+        record["timing"]["metric_seconds"] = round(time.perf_counter() - started, 3)
+    record["runs"] = [
+        {
+            "index": run.index,
+            "seed": run.seed,
+            "seconds": round(run.seconds, 4),
+            "wall_seconds": round(run.wall_seconds, 4),
+            **outputs[i].accuracies(),
+        }
+        for i, run in enumerate(ingestion.runs)
+    ]
+    record["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _write_outputs(out, record, arrays, ingestion.output)
+    return record
+
+
+def _check_out(out: Path) -> None:
+    """OUT may be new, empty, or an earlier score folder (replaced); anything else is refused."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory: choose another --out")
+    names = {p.name for p in out.iterdir()}
+    if names and (SCORE_FILE not in names or not names <= set(_OUTPUT_FILES)):
+        raise FileExistsError(
+            f"{out} exists and is not a score folder (it holds {', '.join(sorted(names)[:3])}...): choose another --out"
+        )
+
+
+def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, limits: Limits, rule: str) -> dict:
+    return {
+        "status": None,
+        "reason": None,
+        "submission": {"name": submission.name, "path": str(submission)},
+        "split": {
+            "dataset": split.dataset.name,
+            "name": split.manifest["split"]["name"],
+            "dir": str(split.directory),
+            "forget_strategy": split.manifest["split"]["forget"]["strategy"],
+        },
+        "N": options.n_models,
+        "n_forget": int(len(split.indices["forget"])),
+        "score": None,
+        "F": None,
+        "RA_U": None,
+        "TA_U": None,
+        "FA_U": None,
+        "RA_R": float(refs.retain_accuracy.mean()),
+        "TA_R": float(refs.test_accuracy.mean()),
+        "FA_R": float(refs.forget_accuracy.mean()),
+        "time": {
+            "limit_seconds": round(limits.run_seconds, 4),
+            "limit_rule": rule,
+            "budget_seconds": round(limits.budget_seconds, 4),
+            "grace_seconds": round(limits.grace, 4),
+            "reference_mean_training_seconds": round(float(refs.training_seconds.mean()), 4),
+            # Compare with torch_threads below: a limit derived from references trained
+            # with other thread counts than the runs get is not a fair 20%.
+            "reference_torch_threads": sorted({int(t) for t in refs.torch_threads}),
+        },
+        "limits": {"memory_bytes": limits.memory_for(options.device), "setup_seconds": limits.setup_seconds},
+        "sha256": {
+            "submission": hashlib.sha256(submission.read_bytes()).hexdigest(),
+            "split_manifest": split.manifest_sha256,
+            "reference_set": refs.sha256,
+        },
+        "references": {"dir": str(refs.directory), "n_used": refs.n_models},
+        "run_seeds": [int(s) for s in seeds],
+        "kit_version": starter_kit.__version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "torch_threads": int(options.threads or torch.get_num_threads()),
+        "device": str(options.device),
+    }
+
+
+def _time_stats(ingestion: Ingestion) -> dict:
+    seconds = np.array([run.seconds for run in ingestion.runs])
+    stats = {"runs_completed": len(seconds), "setup_seconds": _round(ingestion.setup_seconds)}
+    if len(seconds):
+        stats.update(
+            mean_seconds=round(float(seconds.mean()), 4),
+            std_seconds=round(float(seconds.std()), 4),
+            min_seconds=round(float(seconds.min()), 4),
+            median_seconds=round(float(np.median(seconds)), 4),
+            max_seconds=round(float(seconds.max()), 4),
+            total_seconds=round(float(seconds.sum()), 4),
+            total_wall_seconds=round(float(sum(run.wall_seconds for run in ingestion.runs)), 4),
+        )
+    return stats
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _score(record: dict, outputs: list[ModelOutputs], refs: ReferenceSet) -> dict:
+    """Fill the score fields of ``record``; return the arrays to write beside it."""
+    unlearned = np.stack([o.forget_conf for o in outputs])
+    retrained = refs.forget_conf
+    n_models = len(outputs)
+    epsilons = metric.per_example_epsilons(unlearned, retrained)
+    quality = metric.forgetting_quality_from_epsilons(epsilons, n_models)
+    ra_u = np.array([o.retain_accuracy for o in outputs])
+    ta_u = np.array([o.test_accuracy for o in outputs])
+    score = metric.official_score(quality, ra_u, ta_u, refs.retain_accuracy, refs.test_accuracy)
+    record.update(
+        status="scored",
+        reason=None,
+        score=score,
+        F=quality,
+        RA_U=float(ra_u.mean()),
+        TA_U=float(ta_u.mean()),
+        FA_U=float(np.mean([o.forget_accuracy for o in outputs])),
+        retain_ratio=float(ra_u.mean()) / record["RA_R"],
+        test_ratio=float(ta_u.mean()) / record["TA_R"],
+        epsilons={
+            "mean": float(epsilons.mean()),
+            "median": float(np.median(epsilons)),
+            "share_at_cap": float(np.mean(epsilons >= metric.EPSILON_CAP)),
+            "bin_width": metric.BIN_WIDTH,
+            "bin_counts": [int(c) for c in metric.epsilon_bin_counts(epsilons, n_models)],
+        },
+    )
+    return {"unlearned_conf": unlearned, "retrained_conf": retrained, "epsilons": epsilons}
+
+
+def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: str) -> None:
+    runs = pd.DataFrame(record["runs"], columns=["index", "seed", "seconds", "wall_seconds",
+                                                 "retain_accuracy", "forget_accuracy", "test_accuracy"])
+    with staged_directory(out, replace=True) as staging:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            write_bytes(staging / f"{name}.npy", buffer.getvalue())
+        write_bytes(staging / "runs.csv", runs.to_csv(index=False).encode())
+        write_bytes(staging / "submission.log", log.encode())
+        if record["status"] == "scored":
+            write_bytes(staging / "score.png", score_figure(record, arrays["epsilons"]))
+        record["files"] = sorted(p.name for p in staging.iterdir()) + [SCORE_FILE]
+        write_json(staging / SCORE_FILE, _plain(record))
+
+
+def _plain(value):
+    """JSON-safe: numpy scalars to Python, NaN and infinity to None."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value

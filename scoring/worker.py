@@ -1,0 +1,184 @@
+"""The ingestion worker: a fresh process that runs one submission's ``unlearning`` N times.
+
+Started by ``scoring.ingestion`` (never by hand) as::
+
+    python -P -m scoring.worker JOB_FILE COMMAND_FD RESULT_FD
+
+in a temporary working directory of its own. ``JOB_FILE`` (read with
+``weights_only=True``, then deleted) holds only what the contract gives a submission:
+its source, the architecture's name and sizes, the original model's state_dict, the
+retain, forget and validation tensors, the batch size, the torch thread count and
+the device, and the memory allowance (``memory_bytes``, 0 for none). Never the test set, the split directory or
+the run seeds in advance.
+
+Protocol, one JSON object per line:
+
+- worker -> scorer on RESULT_FD: ``{"event": "ready"}`` once the submission is
+  loaded, or ``{"event": "setup_failed", "reason": ...}``; then per run
+  ``{"event": "run", "index": k, "ok": true, "seconds": t}`` with the returned
+  state_dict saved as ``run-<k>.pt`` in the working directory, or
+  ``{"event": "run", "index": k, "ok": false, "reason": ...}``.
+- scorer -> worker on COMMAND_FD: ``{"run": k, "seed": s}``; end of file means stop.
+
+The scorer never unpickles anything this process sends except through
+``torch.load(weights_only=True)``, so a submission cannot reach into the scorer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+import types
+
+import torch
+from torch import nn
+
+from starter_kit.loaders import make_loader
+from starter_kit.models import build_model
+from starter_kit.submission import ENTRY_POINT, seed_everything, submission_loaders
+
+REASON_CHARS = 300  # a reason is one line on a screen and in score.json
+
+
+class _Parts:
+    """The retain, forget and validation tensors, with the one method submission_loaders uses."""
+
+    def __init__(self, parts: dict):
+        self.parts = parts
+
+    def loader(self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None):
+        images, labels = self.parts[part]  # KeyError for "test": it is not here
+        return make_loader(images, labels, batch_size, shuffle=shuffle, seed=seed)
+
+
+def describe_exception(error: BaseException, filename: str) -> str:
+    """``ZeroDivisionError: division by zero (line 12)``: one line, the submission's last frame."""
+    if isinstance(error, SystemExit):
+        text = f"SystemExit: the submission called sys.exit({error.code!r}) instead of returning"
+    else:
+        message = " ".join(str(error).split())
+        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    if len(text) > REASON_CHARS:
+        text = text[: REASON_CHARS - 3] + "..."
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == filename]
+    if isinstance(error, SyntaxError) and error.filename == filename:
+        lines.append(error.lineno)
+    return f"{text} ({filename}, line {lines[-1]})" if lines and lines[-1] else text
+
+
+def limit_memory(allowance: int) -> int:
+    """Cap this process's address space at its current size plus ``allowance`` bytes.
+
+    Set after torch is imported (which alone maps a few GB of address space), so the
+    allowance is what the submission itself may allocate. Soft and hard limits are
+    both set, so the submission cannot raise them again. Returns the cap.
+    """
+    with open("/proc/self/status") as status:
+        size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    cap = size_kb * 1024 + int(allowance)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    return cap
+
+
+def main(argv: list[str]) -> int:
+    job_path, command_fd, result_fd = argv[0], int(argv[1]), int(argv[2])
+    results = os.fdopen(result_fd, "w", buffering=1)
+    commands = os.fdopen(command_fd, "r")
+
+    def send(message: dict) -> None:
+        results.write(json.dumps(message) + "\n")
+        results.flush()
+
+    workdir = os.getcwd()  # run-<k>.pt files go here even if the submission changes directory
+    job = torch.load(job_path, map_location="cpu", weights_only=True)
+    os.unlink(job_path)
+    torch.set_num_threads(int(job["threads"]))
+    filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
+    parts = _Parts(job["parts"])
+    buffer = io.BytesIO()
+    torch.save(job.pop("state"), buffer)
+    original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy
+    model_spec = job["model"]
+    source = job["source"]
+    memory = int(job["memory_bytes"] or 0)
+    del job
+    if memory > 0:
+        limit_memory(memory)
+
+    try:
+        code = compile(source, filename, "exec")
+    except (SyntaxError, ValueError) as error:
+        send({"event": "setup_failed", "reason": f"the submission does not compile: {describe_exception(error, filename)}"})
+        return 0
+    module = types.ModuleType("submission")
+    module.__file__ = filename
+    sys.modules["submission"] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException as error:  # noqa: BLE001 - anything the submission raises is its failure
+        traceback.print_exc()
+        send({"event": "setup_failed", "reason": f"loading the submission raised {describe_exception(error, filename)}"})
+        return 0
+    unlearning = module.__dict__.get(ENTRY_POINT)
+    if not callable(unlearning):
+        found = "is not a function" if ENTRY_POINT in module.__dict__ else "is not defined"
+        send(
+            {
+                "event": "setup_failed",
+                "reason": f"{ENTRY_POINT} {found} in the submission: define "
+                f"{ENTRY_POINT}(net, retain_loader, forget_loader, val_loader) returning the model",
+            }
+        )
+        return 0
+    send({"event": "ready"})
+
+    for line in commands:
+        command = json.loads(line)
+        index, seed = int(command["run"]), int(command["seed"])
+        send(_run(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename, workdir))
+    return 0
+
+
+def _run(index, seed, unlearning, original: bytes, model_spec: dict, parts, batch_size, device, filename, workdir) -> dict:
+    """One run: a fresh copy of the original model, seeded, loaders seeded, timed."""
+    os.chdir(workdir)  # every run starts where the first did
+    net = build_model(model_spec["name"], int(model_spec["in_channels"]), int(model_spec["num_classes"]))
+    net.load_state_dict(torch.load(io.BytesIO(original), map_location="cpu", weights_only=True))
+    net = net.to(device).eval()
+    seed_everything(seed)
+    retain, forget, val = submission_loaders(parts, seed, batch_size)
+    started = time.perf_counter()
+    try:
+        returned = unlearning(net, retain, forget, val)
+    except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+        traceback.print_exc()
+        return {"event": "run", "index": index, "ok": False, "reason": f"raised {describe_exception(error, filename)}"}
+    seconds = time.perf_counter() - started
+    if not isinstance(returned, nn.Module):
+        return {
+            "event": "run",
+            "index": index,
+            "ok": False,
+            "reason": f"returned {type(returned).__name__}, expected the model (a torch.nn.Module)",
+        }
+    try:
+        state = {name: value.detach().to("cpu").clone() for name, value in returned.state_dict().items()}
+        torch.save(state, os.path.join(workdir, f"run-{index}.pt"))
+    except BaseException as error:  # noqa: BLE001
+        traceback.print_exc()
+        return {
+            "event": "run",
+            "index": index,
+            "ok": False,
+            "reason": f"its returned model could not be saved: {describe_exception(error, filename)}",
+        }
+    return {"event": "run", "index": index, "ok": True, "seconds": seconds}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

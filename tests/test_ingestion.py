@@ -1,0 +1,240 @@
+"""Ingestion: bad submissions get a status and a one-line reason, and the scorer goes on.
+
+Each test scores one small submission (N = 2 runs) through ``score_submission`` and
+reads the score.json it wrote. A worker process starts for each, which costs a torch
+import (a second or two), so each test is one behaviour.
+"""
+
+import os
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from scoring.ingestion import Limits, check_state, job_from_split, run_submission
+from starter_kit.splits import load_split
+from submissions import _fixtures as kit
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    return kit.split_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def refs(tmp_path_factory):
+    return kit.refs_dir(tmp_path_factory)
+
+
+def score_source(split, refs, tmp_path, source, **options) -> dict:
+    submission = kit.write_py(tmp_path, textwrap.dedent(source))
+    return kit.score(split, refs, submission, tmp_path / "out", **options)
+
+
+def assert_one_line(record, status, *fragments):
+    assert record["status"] == status, record["reason"]
+    reason = record["reason"]
+    assert "\n" not in reason and "Traceback" not in reason and len(reason) < 700
+    for fragment in fragments:
+        assert fragment in reason, reason
+    assert record["score"] is None
+
+
+def test_syntax_error(split, refs, tmp_path):
+    record = score_source(split, refs, tmp_path, "def unlearning(net, a, b, c):\n    return net +\n")
+    assert_one_line(record, "failed", "does not compile", "SyntaxError", "line 2")
+
+
+def test_notebook_without_a_tagged_cell(split, refs, tmp_path):
+    notebook = kit.write_notebook(tmp_path, [("def unlearning(net, a, b, c):\n    return net", [])])
+    record = kit.score(split, refs, notebook, tmp_path / "out")
+    assert_one_line(record, "failed", "no code cell tagged 'submission'")
+    assert (tmp_path / "out" / "submission.log").is_file()
+
+
+def test_no_unlearning_function(split, refs, tmp_path):
+    record = score_source(split, refs, tmp_path, "def unlearn(net, a, b, c):\n    return net\n")
+    assert_one_line(record, "failed", "unlearning is not defined")
+
+
+def test_exception_inside_a_run_names_the_line(split, refs, tmp_path):
+    source = """\
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return 1 / 0
+    """
+    record = score_source(split, refs, tmp_path, source)
+    assert_one_line(record, "failed", "run 0 raised ZeroDivisionError: division by zero", "line 2")
+    assert "Traceback" in (tmp_path / "out" / "submission.log").read_text()  # the details stay in the log
+
+
+def test_a_hanging_run_is_killed_and_rejected(split, refs, tmp_path):
+    before = set(Path(tempfile.gettempdir()).glob("unlearning-worker-*"))
+    source = """\
+    import time
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(600)
+    """
+    started = time.monotonic()
+    record = score_source(split, refs, tmp_path, source, time_limit=1.0)
+    assert time.monotonic() - started < 60
+    assert_one_line(record, "rejected", "run 0 was stopped", "over the limit of 1.00 s")
+    assert set(Path(tempfile.gettempdir()).glob("unlearning-worker-*")) <= before  # its folder is gone
+
+
+def test_a_slow_run_is_rejected_on_its_own_clock(split, refs, tmp_path):
+    source = """\
+    import time
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(0.6)
+        return net
+    """
+    record = score_source(split, refs, tmp_path, source, time_limit=0.3)
+    assert_one_line(record, "rejected", "run 0 took", "over the limit of 0.30 s per run")
+
+
+def test_the_total_budget_is_enforced(split, refs, tmp_path):
+    source = """\
+    import time
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(0.6)
+        return net
+    """
+    record = score_source(split, refs, tmp_path, source, time_limit=5.0, budget=0.8)
+    assert record["status"] == "rejected"
+    assert "budget of 0.8 s" in record["reason"]
+
+
+@pytest.mark.parametrize(
+    "body, fragments",
+    [
+        ("import sys\n    sys.exit(3)", ("run 0 raised SystemExit", "called sys.exit(3)")),
+        ("import os\n    os._exit(0)", ("exited with code 0",)),
+        ("import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)", ("killed by SIGKILL",)),
+    ],
+    ids=["sys.exit", "os._exit", "kill-self"],
+)
+def test_a_run_that_ends_its_process(split, refs, tmp_path, body, fragments):
+    source = f"def unlearning(net, retain_loader, forget_loader, val_loader):\n    {body}\n"
+    record = kit.score(split, refs, kit.write_py(tmp_path, source), tmp_path / "out")
+    assert_one_line(record, "failed", *fragments)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ("return None", "returned NoneType, expected the model"),
+        ("return torch.nn.Linear(64, 10)", "another architecture (missing conv1.weight"),
+        (
+            "net.fc = torch.nn.Linear(net.fc.in_features, 3)\n    return net",
+            "another architecture (fc.weight has shape [3, 64], expected [10, 64])",
+        ),
+        ("net.fc.weight.data[0, 0] = float('nan')\n    return net", "NaN weights in fc.weight"),
+    ],
+    ids=["none", "linear", "other-head", "nan"],
+)
+def test_a_wrong_return_value(split, refs, tmp_path, body, fragment):
+    source = f"import torch\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n    {body}\n"
+    record = kit.score(split, refs, kit.write_py(tmp_path, source), tmp_path / "out")
+    assert_one_line(record, "failed", "run 0", fragment)
+
+
+def test_printing_megabytes_is_capped_and_still_scored(split, refs, tmp_path):
+    source = """\
+    import sys
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        for _ in range(20):
+            print("x" * 1_000_000)
+            sys.stderr.write("y" * 100_000 + "\\n")
+        return net
+    """
+    record = score_source(split, refs, tmp_path, source)
+    assert record["status"] == "scored"
+    assert record["output"]["bytes"] > 40_000_000 and record["output"]["truncated"]
+    log = (tmp_path / "out" / "submission.log").read_text()
+    assert len(log) < 300_000 and "bytes of output left out" in log
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["import torch\n    torch.empty(10**12)", "import numpy as np\n    np.ones((10**6, 10**6))"],
+    ids=["torch", "numpy"],
+)
+def test_asking_for_more_memory_than_the_machine_has(split, refs, tmp_path, body):
+    source = f"def unlearning(net, retain_loader, forget_loader, val_loader):\n    {body}\n    return net\n"
+    record = kit.score(split, refs, kit.write_py(tmp_path, source), tmp_path / "out")
+    assert_one_line(record, "failed", "run 0 raised")
+    assert "emory" in record["reason"] or "allocate" in record["reason"]
+
+
+def test_the_memory_cap_stops_an_allocation_the_machine_could_serve(split, refs, tmp_path):
+    source = """\
+    import numpy as np
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        block = np.ones(2**28)  # 2 GiB, over an allowance of 256 MiB
+        return net
+    """
+    record = score_source(split, refs, tmp_path, source, memory_bytes=256 * 2**20)
+    assert_one_line(record, "failed", "run 0 raised MemoryError")
+
+
+def test_a_submission_that_wrecks_its_model_does_not_affect_the_next_run(split, refs, tmp_path):
+    record = kit.score(split, refs, kit.HERE / "vandal.py", tmp_path / "out", n_models=3)
+    assert record["status"] == "scored", record["reason"]
+    assert record["RA_U"] < 0.5  # what it returned was scored: a wreck
+
+
+def test_a_submission_sees_only_what_the_contract_gives(split, refs, tmp_path):
+    sealed = load_split(split)
+    source = f"""\
+    import os, sys
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        sizes = [len(loader.dataset) for loader in (retain_loader, forget_loader, val_loader)]
+        assert sizes == {[len(sealed.indices[p]) for p in ("retain", "forget", "val")]}, sizes
+        assert os.listdir(".") == [], os.listdir(".")
+        places = " ".join([*sys.argv, *os.environ.values(), os.getcwd()])
+        assert {str(split)!r} not in places and {str(split.name)!r} not in places
+        assert net.training is False
+        os.chdir("/")  # the returned model is still found
+        return net
+    """
+    record = score_source(split, refs, tmp_path, source)
+    assert record["status"] == "scored", record["reason"]
+
+
+def test_a_submission_that_hangs_while_loading_is_rejected(split, refs, tmp_path):
+    record = score_source(split, refs, tmp_path, "import time\ntime.sleep(600)\n", setup_limit=3.0)
+    assert_one_line(record, "rejected", "loading the submission took longer than 3 s")
+
+
+def test_run_submission_hands_each_checked_state_to_the_callback(split):
+    sealed = load_split(split)
+    job = job_from_split(sealed, "def unlearning(net, r, f, v):\n    return net\n", "s.py", threads=1)
+    assert set(job.parts) == {"retain", "forget", "val"}  # never the test set
+    received = []
+    with kit.one_thread():
+        result = run_submission(job, [11, 12], Limits(run_seconds=30, budget_seconds=60), lambda k, s: received.append((k, s)), progress=False)
+    assert result.status == "completed" and result.reason is None
+    assert [k for k, _ in received] == [0, 1] and [run.seed for run in result.runs] == [11, 12]
+    for _, state in received:
+        assert all(torch.equal(state[name], value) for name, value in job.state.items())
+
+
+def test_check_state_explains_what_is_wrong():
+    reference = {"w": torch.zeros(2, 3), "n": torch.zeros((), dtype=torch.long)}
+    assert check_state({"w": torch.ones(2, 3), "n": torch.tensor(4)}, reference) is None
+    assert "missing n" in check_state({"w": torch.ones(2, 3)}, reference)
+    assert "unexpected extra" in check_state({**reference, "extra": torch.ones(1)}, reference)
+    assert "infinite weights in w" in check_state({"w": torch.full((2, 3), float("inf")), "n": torch.tensor(1)}, reference)
+    assert "not a mapping" in check_state([1, 2], reference)
+    assert "float64" not in (check_state({"w": torch.ones(2, 3, dtype=torch.float64), "n": torch.tensor(1)}, reference) or "")
+
+
+def test_limits_are_checked_at_the_door():
+    with pytest.raises(ValueError, match="run_seconds must be a positive number"):
+        Limits(run_seconds=0, budget_seconds=1)
+    assert Limits(run_seconds=1, budget_seconds=2).grace == 2.0
+    assert Limits(run_seconds=1, budget_seconds=2, memory_bytes=0).memory == 0
+    assert Limits(run_seconds=1, budget_seconds=2).memory == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2

@@ -1,0 +1,82 @@
+"""The leaderboard: scored submissions ranked, public and private side by side, as CSV."""
+
+
+import pandas as pd
+import pytest
+
+from scoring.__main__ import main
+from scoring.leaderboard import collect_scores, leaderboard, not_ranked
+from starter_kit.atomic import write_json
+
+
+def record(name, split, score, n=32, status="scored", reason=None, when="2026-01-01T00:00:00+00:00", dataset="digits"):
+    return {
+        "status": status,
+        "reason": reason,
+        "submission": {"name": name, "path": name},
+        "sha256": {"submission": (name * 64)[:64], "split_manifest": "m", "reference_set": "r"},
+        "split": {"dataset": dataset, "name": split},
+        "N": n,
+        "score": score,
+        "F": None if score is None else score * 2,
+        "RA_U": 0.99,
+        "TA_U": 0.97,
+        "time": {"mean_seconds": 0.5},
+        "scored_at": when,
+    }
+
+
+@pytest.fixture
+def results(tmp_path):
+    scores = {
+        "a/public": record("a.py", "public", 0.05),
+        "a/private": record("a.py", "private", 0.04),
+        "b/public": record("b.py", "public", 0.07),
+        "b/private": record("b.py", "private", 0.03),
+        "c/public": record("c.py", "public", 0.01),  # no private score yet
+        "c/public-older": record("c.py", "public", 0.09, when="2025-01-01T00:00:00+00:00"),
+        "d/public": record("d.py", "public", None, status="failed", reason="run 0 raised ZeroDivisionError"),
+        "e/public-n128": record("e.py", "public", 0.02, n=128),
+        ".staging/public": record("x.py", "public", 0.9),  # a half-written folder: ignored
+    }
+    for folder, value in scores.items():
+        write_json(tmp_path / folder / "score.json", value)
+    (tmp_path / "notes" / "score.json").parent.mkdir()
+    (tmp_path / "notes" / "score.json").write_text("{not json")
+    return tmp_path
+
+
+def test_collects_every_score_json_but_hidden_and_unreadable_ones(results):
+    scores = collect_scores(results)
+    assert len(scores) == 8 and "x.py" not in set(scores["submission"])
+
+
+def test_ranks_by_private_when_present_and_only_at_the_same_n(results):
+    table = leaderboard(collect_scores(results))
+    n32 = table[table["N"] == 32]
+    assert list(n32["submission"]) == ["a.py", "b.py", "c.py"]  # private: a 0.04 > b 0.03; c has none
+    assert list(n32["rank"].astype("float").fillna(-1)) == [1, 2, -1]
+    assert list(n32["public score"]) == [0.05, 0.07, 0.01]  # c: the latest of its two scores
+    assert pd.isna(n32["private score"].iloc[2])
+    assert [c for c in table.columns if c.endswith(" score")] == ["public score", "private score"]
+    n128 = table[table["N"] == 128]
+    assert list(n128["submission"]) == ["e.py"] and n128["rank"].iloc[0] == 1  # no private at N = 128: public
+    assert list(not_ranked(collect_scores(results))["submission"]) == ["d.py"]
+
+
+def test_public_only_ranks_by_public(tmp_path):
+    for name, score in (("a.py", 0.01), ("b.py", 0.02)):
+        write_json(tmp_path / name / "score.json", record(name, "public", score))
+    table = leaderboard(collect_scores(tmp_path))
+    assert list(table["submission"]) == ["b.py", "a.py"] and list(table["rank"]) == [1, 2]
+
+
+def test_the_command_prints_and_writes_csv(results, capsys):
+    assert main(["leaderboard", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "private score" in out and "not ranked:" in out and "d.py" in out and "ZeroDivisionError" in out
+    table = pd.read_csv(results / "leaderboard.csv")
+    assert list(table["submission"][:2]) == ["a.py", "b.py"]
+    empty = results / "empty"
+    empty.mkdir()
+    assert main(["leaderboard", "--results", str(empty)]) == 2 and "no score.json under" in capsys.readouterr().err

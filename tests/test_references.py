@@ -1,0 +1,122 @@
+"""Reference models: sealed seeds, resumable and extendable, never reused for another split."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from scoring import references
+from scoring.__main__ import main
+from scoring.outputs import Evaluator
+from scoring.references import build_references, default_refs_dir, load_references, model_file, reference_seed
+from scoring.score import run_seed
+from starter_kit.splits import load_split
+from starter_kit.training import train_model
+from submissions import _fixtures as kit
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    return load_split(kit.split_dir(tmp_path_factory))
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    """Count reference trainings; ``interrupt_at`` raises KeyboardInterrupt on that call."""
+    calls = {"seeds": [], "interrupt_at": None}
+
+    def train(*args, **kwargs):
+        calls["seeds"].append(kwargs["seed"])
+        if len(calls["seeds"]) == calls["interrupt_at"]:
+            raise KeyboardInterrupt
+        return train_model(*args, **kwargs)
+
+    monkeypatch.setattr(references, "train_model", train)
+    return calls
+
+
+def test_seeds_are_deterministic_distinct_and_not_the_run_seeds(split):
+    seeds = [reference_seed(split.manifest_sha256, k) for k in range(64)]
+    assert seeds == [reference_seed(split.manifest_sha256, k) for k in range(64)]
+    assert len(set(seeds)) == 64 and all(0 <= s < 2**31 for s in seeds)
+    assert not set(seeds) & {run_seed(split.manifest_sha256, k) for k in range(64)}
+    assert reference_seed("0" * 64, 0) != seeds[0]
+
+
+def test_an_interrupted_build_resumes_and_a_larger_n_extends(split, tmp_path, counting):
+    refs = tmp_path / "refs"
+    counting["interrupt_at"] = 2
+    with kit.one_thread(), pytest.raises(KeyboardInterrupt):
+        build_references(split, 3, refs, progress=False)
+    assert sorted(p.name for p in refs.iterdir()) == ["index.json", model_file(split, 0)]  # nothing half-written
+    assert json.loads((refs / "index.json").read_text())["n_models"] == 1
+
+    counting["interrupt_at"] = None
+    with kit.one_thread():
+        three = build_references(split, 3, refs, progress=False)
+    expected = [reference_seed(split.manifest_sha256, k) for k in range(4)]
+    assert counting["seeds"] == expected[:2] + expected[1:3]  # model 1 again (interrupted), then model 2
+    with kit.one_thread():
+        four = build_references(split, 4, refs, progress=False)
+        again = build_references(split, 2, refs, progress=False)
+    assert counting["seeds"][4:] == expected[3:]  # only the new one; asking for 2 trains nothing
+    assert list(four.seeds) == expected and four.forget_conf.shape == (4, len(split.indices["forget"]))
+    assert np.array_equal(four.forget_conf[:3], three.forget_conf)
+    assert again.sha256 != three.sha256 != four.sha256
+    assert load_references(split, 3, refs).sha256 == three.sha256
+    index = json.loads((refs / "index.json").read_text())
+    assert index["n_models"] == 4 and [m["seed"] for m in index["models"]] == expected
+
+
+def test_a_reference_is_its_seed_retrained(split, tmp_path_factory):
+    refs = load_references(split, 2, kit.refs_dir(tmp_path_factory))
+    with kit.one_thread():
+        model = train_model(
+            split.recipe, split.images("retain"), split.labels("retain"), 10, seed=int(refs.seeds[1]), progress=False
+        )
+    outputs = Evaluator(split)(model)
+    assert np.array_equal(outputs.forget_conf, refs.forget_conf[1])
+    assert outputs.test_accuracy == refs.test_accuracy[1] and refs.training_seconds[1] > 0
+
+
+def test_a_file_made_for_another_split_or_recipe_is_never_reused(split, tmp_path, tmp_path_factory):
+    refs = tmp_path / "refs"
+    shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
+    path = refs / model_file(split, 2)
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    meta = json.loads(str(arrays["meta"]))
+    meta["key"]["recipe"]["epochs"] = 3
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"made for another split or recipe \(recipe differ\).*never reused"):
+        load_references(split, 3, refs)
+    load_references(split, 2, refs)  # models 0 and 1 are fine
+
+    index = json.loads((refs / "index.json").read_text())
+    index["key"]["manifest_sha256"] = "f" * 64
+    (refs / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="holds reference models of another split"):
+        build_references(split, 2, refs, progress=False)
+
+
+def test_asking_for_more_than_were_built_says_how_to_build_them(split, tmp_path_factory):
+    refs = kit.refs_dir(tmp_path_factory)
+    with pytest.raises(ValueError, match=r"holds 4 reference model\(s\).*, 6 are needed.*--n-models 6 --refs"):
+        load_references(split, 6, refs)
+    with pytest.raises(ValueError, match="integer >= 2"):
+        load_references(split, 1, refs)
+
+
+def test_the_command_defaults_to_one_folder_per_split(split, tmp_path, monkeypatch, capsys, counting):
+    monkeypatch.chdir(tmp_path)
+    with kit.one_thread():
+        assert main(["references", "--split-dir", str(split.directory), "--n-models", "2", "--quiet", "--threads", "1"]) == 0
+    folder = default_refs_dir(split)
+    assert folder == default_refs_dir(split, tmp_path / "results" / "references").relative_to(tmp_path)
+    assert folder.name == f"digits-public-{split.manifest_sha256[:12]}"
+    assert (tmp_path / folder / model_file(split, 1)).is_file()
+    assert "2 reference models in" in capsys.readouterr().out
+    assert main(["references", "--split-dir", str(tmp_path), "--n-models", "2"]) == 2
+    assert "is not a split directory" in capsys.readouterr().err

@@ -1,0 +1,154 @@
+"""The official score end to end: the bars a scorer must clear, and its command line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from scoring import metric
+from scoring.__main__ import main
+from scoring.references import load_references
+from starter_kit.splits import load_split
+from submissions import _fixtures as kit
+
+IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    return kit.split_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def refs(tmp_path_factory):
+    return kit.refs_dir(tmp_path_factory)
+
+
+def cli(argv, capsys) -> tuple[int, str, str]:
+    with kit.one_thread():
+        code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(split, refs, tmp_path_factory):
+    """The fine-tuning baseline scored twice with the same seeds, N = 4."""
+    out = tmp_path_factory.mktemp("fine-tune")
+    first = kit.score(split, refs, kit.HERE / "fine_tune.py", out / "first", n_models=4)
+    second = kit.score(split, refs, kit.HERE / "fine_tune.py", out / "second", n_models=4)
+    return out, first, second
+
+
+def test_returning_the_original_model_scores_zero_end_to_end(split, refs, tmp_path, capsys):
+    notebook = kit.write_notebook(
+        tmp_path,
+        [("import torch", ["submission"]), (IDENTITY, ["submission", "parameters"]), ("raise SystemExit('not tagged')", [])],
+    )
+    out = tmp_path / "identity"
+    code, stdout, stderr = cli(
+        ["score", notebook, "--split-dir", split, "--n-models", 4, "--refs", refs, "--out", out, "--threads", 1, "--quiet"],
+        capsys,
+    )
+    assert code == 0, stderr
+    record = json.loads((out / "score.json").read_text())
+    assert record["status"] == "scored" and record["reason"] is None
+    # Deterministic: the 4 runs give identical confidences, so every example hits the
+    # spread rule (epsilon 50, worth 0 points), whatever the utility.
+    unlearned = np.load(out / "unlearned_conf.npy")
+    assert unlearned.shape == (4, record["n_forget"]) and (unlearned == unlearned[0]).all()
+    assert (np.load(out / "epsilons.npy") == 50).all()
+    assert record["F"] == 0 and record["score"] == 0
+    assert record["RA_U"] > 0.9 and record["TA_U"] > 0.9
+    # The default per-run limit: 20% of the mean retraining time of the 4 models used.
+    mean = load_references(load_split(split), 4, refs).training_seconds.mean()
+    assert record["time"]["limit_seconds"] == pytest.approx(0.2 * mean, abs=1e-3)
+    assert record["time"]["budget_seconds"] == pytest.approx(1.5 * 4 * 0.2 * mean, abs=1e-3)
+    assert "status      scored" in stdout and "score       0.0000" in stdout and stderr == ""
+    assert (out / "score.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_fine_tuning_baseline_scores_above_zero_with_plausible_factors(fine_tuned):
+    _, record, _ = fine_tuned
+    assert record["status"] == "scored", record["reason"]
+    assert 0 < record["F"] <= 1 and 0 < record["score"] <= record["F"] * 1.1
+    assert 0.95 < record["retain_ratio"] < 1.05 and 0.95 < record["test_ratio"] < 1.05
+    assert record["score"] == pytest.approx(record["F"] * record["retain_ratio"] * record["test_ratio"])
+    assert record["N"] == 4 and len(record["runs"]) == 4 and len(set(record["run_seeds"])) == 4
+
+
+def test_scoring_twice_with_the_same_seeds_gives_the_same_values(fine_tuned):
+    out, first, second = fine_tuned
+    for key in ("score", "F", "RA_U", "TA_U", "FA_U", "RA_R", "TA_R", "FA_R", "run_seeds", "epsilons", "sha256", "N"):
+        assert first[key] == second[key], key
+    strip = ("seconds", "wall_seconds")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in first["runs"]] == [
+        {k: v for k, v in r.items() if k not in strip} for r in second["runs"]
+    ]
+    for name in ("unlearned_conf.npy", "retrained_conf.npy", "epsilons.npy"):
+        assert np.array_equal(np.load(out / "first" / name), np.load(out / "second" / name)), name
+
+
+def test_the_score_can_be_recomputed_from_the_files_alone(fine_tuned):
+    out, record, _ = fine_tuned
+    unlearned, retrained = np.load(out / "first" / "unlearned_conf.npy"), np.load(out / "first" / "retrained_conf.npy")
+    quality = metric.forgetting_quality(unlearned, retrained)
+    assert quality == record["F"]
+    assert metric.official_score(quality, record["RA_U"], record["TA_U"], record["RA_R"], record["TA_R"]) == pytest.approx(
+        record["score"], rel=1e-12
+    )
+
+
+def test_score_json_records_what_the_protocol_lists(fine_tuned):
+    out, record, _ = fine_tuned
+    for key in ("status", "reason", "score", "F", "RA_U", "TA_U", "RA_R", "TA_R", "FA_U", "FA_R", "N", "n_forget",
+                "time", "sha256", "kit_version", "run_seeds", "runs"):
+        assert key in record, key
+    assert set(record["sha256"]) == {"submission", "split_manifest", "reference_set"}
+    for key in ("limit_seconds", "budget_seconds", "mean_seconds", "std_seconds", "min_seconds", "max_seconds"):
+        assert key in record["time"], key
+    assert sorted(p.name for p in (out / "first").iterdir()) == sorted(record["files"])
+    assert not list(out.glob(".*"))  # no staging folder left behind
+
+
+def test_more_models_than_references_is_a_one_line_error(split, refs, tmp_path, capsys):
+    submission = kit.write_py(tmp_path, IDENTITY)
+    code, stdout, stderr = cli(
+        ["score", submission, "--split-dir", split, "--n-models", 9, "--refs", refs, "--out", tmp_path / "o"], capsys
+    )
+    assert code == 2 and stdout == ""
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert "holds 4 reference model(s)" in stderr and "python -m scoring references" in stderr and "--n-models 9" in stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_failed_submission_prints_its_reason_and_exits_1(split, refs, tmp_path, capsys):
+    submission = kit.write_py(tmp_path, "def unlearning(net, r, f, v):\n    return None\n")
+    code, stdout, stderr = cli(
+        ["score", submission, "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o", "--quiet"],
+        capsys,
+    )
+    assert code == 1 and stderr == ""
+    assert "status      failed: run 0 returned NoneType" in stdout
+
+
+def test_out_must_be_new_or_a_score_folder(split, refs, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    submission = kit.write_py(tmp_path, IDENTITY)
+    code, _, stderr = cli(["score", submission, "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", out], capsys)
+    assert code == 2 and "is not a score folder" in stderr
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_a_missing_submission_or_split_is_a_one_line_error(split, refs, tmp_path, capsys):
+    code, _, stderr = cli(
+        ["score", tmp_path / "nope.py", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o"],
+        capsys,
+    )
+    assert code == 2 and "nope.py not found" in stderr and stderr.count("\n") == 1
+    code, _, stderr = cli(
+        ["score", kit.HERE / "identity.py", "--split-dir", tmp_path, "--n-models", 2, "--out", tmp_path / "o"], capsys
+    )
+    assert code == 2 and "is not a split directory" in stderr
