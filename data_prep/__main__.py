@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 from data_prep.build import BuildOptions, build_split, describe_split
 from data_prep.splitting import STRATEGIES
 from starter_kit.data import CIFAR10_ENV, DATASETS
@@ -34,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
     build.add_argument("--epochs", type=int, help="override the recipe's epochs (recorded in the manifest)")
     build.add_argument("--device", default="cpu", help="cpu (bitwise reproducible) or cuda")
+    build.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest and steadiest for digits)")
     build.add_argument("--force", action="store_true", help="replace an existing output directory")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -47,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "build":
+            if args.threads < 1:
+                raise ValueError(f"--threads must be at least 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
             out = build_split(
                 BuildOptions(
                     dataset=args.dataset,

@@ -183,9 +183,11 @@ def _manifest(options, dataset, forget, indices, index_files, recipe: Recipe) ->
             "trained_on": "train",
             "seed": options.split_seed,
             "device": "cuda" if options.device.startswith("cuda") else "cpu",
+            "threads": torch.get_num_threads(),
             "bitwise_reproducible": deterministic,
             "note": (
-                "trained on the CPU: rebuilding gives a byte-identical checkpoint with the same torch version"
+                "trained on the CPU: rebuilding gives a byte-identical checkpoint with the same torch version "
+                "and thread count"
                 if deterministic
                 else "trained on CUDA: kernels are not bitwise deterministic, a rebuild differs in the last bits"
             ),
@@ -212,7 +214,11 @@ def _train_original(staging: Path, dataset: Dataset, indices, recipe: Recipe, op
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     torch.save(state, buffer)
     write_bytes(staging / ORIGINAL_MODEL, buffer.getvalue())
-    metrics = {"training_seconds": round(seconds, 3), "checkpoint_sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
+    metrics = {
+        "training_seconds": round(seconds, 3),
+        "threads": torch.get_num_threads(),
+        "checkpoint_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
+    }
     for part in PARTS:
         part_idx = torch.from_numpy(indices[part])
         loader = make_loader(dataset.images[part_idx], dataset.labels[part_idx], batch_size=1024)
