@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RESULTS ?= results
+N_MODELS ?= 32
+SPLIT := $(RESULTS)/digits-public
+REFS := $(RESULTS)/references/digits-public
 
 .PHONY: demo test install clean
 
@@ -15,11 +18,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The whole story on digits: split + original model, reference models (reused when
+# present), the starter notebook executed headless, its baseline scored, the leaderboard.
 demo: $(STAMP)
-	$(PY) -m data_prep build --dataset digits --split public --out $(RESULTS)/digits-public --force
+	$(PY) -m data_prep build --dataset digits --split public --out $(SPLIT) --force
+	$(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS) --refs $(REFS)
+	$(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
+	$(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --refs $(REFS) --out $(RESULTS)/scores/starter-public
+	$(PY) -m scoring leaderboard --results $(RESULTS)/scores
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 clean:
 	rm -rf $(RESULTS) .pytest_cache

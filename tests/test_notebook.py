@@ -1,0 +1,90 @@
+"""The starter notebook: its tagged cell is a whole submission, and it runs headless."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from starter_kit.baselines import BASELINES
+from starter_kit.notebook import inject_parameters, main, parse_parameters, run_notebook
+from starter_kit.submission import seed_everything, submission_loaders, submission_source
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "starter.ipynb"
+
+
+def tagged(tag):
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return [cell for cell in cells if tag in cell.get("metadata", {}).get("tags", [])]
+
+
+def test_notebook_ships_clean_with_one_parameters_and_one_submission_cell():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    assert len(tagged("parameters")) == 1 and len(tagged("submission")) == 1
+
+
+def test_exported_submission_alone_defines_unlearning_equal_to_the_finetune_baseline(digits_split, single_torch_thread):
+    namespace = {}
+    exec(compile(submission_source(NOTEBOOK), "<submission>", "exec"), namespace)
+    unlearning = namespace["unlearning"]
+
+    def run(method):
+        seed_everything(5)
+        retain, forget, val = submission_loaders(digits_split, 5)
+        return method(digits_split.original_model(), retain, forget, val)
+
+    ours, baseline = run(unlearning), run(BASELINES["finetune"])
+    assert not ours.training
+    for name, tensor in ours.state_dict().items():
+        assert torch.equal(tensor, baseline.state_dict()[name]), name
+
+
+def test_notebook_runs_headless_without_errors_or_warnings(digits_split_dir, tmp_path):
+    shipped = NOTEBOOK.read_bytes()
+    parameters = {
+        "SPLIT_DIR": str(digits_split_dir), "RETRAIN_EPOCHS": 4, "BASELINES_TO_RUN": ["finetune", "erase_repair"]
+    }
+    result = run_notebook(NOTEBOOK, tmp_path / "out", parameters, timeout=300)
+
+    executed = nbformat.read(result.notebook, as_version=4)
+    outputs = [output for cell in executed.cells for output in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, stderr
+    tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "MIA" in tables and "erase_repair" in tables and "retrained" in tables
+    assert len(result.figures) == 2 and all(path.read_bytes()[:4] == b"\x89PNG" for path in result.figures)
+    assert NOTEBOOK.read_bytes() == shipped  # the notebook itself is left untouched
+
+
+def test_a_failing_cell_is_one_line_and_exit_2(tmp_path, capsys):
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell("# X is injected as 0\n1 / X"),
+        ]
+    )
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, path)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "-p", "X=0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert "cell 2 ('1 / X') raised ZeroDivisionError" in error
+    assert (tmp_path / "out" / "broken.ipynb").is_file()  # kept, with the traceback
+
+
+def test_parameters_are_literals_or_strings_and_must_exist():
+    assert parse_parameters(["SEED=3", "SPLIT_DIR=/tmp/a b", "NAMES=['x']", "ROOT=None"]) == {
+        "SEED": 3, "SPLIT_DIR": "/tmp/a b", "NAMES": ["x"], "ROOT": None
+    }
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_parameters(["SEED"])
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    injected = inject_parameters(notebook, {"SEED": 4})
+    position = next(i for i, cell in enumerate(injected.cells) if "parameters" in cell.metadata.get("tags", []))
+    assert injected.cells[position + 1].source.endswith("SEED = 4\n")
+    with pytest.raises(ValueError, match="unknown parameter.*SEEED"):
+        inject_parameters(notebook, {"SEEED": 4})
