@@ -6,7 +6,6 @@ STAMP := $(VENV)/.installed
 RESULTS ?= results
 N_MODELS ?= 32
 SPLIT := $(RESULTS)/digits-public
-REFS := $(RESULTS)/references/digits-public
 
 .PHONY: demo test install clean
 
@@ -22,9 +21,9 @@ $(STAMP): pyproject.toml
 # present), the starter notebook executed headless, its baseline scored, the leaderboard.
 demo: $(STAMP)
 	$(PY) -m data_prep build --dataset digits --split public --out $(SPLIT) --force
-	$(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS) --refs $(REFS)
+	$(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS)
 	$(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
-	$(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --refs $(REFS) --out $(RESULTS)/scores/starter-public
+	$(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public
 	$(PY) -m scoring leaderboard --results $(RESULTS)/scores
 
 test: $(STAMP)

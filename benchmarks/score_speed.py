@@ -29,24 +29,7 @@ from scoring.references import build_references
 from scoring.score import ScoreOptions, score_submission
 from starter_kit.splits import load_split
 
-FINE_TUNE = '''\
-import torch
-from torch import nn
-
-
-def unlearning(net, retain_loader, forget_loader, val_loader):
-    """Fine-tune on the retain set for one epoch (SGD, cosine): the simplest baseline."""
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(retain_loader))
-    criterion = nn.CrossEntropyLoss()
-    net.train()
-    for inputs, targets in retain_loader:
-        optimizer.zero_grad()
-        criterion(net(inputs), targets).backward()
-        optimizer.step()
-        scheduler.step()
-    return net.eval()
-'''
+FINE_TUNE = "from starter_kit.baselines import finetune as unlearning\n"
 
 
 def main() -> None:

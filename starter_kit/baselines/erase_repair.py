@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import batches, check_inputs, sgd_cosine
+from starter_kit.baselines._common import check_inputs
+from starter_kit.baselines.finetune import finetune
 
 
 def erase_repair(
@@ -34,21 +35,11 @@ def erase_repair(
     weight_decay: float = 5e-4,
 ) -> nn.Module:
     """Erase (see ``erase``), then repair by fine-tuning on retain for ``epochs``; in place, eval mode."""
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
     if not 0.0 < shrink <= 1.0 or noise < 0:
         raise ValueError(f"need 0 < shrink <= 1 and noise >= 0, got shrink={shrink}, noise={noise}")
     erase(net, shrink, noise)
-    optimizer, scheduler = sgd_cosine(net, lr, epochs * len(retain_loader), momentum, weight_decay)
-    criterion = nn.CrossEntropyLoss()
-    net.train()
-    for _ in range(epochs):
-        for inputs, targets in batches(retain_loader, device):
-            loss = criterion(net(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-    return net.eval()
+    return finetune(net, retain_loader, forget_loader, val_loader, epochs, lr, momentum, weight_decay)
 
 
 @torch.no_grad()
