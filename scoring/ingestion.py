@@ -47,6 +47,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from scoring.outputs import SECRET_ENV
+
 # The project root, so that ``python -m scoring.worker`` imports this very kit.
 _ROOT = Path(__file__).resolve().parent.parent
 _MAX_MESSAGE = 1 << 20  # a protocol line longer than this is not one the worker wrote
@@ -282,7 +284,7 @@ def run_submission(
     )
     command_read, command_write = os.pipe()
     result_read, result_write = os.pipe()
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if name != SECRET_ENV}  # the worker never sees it
     env["PYTHONPATH"] = os.pathsep.join([str(_ROOT), *filter(None, [env.get("PYTHONPATH")])])
     env.update(OMP_NUM_THREADS=str(job.threads), MKL_NUM_THREADS=str(job.threads), PYTHONUNBUFFERED="1")
     started = time.monotonic()

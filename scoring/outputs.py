@@ -8,6 +8,7 @@ architecture built from the split's recipe, never with a submission's objects.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -85,11 +86,17 @@ class Evaluator:
         )
 
 
+SECRET_ENV = "SCORING_SECRET"
+
+
 def derive_seed(purpose: str, manifest_sha256: str, index: int) -> int:
-    """A 31-bit seed from (purpose, split manifest, index): stable, and distinct per purpose.
+    """A 31-bit seed from (purpose, split manifest, index, organiser secret): stable, distinct per purpose.
 
     Reference models use purpose ``reference`` and submission runs ``run``, so no run
-    ever shares a seed with a reference model of the same split.
+    ever shares a seed with a reference model of the same split. Without a secret, anyone
+    with the manifest can compute the seeds; an organiser sets ``$SCORING_SECRET`` so that
+    participants cannot (the seeds are still recorded in the organiser's outputs).
     """
-    digest = hashlib.sha256(f"unlearning-kit/{purpose}/{manifest_sha256}/{index}".encode()).digest()
+    secret = os.environ.get(SECRET_ENV, "")
+    digest = hashlib.sha256(f"unlearning-kit/{secret}/{purpose}/{manifest_sha256}/{index}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

@@ -238,3 +238,12 @@ def test_limits_are_checked_at_the_door():
     assert Limits(run_seconds=1, budget_seconds=2).grace == 2.0
     assert Limits(run_seconds=1, budget_seconds=2, memory_bytes=0).memory == 0
     assert Limits(run_seconds=1, budget_seconds=2).memory == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
+def test_the_worker_never_sees_the_organiser_secret(split, monkeypatch):
+    monkeypatch.setenv("SCORING_SECRET", "organiser only")
+    source = "import os\nassert 'SCORING_SECRET' not in os.environ, 'leaked'\ndef unlearning(net, r, f, v):\n    return net\n"
+    job = job_from_split(load_split(split), source, "s.py", threads=1)
+    with kit.one_thread():
+        result = run_submission(job, [3], Limits(run_seconds=30, budget_seconds=60), lambda k, s: None, progress=False)
+    assert result.status == "completed", result.reason

@@ -120,3 +120,12 @@ def test_the_command_defaults_to_one_folder_per_split(split, tmp_path, monkeypat
     assert "2 reference models in" in capsys.readouterr().out
     assert main(["references", "--split-dir", str(tmp_path), "--n-models", "2"]) == 2
     assert "is not a split directory" in capsys.readouterr().err
+
+
+def test_an_organiser_secret_changes_every_seed(split, monkeypatch):
+    sha = split.manifest_sha256
+    public = [reference_seed(sha, k) for k in range(8)] + [run_seed(sha, k) for k in range(8)]
+    monkeypatch.setenv("SCORING_SECRET", "organiser only")
+    sealed = [reference_seed(sha, k) for k in range(8)] + [run_seed(sha, k) for k in range(8)]
+    assert not set(public) & set(sealed)
+    assert sealed == [reference_seed(sha, k) for k in range(8)] + [run_seed(sha, k) for k in range(8)]
