@@ -2,7 +2,8 @@
 
 The kit's loop cuts whole batches from in-memory tensors (starter_kit.loaders); the
 baseline is what most tutorials write: a DataLoader over a TensorDataset that indexes
-one example at a time and collates. Same model, recipe, epochs and data.
+one example at a time and collates. Same model, recipe, epochs and data. Each loop runs with one torch thread (the kit's
+default for digits) and with torch's default thread count.
 
     python benchmarks/train_speed.py [--dataset digits] [--repeats 3]
 """
@@ -55,28 +56,32 @@ def main() -> None:
     recipe = default_recipe(args.dataset)
     n = int(0.7 * len(dataset.labels))  # about the size of a training part
     images, labels = dataset.images[:n], dataset.labels[:n]
-    runners = {
+    default_threads = torch.get_num_threads()
+    loops = {
         "kit recipe (batched tensor indexing)": lambda s: train_model(recipe, images, labels, dataset.num_classes, s, progress=False),
         "tutorial loop (per-sample DataLoader)": lambda s: tutorial_loop(recipe, images, labels, dataset.num_classes, s),
     }
-    seconds = {name: [] for name in runners}
-    for repeat in range(args.repeats):  # interleaved, so load on the machine hits both alike
-        for name, run in runners.items():
+    runs = [(name, threads) for threads in sorted({1, default_threads}) for name in loops]
+    seconds = {run: [] for run in runs}
+    for repeat in range(args.repeats):  # interleaved, so load on the machine hits all alike
+        for name, threads in runs:
+            torch.set_num_threads(threads)
             started = time.perf_counter()
-            run(repeat)
-            seconds[name].append(time.perf_counter() - started)
+            loops[name](repeat)
+            seconds[(name, threads)].append(time.perf_counter() - started)
+    baseline = min(seconds[("tutorial loop (per-sample DataLoader)", default_threads)])
     rows = []
-    baseline = min(seconds["tutorial loop (per-sample DataLoader)"])
-    for name, times in seconds.items():
+    for (name, threads), times in seconds.items():
         best = min(times)
         rows.append({
             "loop": name,
+            "threads": threads,
             "seconds per model": round(best, 2),
             "images per second": round(n * recipe.epochs / best),
-            "speed-up vs tutorial": round(baseline / best, 2),
+            f"speed-up vs tutorial, {default_threads} threads": round(baseline / best, 2),
         })
     print(f"{args.dataset}: {n} images x {recipe.epochs} epochs, model {recipe.model}, "
-          f"batch {recipe.batch_size}, {torch.get_num_threads()} threads, best of {args.repeats}")
+          f"batch {recipe.batch_size}, best of {args.repeats}")
     print(pd.DataFrame(rows).to_string(index=False))
 
 

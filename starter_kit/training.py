@@ -36,7 +36,8 @@ def train_model(
         raise ValueError(f"cannot train on {len(images)} example(s): need at least 2")
     device = torch.device(device)
     torch.manual_seed(seed)
-    model = build_model(recipe.model, images.shape[1], num_classes).to(device)
+    # channels_last: about 20% faster convolutions on a CPU (oneDNN), and on recent GPUs.
+    model = build_model(recipe.model, images.shape[1], num_classes).to(device, memory_format=torch.channels_last)
     # Drop the last partial batch (BatchNorm needs >1 example), unless there is only one.
     loader = make_loader(
         images, labels, recipe.batch_size, shuffle=True, seed=seed, drop_last=len(images) > recipe.batch_size
@@ -59,7 +60,8 @@ def train_model(
         for inputs, targets in loader:
             if recipe.augment == "flip_crop":
                 inputs = flip_crop(inputs, augment_generator)
-            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            inputs = inputs.to(device, memory_format=torch.channels_last, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
             loss = criterion(model(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
