@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 # present), the starter notebook executed headless, its baseline scored, the leaderboard.
 demo: $(STAMP)
 	$(PY) -m data_prep build --dataset digits --split public --out $(SPLIT) --force
-	$(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS)
+	$(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS) --jobs 2
 	$(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
 	$(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public
 	$(PY) -m scoring leaderboard --results $(RESULTS)/scores

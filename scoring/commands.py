@@ -28,6 +28,7 @@ def add_commands(subparsers) -> None:
     refs.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
     refs.add_argument("--n-models", required=True, type=int, help="how many reference models (N)")
     refs.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
+    refs.add_argument("--jobs", type=int, default=1, help="models trained at once, in worker processes (default 1)")
     _common(refs)
     refs.set_defaults(handler=references_command)
 
@@ -98,7 +99,7 @@ def references_command(args) -> int:
 
     _setup(args)
     split = load_split(args.split_dir)
-    refs = build_references(split, args.n_models, args.refs, device=args.device, progress=not args.quiet)
+    refs = build_references(split, args.n_models, args.refs, device=args.device, progress=not args.quiet, jobs=args.jobs)
     print(describe_references(refs))
     return 0
 

@@ -35,8 +35,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,13 +105,15 @@ def build_references(
     refs_dir: str | os.PathLike | None = None,
     device: str = "cpu",
     progress: bool = True,
+    jobs: int = 1,
 ) -> ReferenceSet:
     """Make sure models 0..n_models-1 exist in ``refs_dir``, training only the missing ones.
 
     Returns the first ``n_models`` as a :class:`ReferenceSet`. Each new model is trained
     with ``starter_kit.training.train_model`` (the split's recipe, on the retain set)
     and written as soon as it is complete, so an interrupted call loses at most the
-    model in progress.
+    models in progress. ``jobs`` > 1 trains that many models at once in worker
+    processes, each with this process's torch thread count.
     """
     n_models = _check_n_models(n_models)
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
@@ -125,21 +129,62 @@ def build_references(
     missing = [k for k in range(n_models) if k not in present]
     if missing:
         evaluator = Evaluator(split, device=device)
-        images, labels = split.images("retain"), split.labels("retain")
-        bar = tqdm(missing, desc="reference models", unit="model", disable=not progress)
-        for index in bar:
-            seed = reference_seed(split.manifest_sha256, index)
-            started = time.perf_counter()
-            model = train_model(
-                split.recipe, images, labels, split.dataset.num_classes, seed=seed, device=device, progress=False
-            )
-            seconds = time.perf_counter() - started
+        bar = tqdm(total=len(missing), desc="reference models", unit="model", disable=not progress)
+        for index, model, seconds in _train(split, missing, device, jobs):
             present[index] = _write_model(split, directory, index, evaluator(model), seconds, device)
+            bar.update()
             bar.set_postfix(trained=f"{seconds:.1f}s")
             _write_index(split, directory, present)
+        bar.close()
     else:
         _write_index(split, directory, present)
     return load_references(split, n_models, directory)
+
+
+def _train(split, indices: list[int], device: str, jobs: int):
+    """Yield (index, trained model, training seconds) for each index, as each completes."""
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    images, labels = split.images("retain"), split.labels("retain")
+    if jobs == 1 or len(indices) == 1:
+        for index in indices:
+            started = time.perf_counter()
+            model = train_model(
+                split.recipe, images, labels, split.dataset.num_classes,
+                seed=reference_seed(split.manifest_sha256, index), device=device, progress=False,
+            )
+            yield index, model, time.perf_counter() - started
+        return
+    context = multiprocessing.get_context("spawn")
+    setup = (split.recipe, images, labels, split.dataset.num_classes, device, torch.get_num_threads())
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(indices)), mp_context=context, initializer=_start_trainer, initargs=setup)
+    try:
+        futures = {pool.submit(_train_one, reference_seed(split.manifest_sha256, k)): k for k in indices}
+        for future in as_completed(futures):
+            state, seconds = future.result()
+            model = split.new_model()
+            model.load_state_dict(state)
+            yield futures[future], model.to(device).eval(), seconds
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_TRAINER: dict = {}  # in a training worker process: what every task of the pool shares
+
+
+def _start_trainer(recipe, images, labels, num_classes, device, threads) -> None:
+    torch.set_num_threads(threads)
+    _TRAINER.update(recipe=recipe, images=images, labels=labels, num_classes=num_classes, device=device)
+
+
+def _train_one(seed: int) -> tuple[dict, float]:
+    started = time.perf_counter()
+    model = train_model(
+        _TRAINER["recipe"], _TRAINER["images"], _TRAINER["labels"], _TRAINER["num_classes"],
+        seed=seed, device=_TRAINER["device"], progress=False,
+    )
+    seconds = time.perf_counter() - started
+    return {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, seconds
 
 
 def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = None) -> ReferenceSet:

@@ -129,3 +129,13 @@ def test_an_organiser_secret_changes_every_seed(split, monkeypatch):
     sealed = [reference_seed(sha, k) for k in range(8)] + [run_seed(sha, k) for k in range(8)]
     assert not set(public) & set(sealed)
     assert sealed == [reference_seed(sha, k) for k in range(8)] + [run_seed(sha, k) for k in range(8)]
+
+
+def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_path):
+    with kit.one_thread():
+        serial = build_references(split, 2, tmp_path / "serial", progress=False)
+        parallel = build_references(split, 2, tmp_path / "parallel", progress=False, jobs=2)
+    assert parallel.sha256 == serial.sha256
+    assert np.array_equal(parallel.forget_conf, serial.forget_conf)
+    with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
+        build_references(split, 3, tmp_path / "serial", progress=False, jobs=0)
