@@ -6,11 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from data_prep.build import BuildOptions, build_split, describe_split
 from data_prep.splitting import STRATEGIES
 from starter_kit.data import CIFAR10_ENV, DATASETS
+from starter_kit.training import use_threads
 
 
 def _classes(text: str) -> tuple[int, ...]:
@@ -50,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "build":
-            if args.threads < 1:
-                raise ValueError(f"--threads must be at least 1, got {args.threads}")
-            torch.set_num_threads(args.threads)
+            use_threads(args.threads)
             out = build_split(
                 BuildOptions(
                     dataset=args.dataset,

@@ -13,7 +13,7 @@ import torch
 
 import starter_kit
 from data_prep.splitting import PARTS, STRATEGIES, ForgetSpec, split_indices
-from starter_kit.atomic import staged_directory, write_bytes, write_json
+from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.data import Dataset, load_dataset
 from starter_kit.evaluation import accuracy
 from starter_kit.loaders import make_loader
@@ -78,12 +78,9 @@ def build_split(options: BuildOptions) -> Path:
         recipe = recipe.with_epochs(options.epochs)
 
     with staged_directory(out, replace=options.force) as staging:
-        index_files = {}
-        for part in PARTS:
-            buffer = io.BytesIO()
-            np.save(buffer, indices[part])
-            index_files[part] = buffer.getvalue()
-            write_bytes(staging / INDEX_DIR / f"{part}.npy", index_files[part])
+        index_files = {part: npy_bytes(indices[part]) for part in PARTS}
+        for part, blob in index_files.items():
+            write_bytes(staging / INDEX_DIR / f"{part}.npy", blob)
         manifest = _manifest(options, dataset, forget, indices, index_files, recipe)
         write_json(staging / MANIFEST, manifest)
         _train_original(staging, dataset, indices, recipe, options)

@@ -86,9 +86,9 @@ def _positive(text: str) -> float:
 def _setup(args) -> None:
     import torch
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    from starter_kit.training import use_threads
+
+    use_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device} asked for, but torch sees no CUDA device: use --device cpu")
 

@@ -7,14 +7,13 @@ save the epsilons (atomically), and format the report.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from scoring import metric
-from starter_kit.atomic import write_bytes
+from starter_kit.atomic import npy_bytes, write_bytes
 
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -64,9 +63,7 @@ def run_metric(
     epsilons = metric.per_example_epsilons(unlearned, retrained, n_jobs=n_jobs)
     n_models = unlearned.shape[0]
     if out is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, epsilons)
-        write_bytes(Path(out), buffer.getvalue())  # temp file beside it, then os.replace
+        write_bytes(Path(out), npy_bytes(epsilons))  # temp file beside it, then os.replace
     return MetricReport(
         forgetting_quality=metric.forgetting_quality_from_epsilons(epsilons, n_models),
         n_models=n_models,

@@ -29,7 +29,6 @@ same references gives the same values: the run seeds derive from the split manif
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import time
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from scoring.ingestion import Ingestion, Limits, job_from_split, run_submission
 from scoring.outputs import Evaluator, ModelOutputs, derive_seed
 from scoring.references import ReferenceSet, load_references
 from scoring.report import score_figure
-from starter_kit.atomic import staged_directory, write_bytes, write_json
+from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
 
@@ -287,9 +286,7 @@ def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: 
                                                  "retain_accuracy", "forget_accuracy", "test_accuracy"])
     with staged_directory(out, replace=True) as staging:
         for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.save(buffer, array)
-            write_bytes(staging / f"{name}.npy", buffer.getvalue())
+            write_bytes(staging / f"{name}.npy", npy_bytes(array))
         write_bytes(staging / "runs.csv", runs.to_csv(index=False).encode())
         write_bytes(staging / "submission.log", log.encode())
         if record["status"] == "scored":

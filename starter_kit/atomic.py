@@ -24,6 +24,17 @@ def write_bytes(path: Path, blob: bytes) -> None:
         raise
 
 
+def npy_bytes(array) -> bytes:
+    """The bytes of ``array`` as a .npy file: deterministic, so they can be hashed and written."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def write_json(path: Path, value: object) -> None:
     """Canonical JSON (sorted keys, fixed indent, final newline), written atomically."""
     write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
