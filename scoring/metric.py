@@ -96,7 +96,9 @@ def logit_scaled_confidence(logits, targets) -> np.ndarray:
 # Step 2: per-example epsilon.
 
 
-def per_example_epsilons(unlearned_conf, retrained_conf, *, n_jobs: int | None = None) -> np.ndarray:
+def per_example_epsilons(
+    unlearned_conf, retrained_conf, *, n_jobs: int | None = None, return_undefined: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Epsilon of each forget example: the best attack telling the two samples apart (step 2).
 
     Parameters
@@ -108,18 +110,25 @@ def per_example_epsilons(unlearned_conf, retrained_conf, *, n_jobs: int | None =
     n_jobs : int, optional
         Threads to use; default: every core this process may run on. Fewer than
         PARALLEL_MIN_EXAMPLES examples are done in the calling thread.
+    return_undefined : bool, default False
+        Also return which examples had no surviving threshold (see below), so that a
+        score can say how many there were.
 
     Returns
     -------
     epsilons : float64 array [n_examples]
-        In [0, 50]; 50 for the spread rule and for perfect separation.
+        In [0, 50]; 50 for the spread rule and for perfect separation; 0 where no
+        threshold or interval survives step 2.5 (each has exactly one of FPR, FNR
+        equal to 0: two constant, nearly equal samples). The spec decides that case
+        so: no attack found the example, so it scores full points.
+    undefined : bool array [n_examples]
+        Only with ``return_undefined=True``: True where no threshold survived (those
+        examples have epsilon 0).
 
     Raises
     ------
     ValueError
-        On malformed input, or for an example where no threshold survives (two
-        constant, nearly equal samples): the spec gives it no epsilon, and the
-        organisers' code fails there too.
+        On malformed input only.
     """
     unlearned, retrained = _check_confidences(unlearned_conf, retrained_conf)
     n_models, n_examples = unlearned.shape
@@ -127,21 +136,26 @@ def per_example_epsilons(unlearned_conf, retrained_conf, *, n_jobs: int | None =
 
     def chunk(start: int) -> np.ndarray:
         stop = start + CHUNK_SIZE
-        return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table, start)
+        return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table)
 
     starts = range(0, n_examples, CHUNK_SIZE)
     workers = min(_resolve_jobs(n_jobs), len(starts))
     if workers == 1 or n_examples < PARALLEL_MIN_EXAMPLES:
-        return np.concatenate([chunk(start) for start in starts])
-    # Threads suffice: the searches, gathers and ufuncs that do the work release the GIL
-    # (a chunk holds it for a small share of its time), and threads share the table and
-    # the input without copies or process start-up.
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return np.concatenate(list(pool.map(chunk, starts)))
+        epsilons = np.concatenate([chunk(start) for start in starts])
+    else:
+        # Threads suffice: the searches, gathers and ufuncs that do the work release the
+        # GIL (a chunk holds it for a small share of its time), and threads share the
+        # table and the input without copies or process start-up.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            epsilons = np.concatenate(list(pool.map(chunk, starts)))
+    # An undefined example is marked NaN inside the chunks, the one value no attack gives.
+    undefined = np.isnan(epsilons)
+    epsilons[undefined] = 0.0
+    return (epsilons, undefined) if return_undefined else epsilons
 
 
-def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table, offset: int) -> np.ndarray:
-    """Epsilons of the examples in unlearned / retrained [n_models, chunk], the first being offset."""
+def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table) -> np.ndarray:
+    """Epsilons of the examples in unlearned / retrained [n_models, chunk]; NaN where undefined."""
     unlearned = np.ascontiguousarray(unlearned.T)  # [chunk, n_models]: one row per example
     retrained = np.ascontiguousarray(retrained.T)
     # Step 2.1: the sample with the larger median is positive; ties make u positive.
@@ -157,13 +171,8 @@ def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table, offset:
     epsilons = np.full(len(pos), EPSILON_CAP)
     for i in np.flatnonzero(~peaky):
         best = _attack_epsilon(pos[i], neg[i], pos_range[i] >= neg_range[i], table)
-        if best == -np.inf:
-            raise ValueError(
-                f"forget example {offset + i}: no threshold or interval survives (each has FPR = 0 or "
-                "FNR = 0 but not both), so the spec defines no epsilon; the samples are constant and "
-                "almost equal"
-            )
-        epsilons[i] = min(best, EPSILON_CAP)  # step 2.6: +inf (perfect separation) becomes 50
+        # Step 2.6: +inf (perfect separation) becomes 50; no survivor (-inf) is marked NaN.
+        epsilons[i] = np.nan if best == -np.inf else min(best, EPSILON_CAP)
     return epsilons
 
 

@@ -10,8 +10,9 @@ by line; the fast implementation is tested against it.
 
 The two deliberate departures from the released code are those of the spec: float64
 throughout (the released code builds its single thresholds with torch.linspace in
-float32 and averages its rates in float32), and an explicit error where no threshold
-survives (its ``assert`` on an array only runs under ``python -O``).
+float32 and averages its rates in float32), and epsilon 0 where no threshold survives
+(the spec's decision for the kit; the released code's ``assert`` on an array only runs
+under ``python -O``).
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def interval_rates(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def example_epsilon(u: np.ndarray, r: np.ndarray) -> float:
     """Step 2 for one example: u and r are [n_models] confidences (unlearned, retrained)."""
+    eps = example_epsilon_or_nan(u, r)
+    return 0.0 if np.isnan(eps) else eps  # no threshold survives: no attack found it
+
+
+def example_epsilon_or_nan(u: np.ndarray, r: np.ndarray) -> float:
+    """Step 2 for one example, NaN where no threshold or interval survives step 2.5."""
     if np.median(r) > np.median(u):
         pos, neg = r, u
     else:
@@ -87,7 +94,7 @@ def example_epsilon(u: np.ndarray, r: np.ndarray) -> float:
     eps = threshold_epsilons(np.concatenate([fpr_s, fpr_i]), np.concatenate([fnr_s, fnr_i]))
     kept = eps[~np.isnan(eps)]
     if kept.size == 0:
-        raise ValueError("no threshold survives")
+        return float("nan")
     return float(np.clip(np.max(kept), 0, EPSILON_CAP))
 
 
@@ -95,6 +102,13 @@ def per_example_epsilons(unlearned_conf: np.ndarray, retrained_conf: np.ndarray)
     """Step 2 for [n_models, n_examples] arrays: epsilons [n_examples]."""
     return np.array(
         [example_epsilon(unlearned_conf[:, i], retrained_conf[:, i]) for i in range(unlearned_conf.shape[1])]
+    )
+
+
+def undefined_examples(unlearned_conf: np.ndarray, retrained_conf: np.ndarray) -> np.ndarray:
+    """Bool [n_examples]: True where no threshold survives (those get epsilon 0)."""
+    return np.array(
+        [np.isnan(example_epsilon_or_nan(unlearned_conf[:, i], retrained_conf[:, i])) for i in range(unlearned_conf.shape[1])]
     )
 
 

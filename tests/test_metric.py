@@ -61,14 +61,10 @@ def test_matches_the_dense_transcription(kind):
     rng = np.random.default_rng(KINDS.index(kind))
     for n in (2, 3, 4, 5, 6, 7, 8, 11, 16, 23, 32, 47, 64):
         unlearned, retrained = _samples(kind, n, 5, rng)
-        try:
-            expected = reference.per_example_epsilons(unlearned, retrained)
-        except ValueError:  # no threshold survives: the fast one must say so too
-            with pytest.raises(ValueError, match="no threshold"):
-                metric.per_example_epsilons(unlearned, retrained)
-            continue
-        got = metric.per_example_epsilons(unlearned, retrained)
+        expected = reference.per_example_epsilons(unlearned, retrained)
+        got, undefined = metric.per_example_epsilons(unlearned, retrained, return_undefined=True)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(undefined, reference.undefined_examples(unlearned, retrained))
         np.testing.assert_array_equal(metric.epsilon_points(got, n), reference.epsilon_points(expected, n))
 
 
@@ -88,10 +84,7 @@ def test_values_exactly_on_the_threshold_grid():
         unlearned = rng.choice(grid, (9, 3))
         retrained = rng.choice(grid, (9, 3))
         unlearned[0], retrained[1] = 0.0, 1.0  # fixes min and max, hence the grid
-        try:
-            expected = reference.per_example_epsilons(unlearned, retrained)
-        except ValueError:
-            continue
+        expected = reference.per_example_epsilons(unlearned, retrained)
         np.testing.assert_allclose(metric.per_example_epsilons(unlearned, retrained), expected, rtol=1e-12, atol=0)
 
 
@@ -203,11 +196,28 @@ def test_spread_rule_boundary_is_strict():
 
 def test_two_constant_samples_fall_through_to_the_attacks():
     assert _epsilon([1.0] * 6, [2.0] * 6) == 50.0  # 0/0 is not < 0.01; a threshold splits them
-    for u, r in (([1.0] * 6, [1.0] * 6), ([1.0] * 6, [1.0 + 1e-9] * 6)):
-        with pytest.raises(ValueError, match="no threshold"):
-            reference.example_epsilon(np.array(u), np.array(r))
-        with pytest.raises(ValueError, match="forget example 0: no threshold"):
-            _epsilon(u, r)
+    eps, undefined = metric.per_example_epsilons(np.ones((6, 1)), np.full((6, 1), 2.0), return_undefined=True)
+    assert eps[0] == 50.0 and not undefined[0]
+
+
+@pytest.mark.parametrize("gap", [0.0, 1e-9, 1e-4])
+def test_no_surviving_threshold_gives_epsilon_zero_and_is_counted(gap):
+    # Two constant, nearly equal samples: every threshold and interval has exactly one of
+    # FPR, FNR equal to 0, so none survives; the spec's decision: epsilon 0, full points.
+    n, s = 6, 4
+    retrained = np.tile(np.linspace(-2.0, 2.0, s), (n, 1))
+    unlearned = retrained + gap
+    unlearned[:, 1] = np.linspace(-1.0, 1.0, n)  # an ordinary example among them
+    unlearned[:, 3] = 7.0  # far apart: a threshold separates them, epsilon 50
+    eps, undefined = metric.per_example_epsilons(unlearned, retrained, return_undefined=True)
+    np.testing.assert_array_equal(undefined, [True, False, True, False])
+    assert eps[0] == eps[2] == 0.0 and eps[3] == 50.0
+    np.testing.assert_array_equal(eps, reference.per_example_epsilons(unlearned, retrained))
+    np.testing.assert_array_equal(undefined, reference.undefined_examples(unlearned, retrained))
+    np.testing.assert_array_equal(metric.per_example_epsilons(unlearned, retrained), eps)
+    assert reference.example_epsilon(unlearned[:, 0], retrained[:, 0]) == 0.0
+    assert metric.epsilon_points(eps, n)[0] == 1.0
+    assert metric.forgetting_quality(unlearned, retrained) == reference.forgetting_quality(unlearned, retrained)
 
 
 def test_fully_separated_samples_give_50_and_no_points():
