@@ -35,7 +35,7 @@ def add_commands(subparsers) -> None:
     score = subparsers.add_parser(
         "score",
         help="run a submission N times in isolation and compute the official score",
-        description="Run a submission's unlearning() N times in a separate worker process, evaluate the models "
+        description="Run a submission's unlearning() N times in a sandboxed worker process, evaluate the models "
         "it returns, and write OUT/score.json with the official score against the first N reference models.",
     )
     score.add_argument("submission", type=Path, help="a .ipynb notebook (its 'submission'-tagged cells) or a .py file")
@@ -43,8 +43,13 @@ def add_commands(subparsers) -> None:
     score.add_argument("--n-models", required=True, type=int, help="N: runs of the submission and reference models used")
     score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (replaced if a score folder)")
     score.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
-    score.add_argument("--time-limit", type=_positive, help="seconds per run (default 20%% of the mean retraining time)")
-    score.add_argument("--budget", type=_positive, help="seconds for all N runs (default N x limit x 1.5)")
+    score.add_argument(
+        "--time-limit", type=_positive, help="limit on the mean run time in seconds (default 20%% of the mean retraining time)"
+    )
+    score.add_argument(
+        "--unsealed", action="store_true",
+        help="run the submission without the OS sandbox, where it cannot start; the score records sealed: false",
+    )
     score.add_argument(
         "--memory-limit", type=_positive, help="GiB the submission may allocate (default half of the machine's memory)"
     )
@@ -117,7 +122,7 @@ def score_command(args) -> int:
             out=args.out,
             refs_dir=args.refs,
             time_limit=args.time_limit,
-            budget=args.budget,
+            unsealed=args.unsealed,
             memory_bytes=None if args.memory_limit is None else int(args.memory_limit * GIB),
             setup_limit=args.setup_limit,
             threads=args.threads,

@@ -1,34 +1,27 @@
 """Ingestion: run a submission N times in isolation and hand back the models it returns.
 
-The submission runs in one fresh worker process (``python -P -m scoring.worker``, see
-``scoring.worker``) per submission, which performs the N runs one after another, each
-on a fresh copy of the original model. The worker:
+One fresh worker process per submission (``python -m scoring.worker``, see
+``scoring.worker``) performs the N runs one after another, each on a fresh copy of
+the original model. It runs inside the OS sandbox of ``scoring.sandbox`` under the
+kernel limits of ``scoring.confinement`` (or, with ``sealed=False``, as a plain
+process with the same limits, for participants whose machine cannot build the
+sandbox). The worker receives only what the contract gives a submission: the original
+model's state, the retain, forget and validation tensors, and each run's seed when
+that run starts.
 
-- receives only what the contract gives a submission: the original model's state, the
-  retain, forget and validation tensors, and one seed per run, sent when the run
-  starts (never the test set, the split directory or the scorer's results folder);
-- works in a temporary directory of its own (its cwd), deleted afterwards;
-- has its address space capped (RLIMIT_AS: its size after importing torch plus
-  ``Limits.memory_bytes``, default half of the machine's memory; no cap on CUDA), so a
-  huge allocation fails inside the submission instead of taking the machine down;
-- has its stdout and stderr captured, keeping the first and last ``output_bytes / 2``
-  bytes, so a submission printing megabytes floods neither the screen nor memory.
-
-The scorer's side enforces the limits: a run gets ``run_seconds`` (as the worker times
-its ``unlearning`` call) and is killed when it has taken ``run_seconds + grace`` on the
-scorer's clock; all runs together get ``budget_seconds`` of wall time. Too slow means
-``rejected``. A crash, an exception, an exit, a return value that is not a model of
-the original architecture with finite weights means ``failed``. Each returned
-state_dict is read with ``torch.load(weights_only=True)``, checked, and handed to
-``on_model`` before the next run starts, so evaluation never competes with a timed run.
-
-Isolation is that of a separate process of the same user, not a sandbox: a hostile
-submission could still read files the user can read. Organisers who need more run
-the scorer in a container or as a dedicated user.
+The scorer's side, here, enforces ``scoring.efficiency``'s rule with its own clock:
+each run is timed from sending its command to receiving its whole model, the
+submission is frozen (SIGSTOP) while the scorer evaluates what it returned, and
+every process it started is killed and counted when the worker ends. Too slow means
+``rejected``; a crash, an exception, an exit, a forged or garbled message, or a return
+value that is not a model of the original architecture with finite weights means
+``failed``. Each returned state_dict is read with ``torch.load(weights_only=True)``,
+checked, and handed to ``on_model`` before the next run starts.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -37,64 +30,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from scoring.outputs import SECRET_ENV
-
-# The project root, so that ``python -m scoring.worker`` imports this very kit.
-_ROOT = Path(__file__).resolve().parent.parent
-_MAX_MESSAGE = 1 << 20  # a protocol line longer than this is not one the worker wrote
-
-
-def machine_memory() -> int:
-    """Physical memory of this machine, in bytes."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a submission may use. Seconds are wall-clock seconds on the scoring machine.
-
-    ``memory_bytes``: how much the worker may allocate beyond its own size after
-    importing torch (None: half of the machine's memory; 0: no cap).
-    ``grace_seconds``: how long past ``run_seconds`` the scorer waits before killing a
-    run (default: max(2 s, half the limit)); covers saving the returned model.
-    """
-
-    run_seconds: float
-    budget_seconds: float
-    memory_bytes: int | None = None
-    setup_seconds: float = 120.0
-    grace_seconds: float | None = None
-    output_bytes: int = 256 * 1024
-
-    def __post_init__(self):
-        for name in ("run_seconds", "budget_seconds", "setup_seconds"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-        if self.memory_bytes is not None and self.memory_bytes < 0:
-            raise ValueError(f"memory_bytes must be >= 0 (0: no cap), got {self.memory_bytes}")
-
-    @property
-    def grace(self) -> float:
-        return self.grace_seconds if self.grace_seconds is not None else max(2.0, 0.5 * self.run_seconds)
-
-    @property
-    def memory(self) -> int:
-        return machine_memory() // 2 if self.memory_bytes is None else int(self.memory_bytes)
-
-    def memory_for(self, device: str) -> int:
-        """The allowance on ``device``: none on CUDA, whose driver maps far more address space than it uses."""
-        return 0 if str(device).startswith("cuda") else self.memory
+from scoring import confinement, sandbox
+from scoring.channel import CappedOutput, ChannelError, ResultChannel, WorkerGone
+from scoring.efficiency import Limits
 
 
 @dataclass(frozen=True)
@@ -131,12 +77,12 @@ def job_from_split(split, source: str, filename: str, threads: int | None = None
 
 @dataclass
 class RunRecord:
-    """One completed run: its seed, its ``unlearning`` time and the scorer's wall time."""
+    """One completed run: its seed, the scorer's time for it, and the time the worker reported."""
 
     index: int
     seed: int
     seconds: float
-    wall_seconds: float
+    reported_seconds: float | None
 
 
 @dataclass
@@ -145,13 +91,18 @@ class Ingestion:
 
     status: str
     reason: str | None
+    sealed: bool = True
     runs: list[RunRecord] = field(default_factory=list)
     setup_seconds: float | None = None
+    load_seconds: float | None = None
     wall_seconds: float = 0.0
     callback_seconds: float = 0.0
     output: str = ""
     output_bytes: int = 0
     output_truncated: bool = False
+    processes_left: int = 0  # still running in the sandbox when the worker ended (all killed)
+    processes_survived: int = 0  # still there after the kill: must be 0
+    process_cap_hit: bool = False
 
 
 def check_state(state: object, reference: dict[str, torch.Tensor]) -> str | None:
@@ -182,74 +133,115 @@ def check_state(state: object, reference: dict[str, torch.Tensor]) -> str | None
     return None
 
 
-class _CappedOutput:
-    """Drains a pipe in a thread, keeping its first and last ``cap / 2`` bytes."""
+class _Worker:
+    """One started worker: its process, pipes, and (sealed) the sandbox's PID namespace and cgroup."""
 
-    def __init__(self, pipe, cap: int):
-        self.pipe, self.half = pipe, max(1, cap // 2)
-        self.head, self.tail, self.total = bytearray(), bytearray(), 0
-        self.thread = threading.Thread(target=self._pump, daemon=True)
-        self.thread.start()
+    def __init__(self, job_file: Path, workdir: Path, job: WorkerJob, limits: Limits, sealed: bool):
+        command_read, self.command_write = os.pipe()
+        result_read, result_write = os.pipe()
+        self.namespace, self.cgroup = None, None
+        fds = [command_read, result_write]
+        if sealed:
+            info_read, info_write = os.pipe()
+            fds.append(info_write)
+            plan = sandbox.SandboxPlan(
+                read_only=sandbox.runtime_paths(),
+                kit=sandbox.kit_packages(),
+                job_dir=str(job_file.parent),
+                env=sandbox.sandbox_environment(job.threads, job.device),
+                tmp_bytes=limits.tmp_bytes,
+                device=job.device,
+            )
+            command = [sys.executable, "-s", "-P", "-m", "scoring.worker", f"{sandbox.JOB_DIR}/{job_file.name}"]
+            argv = sandbox.bwrap_argv(
+                plan, [*command, str(command_read), str(result_write)], sandbox.find_bwrap(), info_fd=info_write
+            )
+            cwd, env = "/", {"PATH": "/usr/bin:/bin"}
+            self.cgroup = confinement.PidsCgroup.create(limits.processes)
+        else:
+            kit_root = str(Path(sandbox.kit_packages()["scoring"]).parent)
+            argv = [sys.executable, "-s", "-P", "-m", "scoring.worker", str(job_file), str(command_read), str(result_write)]
+            cwd = workdir / "tmp" / "work"
+            cwd.mkdir(parents=True)
+            env = {**sandbox.sandbox_environment(job.threads, job.device), "HOME": str(cwd), "TMPDIR": str(cwd.parent)}
+            env["PYTHONPATH"] = kit_root
+            self.cgroup = confinement.PidsCgroup.create(limits.processes)
+        process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files)
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=tuple(fds),
+            start_new_session=True,
+            preexec_fn=process_limits.preexec(self.cgroup.fd if self.cgroup else None),
+        )
+        os.close(command_read)
+        os.close(result_write)
+        if sealed:
+            os.close(info_write)
+            self.namespace = _read_namespace(info_read, limits.setup_seconds)
+        self.output = CappedOutput(self.process.stdout, limits.output_bytes)
+        self.channel = ResultChannel(result_read)
 
-    def _pump(self) -> None:
-        fd = self.pipe.fileno()
-        while chunk := os.read(fd, 1 << 16):
-            self.total += len(chunk)
-            room = self.half - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-                chunk = chunk[room:]
-            self.tail += chunk
-            if len(self.tail) > self.half:
-                del self.tail[: len(self.tail) - self.half]
+    def send(self, message: dict) -> None:
+        os.write(self.command_write, (json.dumps(message) + "\n").encode())
 
-    @property
-    def truncated(self) -> bool:
-        return self.total > len(self.head) + len(self.tail)
+    def freeze(self) -> None:
+        if self.namespace:
+            confinement.freeze(self.namespace)
 
-    def text(self) -> str:
-        self.thread.join(timeout=5)
-        middle = b""
-        if self.truncated:
-            skipped = self.total - len(self.head) - len(self.tail)
-            middle = f"\n[... {skipped} bytes of output left out ...]\n".encode()
-        return bytes(self.head + middle + self.tail).decode(errors="replace")
+    def thaw(self) -> None:
+        if self.namespace:
+            confinement.thaw(self.namespace)
 
-
-class _WorkerGone(Exception):
-    """The worker's result pipe closed: it exited or was killed."""
-
-
-class _Messages:
-    """JSON lines from the worker's result pipe, with a timeout per message."""
-
-    def __init__(self, fd: int):
-        self.fd, self.buffer = fd, b""
-
-    def next(self, timeout: float) -> dict | None:
-        """The next message, None on timeout; raises _WorkerGone on end of file, ValueError if garbled."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                return None
-            chunk = os.read(self.fd, 1 << 16)
-            if not chunk:
-                raise _WorkerGone()
-            self.buffer += chunk
-            if len(self.buffer) > _MAX_MESSAGE:
-                raise ValueError("the worker sent an oversized message")
-        line, _, self.buffer = self.buffer.partition(b"\n")
+    def stop(self, result: Ingestion) -> None:
+        """End the worker and everything it started; count what was still running, and what survived."""
+        os.close(self.command_write)
+        if self.namespace:
+            # Inside, pid 1 is bwrap's init and pid 2 the worker: anything else the submission started.
+            left = [p for p in confinement.namespace_processes(self.namespace) if confinement.inner_pid(p) not in (1, 2)]
+            result.processes_left = len(left)
+            confinement.kill_namespace(self.namespace)
         try:
-            message = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValueError("the worker sent a garbled message") from None
-        if not isinstance(message, dict):
-            raise ValueError("the worker sent a garbled message")
-        return message
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        if self.namespace:
+            result.processes_survived = len(confinement.wait_until_empty(self.namespace))
+        if self.cgroup:
+            result.process_cap_hit = self.cgroup.peak_reached()
+            self.cgroup.remove()
+        os.close(self.channel.fd)
+        result.output = self.output.text()
+        result.output_bytes = self.output.total
+        result.output_truncated = self.output.truncated
+        self.process.stdout.close()
+
+
+def _read_namespace(fd: int, timeout: float) -> str | None:
+    """The sandbox's PID namespace, from bwrap's --info-fd JSON ({"child-pid": ...}); None if bwrap said nothing."""
+    data, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:
+                break
+            data += chunk
+            try:
+                return confinement.pid_namespace(int(json.loads(data)["child-pid"]))
+            except ValueError:
+                continue  # not all of it yet
+    except (KeyError, TypeError, OSError):
+        pass
+    finally:
+        os.close(fd)
+    return None
 
 
 def run_submission(
@@ -258,16 +250,21 @@ def run_submission(
     limits: Limits,
     on_model: Callable[[int, dict[str, torch.Tensor]], None],
     progress: bool = True,
+    sealed: bool = True,
 ) -> Ingestion:
     """Run ``unlearning`` once per seed in one fresh worker; call ``on_model(k, state_dict)`` per run.
 
-    Stops at the first run that fails or is too slow. Never raises for anything the
-    submission does; the returned :class:`Ingestion` says what happened. ``on_model``
-    may raise ValueError("returned a model that ...") to fail the run.
+    Stops at the first run that fails and as soon as the time spent exceeds what N runs
+    may take. Never raises for anything the submission does; the returned
+    :class:`Ingestion` says what happened. ``on_model`` may raise ValueError("returned a
+    model that ...") to fail the run. Raises ``sandbox.SandboxUnavailable`` when
+    ``sealed`` and the sandbox cannot start here.
     """
+    if sealed:
+        sandbox.require_sandbox()
     workdir = Path(tempfile.mkdtemp(prefix="unlearning-worker-"))
-    reference = job.state
-    max_file = 2 * sum(v.numel() * v.element_size() for v in reference.values()) + (1 << 20)
+    job_file = workdir / "job" / "job.pt"
+    job_file.parent.mkdir()
     torch.save(
         {
             "source": job.source,
@@ -280,48 +277,31 @@ def run_submission(
             "device": job.device,
             "memory_bytes": limits.memory_for(job.device),
         },
-        workdir / "job.pt",
+        job_file,
     )
-    command_read, command_write = os.pipe()
-    result_read, result_write = os.pipe()
-    env = {name: value for name, value in os.environ.items() if name != SECRET_ENV}  # the worker never sees it
-    env["PYTHONPATH"] = os.pathsep.join([str(_ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env.update(OMP_NUM_THREADS=str(job.threads), MKL_NUM_THREADS=str(job.threads), PYTHONUNBUFFERED="1")
+    result = Ingestion(status="completed", reason=None, sealed=sealed)
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-P", "-m", "scoring.worker", "job.pt", str(command_read), str(result_write)],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        pass_fds=(command_read, result_write),
-        start_new_session=True,  # its own process group: a kill reaches whatever it started
-    )
-    os.close(command_read)
-    os.close(result_write)
-    output = _CappedOutput(process.stdout, limits.output_bytes)
-    messages = _Messages(result_read)
-    result = Ingestion(status="completed", reason=None)
+    worker = _Worker(job_file, workdir, job, limits, sealed)
     bar = tqdm(total=len(seeds), desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
-        _drive(process, messages, command_write, workdir, job, seeds, limits, reference, max_file, on_model, result, bar)
+        _drive(worker, job, seeds, limits, on_model, result, bar)
     finally:
         bar.close()
-        os.close(command_write)
-        _stop(process)
-        os.close(result_read)
+        worker.stop(result)
         result.wall_seconds = time.monotonic() - started
-        result.output = output.text()
-        result.output_bytes = output.total
-        result.output_truncated = output.truncated
-        process.stdout.close()
         shutil.rmtree(workdir, ignore_errors=True)
+    if result.process_cap_hit and result.status != "completed":
+        result.status = "rejected"
+        result.reason = f"the submission reached the cap of {limits.processes} processes and threads ({result.reason})"
     return result
 
 
-def _drive(process, messages, command_write, workdir, job, seeds, limits, reference, max_file, on_model, result, bar):
+def _drive(worker: _Worker, job: WorkerJob, seeds, limits: Limits, on_model, result: Ingestion, bar) -> None:
     """The scorer's side of the protocol; fills ``result`` (status completed unless something stops it)."""
+    process, channel = worker.process, worker.channel
+    reference = job.state
+    max_model = 2 * sum(v.numel() * v.element_size() for v in reference.values()) + (1 << 20)
+    allowance = limits.allowance(len(seeds))
 
     def fail(status: str, reason: str) -> None:
         result.status, result.reason = status, reason
@@ -329,60 +309,74 @@ def _drive(process, messages, command_write, workdir, job, seeds, limits, refere
     def gone(during: str) -> None:
         fail("failed", f"the worker process {_exit_description(process)} {during}")
 
-    started = time.monotonic()
     try:
-        message = messages.next(limits.setup_seconds)
-    except _WorkerGone:
+        message = channel.message(limits.setup_seconds)
+    except WorkerGone:
+        return gone("while starting")
+    except ChannelError as error:
+        return fail("failed", f"{error} while starting")
+    if message is None or message.get("event") != "warm":
+        return fail("failed", f"the worker did not start within {limits.setup_seconds:g} s")
+    result.setup_seconds = time.monotonic() - worker.started
+
+    def over_allowance(spent: float, what: str) -> None:
+        fail(
+            "rejected",
+            f"{what} took {spent:.2f} s, more than the {len(seeds)} runs may take in all "
+            f"({len(seeds)} x {limits.run_seconds:.3f} s: the mean run time must be within the limit)",
+        )
+
+    sent = time.monotonic()
+    try:
+        worker.send({"cmd": "load"})
+        message = channel.message(min(limits.hard_seconds, allowance))
+    except (WorkerGone, BrokenPipeError):
         return gone("while loading the submission")
-    except ValueError as error:
+    except ChannelError as error:
         return fail("failed", f"{error} while loading the submission")
+    result.load_seconds = spent = time.monotonic() - sent
     if message is None:
-        return fail("rejected", f"loading the submission took longer than {limits.setup_seconds:g} s")
-    result.setup_seconds = time.monotonic() - started
+        return over_allowance(spent, "loading the submission")
     if message.get("event") == "setup_failed":
         return fail("failed", str(message.get("reason", "the submission could not be loaded"))[:500])
     if message.get("event") != "ready":
         return fail("failed", "the worker sent an unexpected message while loading the submission")
+    worker.freeze()
 
-    total = 0.0
     for index, seed in enumerate(seeds):
-        budget_left = limits.budget_seconds - total
-        wait = min(limits.run_seconds, budget_left) + limits.grace
+        wait = min(limits.hard_seconds, allowance - spent)
+        worker.thaw()
         sent = time.monotonic()
         try:
-            os.write(command_write, (json.dumps({"run": index, "seed": int(seed)}) + "\n").encode())
-            message = messages.next(wait)
-        except (_WorkerGone, BrokenPipeError):
+            worker.send({"cmd": "run", "run": index, "seed": int(seed)})
+            message = channel.message(wait)
+            payload = None
+            if message is not None and message.get("ok") is True:
+                payload = channel.payload(message.get("bytes"), max_model, wait - (time.monotonic() - sent))
+        except (WorkerGone, BrokenPipeError):
             return gone(f"during run {index}")
-        except ValueError as error:
+        except ChannelError as error:
             return fail("failed", f"{error} during run {index}")
-        wall = time.monotonic() - sent
-        if message is None:
-            if budget_left < limits.run_seconds:
-                return fail(
-                    "rejected",
-                    f"run {index} was stopped after {wall:.1f} s: the {len(seeds)} runs exceed the total budget "
-                    f"of {limits.budget_seconds:.1f} s",
-                )
+        seconds = time.monotonic() - sent
+        worker.freeze()
+        if message is None or (message.get("ok") is True and payload is None):
+            if wait < limits.hard_seconds:
+                return over_allowance(spent + seconds, f"runs 0-{index} and the submission's load")
             return fail(
-                "rejected", f"run {index} was stopped after {wall:.1f} s: over the limit of {limits.run_seconds:.2f} s per run"
+                "rejected",
+                f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
+                f"(the limit on the mean is {limits.run_seconds:.2f} s)",
             )
         if message.get("event") != "run" or message.get("index") != index:
             return fail("failed", f"the worker sent an unexpected message during run {index}")
-        if not message.get("ok"):
+        if message.get("ok") is not True:
             return fail("failed", f"run {index} {str(message.get('reason', 'failed'))[:500]}")
-        seconds = message.get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-            return fail("failed", f"the worker sent an unexpected message during run {index}")
-        total += wall
-        if seconds > limits.run_seconds:
-            return fail("rejected", f"run {index} took {seconds:.2f} s, over the limit of {limits.run_seconds:.2f} s per run")
-        if total > limits.budget_seconds:
-            return fail(
-                "rejected",
-                f"runs 0-{index} took {total:.1f} s in all, over the total budget of {limits.budget_seconds:.1f} s",
-            )
-        state, reason = _load_state(workdir / f"run-{index}.pt", max_file, reference)
+        if channel.pending():
+            return fail("failed", f"the worker sent more than one answer to run {index}")
+        spent += seconds
+        if spent > allowance:
+            return over_allowance(spent, f"runs 0-{index} and the submission's load")
+        state, reason = _read_state(payload, reference)
         if reason is not None:
             return fail("failed", f"run {index} {reason}")
         callback_started = time.monotonic()
@@ -391,25 +385,19 @@ def _drive(process, messages, command_write, workdir, job, seeds, limits, refere
         except ValueError as error:  # e.g. a model whose outputs are not finite
             return fail("failed", f"run {index} {error}")
         result.callback_seconds += time.monotonic() - callback_started
-        result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, wall_seconds=wall))
+        reported = message.get("seconds")
+        reported = float(reported) if isinstance(reported, (int, float)) and not isinstance(reported, bool) else None
+        result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, reported_seconds=reported))
         bar.update(1)
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")
 
 
-def _load_state(path: Path, max_file: int, reference: dict) -> tuple[dict | None, str | None]:
-    """The state_dict a run saved, read with weights_only=True and checked; or a reason."""
+def _read_state(payload: bytes, reference: dict) -> tuple[dict | None, str | None]:
+    """The state_dict a run sent, read with weights_only=True and checked; or a reason."""
     try:
-        size = path.stat().st_size
-    except OSError:
-        return None, "returned no model file"
-    if size > max_file:
-        return None, f"returned a model of {size / 2**20:.1f} MiB, more than twice the original's size"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - whatever the file holds, it is the submission's failure
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - whatever the bytes hold, it is the submission's failure
         return None, f"returned a model that cannot be read as a state_dict ({type(error).__name__})"
-    finally:
-        path.unlink(missing_ok=True)
     reason = check_state(state, reference)
     return (None, reason) if reason else (state, None)
 
@@ -419,6 +407,8 @@ def _exit_description(process: subprocess.Popen) -> str:
         code = process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         return "closed its result channel"
+    if code > 128:  # bwrap passes on a signal's death as 128 + its number, as shells do
+        code = 128 - code
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -427,12 +417,3 @@ def _exit_description(process: subprocess.Popen) -> str:
         hint = " (out of memory, or the submission killed its own process)" if -code == signal.SIGKILL else ""
         return f"was killed by {name}{hint}"
     return f"exited with code {code} (did the submission call os._exit or exit the interpreter?)"
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """End the worker and whatever it started: kill its process group (nothing of it is needed now)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # also whatever the submission started
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()

@@ -73,12 +73,13 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         ]
     if times.get("runs_completed"):
         lines.append(
-            f"run time    mean {times['mean_seconds']:.2f} s (min {times['min_seconds']:.2f}, max "
-            f"{times['max_seconds']:.2f}) over {times['runs_completed']} run(s); limit {times['limit_seconds']:.2f} s "
-            f"per run, {times['budget_seconds']:.1f} s in all"
+            f"run time    mean {times['mean_seconds']:.2f} s, 95th percentile {times['p95_seconds']:.2f} s "
+            f"(max {times['max_seconds']:.2f}) over {times['runs_completed']} run(s), measured by the scorer; "
+            f"limit {times['limit_seconds']:.2f} s on the mean"
         )
     else:
-        lines.append(f"limits      {times['limit_seconds']:.2f} s per run, {times['budget_seconds']:.1f} s in all")
+        lines.append(f"limits      {times['limit_seconds']:.2f} s on the mean run time")
+    lines.append(f"            sandbox: {'sealed' if record.get('sealed', True) else 'UNSEALED (--unsealed: not an official score)'}")
     lines.append(f"            limit rule: {times['limit_rule']}")
     ref_threads = times.get("reference_torch_threads", [])
     if ref_threads and ref_threads != [record.get("torch_threads")] and times["limit_rule"] != "--time-limit":

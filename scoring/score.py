@@ -12,24 +12,31 @@ hidden staging folder and renamed into place, ``score.json`` last)::
       score.json           status (scored / rejected / failed) and reason; score, F, RA_U,
                            TA_U, RA_R, TA_R, FA_U, FA_R; N and |S|; run times and the limits
                            applied; sha256 of the submission, split manifest and reference
-                           set; kit and torch versions; run seeds; one record per run
+                           set; kit and torch versions; whether sealed; run times as the
+                           scorer measured them, their mean and 95th percentile and the rule;
+                           the processes left behind; one record per run; run seeds only
+                           when no scoring secret is set
       unlearned_conf.npy   [N, |S|] float64  forget-set confidences of the N unlearned models
       retrained_conf.npy   [N, |S|] float64  the same for the first N reference models
       epsilons.npy         [|S|] float64     per-example epsilons (the score can be recomputed
                                              from these three arrays and score.json)
-      runs.csv             per run: index, seed, seconds, wall seconds, accuracies
+      runs.csv             per run: index, (seed,) seconds, reported seconds, accuracies
+      organisers.json      with $SCORING_SECRET set: the run seeds; the organisers' alone,
+                           never handed to participants
       score.png            epsilon histogram and the score's three factors
       submission.log       the worker's stdout and stderr (first and last 128 KiB)
 
 A rejected or failed submission gets score.json, runs.csv and submission.log (the
 arrays and the figure only when scored). Scoring the same submission twice with the
-same references gives the same values: the run seeds derive from the split manifest.
+same references gives the same values: the run seeds derive from the split manifest
+(and the organisers' secret).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,8 +48,10 @@ import torch
 
 import starter_kit
 from scoring import metric
-from scoring.ingestion import Ingestion, Limits, job_from_split, run_submission
-from scoring.outputs import Evaluator, ModelOutputs, derive_seed
+from scoring.confinement import make_non_dumpable
+from scoring.efficiency import Limits, time_statistics
+from scoring.ingestion import Ingestion, job_from_split, run_submission
+from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.references import ReferenceSet, load_references
 from scoring.report import score_figure
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
@@ -50,8 +59,8 @@ from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
 
 TIME_LIMIT_FRACTION = 0.2  # of the mean retraining time, as in the competition
-BUDGET_SLACK = 1.5  # default budget: N x limit x this
 SCORE_FILE = "score.json"
+ORGANISERS_FILE = "organisers.json"  # what derives from the scoring secret: never handed to participants
 STATUSES = ("scored", "rejected", "failed")
 _OUTPUT_FILES = (
     SCORE_FILE,
@@ -61,6 +70,7 @@ _OUTPUT_FILES = (
     "runs.csv",
     "score.png",
     "submission.log",
+    ORGANISERS_FILE,
 )
 
 
@@ -74,12 +84,12 @@ class ScoreOptions:
     out: Path
     refs_dir: Path | None = None
     time_limit: float | None = None
-    budget: float | None = None
     memory_bytes: int | None = None
     setup_limit: float = 120.0
     threads: int | None = None
     device: str = "cpu"
     progress: bool = True
+    unsealed: bool = False
 
 
 def run_seed(manifest_sha256: str, index: int) -> int:
@@ -87,16 +97,13 @@ def run_seed(manifest_sha256: str, index: int) -> int:
     return derive_seed("run", manifest_sha256, index)
 
 
-def time_limits(options: ScoreOptions, refs: ReferenceSet) -> tuple[float, float, str]:
-    """(per-run limit, budget, how the limit was set): 20% of the mean retraining time by default."""
+def time_limit(options: ScoreOptions, refs: ReferenceSet) -> tuple[float, str]:
+    """(limit on the mean run time, how it was set): 20% of the mean retraining time by default."""
     mean = float(refs.training_seconds.mean())
     if options.time_limit is not None:
-        limit, rule = float(options.time_limit), "--time-limit"
-    else:
-        limit = TIME_LIMIT_FRACTION * mean
-        rule = f"{TIME_LIMIT_FRACTION:.0%} of the mean retraining time ({mean:.2f} s over {refs.n_models} models)"
-    budget = float(options.budget) if options.budget is not None else BUDGET_SLACK * options.n_models * limit
-    return limit, budget, rule
+        return float(options.time_limit), "--time-limit"
+    rule = f"{TIME_LIMIT_FRACTION:.0%} of the mean retraining time ({mean:.2f} s over {refs.n_models} models)"
+    return TIME_LIMIT_FRACTION * mean, rule
 
 
 def score_submission(options: ScoreOptions) -> dict:
@@ -106,10 +113,13 @@ def score_submission(options: ScoreOptions) -> dict:
     reference models, an OUT that is not a score folder); anything wrong with the
     submission itself is a status in the record instead.
 
-    Defaults: the per-run time limit is 20% of the mean retraining time of the N
-    reference models used, the budget N x limit x 1.5, the memory allowance half of
-    the machine's memory.
+    Defaults: the limit on the mean run time is 20% of the mean retraining time of the
+    N reference models used, the memory allowance half of the machine's memory. Raises
+    ``SandboxUnavailable`` (an OSError) when the sandbox cannot start and
+    ``options.unsealed`` is not set.
     """
+    if not options.unsealed:
+        make_non_dumpable()  # nothing of the same user reads this process's memory or environment
     submission = Path(options.submission)
     out = Path(options.out)
     _check_out(out)
@@ -117,10 +127,8 @@ def score_submission(options: ScoreOptions) -> dict:
         raise FileNotFoundError(f"submission {submission} not found: give a .ipynb notebook or a .py file")
     split = load_split(options.split_dir)
     refs = load_references(split, options.n_models, options.refs_dir)
-    limit, budget, rule = time_limits(options, refs)
-    limits = Limits(
-        run_seconds=limit, budget_seconds=budget, memory_bytes=options.memory_bytes, setup_seconds=options.setup_limit
-    )
+    limit, rule = time_limit(options, refs)
+    limits = Limits(run_seconds=limit, memory_bytes=options.memory_bytes, setup_seconds=options.setup_limit)
     seeds = [run_seed(split.manifest_sha256, k) for k in range(options.n_models)]
     record = _base_record(options, submission, split, refs, seeds, limits, rule)
 
@@ -139,10 +147,17 @@ def score_submission(options: ScoreOptions) -> dict:
                 raise ValueError(f"returned a model whose outputs cannot be scored ({error})") from None
 
         job = job_from_split(split, source, submission.name, threads=options.threads, device=options.device)
-        ingestion = run_submission(job, seeds, limits, evaluate, progress=options.progress)
+        ingestion = run_submission(job, seeds, limits, evaluate, progress=options.progress, sealed=not options.unsealed)
 
     record.update(status=ingestion.status, reason=ingestion.reason)
-    record["time"].update(_time_stats(ingestion))
+    record["time"].update(time_statistics([r.seconds for r in ingestion.runs], ingestion.load_seconds, options.n_models))
+    record["time"]["setup_seconds"] = _round(ingestion.setup_seconds)
+    record["processes"] = {
+        "left_running": ingestion.processes_left,
+        "survived_kill": ingestion.processes_survived,
+        "cap": limits.processes,
+        "cap_reached": ingestion.process_cap_hit,
+    }
     record["output"] = {"bytes": ingestion.output_bytes, "truncated": ingestion.output_truncated, "file": "submission.log"}
     record["timing"] = {
         "ingestion_seconds": round(ingestion.wall_seconds - ingestion.callback_seconds, 3),
@@ -159,15 +174,21 @@ def score_submission(options: ScoreOptions) -> dict:
     record["runs"] = [
         {
             "index": run.index,
-            "seed": run.seed,
             "seconds": round(run.seconds, 4),
-            "wall_seconds": round(run.wall_seconds, 4),
+            "reported_seconds": _round(run.reported_seconds),
             **outputs[i].accuracies(),
         }
         for i, run in enumerate(ingestion.runs)
     ]
+    organisers = None
+    if os.environ.get(SECRET_ENV):  # seeds derived from the secret are the organisers' alone
+        organisers = {"run_seeds": [int(s) for s in seeds], "submission": record["submission"]["name"]}
+    else:
+        record["run_seeds"] = [int(s) for s in seeds]
+        for run in record["runs"]:
+            run["seed"] = int(seeds[run["index"]])
     record["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    _write_outputs(out, record, arrays, ingestion.output)
+    _write_outputs(out, record, arrays, ingestion.output, organisers)
     return record
 
 
@@ -195,6 +216,7 @@ def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, li
             "dir": str(split.directory),
             "forget_strategy": split.manifest["split"]["forget"]["strategy"],
         },
+        "sealed": not options.unsealed,
         "N": options.n_models,
         "n_forget": int(len(split.indices["forget"])),
         "score": None,
@@ -208,8 +230,9 @@ def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, li
         "time": {
             "limit_seconds": round(limits.run_seconds, 4),
             "limit_rule": rule,
-            "budget_seconds": round(limits.budget_seconds, 4),
-            "grace_seconds": round(limits.grace, 4),
+            "rule": limits.rule(),
+            "hard_kill_seconds": round(limits.hard_seconds, 4),
+            "measured_by": "the scorer, outside the sandbox: from sending a run its command to receiving its model",
             "reference_mean_training_seconds": round(float(refs.training_seconds.mean()), 4),
             # Compare with torch_threads below: a limit derived from references trained
             # with other thread counts than the runs get is not a fair 20%.
@@ -222,28 +245,11 @@ def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, li
             "reference_set": refs.sha256,
         },
         "references": {"dir": str(refs.directory), "n_used": refs.n_models},
-        "run_seeds": [int(s) for s in seeds],
         "kit_version": starter_kit.__version__,
         "torch_version": torch.__version__.split("+")[0],
         "torch_threads": int(options.threads or torch.get_num_threads()),
         "device": str(options.device),
     }
-
-
-def _time_stats(ingestion: Ingestion) -> dict:
-    seconds = np.array([run.seconds for run in ingestion.runs])
-    stats = {"runs_completed": len(seconds), "setup_seconds": _round(ingestion.setup_seconds)}
-    if len(seconds):
-        stats.update(
-            mean_seconds=round(float(seconds.mean()), 4),
-            std_seconds=round(float(seconds.std()), 4),
-            min_seconds=round(float(seconds.min()), 4),
-            median_seconds=round(float(np.median(seconds)), 4),
-            max_seconds=round(float(seconds.max()), 4),
-            total_seconds=round(float(seconds.sum()), 4),
-            total_wall_seconds=round(float(sum(run.wall_seconds for run in ingestion.runs)), 4),
-        )
-    return stats
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -281,10 +287,14 @@ def _score(record: dict, outputs: list[ModelOutputs], refs: ReferenceSet) -> dic
     return {"unlearned_conf": unlearned, "retrained_conf": retrained, "epsilons": epsilons}
 
 
-def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: str) -> None:
-    runs = pd.DataFrame(record["runs"], columns=["index", "seed", "seconds", "wall_seconds",
-                                                 "retain_accuracy", "forget_accuracy", "test_accuracy"])
+def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: str, organisers: dict | None) -> None:
+    columns = ["index", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy"]
+    if "run_seeds" in record:
+        columns.insert(1, "seed")
+    runs = pd.DataFrame(record["runs"], columns=columns)
     with staged_directory(out, replace=True) as staging:
+        if organisers is not None:
+            write_json(staging / ORGANISERS_FILE, organisers)
         for name, array in arrays.items():
             write_bytes(staging / f"{name}.npy", npy_bytes(array))
         write_bytes(staging / "runs.csv", runs.to_csv(index=False).encode())

@@ -1,24 +1,28 @@
 """The ingestion worker: a fresh process that runs one submission's ``unlearning`` N times.
 
-Started by ``scoring.ingestion`` (never by hand) as::
+Started by ``scoring.ingestion`` (never by hand), inside the sandbox of
+``scoring.sandbox`` or, with ``--unsealed``, as a plain process::
 
-    python -P -m scoring.worker JOB_FILE COMMAND_FD RESULT_FD
+    python -s -P -m scoring.worker JOB_FILE COMMAND_FD RESULT_FD
 
-in a temporary working directory of its own. ``JOB_FILE`` (read with
-``weights_only=True``, then deleted) holds only what the contract gives a submission:
-its source, the architecture's name and sizes, the original model's state_dict, the
-retain, forget and validation tensors, the batch size, the torch thread count and
-the device, and the memory allowance (``memory_bytes``, 0 for none). Never the test set, the split directory or
-the run seeds in advance.
+with a private temporary folder as its working directory. ``JOB_FILE`` (read with
+``weights_only=True``) holds only what the contract gives a submission: its source,
+the architecture's name and sizes, the original model's state_dict, the retain,
+forget and validation tensors, the batch size, the torch thread count, the device and
+the memory allowance (``memory_bytes``, 0 for none). Never the test set, the split
+directory, or a run's seed before that run starts.
 
-Protocol, one JSON object per line:
+Protocol, one JSON object per line (``scoring.channel`` reads the scorer's end):
 
-- worker -> scorer on RESULT_FD: ``{"event": "ready"}`` once the submission is
-  loaded, or ``{"event": "setup_failed", "reason": ...}``; then per run
-  ``{"event": "run", "index": k, "ok": true, "seconds": t}`` with the returned
-  state_dict saved as ``run-<k>.pt`` in the working directory, or
-  ``{"event": "run", "index": k, "ok": false, "reason": ...}``.
-- scorer -> worker on COMMAND_FD: ``{"run": k, "seed": s}``; end of file means stop.
+- worker -> scorer on RESULT_FD: ``{"event": "warm"}`` once torch is imported and the
+  device warmed up (a forward and backward pass of the original model); then, after
+  the scorer's ``load``, ``{"event": "ready"}`` or ``{"event": "setup_failed",
+  "reason": ...}``; then per run ``{"event": "run", "index": k, "ok": true, "bytes":
+  n, "seconds": t}`` followed at once by the ``n`` bytes of ``torch.save`` of the
+  returned state_dict, or ``{"event": "run", "index": k, "ok": false, "reason": ...}``.
+  ``seconds`` is the worker's own measure, a diagnostic: the scorer times runs itself.
+- scorer -> worker on COMMAND_FD: ``{"cmd": "load"}``, then ``{"cmd": "run", "run": k,
+  "seed": s}`` per run; end of file means stop.
 
 The scorer never unpickles anything this process sends except through
 ``torch.load(weights_only=True)``, so a submission cannot reach into the scorer.
@@ -85,36 +89,31 @@ def limit_memory(allowance: int) -> int:
     return cap
 
 
-def main(argv: list[str]) -> int:
-    job_path, command_fd, result_fd = argv[0], int(argv[1]), int(argv[2])
-    results = os.fdopen(result_fd, "w", buffering=1)
-    commands = os.fdopen(command_fd, "r")
+def warm_up(model_spec: dict, original: bytes, parts: "_Parts", batch_size: int, device: torch.device) -> None:
+    """One forward and backward pass of the original model on a retain batch: the CUDA context,
+    cuDNN's algorithm choice and the allocator's first blocks are paid for here, before run 0."""
+    net = _fresh_model(model_spec, original, device).train()
+    images, labels = next(iter(parts.loader("retain", batch_size)))
+    loss = nn.functional.cross_entropy(net(images.to(device)), labels.to(device))
+    loss.backward()
+    with torch.no_grad():
+        net.eval()(images.to(device))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
-    def send(message: dict) -> None:
-        results.write(json.dumps(message) + "\n")
-        results.flush()
 
-    workdir = os.getcwd()  # run-<k>.pt files go here even if the submission changes directory
-    job = torch.load(job_path, map_location="cpu", weights_only=True)
-    os.unlink(job_path)
-    torch.set_num_threads(int(job["threads"]))
-    filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
-    parts = _Parts(job["parts"])
-    buffer = io.BytesIO()
-    torch.save(job.pop("state"), buffer)
-    original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy
-    model_spec = job["model"]
-    source = job["source"]
-    memory = int(job["memory_bytes"] or 0)
-    del job
-    if memory > 0:
-        limit_memory(memory)
+def _fresh_model(model_spec: dict, original: bytes, device: torch.device) -> nn.Module:
+    net = build_model(model_spec["name"], int(model_spec["in_channels"]), int(model_spec["num_classes"]))
+    net.load_state_dict(torch.load(io.BytesIO(original), map_location="cpu", weights_only=True))
+    return net.to(device).eval()
 
+
+def load_submission(source: str, filename: str):
+    """(``unlearning``, None) from the submission's source, or (None, why it cannot be used)."""
     try:
         code = compile(source, filename, "exec")
     except (SyntaxError, ValueError) as error:
-        send({"event": "setup_failed", "reason": f"the submission does not compile: {describe_exception(error, filename)}"})
-        return 0
+        return None, f"the submission does not compile: {describe_exception(error, filename)}"
     module = types.ModuleType("submission")
     module.__file__ = filename
     sys.modules["submission"] = module
@@ -122,34 +121,60 @@ def main(argv: list[str]) -> int:
         exec(code, module.__dict__)
     except BaseException as error:  # noqa: BLE001 - anything the submission raises is its failure
         traceback.print_exc()
-        send({"event": "setup_failed", "reason": f"loading the submission raised {describe_exception(error, filename)}"})
-        return 0
+        return None, f"loading the submission raised {describe_exception(error, filename)}"
     unlearning = module.__dict__.get(ENTRY_POINT)
     if not callable(unlearning):
         found = "is not a function" if ENTRY_POINT in module.__dict__ else "is not defined"
-        send(
-            {
-                "event": "setup_failed",
-                "reason": f"{ENTRY_POINT} {found} in the submission: define "
-                f"{ENTRY_POINT}(net, retain_loader, forget_loader, val_loader) returning the model",
-            }
+        return None, (
+            f"{ENTRY_POINT} {found} in the submission: define "
+            f"{ENTRY_POINT}(net, retain_loader, forget_loader, val_loader) returning the model"
         )
+    return unlearning, None
+
+
+def main(argv: list[str]) -> int:
+    job_path, command_fd, result_fd = argv[0], int(argv[1]), int(argv[2])
+    results = os.fdopen(result_fd, "wb")
+    commands = os.fdopen(command_fd, "r")
+
+    def send(message: dict, payload: bytes = b"") -> None:
+        results.write(json.dumps(message).encode() + b"\n" + payload)
+        results.flush()
+
+    workdir = os.getcwd()  # every run starts here, whatever the submission does with its cwd
+    job = torch.load(job_path, map_location="cpu", weights_only=True)
+    torch.set_num_threads(int(job["threads"]))
+    filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
+    parts = _Parts(job["parts"])
+    buffer = io.BytesIO()
+    torch.save(job.pop("state"), buffer)
+    original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy
+    model_spec, source, memory = job["model"], job["source"], int(job["memory_bytes"] or 0)
+    del job
+    warm_up(model_spec, original, parts, batch_size, device)
+    if memory > 0:
+        limit_memory(memory)
+    send({"event": "warm"})
+
+    if json.loads(commands.readline() or "{}").get("cmd") != "load":
+        return 0
+    unlearning, reason = load_submission(source, filename)
+    if unlearning is None:
+        send({"event": "setup_failed", "reason": reason})
         return 0
     send({"event": "ready"})
 
     for line in commands:
         command = json.loads(line)
         index, seed = int(command["run"]), int(command["seed"])
-        send(_run(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename, workdir))
+        os.chdir(workdir)
+        send(*_run(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
     return 0
 
 
-def _run(index, seed, unlearning, original: bytes, model_spec: dict, parts, batch_size, device, filename, workdir) -> dict:
-    """One run: a fresh copy of the original model, seeded, loaders seeded, timed."""
-    os.chdir(workdir)  # every run starts where the first did
-    net = build_model(model_spec["name"], int(model_spec["in_channels"]), int(model_spec["num_classes"]))
-    net.load_state_dict(torch.load(io.BytesIO(original), map_location="cpu", weights_only=True))
-    net = net.to(device).eval()
+def _run(index, seed, unlearning, original: bytes, model_spec: dict, parts, batch_size, device, filename):
+    """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload)."""
+    net = _fresh_model(model_spec, original, device)
     seed_everything(seed)
     retain, forget, val = submission_loaders(parts, seed, batch_size)
     started = time.perf_counter()
@@ -157,27 +182,21 @@ def _run(index, seed, unlearning, original: bytes, model_spec: dict, parts, batc
         returned = unlearning(net, retain, forget, val)
     except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
         traceback.print_exc()
-        return {"event": "run", "index": index, "ok": False, "reason": f"raised {describe_exception(error, filename)}"}
+        return {"event": "run", "index": index, "ok": False, "reason": f"raised {describe_exception(error, filename)}"}, b""
     seconds = time.perf_counter() - started
     if not isinstance(returned, nn.Module):
-        return {
-            "event": "run",
-            "index": index,
-            "ok": False,
-            "reason": f"returned {type(returned).__name__}, expected the model (a torch.nn.Module)",
-        }
+        reason = f"returned {type(returned).__name__}, expected the model (a torch.nn.Module)"
+        return {"event": "run", "index": index, "ok": False, "reason": reason}, b""
     try:
         state = {name: value.detach().to("cpu").clone() for name, value in returned.state_dict().items()}
-        torch.save(state, os.path.join(workdir, f"run-{index}.pt"))
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
     except BaseException as error:  # noqa: BLE001
         traceback.print_exc()
-        return {
-            "event": "run",
-            "index": index,
-            "ok": False,
-            "reason": f"its returned model could not be saved: {describe_exception(error, filename)}",
-        }
-    return {"event": "run", "index": index, "ok": True, "seconds": seconds}
+        reason = f"its returned model could not be saved: {describe_exception(error, filename)}"
+        return {"event": "run", "index": index, "ok": False, "reason": reason}, b""
+    payload = buffer.getvalue()
+    return {"event": "run", "index": index, "ok": True, "bytes": len(payload), "seconds": seconds}, payload
 
 
 if __name__ == "__main__":

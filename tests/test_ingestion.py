@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from scoring.ingestion import Limits, check_state, job_from_split, run_submission
+from scoring.efficiency import Limits
+from scoring.ingestion import check_state, job_from_split, run_submission
 from starter_kit.splits import load_split
 from submissions import _fixtures as kit
 
@@ -80,11 +81,27 @@ def test_a_hanging_run_is_killed_and_rejected(split, refs, tmp_path):
     started = time.monotonic()
     record = score_source(split, refs, tmp_path, source, time_limit=1.0)
     assert time.monotonic() - started < 60
-    assert_one_line(record, "rejected", "run 0 was stopped", "over the limit of 1.00 s")
+    # N = 2 runs may take 2 s in all: the hang is stopped there, not at the single-run cap
+    assert_one_line(record, "rejected", "runs 0-0 and the submission's load took", "2 x 1.000 s", "mean run time")
     assert set(Path(tempfile.gettempdir()).glob("unlearning-worker-*")) <= before  # its folder is gone
 
 
-def test_a_slow_run_is_rejected_on_its_own_clock(split, refs, tmp_path):
+def test_a_run_over_the_single_run_cap_is_killed(split):
+    source = """\
+    import time
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(600)
+    """
+    job = job_from_split(load_split(split), textwrap.dedent(source), "s.py", threads=1)
+    started = time.monotonic()
+    with kit.one_thread():  # 200 runs may take 20 s in all, but a single one only 10.1 s
+        result = run_submission(job, list(range(200)), Limits(run_seconds=0.1), lambda k, s: None, progress=False)
+    assert 10 < time.monotonic() - started < 60
+    assert result.status == "rejected" and result.runs == []
+    assert "run 0 was stopped after 10.1 s, the most a single run may take" in result.reason
+
+
+def test_slow_runs_are_rejected_on_the_mean(split, refs, tmp_path):
     source = """\
     import time
     def unlearning(net, retain_loader, forget_loader, val_loader):
@@ -92,19 +109,37 @@ def test_a_slow_run_is_rejected_on_its_own_clock(split, refs, tmp_path):
         return net
     """
     record = score_source(split, refs, tmp_path, source, time_limit=0.3)
-    assert_one_line(record, "rejected", "run 0 took", "over the limit of 0.30 s per run")
+    assert_one_line(record, "rejected", "2 x 0.300 s", "the mean run time must be within the limit")
 
 
-def test_the_total_budget_is_enforced(split, refs, tmp_path):
+def test_one_slow_run_among_fast_ones_is_scored(split, refs, tmp_path):
+    # Run 0 alone is over the limit (a cold cache, a busy machine): only the mean counts.
     source = """\
     import time
+    calls = []
     def unlearning(net, retain_loader, forget_loader, val_loader):
-        time.sleep(0.6)
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.5)
         return net
     """
-    record = score_source(split, refs, tmp_path, source, time_limit=5.0, budget=0.8)
-    assert record["status"] == "rejected"
-    assert "budget of 0.8 s" in record["reason"]
+    record = score_source(split, refs, tmp_path, source, time_limit=0.4)
+    assert record["status"] == "scored", record["reason"]
+    first, second = (run["seconds"] for run in record["runs"])
+    assert first > 0.5 > 0.4 > second
+    assert record["time"]["mean_seconds"] < 0.4 < record["time"]["max_seconds"]
+    assert record["time"]["p95_seconds"] > 0.4 and "mean run time" in record["time"]["rule"]
+
+
+def test_work_done_while_loading_counts_against_the_limit(split, refs, tmp_path):
+    source = """\
+    import time
+    time.sleep(1.0)  # e.g. training models at import, to hand them out later in no time
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return net
+    """
+    record = score_source(split, refs, tmp_path, source, time_limit=0.3)
+    assert_one_line(record, "rejected", "loading the submission took", "2 x 0.300 s")
 
 
 @pytest.mark.parametrize(
@@ -205,8 +240,10 @@ def test_a_submission_sees_only_what_the_contract_gives(split, refs, tmp_path):
 
 
 def test_a_submission_that_hangs_while_loading_is_rejected(split, refs, tmp_path):
-    record = score_source(split, refs, tmp_path, "import time\ntime.sleep(600)\n", setup_limit=3.0)
-    assert_one_line(record, "rejected", "loading the submission took longer than 3 s")
+    started = time.monotonic()
+    record = score_source(split, refs, tmp_path, "import time\ntime.sleep(600)\n", time_limit=0.5)
+    assert time.monotonic() - started < 60
+    assert_one_line(record, "rejected", "loading the submission took 1.", "2 x 0.500 s")
 
 
 def test_run_submission_hands_each_checked_state_to_the_callback(split):
@@ -215,7 +252,7 @@ def test_run_submission_hands_each_checked_state_to_the_callback(split):
     assert set(job.parts) == {"retain", "forget", "val"}  # never the test set
     received = []
     with kit.one_thread():
-        result = run_submission(job, [11, 12], Limits(run_seconds=30, budget_seconds=60), lambda k, s: received.append((k, s)), progress=False)
+        result = run_submission(job, [11, 12], Limits(run_seconds=30), lambda k, s: received.append((k, s)), progress=False)
     assert result.status == "completed" and result.reason is None
     assert [k for k, _ in received] == [0, 1] and [run.seed for run in result.runs] == [11, 12]
     for _, state in received:
@@ -234,10 +271,14 @@ def test_check_state_explains_what_is_wrong():
 
 def test_limits_are_checked_at_the_door():
     with pytest.raises(ValueError, match="run_seconds must be a positive number"):
-        Limits(run_seconds=0, budget_seconds=1)
-    assert Limits(run_seconds=1, budget_seconds=2).grace == 2.0
-    assert Limits(run_seconds=1, budget_seconds=2, memory_bytes=0).memory == 0
-    assert Limits(run_seconds=1, budget_seconds=2).memory == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        Limits(run_seconds=0)
+    with pytest.raises(ValueError, match="processes must be positive"):
+        Limits(run_seconds=1, processes=0)
+    assert Limits(run_seconds=1).hard_seconds == 11.0  # limit + 10 s
+    assert Limits(run_seconds=4).hard_seconds == 20.0  # 5 x the limit
+    assert Limits(run_seconds=0.5).allowance(8) == 4.0
+    assert Limits(run_seconds=1, memory_bytes=0).memory == 0
+    assert Limits(run_seconds=1).memory == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
 def test_the_worker_never_sees_the_organiser_secret(split, monkeypatch):
@@ -245,5 +286,5 @@ def test_the_worker_never_sees_the_organiser_secret(split, monkeypatch):
     source = "import os\nassert 'SCORING_SECRET' not in os.environ, 'leaked'\ndef unlearning(net, r, f, v):\n    return net\n"
     job = job_from_split(load_split(split), source, "s.py", threads=1)
     with kit.one_thread():
-        result = run_submission(job, [3], Limits(run_seconds=30, budget_seconds=60), lambda k, s: None, progress=False)
+        result = run_submission(job, [3], Limits(run_seconds=30), lambda k, s: None, progress=False)
     assert result.status == "completed", result.reason
