@@ -24,7 +24,11 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build a split directory with its original model")
-    build.add_argument("--dataset", required=True, help=f"one of {', '.join(DATASETS)}")
+    build.add_argument(
+        "--dataset", required=True,
+        help=f"one of {', '.join(DATASETS)}; synthetic-cifar10-TRAIN-TEST (e.g. synthetic-cifar10-400-100) for a "
+        "small synthetic one, to rehearse without the real CIFAR-10 files",
+    )
     build.add_argument("--split", default="public", help="public (seed 2023) or private (seed 2024)")
     build.add_argument("--out", required=True, type=Path, help="split directory to write")
     build.add_argument("--seed", type=int, help="split seed (default: the split's own)")

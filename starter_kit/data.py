@@ -1,9 +1,11 @@
-"""Datasets as tensors in memory: scikit-learn's bundled digits and a local CIFAR-10 copy.
+"""Datasets as tensors in memory: scikit-learn's bundled digits, a local CIFAR-10 copy,
+and a synthetic stand-in for CIFAR-10.
 
-Both fit in memory, so images are kept as one normalised float tensor and batches are
+All fit in memory, so images are kept as one normalised float tensor and batches are
 cut from it by indexing, never decoded one file at a time. Nothing is downloaded: digits
-ships inside scikit-learn, and CIFAR-10 is read from the standard python archive that
-the user provides.
+ships inside scikit-learn, CIFAR-10 is read from the standard python archive that
+the user provides, and ``synthetic-cifar10`` is generated from a seed (same shapes,
+sizes and class count as CIFAR-10, for rehearsing a GPU challenge without the real files).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATASETS = ("digits", "cifar10")
+DATASETS = ("digits", "cifar10", "synthetic-cifar10")
 
 CIFAR10_ENV = "CIFAR10_ROOT"
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
@@ -74,7 +77,18 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None) -> Datas
         return load_digits()
     if name == "cifar10":
         return load_cifar10(data_root)
-    raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    sizes = parse_synthetic_name(name)
+    if sizes is not None:
+        return make_synthetic_cifar10(*sizes)
+    raise ValueError(
+        f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} "
+        f"(or {SYNTHETIC_CIFAR10}-TRAIN-TEST for another size, e.g. {SYNTHETIC_CIFAR10}-400-100)"
+    )
+
+
+def dataset_family(name: str) -> str:
+    """The registered name a dataset name belongs to: ``synthetic-cifar10-400-100`` -> ``synthetic-cifar10``."""
+    return SYNTHETIC_CIFAR10 if parse_synthetic_name(name) is not None else name
 
 
 def load_digits() -> Dataset:
@@ -191,3 +205,128 @@ def _data_sha256(raw: np.ndarray, labels: np.ndarray) -> str:
     digest.update(np.ascontiguousarray(raw).tobytes())
     digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
     return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------
+# synthetic-cifar10: CIFAR-shaped images generated from a seed
+# ----------------------------------------------------------------------------------------
+
+SYNTHETIC_CIFAR10 = "synthetic-cifar10"
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 50_000, 10_000  # CIFAR-10's sizes
+SYNTHETIC_SEED = 0  # the data seed of every registered synthetic-cifar10 name
+SYNTHETIC_CLASSES = tuple(f"synthetic-{c}" for c in range(10))
+# How hard the task is. Each image is a random smooth background with _PASTES small
+# "parts" pasted at random places; each part comes from the image's own class with
+# probability 1 - _FOREIGN, else from another class. A linear model on pixels stays near
+# chance (parts move about), a CNN learns the parts (translation invariance), and the
+# images whose own parts are outnumbered are hard or unlearnable, as CIFAR-10 has
+# ambiguous and mislabelled images: so accuracy is high but not perfect, models differ,
+# and membership leaves a trace.
+_PART, _PARTS_PER_CLASS, _PASTES, _FOREIGN, _NOISE = 12, 2, 3, 0.3, 0.08
+_CHUNK = 4096  # images generated at a time: bounds memory; fixed, so the stream is too
+
+
+def synthetic_name(n_train: int = SYNTHETIC_TRAIN, n_test: int = SYNTHETIC_TEST, seed: int = SYNTHETIC_SEED) -> str:
+    """The dataset name of a synthetic CIFAR-10: defaults are left out of it.
+
+    ``synthetic-cifar10`` (50,000 + 10,000 images, seed 0), ``synthetic-cifar10-400-100``
+    (400 training and 100 test images), ``synthetic-cifar10-400-100-seed3`` (another seed).
+    """
+    name = SYNTHETIC_CIFAR10
+    if (n_train, n_test) != (SYNTHETIC_TRAIN, SYNTHETIC_TEST):
+        name += f"-{n_train}-{n_test}"
+    if seed != SYNTHETIC_SEED:
+        name += f"-seed{seed}"
+    return name
+
+
+_SYNTHETIC_PATTERN = re.compile(re.escape(SYNTHETIC_CIFAR10) + r"(?:-(\d+)-(\d+))?(?:-seed(\d+))?")
+
+
+def parse_synthetic_name(name: str) -> tuple[int, int, int] | None:
+    """(n_train, n_test, seed) of a synthetic dataset name, or None if ``name`` is not one."""
+    if not name.startswith(SYNTHETIC_CIFAR10):
+        return None
+    match = _SYNTHETIC_PATTERN.fullmatch(name)
+    if match is None:
+        raise ValueError(
+            f"synthetic dataset name {name!r} is malformed: expected {SYNTHETIC_CIFAR10}, optionally followed by "
+            f"-TRAIN-TEST image counts and -seedS, e.g. {SYNTHETIC_CIFAR10}-400-100 or {SYNTHETIC_CIFAR10}-400-100-seed3"
+        )
+    n_train = int(match.group(1)) if match.group(1) else SYNTHETIC_TRAIN
+    n_test = int(match.group(2)) if match.group(2) else SYNTHETIC_TEST
+    seed = int(match.group(3)) if match.group(3) else SYNTHETIC_SEED
+    if n_train < 20 or n_test < 20:
+        raise ValueError(
+            f"synthetic dataset {name!r} is too small: need at least 20 training and 20 test images (two per class)"
+        )
+    return n_train, n_test, seed
+
+
+def make_synthetic_cifar10(
+    n_train: int = SYNTHETIC_TRAIN, n_test: int = SYNTHETIC_TEST, seed: int = SYNTHETIC_SEED
+) -> Dataset:
+    """A CIFAR-shaped synthetic dataset: ``n_train`` then ``n_test`` images of 3x32x32, 10 classes.
+
+    A pure function of its arguments: raw pixels are uint8 as in CIFAR-10, classes are
+    balanced within train and within test, and ``n_official_train`` = ``n_train``, so
+    splits, recipe and model are those of ``cifar10``. Only numpy's PCG64 stream and
+    elementwise arithmetic are used (no BLAS, no transcendental functions), so the bytes
+    and the sha256 are the same on every machine. Normalised with CIFAR-10's mean and
+    standard deviation. Its name, ``synthetic_name(n_train, n_test, seed)``, is enough to
+    make it again, so a split built from it loads like any other.
+    """
+    rng = np.random.Generator(np.random.PCG64(seed))
+    # Per class, _PARTS_PER_CLASS smooth colour patches of _PART x _PART pixels.
+    parts = _upsample(rng.random((10, _PARTS_PER_CLASS, 3, 3, 3), dtype=np.float32), _PART)
+    half = np.float32((_PART - 1) / 2)
+    axis = (np.arange(_PART, dtype=np.float32) - half) / np.float32(_PART / 2)
+    alpha = np.clip(np.float32(1.5) - np.float32(1.5) * (axis[:, None] ** 2 + axis[None, :] ** 2), 0, 1)
+    labels = np.concatenate([rng.permutation(np.arange(n) % 10) for n in (n_train, n_test)]).astype(np.int64)
+    raw = np.empty((len(labels), 3, 32, 32), np.uint8)
+    for start in range(0, len(labels), _CHUNK):
+        raw[start : start + _CHUNK] = _synthetic_images(labels[start : start + _CHUNK], parts, alpha, rng)
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    images = (torch.from_numpy(raw).float() / 255.0 - mean) / std
+    return Dataset(
+        name=synthetic_name(n_train, n_test, seed),
+        images=images.contiguous(),
+        labels=torch.from_numpy(labels),
+        classes=SYNTHETIC_CLASSES,
+        n_official_train=n_train,
+        sha256=_data_sha256(raw, labels),
+    )
+
+
+def _synthetic_images(labels: np.ndarray, parts: np.ndarray, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [k, 3, 32, 32] images for ``labels`` [k]: background, pasted parts, flip, colour, noise."""
+    k = len(labels)
+    images = _upsample(rng.random((k, 3, 4, 4), dtype=np.float32), 32)
+    batch = np.arange(k)[:, None, None, None]
+    channel = np.arange(3)[None, :, None, None]
+    offsets = np.arange(_PART)
+    for _ in range(_PASTES):
+        foreign = rng.random(k) < _FOREIGN
+        cls = np.where(foreign, (labels + rng.integers(1, 10, k)) % 10, labels)
+        patch = parts[cls, rng.integers(0, _PARTS_PER_CLASS, k)]  # [k, 3, P, P]
+        top, left = rng.integers(0, 33 - _PART, k), rng.integers(0, 33 - _PART, k)
+        rows = (top[:, None] + offsets)[:, None, :, None]
+        cols = (left[:, None] + offsets)[:, None, None, :]
+        images[batch, channel, rows, cols] = images[batch, channel, rows, cols] * (1 - alpha) + patch * alpha
+    flip = rng.random(k) < 0.5
+    images = np.where(flip[:, None, None, None], images[..., ::-1], images)
+    gain = np.float32(0.6) + rng.random((k, 3, 1, 1), dtype=np.float32) * np.float32(0.8)
+    images = (images - np.float32(0.5)) * gain + np.float32(0.5)
+    images = images + rng.standard_normal(images.shape, dtype=np.float32) * np.float32(_NOISE)
+    return np.clip(np.rint(images * np.float32(255)), 0, 255).astype(np.uint8)
+
+
+def _upsample(coarse: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear upsampling of the last two axes (square) to ``size`` x ``size``, elementwise only."""
+    h = coarse.shape[-1]
+    position = np.arange(size, dtype=np.float32) * np.float32((h - 1) / (size - 1))
+    low = np.minimum(position.astype(np.int64), h - 2)
+    weight = position - low.astype(np.float32)
+    rows = coarse[..., low, :] * (1 - weight)[:, None] + coarse[..., low + 1, :] * weight[:, None]
+    return rows[..., low] * (1 - weight) + rows[..., low + 1] * weight

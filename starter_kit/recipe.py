@@ -65,10 +65,15 @@ RECIPES = {
     "digits": Recipe(model="resnet_digits", epochs=16, batch_size=64, lr=0.1),
     "cifar10": Recipe(model="resnet18_cifar", epochs=40, batch_size=256, lr=0.1, augment="flip_crop"),
 }
+# The synthetic stand-in rehearses a CIFAR-10 challenge, so it trains exactly as CIFAR-10.
+RECIPES["synthetic-cifar10"] = RECIPES["cifar10"]
 
 
 def default_recipe(dataset: str) -> Recipe:
-    """The public recipe of a dataset."""
+    """The public recipe of a dataset (any size of ``synthetic-cifar10`` has CIFAR-10's)."""
+    from starter_kit.data import dataset_family
+
+    dataset = dataset_family(dataset)
     if dataset not in RECIPES:
         raise ValueError(f"no recipe for dataset {dataset!r}: choose one of {', '.join(RECIPES)}")
     return RECIPES[dataset]
