@@ -1,0 +1,624 @@
+"""How far to trust an official score: intervals, the estimator's ceiling, per-run diagnostics.
+
+Owns what the kit reports *beside* the official score (issue 11) and never feeds back
+into it: a 95% interval for F and for the final score, the ceiling (the F that retraining
+itself reaches at this N and |S|) with the normalised score F / ceiling, and per-run
+diagnostics that expose mixtures of algorithms and deterministic submissions. Pure
+functions of the saved arrays (confidences [n_models, n_examples], per-model accuracies
+[n_models]) and integer seeds, so that anyone can recompute them from a score folder.
+
+Where the uncertainty comes from
+--------------------------------
+F = mean over the forget set of points(eps_i), and eps_i depends on all N unlearned and
+all N retrained models. Two things are random: which examples stand in the forget set
+(a sample of a population of such examples), and the 2N models (seeds). Its variance is
+
+    Var F = Var_examples + C,
+
+where Var_examples is what resampling examples sees (the spread of the per-example points
+over S: it contains each example's own model noise) and C is the part of the model noise
+that is shared across examples (one unusual run moves every example), which resampling
+examples misses. The interval for a score "on new forget examples and new seeds" uses
+both; ``models_only`` gives the interval for "this forget set, new seeds", whose
+variance is the per-example model noise / S plus C.
+
+- Examples: an ordinary nonparametric bootstrap of the per-example points, as
+  scipy.stats.bootstrap would do it. It is free: the points take at most 15 distinct
+  values, so a resample is one multinomial draw over them (9,999 resamples by default).
+- Models: a grouped delete-d jackknife over model *pairs* (U_k, R_k). The N pairs are
+  i.i.d. and F is symmetric in them; the pairs are cut into ``n_groups`` random groups
+  of d = N // n_groups, and F is recomputed with each group left out (N - d models per
+  side, both sides always the same size as the metric requires). Variance estimate:
+  (N - d) / (d * G) * sum_g (F_(-g) - mean)^2, and the same per example; C is the
+  variance of the subset mean minus its per-example part (an ANOVA decomposition),
+  clipped at 0 (which only widens the interval).
+- Score = F * Q with Q = (RA_U / RA_R) * (TA_U / TA_R): Q's variance by the delete-1
+  jackknife over pairs (Q is a smooth function of means, where that is exact enough),
+  its covariance with F from the same groups as F's.
+- Intervals: percentiles of (example bootstrap of F) + N(0, C) noise (and, for the
+  score, Q + its correlated noise), so a small, skewed F keeps a skewed interval; the
+  ``models_only`` intervals are normal. F is clipped to [0, 1], the score at 0.
+
+Why not resample the models with replacement
+--------------------------------------------
+A bootstrap resample of N models holds about 0.63 N distinct ones; duplicates make
+each per-example sample lumpier and add a second dose of sampling noise to a statistic
+that measures the *distance* between two samples (a maximum over ~160,000 attacks), so
+the epsilons rise and F falls. Measured (N = 32, |S| = 126, 15 resamples): identical
+distributions, F = 0.173 observed, fresh draws average 0.181 (sd 0.009), with-replacement
+resamples average 0.127 (sd 0.012); a mean shift of 0.5 sd, F = 0.131, fresh 0.129 (sd
+0.005), resamples 0.100 (sd 0.008). Their percentile interval would miss the truth
+entirely. Subsampling m < N models without replacement avoids duplicates but estimates
+F at m, and F depends strongly on N (0.087 at N = 8, 0.015 at N = 32 for the same
+fine-tune). The delete-d jackknife recomputes F only on genuine models, nearly at N
+(d = N / 10), and with d >> sqrt(N) it stays consistent for non-smooth statistics
+(Shao and Wu 1989), where the delete-1 jackknife does not. Its variance estimate has
+about G - 1 degrees of freedom, hence a noisy but not a biased width.
+
+Cost
+----
+The model part recomputes epsilons G times on a random subset of ``n_model_examples``
+examples (the cross-example covariance C needs many pairs of examples, not all of
+them); at about 2.5-3 ms per example per core that is G * min(S, 500) * 3 ms: the
+default (G = 10, 500 examples) is ~15 s on one core and ~8 s on two, at any N, against
+~10 s for the official epsilons at N = 512, |S| = 5,000 on two cores. Measured by
+``benchmarks/uncertainty_speed.py`` (2-core CPU, ``n_jobs=2``):
+
+    N = 32,  |S| = 126:   official F 0.2 s, F and score interval 1.9 s, ceiling (5 splits) 2.9 s
+    N = 512, |S| = 5000:  official F 9.5 s, F and score interval 8.2 s, ceiling (5 splits) 57 s
+
+Coverage on simulated data where the true F is known (tests/test_uncertainty.py and the
+benchmark script) is reported there.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+from scoring import metric
+
+CONFIDENCE_LEVEL = 0.95
+N_RESAMPLES = 9999  # bootstrap resamples of the examples: free (one multinomial draw each)
+N_GROUPS = 10  # groups of model pairs left out in turn: each one a recomputation of epsilons
+N_MODEL_EXAMPLES = 500  # examples on which the model part recomputes epsilons
+N_SPLITS = 5  # random splits of the references for the ceiling
+# Two groups of runs this many within-group sds apart (in mean z-score) are a mixture.
+# The best 2-means split of N runs drawn from ONE distribution already shows a gap, the
+# larger the fewer runs: measured on Gaussian runs (200 draws per N, |S| = 30 and 300,
+# half of them with a shared per-run shift), largest gap 8.9 at N = 8, 5.2 at N = 16,
+# 4.2 at N = 32, 3.4 at N = 128, 2.9 at N = 512; hence a threshold by N, none below 8.
+MIXTURE_SEPARATION = {32: 6.0, 16: 8.0, 8: 12.0}  # smallest N -> threshold
+MIXTURE_MIN_SHARE = 0.1  # ... and the smaller group holds at least this share of runs (and 2)
+_STD_FLOOR = 1e-9  # references' per-example sd below this: treated as this (avoids 0 / 0)
+
+
+# ----------------------------------------------------------------------------------
+# Intervals for F and for the score.
+
+
+def forgetting_quality_interval(
+    unlearned_conf,
+    retrained_conf,
+    *,
+    confidence_level: float = CONFIDENCE_LEVEL,
+    n_resamples: int = N_RESAMPLES,
+    n_groups: int = N_GROUPS,
+    n_model_examples: int = N_MODEL_EXAMPLES,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    epsilons=None,
+) -> dict:
+    """Interval for F over new forget examples and new runs and references (see module doc).
+
+    Parameters
+    ----------
+    unlearned_conf, retrained_conf : arrays [n_models, n_examples]
+        Logit-scaled confidences of the forget set, as for ``metric.per_example_epsilons``;
+        N >= 3 models per side.
+    confidence_level : float in (0, 1)
+    n_resamples : int
+        Bootstrap resamples of the forget examples.
+    n_groups : int >= 2
+        Groups of model pairs left out in turn (at most N are used): the cost.
+    n_model_examples : int >= 1
+        Random examples on which the left-out-group epsilons are recomputed.
+    random_state : int >= 0
+        Seed of every random choice: the same seed gives the same interval.
+    n_jobs : int, optional
+        Threads for the epsilons.
+    epsilons : array [n_examples], optional
+        ``metric.per_example_epsilons(unlearned_conf, retrained_conf)`` if already at hand.
+
+    Returns
+    -------
+    dict
+        ``estimate`` (the official F), ``low``, ``high``, ``standard_error``;
+        ``models_only``: {``low``, ``high``, ``standard_error``} for this forget set and
+        new seeds; ``standard_errors``: {``examples``, ``models``, ``models_shared``};
+        and every input: ``method``, ``confidence_level``, ``n_resamples``, ``n_groups``
+        (used), ``group_size``, ``n_model_examples`` (used), ``random_state``,
+        ``n_models``, ``n_examples``.
+    """
+    parts = _forgetting_quality_parts(
+        unlearned_conf, retrained_conf, confidence_level, n_resamples, n_groups, n_model_examples,
+        random_state, n_jobs, epsilons,
+    )
+    return parts["result"]
+
+
+def score_interval(
+    unlearned_conf,
+    retrained_conf,
+    retain_acc_unlearned,
+    test_acc_unlearned,
+    retain_acc_retrained,
+    test_acc_retrained,
+    *,
+    confidence_level: float = CONFIDENCE_LEVEL,
+    n_resamples: int = N_RESAMPLES,
+    n_groups: int = N_GROUPS,
+    n_model_examples: int = N_MODEL_EXAMPLES,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    epsilons=None,
+) -> dict:
+    """Intervals for F and for score = F * (RA_U / RA_R) * (TA_U / TA_R), from one computation.
+
+    Parameters
+    ----------
+    unlearned_conf, retrained_conf : arrays [n_models, n_examples]
+    retain_acc_unlearned, test_acc_unlearned : arrays [n_models]
+        Per-run accuracies of the unlearned models, in run order (run k pairs with
+        reference k, as row k of the confidence arrays).
+    retain_acc_retrained, test_acc_retrained : arrays [n_models]
+        The same for the retrained models.
+    Other parameters as in ``forgetting_quality_interval``.
+
+    Returns
+    -------
+    dict
+        ``forgetting_quality``: the dict of ``forgetting_quality_interval``;
+        ``score``: ``estimate`` (the official score), ``low``, ``high``,
+        ``standard_error``, ``models_only`` {``low``, ``high``, ``standard_error``},
+        ``utility_ratio`` (Q), ``utility_standard_error``, and the same recorded inputs.
+    """
+    n_models = np.shape(unlearned_conf)[0] if np.ndim(unlearned_conf) == 2 else None
+    accuracies = _check_accuracies(
+        (retain_acc_unlearned, test_acc_unlearned, retain_acc_retrained, test_acc_retrained), n_models
+    )
+    parts = _forgetting_quality_parts(
+        unlearned_conf, retrained_conf, confidence_level, n_resamples, n_groups, n_model_examples,
+        random_state, n_jobs, epsilons,
+    )
+    f_result = parts["result"]
+    estimate = metric.official_score(f_result["estimate"], *accuracies)
+    ratio = _utility_ratio(*accuracies)
+    ratio_var = _jackknife_ratio_variance(accuracies)
+    kept = parts["kept"]  # [n_groups, n_models] bool: the pairs each replicate kept
+    ratios = np.array([_utility_ratio(*(a[keep] for a in accuracies)) for keep in kept])
+    cov = parts["factor"] * float(np.sum((parts["group_means"] - parts["group_means"].mean()) * (ratios - ratios.mean())))
+
+    f_value, shared, models_var = f_result["estimate"], parts["shared"], parts["models_var"]
+    # Percentile interval: the F replicates (examples + shared model noise) times Q plus
+    # its own noise, correlated with the shared part as far as a valid covariance allows.
+    rho = _correlation(cov, shared, ratio_var)
+    z = parts["noise"]
+    ratio_noise = math.sqrt(ratio_var) * (rho * z + math.sqrt(1 - rho * rho) * parts["rng"].standard_normal(len(z)))
+    replicates = parts["replicates"] * (ratio + ratio_noise)
+    low, high = _percentiles(replicates, confidence_level)
+    # Models only: delta method around F * Q.
+    cov_models = _correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
+    var_models = ratio**2 * models_var + f_value**2 * ratio_var + 2 * f_value * ratio * cov_models
+    se_models = math.sqrt(max(var_models, 0.0))
+    z_level = _z(confidence_level)
+    score = {
+        "estimate": estimate,
+        "low": max(low, 0.0),
+        "high": max(high, 0.0),
+        "standard_error": float(np.std(replicates, ddof=1)) if len(replicates) > 1 else 0.0,
+        "models_only": {
+            "low": max(estimate - z_level * se_models, 0.0),
+            "high": estimate + z_level * se_models,
+            "standard_error": se_models,
+        },
+        "utility_ratio": ratio,
+        "utility_standard_error": math.sqrt(ratio_var),
+        **_recorded(f_result),
+    }
+    return {"forgetting_quality": f_result, "score": score}
+
+
+def _forgetting_quality_parts(
+    unlearned_conf, retrained_conf, confidence_level, n_resamples, n_groups, n_model_examples, random_state,
+    n_jobs, epsilons,
+) -> dict:
+    """The F interval plus what the score interval reuses (replicates, groups, noise)."""
+    unlearned, retrained = metric._check_confidences(unlearned_conf, retrained_conf)
+    n_models, n_examples = unlearned.shape
+    if n_models < 3:
+        raise ValueError(f"an interval needs at least 3 models per side (leaving some out), got N = {n_models}")
+    confidence_level = _check_level(confidence_level)
+    n_resamples = _check_int(n_resamples, "n_resamples", 1)
+    n_groups = min(_check_int(n_groups, "n_groups", 2), n_models)
+    n_sub = min(_check_int(n_model_examples, "n_model_examples", 1), n_examples)
+    random_state = _check_int(random_state, "random_state", 0)
+    if epsilons is None:
+        epsilons = metric.per_example_epsilons(unlearned, retrained, n_jobs=n_jobs)
+    epsilons = metric._check_epsilons(epsilons)
+    if epsilons.shape != (n_examples,):
+        raise ValueError(f"epsilons must be [n_examples] = [{n_examples}], got shape {epsilons.shape}")
+    points = metric.epsilon_points(epsilons, n_models)
+    estimate = float(points.sum() / n_examples)
+
+    rng = np.random.default_rng(random_state)
+    group_size = n_models // n_groups
+    groups = rng.permutation(n_models)[: n_groups * group_size].reshape(n_groups, group_size)
+    kept = np.ones((n_groups, n_models), dtype=bool)
+    kept[np.arange(n_groups)[:, None], groups] = False
+    examples = np.sort(rng.choice(n_examples, n_sub, replace=False))
+    left_out = _left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [G, n_sub]
+
+    factor = (n_models - group_size) / (group_size * n_groups)
+    group_means = left_out.mean(axis=1)
+    per_example = factor * np.sum((left_out - left_out.mean(axis=0)) ** 2, axis=0)  # [n_sub]
+    subset_var = factor * float(np.sum((group_means - group_means.mean()) ** 2))
+    own = float(per_example.mean())  # average model variance of one example's points
+    covariance = (subset_var - own / n_sub) * n_sub / (n_sub - 1) if n_sub > 1 else 0.0
+    shared = max(covariance, 0.0) * (n_examples - 1) / n_examples  # C of the module docstring
+    examples_var = float(points.var(ddof=1)) / n_examples if n_examples > 1 else 0.0
+    # The jackknife overstates one example's own model variance (its points are a
+    # non-smooth statistic whose variance does not shrink like 1 / N); the spread over
+    # examples bounds it from above too, so the smaller of the two is used.
+    models_var = min(own / n_examples, examples_var) + shared
+
+    values, counts = np.unique(points, return_counts=True)
+    draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
+    noise = rng.standard_normal(n_resamples)
+    replicates = draws @ values / n_examples + math.sqrt(shared) * noise
+    low, high = _percentiles(replicates, confidence_level)
+    z_level = _z(confidence_level)
+    se_models = math.sqrt(models_var)
+    result = {
+        "estimate": estimate,
+        "low": min(max(low, 0.0), 1.0),
+        "high": min(max(high, 0.0), 1.0),
+        "standard_error": math.sqrt(examples_var + shared),
+        "models_only": {
+            "low": max(estimate - z_level * se_models, 0.0),
+            "high": min(estimate + z_level * se_models, 1.0),
+            "standard_error": se_models,
+        },
+        "standard_errors": {
+            "examples": math.sqrt(examples_var),
+            "models": se_models,
+            "models_shared": math.sqrt(shared),
+        },
+        "method": "bootstrap over forget examples + grouped delete-d jackknife over (run, reference) pairs",
+        "confidence_level": confidence_level,
+        "n_resamples": n_resamples,
+        "n_groups": n_groups,
+        "group_size": group_size,
+        "n_model_examples": n_sub,
+        "random_state": random_state,
+        "n_models": n_models,
+        "n_examples": n_examples,
+    }
+    return {
+        "result": result, "kept": kept, "factor": factor, "group_means": group_means, "shared": shared,
+        "models_var": models_var, "noise": noise, "replicates": replicates, "rng": rng,
+    }
+
+
+def _left_out_points(unlearned: np.ndarray, retrained: np.ndarray, kept: np.ndarray, n_jobs) -> np.ndarray:
+    """Points [n_groups, n_examples] with the pairs outside kept[g] left out, g by g."""
+    rows = []
+    for keep in kept:
+        epsilons = metric.per_example_epsilons(unlearned[keep], retrained[keep], n_jobs=n_jobs)
+        rows.append(metric.epsilon_points(epsilons, int(keep.sum())))
+    return np.stack(rows)
+
+
+def _utility_ratio(ra_u, ta_u, ra_r, ta_r) -> float:
+    """Q = (RA_U / RA_R) * (TA_U / TA_R) from per-model accuracies [n_models]."""
+    return float((ra_u.mean() / ra_r.mean()) * (ta_u.mean() / ta_r.mean()))
+
+
+def _jackknife_ratio_variance(accuracies) -> float:
+    """Delete-1 jackknife variance of Q over the N (run, reference) pairs."""
+    n = len(accuracies[0])
+    means = [(a.sum() - a) / (n - 1) for a in accuracies]  # [n]: each pair left out in turn
+    ra_u, ta_u, ra_r, ta_r = means
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = (ra_u / ra_r) * (ta_u / ta_r)
+    if not np.isfinite(ratios).all():
+        return 0.0  # a retrained mean of 0 once a pair is left out: no variance to speak of
+    return float((n - 1) / n * np.sum((ratios - ratios.mean()) ** 2))
+
+
+def _correlation(cov: float, var_a: float, var_b: float) -> float:
+    """cov / sqrt(var_a var_b) clipped to [-1, 1]; 0 where a variance is 0."""
+    if var_a <= 0 or var_b <= 0:
+        return 0.0
+    return float(np.clip(cov / math.sqrt(var_a * var_b), -1.0, 1.0))
+
+
+def _percentiles(replicates: np.ndarray, confidence_level: float) -> tuple[float, float]:
+    alpha = 1 - confidence_level
+    low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def _z(confidence_level: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence_level / 2)
+
+
+def _recorded(result: dict) -> dict:
+    keys = ("method", "confidence_level", "n_resamples", "n_groups", "group_size", "n_model_examples",
+            "random_state", "n_models", "n_examples")
+    return {key: result[key] for key in keys}
+
+
+# ----------------------------------------------------------------------------------
+# The estimator's ceiling: retraining scored against retraining.
+
+
+def ceiling(
+    reference_conf,
+    n_models: int,
+    *,
+    n_splits: int = N_SPLITS,
+    confidence_level: float = CONFIDENCE_LEVEL,
+    n_resamples: int = N_RESAMPLES,
+    n_groups: int = N_GROUPS,
+    n_model_examples: int = N_MODEL_EXAMPLES,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+) -> dict:
+    """The F a perfect unlearning reaches at this N and |S|: references scored against references.
+
+    Identical distributions do not reach F = 1 (the max over ~160,000 attacks finds chance
+    separations; about 0.18-0.20 at any N), so F is read against this. Each split draws
+    two disjoint halves of ``n_models`` references at random and scores one as "unlearned"
+    against the other; the value is the mean over splits.
+
+    Parameters
+    ----------
+    reference_conf : array [n_refs, n_examples]
+        Logit-scaled confidences of the forget set under every reference (retrained) model.
+    n_models : int
+        The N of the scores it will be compared with. Needs n_refs >= 2 N; with fewer,
+        the halves hold n_refs // 2 models each (``reduced`` is True and ``note`` says
+        so): the ceiling moves little with N (0.19 at N = 8, 0.185 from 32 to 512).
+    n_splits : int >= 1
+    confidence_level, n_resamples, n_groups, n_model_examples, random_state, n_jobs
+        As in ``forgetting_quality_interval``; the interval's width comes from the first
+        split.
+
+    Returns
+    -------
+    dict
+        ``value`` (mean F over splits), ``low``, ``high``: where the F of retraining
+        itself, on this forget set, lands with the confidence level (value +- z * the
+        first split's ``models_only`` standard error; a retrain-from-scratch submission
+        should land there); ``standard_error``; ``splits`` (F of each split), ``spread``
+        (their sd, 0 for one split); ``n_models`` (models per half, used),
+        ``n_models_requested``, ``n_references``, ``n_references_used`` (distinct
+        references over all splits), ``reduced``, ``note``; ``interval`` (the first
+        split's ``forgetting_quality_interval``); ``n_splits``, ``random_state``.
+    """
+    refs = metric._real_array(reference_conf, "reference_conf")
+    if refs.ndim != 2:
+        raise ValueError(f"reference_conf must be 2-D [n_refs, n_examples], got shape {refs.shape}")
+    requested = _check_int(n_models, "n_models", 3)
+    n_splits = _check_int(n_splits, "n_splits", 1)
+    random_state = _check_int(random_state, "random_state", 0)
+    n_refs = refs.shape[0]
+    half = min(requested, n_refs // 2)
+    if half < 3:
+        raise ValueError(f"the ceiling needs at least 6 references (two halves of 3), got {n_refs}")
+    rng = np.random.default_rng(random_state)
+    values, used, first = [], np.zeros(n_refs, dtype=bool), None
+    for split in range(n_splits):
+        order = rng.permutation(n_refs)
+        a, b = order[:half], order[half : 2 * half]
+        used[order[: 2 * half]] = True
+        epsilons = metric.per_example_epsilons(refs[a], refs[b], n_jobs=n_jobs)
+        values.append(metric.forgetting_quality_from_epsilons(epsilons, half))
+        if split == 0:
+            first = forgetting_quality_interval(
+                refs[a], refs[b], confidence_level=confidence_level, n_resamples=n_resamples, n_groups=n_groups,
+                n_model_examples=n_model_examples, random_state=random_state, n_jobs=n_jobs, epsilons=epsilons,
+            )
+    value = float(np.mean(values))
+    se = first["models_only"]["standard_error"]
+    z_level = _z(first["confidence_level"])
+    reduced = half < requested
+    note = (
+        f"only {n_refs} references: halves of {half} models, not {requested}; the ceiling is measured at N = {half}"
+        if reduced
+        else f"halves of {half} models from {n_refs} references"
+    )
+    return {
+        "value": value,
+        "low": max(value - z_level * se, 0.0),
+        "high": min(value + z_level * se, 1.0),
+        "standard_error": se,
+        "splits": [float(v) for v in values],
+        "spread": float(np.std(values, ddof=1)) if n_splits > 1 else 0.0,
+        "n_models": half,
+        "n_models_requested": requested,
+        "n_references": n_refs,
+        "n_references_used": int(used.sum()),
+        "reduced": reduced,
+        "note": note,
+        "interval": first,
+        "n_splits": n_splits,
+        "random_state": random_state,
+    }
+
+
+def normalised_score(forgetting_quality, ceiling_value):
+    """F / ceiling: 1 means "as good as retraining at this N and |S|" (can exceed 1 by chance).
+
+    Parameters
+    ----------
+    forgetting_quality : float or array (e.g. [estimate, low, high])
+        Values >= 0.
+    ceiling_value : float > 0
+        ``ceiling(...)["value"]``.
+
+    Returns
+    -------
+    float, or float64 array of the shape of ``forgetting_quality``.
+    """
+    quality = metric._real_array(forgetting_quality, "forgetting_quality").astype(np.float64)
+    if not np.isfinite(quality).all() or (quality < 0).any():
+        raise ValueError(f"forgetting_quality must be finite and >= 0, got {forgetting_quality!r}")
+    top = np.asarray(ceiling_value)
+    if top.ndim != 0 or top.dtype.kind not in "iuf" or not np.isfinite(top) or top <= 0:
+        raise ValueError(f"ceiling_value must be a number > 0, got {ceiling_value!r}")
+    ratio = quality / float(top)
+    return float(ratio) if ratio.ndim == 0 else ratio
+
+
+# ----------------------------------------------------------------------------------
+# Per-run diagnostics.
+
+
+def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float | None = None) -> dict:
+    """How retrained-like each run is, and whether the runs form two groups or are all one.
+
+    F only tests each example's marginal, so a submission that retrains in half its runs
+    and returns the original in the others scores well; this shows it. Each confidence
+    is standardised by the references' mean and sd of its example (z-scores), so that
+    examples of different difficulty are comparable.
+
+    Parameters
+    ----------
+    unlearned_conf, retrained_conf : arrays [n_models, n_examples]
+    mixture_separation : float > 0, optional
+        Gap between the two groups, in within-group sds, above which they are a mixture;
+        default by N (``MIXTURE_SEPARATION``): 6 from 32 runs, 8 from 16, 12 from 8,
+        never below 8.
+
+    Returns
+    -------
+    dict
+        ``distance``: float array [n_models], Kolmogorov-Smirnov distance between run
+        k's z-scores over the forget set and the references' pooled z-scores (0 = same
+        distribution, 1 = disjoint); ``mean_z``: float array [n_models], run k's mean
+        z-score (> 0: more confident than retraining, as the original model is);
+        ``reference_distance``: float array [n_models], the same distance for each
+        reference (it sits in the pool: slightly optimistic), the yardstick;
+        ``retrained_like``: bool array [n_models], distance <= the largest reference
+        distance; ``identical``: True when every run gave exactly the same confidences;
+        ``n_distinct_runs``; ``mixture``: True when the runs split into two clear groups
+        (2-means on ``mean_z``, gap > the threshold within-group sds, the smaller group
+        >= 2 runs and >= 10%; runs that differ only in spread, not in mean, are missed);
+        ``mixture_separation`` (the measured gap), ``mixture_threshold`` (the one used;
+        inf below 8 runs), ``groups``: int array [n_models] (0/1, group 1 has the larger
+        mean z), ``group_sizes``: int array [2].
+    """
+    unlearned, retrained = metric._check_confidences(unlearned_conf, retrained_conf)
+    n_models = unlearned.shape[0]
+    if mixture_separation is None:
+        mixture_separation = next((t for n, t in MIXTURE_SEPARATION.items() if n_models >= n), math.inf)
+    elif isinstance(mixture_separation, bool) or not isinstance(mixture_separation, (int, float)) or not mixture_separation > 0:
+        raise ValueError(f"mixture_separation must be a number > 0, got {mixture_separation!r}")
+    center = retrained.mean(axis=0)
+    scale = np.maximum(retrained.std(axis=0, ddof=1), _STD_FLOOR)
+    z_runs = (unlearned - center) / scale  # [n_models, n_examples]
+    z_refs = (retrained - center) / scale
+    pooled = np.sort(z_refs.ravel())
+    distance = _ks_to_pool(z_runs, pooled)
+    reference_distance = _ks_to_pool(z_refs, pooled)
+    mean_z = z_runs.mean(axis=1)
+    flagged, separation, groups = _two_groups(mean_z, mixture_separation)
+    return {
+        "distance": distance,
+        "mean_z": mean_z,
+        "reference_distance": reference_distance,
+        "retrained_like": distance <= reference_distance.max(),
+        "identical": bool((unlearned == unlearned[0]).all()),
+        "n_distinct_runs": int(len(np.unique(unlearned, axis=0))),
+        "mixture": flagged,
+        "mixture_separation": separation,
+        "mixture_threshold": float(mixture_separation),
+        "groups": groups,
+        "group_sizes": np.bincount(groups, minlength=2),
+    }
+
+
+def _ks_to_pool(rows: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    """KS distance [n_rows] between each row's values and the sorted pooled sample.
+
+    Between two consecutive values of a row its ECDF is flat and the pool's rises, so
+    the supremum is reached at the row's values, from the left or from the right.
+    """
+    out = np.empty(len(rows))
+    n_pool = len(pooled)
+    for k, row in enumerate(np.sort(rows, axis=1)):
+        n = len(row)
+        pool_at = np.searchsorted(pooled, row, side="right") / n_pool
+        pool_before = np.searchsorted(pooled, row, side="left") / n_pool
+        row_at = np.searchsorted(row, row, side="right") / n
+        row_before = np.searchsorted(row, row, side="left") / n
+        out[k] = max(np.abs(row_at - pool_at).max(), np.abs(row_before - pool_before).max())
+    return out
+
+
+def _two_groups(scores: np.ndarray, threshold: float) -> tuple[bool, float, np.ndarray]:
+    """(flag, separation, labels [n]) of the best 2-means split of 1-D scores [n].
+
+    Only splits whose smaller group holds >= 2 runs and >= MIXTURE_MIN_SHARE of them are
+    considered; separation = gap between the group means / pooled within-group sd.
+    """
+    n = len(scores)
+    labels = np.zeros(n, dtype=np.intp)
+    smallest = max(2, math.ceil(MIXTURE_MIN_SHARE * n))
+    if n < 2 * smallest or np.ptp(scores) == 0:
+        return False, 0.0, labels
+    order = np.argsort(scores, kind="stable")
+    x = scores[order]
+    k = np.arange(1, n)  # the left group is x[:k]
+    csum, csq = np.cumsum(x), np.cumsum(x * x)
+    within = (csq[:-1] - csum[:-1] ** 2 / k) + ((csq[-1] - csq[:-1]) - (csum[-1] - csum[:-1]) ** 2 / (n - k))
+    within = np.where((k >= smallest) & (n - k >= smallest), np.maximum(within, 0.0), np.inf)
+    size = int(np.argmin(within)) + 1
+    sd = math.sqrt(within[size - 1] / (n - 2))
+    gap = float(x[size:].mean() - x[:size].mean())
+    separation = gap / sd if sd > 0 else math.inf
+    labels[order[size:]] = 1  # group 1: the larger mean z (more like the original model)
+    return bool(separation > threshold), separation, labels
+
+
+# ----------------------------------------------------------------------------------
+# Input checks.
+
+
+def _check_level(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < 1:
+        raise ValueError(f"confidence_level must be a number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_accuracies(arrays, n_models) -> tuple[np.ndarray, ...]:
+    names = ("retain_acc_unlearned", "test_acc_unlearned", "retain_acc_retrained", "test_acc_retrained")
+    out = []
+    for name, value in zip(names, arrays):
+        array = metric._real_array(value, name).astype(np.float64, copy=False)
+        if array.ndim != 1 or (n_models is not None and len(array) != n_models):
+            raise ValueError(f"{name} must be 1-D [n_models] = [{n_models}] (one accuracy per run), got shape {array.shape}")
+        if not np.isfinite(array).all() or (array < 0).any() or (array > 1).any():
+            raise ValueError(f"{name} must hold accuracies in [0, 1]")
+        out.append(array)
+    return tuple(out)
