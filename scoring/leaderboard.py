@@ -21,7 +21,7 @@ from scoring.score import SCORE_FILE
 from starter_kit.atomic import write_bytes
 
 LEADERBOARD_FILE = "leaderboard.csv"
-_VALUES = ("score", "F", "RA_U", "TA_U", "mean_run_seconds")
+_VALUES = ("score", "F", "RA_U", "TA_U", "mean_run_seconds", "sealed")
 
 
 def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
@@ -49,6 +49,8 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
                     "RA_U": record.get("RA_U"),
                     "TA_U": record.get("TA_U"),
                     "mean_run_seconds": record.get("time", {}).get("mean_seconds"),
+                    # False for --unsealed scores and for scores from before the sandbox
+                    "sealed": bool(record.get("sealed", False)),
                     "scored_at": record.get("scored_at", ""),
                     "path": str(path.parent),
                 }
@@ -63,7 +65,8 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     """Rank the scored rows of ``collect_scores``: one row per (dataset, N, submission).
 
     Columns: rank, dataset, N, submission, sha256 (12 characters), then for each split
-    present (public first, private next) its score, F, RA_U, TA_U and mean run seconds.
+    present (public first, private next) its score, F, RA_U, TA_U, mean run seconds and
+    whether it was scored in the sandbox (``sealed``; an unsealed score is no official one).
     """
     scored = scores[scores["status"] == "scored"].copy()
     if scored.empty:

@@ -80,3 +80,13 @@ def test_the_command_prints_and_writes_csv(results, capsys):
     empty = results / "empty"
     empty.mkdir()
     assert main(["leaderboard", "--results", str(empty)]) == 2 and "no score.json under" in capsys.readouterr().err
+
+
+def test_shows_whether_each_score_was_sealed(tmp_path):
+    write_json(tmp_path / "a" / "score.json", {**record("a.py", "public", 0.05), "sealed": True})
+    write_json(tmp_path / "b" / "score.json", {**record("b.py", "public", 0.06), "sealed": False})
+    write_json(tmp_path / "c" / "score.json", record("c.py", "public", 0.01))  # from before the sandbox
+    table = leaderboard(collect_scores(tmp_path)).set_index("submission")
+    assert table.loc["a.py", "public sealed"] == True  # noqa: E712 - a numpy bool
+    assert table.loc["b.py", "public sealed"] == False  # noqa: E712
+    assert table.loc["c.py", "public sealed"] == False  # noqa: E712
