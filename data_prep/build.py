@@ -19,7 +19,7 @@ from starter_kit.evaluation import accuracy
 from starter_kit.loaders import make_loader
 from starter_kit.recipe import Recipe, default_recipe
 from starter_kit.splits import INDEX_DIR, MANIFEST, ORIGINAL_METRICS, ORIGINAL_MODEL, load_split
-from starter_kit.training import train_model
+from starter_kit.training import train_model, training_record
 
 # Public and private leaderboards use different split seeds, as on Kaggle.
 SPLIT_SEEDS = {"public": 2023, "private": 2024}
@@ -150,7 +150,9 @@ def _manifest(options, dataset, forget, indices, index_files, recipe: Recipe) ->
     groups_sha = None
     if forget.groups is not None:
         groups_sha = hashlib.sha256(np.ascontiguousarray(forget.groups, dtype=np.int64).tobytes()).hexdigest()
-    deterministic = not options.device.startswith("cuda")
+    # On CUDA train_model takes starter_kit.fast_training: seeded, not bitwise reproducible.
+    how = training_record(options.device)
+    deterministic = how["bitwise_reproducible"]
     return {
         "kit_version": starter_kit.__version__,
         "dataset": {
@@ -186,7 +188,7 @@ def _manifest(options, dataset, forget, indices, index_files, recipe: Recipe) ->
                 "trained on the CPU: rebuilding gives a byte-identical checkpoint with the same torch version "
                 "and thread count"
                 if deterministic
-                else "trained on CUDA: kernels are not bitwise deterministic, a rebuild differs in the last bits"
+                else how["note"]
             ),
         },
         "torch_version": torch.__version__.split("+")[0],

@@ -3,11 +3,16 @@
 Everything that decides the outcome is an argument: the recipe, the data and the seed.
 The seed fixes the initial weights, the shuffling and the augmentation, so the same
 call on the same CPU gives the same weights bit for bit.
+
+On CUDA, ``train_model`` hands the same recipe to ``starter_kit.fast_training`` (data
+resident on the device, augmentation on the device, bf16, CUDA graphs): seeded but not
+bitwise reproducible, which ``training_record`` says, for manifests and reference indices.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
@@ -27,14 +32,27 @@ def train_model(
     device: str | torch.device = "cpu",
     progress: bool = True,
     desc: str = "training",
+    fast: bool | None = None,
 ) -> nn.Module:
     """A new model of ``recipe.model`` trained on (images [n, C, H, W], labels [n]).
 
-    Returns the model in eval mode on ``device``.
+    ``fast`` None (the default) trains with ``starter_kit.fast_training`` on CUDA and with
+    this module's loop on the CPU; True or False forces one (the benchmark times this
+    loop on CUDA with False). Returns the model in eval mode on ``device``; its
+    ``training_record`` attribute (a dict) says which path trained it and whether the
+    result is bitwise reproducible.
     """
     if len(images) < 2:
         raise ValueError(f"cannot train on {len(images)} example(s): need at least 2")
     device = torch.device(device)
+    if uses_fast_path(device, fast):
+        from starter_kit.fast_training import train_fast
+
+        result = train_fast(
+            recipe, images, labels, num_classes, seed, device, options=fast_options(device), progress=progress, desc=desc
+        )
+        result.model.training_record = result.record()
+        return result.model
     torch.manual_seed(seed)
     # channels_last: about 20% faster convolutions on a CPU (oneDNN), and on recent GPUs.
     model = build_model(recipe.model, images.shape[1], num_classes).to(device, memory_format=torch.channels_last)
@@ -70,7 +88,60 @@ def train_model(
         bar.set_postfix(loss=f"{loss.item():.3f}")
     # Back to the default layout, so that evaluating it gives the same numbers as
     # evaluating the same weights loaded from a checkpoint into a fresh model.
-    return model.to(memory_format=torch.contiguous_format).eval()
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    model.training_record = training_record(device, fast=False)
+    return model
+
+
+# torch.compile mode of the fast path on CUDA: CUDA graphs, about 2x eager there (issue 14).
+# Set $KIT_COMPILE to another mode, or to "none" for eager (no compilation time).
+COMPILE_ENV = "KIT_COMPILE"
+DEFAULT_CUDA_COMPILE = "reduce-overhead"
+
+
+def uses_fast_path(device: str | torch.device, fast: bool | None = None) -> bool:
+    """Whether ``train_model`` takes the fast path: on CUDA unless ``fast`` says otherwise."""
+    return torch.device(device).type == "cuda" if fast is None else bool(fast)
+
+
+def fast_options(device: str | torch.device):
+    """The fast path's options for ``train_model`` on ``device``: compiled on CUDA (``$KIT_COMPILE``)."""
+    from starter_kit.fast_training import COMPILE_MODES, FastOptions
+
+    device = torch.device(device)
+    mode = os.environ.get(COMPILE_ENV, DEFAULT_CUDA_COMPILE if device.type == "cuda" else "none")
+    if mode.lower() in ("", "none", "off", "eager"):
+        return FastOptions(compile=None)
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"${COMPILE_ENV}={mode!r} is not a torch.compile mode: choose one of {', '.join(COMPILE_MODES)} or none")
+    return FastOptions(compile=mode)
+
+
+def training_record(device: str | torch.device, fast: bool | None = None) -> dict:
+    """How ``train_model`` trains on ``device``: which path, and whether it is bitwise reproducible.
+
+    The CPU loop is (same torch version and thread count); the fast path is seeded but
+    not bitwise reproducible (device random streams, bf16, non-deterministic kernels).
+    """
+    device = torch.device(device)
+    if uses_fast_path(device, fast):
+        options = fast_options(device)
+        return {
+            "path": "fast",
+            "device": device.type,
+            "bitwise_reproducible": False,
+            "note": (
+                "trained by starter_kit.fast_training: data and augmentation on the device, "
+                f"bf16 autocast on CUDA, compile mode {options.compile or 'none'}; seeded but not bitwise "
+                "reproducible, a rebuild differs in the last bits"
+            ),
+        }
+    return {
+        "path": "reference",
+        "device": device.type,
+        "bitwise_reproducible": True,
+        "note": "trained by starter_kit.training's loop: bitwise reproducible with the same torch version and thread count",
+    }
 
 
 def use_threads(threads: int) -> None:
