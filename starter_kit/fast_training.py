@@ -32,6 +32,7 @@ so (``FastResult.bitwise_reproducible`` is False), so a manifest or reference in
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -161,8 +162,9 @@ def train_fast(
     started = time.perf_counter()
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
 
+    graphs = reused = options.compile == "reduce-overhead" and device.type == "cuda"
     torch.manual_seed(seed)  # the same initial weights as the CPU path for this seed
-    model = build_model(recipe.model, images.shape[1], num_classes).to(device, memory_format=layout)
+    model = _model(recipe.model, images.shape[1], num_classes, device, layout, reuse=reused)
     data = images.to(device, torch.float32)
     targets = labels.to(device, torch.int64)
     n = len(data)
@@ -188,7 +190,7 @@ def train_fast(
     if options.compile is not None:
         step_loss = torch.compile(forward_loss, mode=options.compile)
         compiled = True
-    graphs = compiled and options.compile == "reduce-overhead" and device.type == "cuda"
+    graphs = graphs and compiled
 
     model.train()
     epoch_seconds = []
@@ -236,6 +238,8 @@ def train_fast(
             epoch_seconds.append(time.perf_counter() - epoch_started)
             if progress:
                 bar.set_postfix(loss=f"{running.item() / max(1, steps_per_epoch):.3f}")
+    if reused:  # the model is this process's slot (see _model): hand back a copy
+        model = copy.deepcopy(model)
     model = model.to(memory_format=torch.contiguous_format).eval()
     record_options = asdict(options)
     return FastResult(
@@ -282,6 +286,27 @@ def lr_factor_at(recipe: Recipe, step: int, total_steps: int) -> float:
     from starter_kit.training import lr_factor
 
     return lr_factor(recipe, step, total_steps)
+
+
+# One model per (architecture, shape, device) in this process, re-initialised in place for
+# each training when CUDA graphs are on: the graphs recorded for its parameters stay valid,
+# where a new model at new addresses would make torch record them again (and give up
+# after a limit, silently falling back to slower replays), once per reference model.
+_SLOTS: dict[tuple, nn.Module] = {}
+
+
+def _model(name: str, in_channels: int, num_classes: int, device: torch.device, layout, reuse: bool) -> nn.Module:
+    """A freshly initialised model (seed torch first); with ``reuse``, this process's slot holding it."""
+    fresh = build_model(name, in_channels, num_classes).to(device, memory_format=layout)
+    if not reuse:
+        return fresh
+    key = (name, in_channels, num_classes, str(device), str(layout))
+    slot = _SLOTS.setdefault(key, fresh)
+    if slot is not fresh:
+        with torch.no_grad():
+            for mine, new in zip(slot.state_dict(keep_vars=True).values(), fresh.state_dict(keep_vars=True).values()):
+                mine.copy_(new)
+    return slot
 
 
 def _sgd(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:

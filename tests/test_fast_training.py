@@ -202,3 +202,20 @@ def test_a_failing_compile_falls_back_to_eager_with_a_note(monkeypatch, single_t
     with pytest.warns(RuntimeWarning, match="training eagerly"):
         result = train_fast(recipe, images, labels, 4, seed=0, device="cpu", options=FastOptions(compile="default"), progress=False)
     assert not result.compiled and "no triton here" in result.notes[0]
+
+
+def test_the_cuda_graph_slot_is_reinitialised_in_place_for_each_seed():
+    """With CUDA graphs one model object per process is reused (stable addresses): each
+    training still starts from exactly the weights a fresh model of that seed has."""
+    from starter_kit.fast_training import _model
+    from starter_kit.models import build_model
+
+    slots = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        slots.append(_model("resnet_digits", 3, 4, torch.device("cpu"), torch.contiguous_format, reuse=True))
+        torch.manual_seed(seed)
+        fresh = build_model("resnet_digits", 3, 4)
+        for (name, a), b in zip(slots[-1].state_dict().items(), fresh.state_dict().values()):
+            assert torch.equal(a, b), name
+    assert slots[0] is slots[1]
