@@ -18,10 +18,17 @@ from typing import Callable
 
 from torch import nn
 
+from starter_kit.baselines.bad_teacher import bad_teacher
 from starter_kit.baselines.erase_repair import erase_repair
 from starter_kit.baselines.finetune import finetune
+from starter_kit.baselines.l1_sparse import l1_sparse
 from starter_kit.baselines.neggrad_plus import neggrad_plus
 from starter_kit.baselines.random_labels import random_labels
+from starter_kit.baselines.random_mask import random_mask
+from starter_kit.baselines.reinit_distill import reinit_distill
+from starter_kit.baselines.salun import salun
+from starter_kit.baselines.scrub import scrub
+from starter_kit.baselines.ssd import ssd
 
 Unlearning = Callable[..., nn.Module]
 
@@ -30,6 +37,13 @@ BASELINES: dict[str, Unlearning] = {
     "neggrad_plus": neggrad_plus,
     "random_labels": random_labels,
     "erase_repair": erase_repair,
+    "scrub": scrub,
+    "salun": salun,
+    "ssd": ssd,
+    "l1_sparse": l1_sparse,
+    "bad_teacher": bad_teacher,
+    "reinit_distill": reinit_distill,
+    "random_mask": random_mask,
 }
 
 
@@ -40,4 +54,4 @@ def get_baseline(name: str) -> Unlearning:
     return BASELINES[name]
 
 
-__all__ = ["BASELINES", "get_baseline", "finetune", "neggrad_plus", "random_labels", "erase_repair"]
+__all__ = ["BASELINES", "get_baseline", *BASELINES]

@@ -1,7 +1,8 @@
-"""What every baseline shares: checks at the door, the device, SGD with a cosine schedule."""
+"""What every baseline shares: checks at the door, the device, SGD with a cosine schedule, teachers."""
 
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 import torch
@@ -58,3 +59,18 @@ def with_forget_slices(retain_loader: DataLoader, forget_loader: DataLoader, dev
     slices = zip(forget_inputs.tensor_split(pieces), forget_targets.tensor_split(pieces))
     for (inputs, targets), (extra_inputs, extra_targets) in zip(batches(retain_loader, device), slices):
         yield inputs, targets, extra_inputs, extra_targets
+
+
+def frozen_copy(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` in eval mode with gradients off: a teacher that never changes."""
+    teacher = copy.deepcopy(net).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
+
+
+def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0):
+    """KL(teacher || student) of the softened outputs, times T^2 (Hinton et al., 2015), batch mean."""
+    student = nn.functional.log_softmax(student_logits / temperature, dim=1)
+    teacher = nn.functional.log_softmax(teacher_logits / temperature, dim=1)
+    return nn.functional.kl_div(student, teacher, reduction="batchmean", log_target=True) * temperature**2

@@ -1,0 +1,69 @@
+"""Bad teaching: distil a competent teacher on retain and an incompetent one on forget.
+
+Reference: Chundawat, Tarun, Mandal and Kankanhalli, "Can Bad Teaching Induce
+Forgetting? Unlearning in Deep Networks Using an Incompetent Teacher", AAAI 2023. The
+student (the model itself) starts from the original; the competent teacher is a frozen
+copy of the original, the incompetent teacher a model of the same architecture with
+fresh random weights. Each step, the student matches (KL divergence at
+``temperature``) the competent teacher on retain examples and the incompetent one on
+forget examples, so that it keeps what it knows and unlearns the forget set towards
+the outputs of a network that never learnt anything.
+
+The paper distils for one epoch over the forget set and a 30% sample of retain; here
+one pass over retain carries the forget set spread over its batches, as ``neggrad_plus``
+does, which fits the kit's time limit with room to spare.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from starter_kit.baselines._common import check_inputs, distillation_kl, frozen_copy, sgd_cosine, with_forget_slices
+
+
+def bad_teacher(
+    net: nn.Module,
+    retain_loader,
+    forget_loader,
+    val_loader,
+    epochs: int = 1,
+    lr: float = 0.02,
+    temperature: float = 1.0,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+) -> nn.Module:
+    """Distil the original on retain and a random network on forget for ``epochs``; in place, eval mode.
+
+    The incompetent teacher's weights come from torch's global generator (seeded by the scorer).
+    """
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    competent = frozen_copy(net)
+    incompetent = random_copy(net)
+    optimizer, scheduler = sgd_cosine(net, lr, epochs * len(retain_loader), momentum, weight_decay)
+    net.train()
+    for _ in range(epochs):
+        for inputs, _, forget_inputs, _ in with_forget_slices(retain_loader, forget_loader, device):
+            logits = net(torch.cat([inputs, forget_inputs]))  # one pass: BatchNorm sees both
+            with torch.no_grad():
+                targets = competent(inputs)
+                if len(forget_inputs):
+                    targets = torch.cat([targets, incompetent(forget_inputs)])
+            loss = distillation_kl(logits, targets, temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def random_copy(net: nn.Module) -> nn.Module:
+    """A frozen copy of ``net`` with every layer re-initialised (``reset_parameters``), in eval mode."""
+    teacher = frozen_copy(net)
+    for module in teacher.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return teacher

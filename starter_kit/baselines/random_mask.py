@@ -1,0 +1,55 @@
+"""Zero a random share of the weights, then fine-tune on retain.
+
+Another form of the "damage, then repair on retain" pattern that top entries of the
+NeurIPS 2023 Machine Unlearning Challenge shared (Triantafillou et al., "Are we making
+progress in unlearning? Findings from the first NeurIPS unlearning competition",
+2024). This one follows the entry of Xinkuan Song (github.com/songxinkuan/
+Machine-unlearning-random-mask; Kaggle public score 0.0795, private 0.0937): mask a
+random part of the weights, BatchNorm excluded, which moves the model out of the
+region its training (forget set included) settled in while keeping much of its
+feature extraction, then fine-tune on retain back into a region that the retain set
+alone explains. Unlike pruning, the zeroed weights are free to grow back.
+
+Here each entry of every weight matrix and convolution kernel is zeroed with
+probability ``mask_prob`` (biases and BatchNorm terms are kept), a fresh draw in each
+run; the repair is ``finetune`` at the given rate.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from starter_kit.baselines._common import check_inputs
+from starter_kit.baselines.finetune import finetune
+
+
+def random_mask(
+    net: nn.Module,
+    retain_loader,
+    forget_loader,
+    val_loader,
+    epochs: int = 1,
+    lr: float = 0.1,
+    mask_prob: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+) -> nn.Module:
+    """Zero each weight with ``mask_prob`` (see ``mask_weights``), then fine-tune on retain; in place, eval mode."""
+    check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    if not 0.0 <= mask_prob < 1.0:
+        raise ValueError(f"mask_prob must be a probability in [0, 1), got {mask_prob}")
+    mask_weights(net, mask_prob)
+    return finetune(net, retain_loader, forget_loader, val_loader, epochs, lr, momentum, weight_decay)
+
+
+@torch.no_grad()
+def mask_weights(net: nn.Module, probability: float) -> None:
+    """Zero each entry of every parameter with two or more dimensions with ``probability``.
+
+    Biases and BatchNorm's affine terms (one dimension) are kept. Draws from torch's
+    global generator (seeded by the scorer).
+    """
+    for parameter in net.parameters():
+        if parameter.ndim >= 2:
+            parameter.mul_(torch.rand_like(parameter) >= probability)
