@@ -87,6 +87,12 @@ def summary_text(record: dict, out: Path | None = None) -> str:
             f"warning     references were trained with {ref_threads} torch thread(s), runs got "
             f"{record.get('torch_threads')}: pass the same --threads to both commands for a fair limit"
         )
+    processes = record.get("processes", {})
+    if processes.get("left_running"):
+        lines.append(
+            f"processes   the submission left {processes['left_running']} process(es) running: all killed "
+            f"({processes.get('survived_kill', 0)} survived)"
+        )
     output = record.get("output", {})
     if output.get("truncated"):
         lines.append(f"output      {output['bytes']} bytes printed; the log keeps the first and last part")
