@@ -1,0 +1,256 @@
+"""Seconds per epoch of the cifar10 recipe on one GPU: the kit's loop, each step of the fast path, several models per GPU.
+
+ResNet-18 with the CIFAR stem (``resnet18_cifar``), the cifar10 recipe (SGD, batch 256,
+flip + crop), on ``synthetic-cifar10`` images (same shapes as CIFAR-10, so the same
+arithmetic; no data files needed). Rows, each adding one thing to the row above, all
+measured in this run so the ratios compare like with like:
+
+    (a) the kit's loop (starter_kit.training, fast=False): CPU-side batches and flip + crop, copied over
+    (b) data resident on the device; order, flips and offsets still drawn on the host per batch
+    (c) + augmentation on the device: each epoch shuffled, flipped and cropped in one gather
+    (d) + bf16 autocast (channels_last in every row, as the kit's loop already trains)
+    (e) + torch.compile (default mode reduce-overhead: CUDA graphs)
+    (f) the best single-process configuration in k processes sharing the GPU (spawn):
+        aggregate seconds per model-epoch = wall time / (k x epochs)
+
+Every fast-path row first trains once on two batches (CUDA context, cuDNN autotuning,
+compilation), then times ``--epochs`` epochs; the warm-up is its own column. Target
+(issue 14): at most 0.6 s per model-epoch in aggregate on one H100 for 50,000 images.
+With several processes, NVIDIA's MPS (``nvidia-cuda-mps-control -d``) may help further.
+
+    python benchmarks/gpu_train_speed.py                                  # the full table (minutes)
+    python benchmarks/gpu_train_speed.py --epochs 2 --images 10000        # a quick look
+    python benchmarks/gpu_train_speed.py --device cpu --images 512 --epochs 1   # smoke test of the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RECIPE_DATASET = "cifar10"
+REFERENCES, RETAIN_IMAGES = 512, 45_000  # a CIFAR-10 challenge: N = 512 references on 45,000 retain images
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a smoke test of this script)")
+    parser.add_argument("--images", type=int, default=50_000, help="training images (default 50,000 as CIFAR-10)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per row, after a warm-up (default 3)")
+    parser.add_argument("--processes", default=None, help="k for row (f), comma-separated (default 2,4 on cuda, 2 on cpu)")
+    parser.add_argument(
+        "--compile-modes", default=None,
+        help="torch.compile modes for row (e), comma-separated, e.g. reduce-overhead,max-autotune-no-cudagraphs; "
+        "none to skip (default reduce-overhead on cuda, none on cpu, where compiling takes minutes)",
+    )
+    parser.add_argument("--model", default=None, help="override the recipe's model (default resnet18_cifar)")
+    parser.add_argument("--skip-kit", action="store_true", help="skip row (a), the slowest")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.images < 2 or args.epochs < 1:
+        parser.error("--images must be at least 2 and --epochs at least 1")
+    cuda = args.device.startswith("cuda")
+    args.processes = [int(k) for k in (args.processes or ("2,4" if cuda else "2")).split(",") if k.strip()]
+    modes = args.compile_modes if args.compile_modes is not None else ("reduce-overhead" if cuda else "none")
+    args.compile_modes = [m for m in modes.split(",") if m.strip() and m.strip().lower() != "none"]
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(
+            f"error: --device {args.device} but torch sees no CUDA device: this benchmark times GPU training; "
+            "run it on a GPU machine, or use --device cpu --images 512 --epochs 1 for a smoke test",
+            file=sys.stderr,
+        )
+        return 2
+    import pandas as pd
+
+    from starter_kit.data import make_synthetic_cifar10
+    from starter_kit.fast_training import FastOptions
+    from starter_kit.recipe import default_recipe
+
+    if args.device == "cpu":
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    recipe = default_recipe(RECIPE_DATASET).with_epochs(args.epochs)
+    if args.model:
+        from dataclasses import replace
+
+        recipe = replace(recipe, model=args.model)
+    data = make_synthetic_cifar10(args.images, 20, seed=args.seed)
+    images, labels = data.images[: args.images], data.labels[: args.images]
+    card = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
+    print(
+        f"{card}, torch {torch.__version__}: {recipe.model}, {args.images} images of 3x32x32 (synthetic-cifar10), "
+        f"batch {recipe.batch_size}, {args.epochs} timed epochs per row after a warm-up",
+        flush=True,
+    )
+
+    steps: list[tuple[str, dict | None]] = []
+    if not args.skip_kit:
+        steps.append(("(a) kit loop (starter_kit.training)", None))
+    steps += [
+        ("(b) data on device", dict(augment_on_device=False, autocast=False)),
+        ("(c) + device augmentation", dict(augment_on_device=True, autocast=False)),
+        ("(d) + bf16 autocast", dict(augment_on_device=True, autocast=True)),
+    ]
+    for mode in args.compile_modes:
+        steps.append((f"(e) + torch.compile {mode}", dict(augment_on_device=True, autocast=True, compile=mode)))
+
+    rows = []
+    best = None
+    for name, options in steps:
+        print(f"  {name} ...", end="", flush=True)
+        try:
+            warmup, per_epoch = time_one(recipe, images, labels, args.device, args.seed, options)
+        except Exception as error:  # report and go on: one failing step must not hide the others
+            print(f" failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}", flush=True)
+            rows.append({"configuration": name, "processes": 1, "warm-up s": None, "s per epoch": None,
+                         "s per model-epoch": None, "note": f"failed: {type(error).__name__}"})
+            continue
+        print(f" {per_epoch:.3f} s per epoch", flush=True)
+        rows.append({"configuration": name, "processes": 1, "warm-up s": round(warmup, 2),
+                     "s per epoch": round(per_epoch, 4), "s per model-epoch": round(per_epoch, 4), "note": ""})
+        if options is not None and (best is None or per_epoch < best[1]):
+            best = (options, per_epoch, name)
+
+    if best is not None:
+        options, _, best_name = best
+        label = best_name.split(" ", 1)[0]
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / "data.pt"
+            torch.save({"images": images, "labels": labels}, path)
+            for k in args.processes:
+                name = f"(f) {label} x {k} processes"
+                print(f"  {name} ...", end="", flush=True)
+                try:
+                    wall, warmup = time_processes(k, recipe, path, args.device, args.seed, options)
+                except Exception as error:
+                    print(f" failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}", flush=True)
+                    rows.append({"configuration": name, "processes": k, "warm-up s": None, "s per epoch": None,
+                                 "s per model-epoch": None, "note": f"failed: {type(error).__name__}"})
+                    continue
+                per_model_epoch = wall / (k * args.epochs)
+                print(f" {per_model_epoch:.3f} s per model-epoch in aggregate", flush=True)
+                rows.append({"configuration": name, "processes": k, "warm-up s": round(warmup, 2),
+                             "s per epoch": round(wall / args.epochs, 4), "s per model-epoch": round(per_model_epoch, 4),
+                             "note": "aggregate"})
+
+    table = pd.DataFrame(rows)
+    baseline = table["s per model-epoch"].iloc[0] if not args.skip_kit else None
+    if baseline is not None and baseline == baseline:
+        table["speed-up vs (a)"] = (baseline / table["s per model-epoch"]).round(2)
+    scale = RETAIN_IMAGES / args.images
+    unit = "GPU-hours" if args.device.startswith("cuda") else "CPU-hours"
+    full_epochs = default_recipe(RECIPE_DATASET).epochs
+    table[f"{unit}, {REFERENCES} refs x {full_epochs} epochs"] = (
+        table["s per model-epoch"] * scale * full_epochs * REFERENCES / 3600
+    ).round(2)
+    print()
+    print(f"{card}: seconds per epoch of {args.images} images; s per model-epoch = wall time / (models x epochs); "
+          f"{unit} = s per model-epoch scaled to {RETAIN_IMAGES} retain images x {full_epochs} epochs x {REFERENCES} models")
+    print(table.to_string(index=False))
+    if args.device.startswith("cuda"):
+        print("target (issue 14): <= 0.6 s per model-epoch in aggregate for 50,000 images on one H100")
+    return 0
+
+
+def time_one(recipe, images, labels, device, seed, options) -> tuple[float, float]:
+    """(warm-up seconds, seconds per timed epoch) of one configuration in this process."""
+    import torch
+
+    from starter_kit.fast_training import FastOptions, train_fast
+    from starter_kit.training import train_model
+
+    warm = slice(0, min(len(images), 2 * recipe.batch_size))  # the same batch shape as the timed run
+    started = time.perf_counter()
+    if options is None:  # the kit's loop, forced even on CUDA
+        train_model(recipe.with_epochs(1), images[warm], labels[warm], 10, seed, device, progress=False, fast=False)
+        _sync(device)
+        warmup = time.perf_counter() - started
+        started = time.perf_counter()
+        train_model(recipe, images, labels, 10, seed, device, progress=False, fast=False)
+        _sync(device)
+        return warmup, (time.perf_counter() - started) / recipe.epochs
+    options = FastOptions(**options)
+    train_fast(recipe.with_epochs(1), images[warm], labels[warm], 10, seed, device, options=options, progress=False)
+    warmup = time.perf_counter() - started
+    result = train_fast(recipe, images, labels, 10, seed, device, options=options, progress=False)
+    if options.compile and not result.compiled:
+        raise RuntimeError(f"compilation failed, the row would be eager: {result.notes}")
+    del torch
+    return warmup, sum(result.epoch_seconds) / len(result.epoch_seconds)
+
+
+def _sync(device) -> None:
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_processes(k, recipe, data_path, device, seed, options) -> tuple[float, float]:
+    """(wall seconds from the first start to the last finish, longest warm-up) of k trainings at once."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(k)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(recipe, str(data_path), device, seed + i, options, barrier, results))
+        for i in range(k)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = []
+    try:
+        for _ in range(k):
+            outcomes.append(results.get(timeout=3600))
+    finally:
+        for worker in workers:
+            worker.join(timeout=60)
+            if worker.is_alive():
+                worker.terminate()
+    errors = [o[1] for o in outcomes if o[0] == "error"]
+    if errors:
+        raise RuntimeError(errors[0])
+    starts, ends, warmups = zip(*(o[1:] for o in outcomes))
+    return max(ends) - min(starts), max(warmups)
+
+
+def _worker(recipe, data_path, device, seed, options, barrier, results) -> None:
+    try:
+        import torch
+
+        from starter_kit.fast_training import FastOptions, train_fast
+
+        if device == "cpu":
+            torch.set_num_threads(1)
+        data = torch.load(data_path, weights_only=True)
+        images, labels = data["images"], data["labels"]
+        options = FastOptions(**options)
+        started = time.perf_counter()
+        warm = slice(0, min(len(images), 2 * recipe.batch_size))
+        train_fast(recipe.with_epochs(1), images[warm], labels[warm], 10, seed, device, options=options, progress=False)
+        warmup = time.perf_counter() - started
+    except Exception as error:
+        barrier.abort()
+        results.put(("error", f"{type(error).__name__}: {error}"))
+        return
+    try:
+        barrier.wait(timeout=3600)  # every process warmed up: start the clock together
+        start = time.time()
+        train_fast(recipe, images, labels, 10, seed, device, options=options, progress=False)
+        results.put(("ok", start, time.time(), warmup))
+    except Exception as error:
+        results.put(("error", f"{type(error).__name__}: {error}"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
