@@ -35,9 +35,17 @@ variance is the per-example model noise / S plus C.
 - Score = F * Q with Q = (RA_U / RA_R) * (TA_U / TA_R): Q's variance by the delete-1
   jackknife over pairs (Q is a smooth function of means, where that is exact enough),
   its covariance with F from the same groups as F's.
-- Intervals: percentiles of (example bootstrap of F) + N(0, C) noise (and, for the
-  score, Q + its correlated noise), so a small, skewed F keeps a skewed interval; the
-  ``models_only`` intervals are normal. F is clipped to [0, 1], the score at 0.
+- Intervals: percentiles of (example bootstrap of F) + C^(1/2) * Student(G - 1) noise
+  (and, for the score, times Q plus its correlated noise), so a small, skewed F keeps a
+  skewed interval and an estimate of C from few groups widens it as a t interval would;
+  the ``models_only`` intervals are Student intervals (Satterthwaite's degrees of
+  freedom). F is clipped to [0, 1], the score at 0.
+- The jackknife overstates one example's own model variance (the points are a discrete,
+  non-smooth statistic whose variance does not shrink like 1 / N, the scaling the
+  jackknife assumes): at N = 32, |S| = 126, d = N / 8 gave 1.3-1.5 times the true sd of
+  F, d = N / 2 half of it. Hence that part is taken from the spread over examples (which
+  bounds it from above) wherever it is smaller; C, driven by per-model effects common
+  to all examples, is a smooth average over models, where the jackknife is at home.
 
 Why not resample the models with replacement
 --------------------------------------------
@@ -51,9 +59,8 @@ resamples average 0.127 (sd 0.012); a mean shift of 0.5 sd, F = 0.131, fresh 0.1
 entirely. Subsampling m < N models without replacement avoids duplicates but estimates
 F at m, and F depends strongly on N (0.087 at N = 8, 0.015 at N = 32 for the same
 fine-tune). The delete-d jackknife recomputes F only on genuine models, nearly at N
-(d = N / 10), and with d >> sqrt(N) it stays consistent for non-smooth statistics
-(Shao and Wu 1989), where the delete-1 jackknife does not. Its variance estimate has
-about G - 1 degrees of freedom, hence a noisy but not a biased width.
+(d = N / 10 by default), and is trusted only with C (above); its estimate has about
+G - 1 degrees of freedom, which the Student noise accounts for.
 
 Cost
 ----
@@ -74,9 +81,9 @@ benchmark script) is reported there.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
+from scipy import stats
 
 from scoring import metric
 
@@ -136,8 +143,8 @@ def forgetting_quality_interval(
     -------
     dict
         ``estimate`` (the official F), ``low``, ``high``, ``standard_error``;
-        ``models_only``: {``low``, ``high``, ``standard_error``} for this forget set and
-        new seeds; ``standard_errors``: {``examples``, ``models``, ``models_shared``};
+        ``models_only``: {``low``, ``high``, ``standard_error``, ``degrees_of_freedom``}
+        for this forget set and new seeds (a Student interval, Satterthwaite's df); ``standard_errors``: {``examples``, ``models``, ``models_shared``};
         and every input: ``method``, ``confidence_level``, ``n_resamples``, ``n_groups``
         (used), ``group_size``, ``n_model_examples`` (used), ``random_state``,
         ``n_models``, ``n_examples``.
@@ -182,7 +189,7 @@ def score_interval(
     dict
         ``forgetting_quality``: the dict of ``forgetting_quality_interval``;
         ``score``: ``estimate`` (the official score), ``low``, ``high``,
-        ``standard_error``, ``models_only`` {``low``, ``high``, ``standard_error``},
+        ``standard_error`` (sd of its replicates), ``models_only`` (as for F),
         ``utility_ratio`` (Q), ``utility_standard_error``, and the same recorded inputs.
     """
     n_models = np.shape(unlearned_conf)[0] if np.ndim(unlearned_conf) == 2 else None
@@ -213,7 +220,7 @@ def score_interval(
     cov_models = _correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
     var_models = ratio**2 * models_var + f_value**2 * ratio_var + 2 * f_value * ratio * cov_models
     se_models = math.sqrt(max(var_models, 0.0))
-    z_level = _z(confidence_level)
+    z_level = _t(confidence_level, parts["df_models"])
     score = {
         "estimate": estimate,
         "low": max(low, 0.0),
@@ -223,6 +230,7 @@ def score_interval(
             "low": max(estimate - z_level * se_models, 0.0),
             "high": estimate + z_level * se_models,
             "standard_error": se_models,
+            "degrees_of_freedom": parts["df_models"],
         },
         "utility_ratio": ratio,
         "utility_standard_error": math.sqrt(ratio_var),
@@ -276,10 +284,18 @@ def _forgetting_quality_parts(
 
     values, counts = np.unique(points, return_counts=True)
     draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
+    # The shared part is estimated from G replicates: Student noise with G - 1 degrees of
+    # freedom carries the uncertainty of that estimate into the interval (as a t interval
+    # does for an estimated variance).
+    df = n_groups - 1
     noise = rng.standard_normal(n_resamples)
-    replicates = draws @ values / n_examples + math.sqrt(shared) * noise
+    student = noise * np.sqrt(df / rng.chisquare(df, n_resamples))
+    replicates = draws @ values / n_examples + math.sqrt(shared) * student
     low, high = _percentiles(replicates, confidence_level)
-    z_level = _z(confidence_level)
+    own_part = models_var - shared
+    # Satterthwaite: the per-example part has S - 1 degrees of freedom, the shared one G - 1.
+    df_models = models_var**2 / (own_part**2 / max(n_examples - 1, 1) + shared**2 / df) if models_var > 0 else 1.0
+    z_level = _t(confidence_level, df_models)
     se_models = math.sqrt(models_var)
     result = {
         "estimate": estimate,
@@ -290,6 +306,7 @@ def _forgetting_quality_parts(
             "low": max(estimate - z_level * se_models, 0.0),
             "high": min(estimate + z_level * se_models, 1.0),
             "standard_error": se_models,
+            "degrees_of_freedom": df_models,
         },
         "standard_errors": {
             "examples": math.sqrt(examples_var),
@@ -308,7 +325,7 @@ def _forgetting_quality_parts(
     }
     return {
         "result": result, "kept": kept, "factor": factor, "group_means": group_means, "shared": shared,
-        "models_var": models_var, "noise": noise, "replicates": replicates, "rng": rng,
+        "models_var": models_var, "noise": noise, "replicates": replicates, "rng": rng, "df_models": df_models,
     }
 
 
@@ -351,8 +368,9 @@ def _percentiles(replicates: np.ndarray, confidence_level: float) -> tuple[float
     return float(low), float(high)
 
 
-def _z(confidence_level: float) -> float:
-    return NormalDist().inv_cdf(0.5 + confidence_level / 2)
+def _t(confidence_level: float, df: float) -> float:
+    """Two-sided Student quantile for df degrees of freedom."""
+    return float(stats.t.ppf(0.5 + confidence_level / 2, df))
 
 
 def _recorded(result: dict) -> dict:
@@ -434,7 +452,7 @@ def ceiling(
             )
     value = float(np.mean(values))
     se = first["models_only"]["standard_error"]
-    z_level = _z(first["confidence_level"])
+    z_level = _t(first["confidence_level"], first["models_only"]["degrees_of_freedom"])
     reduced = half < requested
     note = (
         f"only {n_refs} references: halves of {half} models, not {requested}; the ceiling is measured at N = {half}"
