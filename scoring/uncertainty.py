@@ -99,6 +99,7 @@ N_SPLITS = 5  # random splits of the references for the ceiling
 # 4.2 at N = 32, 3.4 at N = 128, 2.9 at N = 512; hence a threshold by N, none below 8.
 MIXTURE_SEPARATION = {32: 6.0, 16: 8.0, 8: 12.0}  # smallest N -> threshold
 MIXTURE_MIN_SHARE = 0.1  # ... and the smaller group holds at least this share of runs (and 2)
+_SEPARATION_CAP = 1e6  # two groups that are each constant: a finite number for JSON
 _STD_FLOOR = 1e-9  # references' per-example sd below this: treated as this (avoids 0 / 0)
 
 
@@ -276,7 +277,8 @@ def _forgetting_quality_parts(
     own = float(per_example.mean())  # average model variance of one example's points
     covariance = (subset_var - own / n_sub) * n_sub / (n_sub - 1) if n_sub > 1 else 0.0
     shared = max(covariance, 0.0) * (n_examples - 1) / n_examples  # C of the module docstring
-    examples_var = float(points.var(ddof=1)) / n_examples if n_examples > 1 else 0.0
+    # One example has no spread to resample: its jackknife variance stands in.
+    examples_var = float(points.var(ddof=1)) / n_examples if n_examples > 1 else own
     # The jackknife overstates one example's own model variance (its points are a
     # non-smooth statistic whose variance does not shrink like 1 / N); the spread over
     # examples bounds it from above too, so the smaller of the two is used.
@@ -291,6 +293,8 @@ def _forgetting_quality_parts(
     noise = rng.standard_normal(n_resamples)
     student = noise * np.sqrt(df / rng.chisquare(df, n_resamples))
     replicates = draws @ values / n_examples + math.sqrt(shared) * student
+    if n_examples == 1:  # nothing to resample: the example's own model noise instead
+        replicates = replicates + math.sqrt(own) * rng.standard_normal(n_resamples)
     low, high = _percentiles(replicates, confidence_level)
     own_part = models_var - shared
     # Satterthwaite: the per-example part has S - 1 degrees of freedom, the shared one G - 1.
@@ -536,14 +540,14 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
         ``n_distinct_runs``; ``mixture``: True when the runs split into two clear groups
         (2-means on ``mean_z``, gap > the threshold within-group sds, the smaller group
         >= 2 runs and >= 10%; runs that differ only in spread, not in mean, are missed);
-        ``mixture_separation`` (the measured gap), ``mixture_threshold`` (the one used;
-        inf below 8 runs), ``groups``: int array [n_models] (0/1, group 1 has the larger
+        ``mixture_separation`` (the measured gap, at most 1e6: two constant groups),
+        ``mixture_threshold`` (the one used; None below 8 runs), ``groups``: int array [n_models] (0/1, group 1 has the larger
         mean z), ``group_sizes``: int array [2].
     """
     unlearned, retrained = metric._check_confidences(unlearned_conf, retrained_conf)
     n_models = unlearned.shape[0]
     if mixture_separation is None:
-        mixture_separation = next((t for n, t in MIXTURE_SEPARATION.items() if n_models >= n), math.inf)
+        mixture_separation = next((t for n, t in MIXTURE_SEPARATION.items() if n_models >= n), None)
     elif isinstance(mixture_separation, bool) or not isinstance(mixture_separation, (int, float)) or not mixture_separation > 0:
         raise ValueError(f"mixture_separation must be a number > 0, got {mixture_separation!r}")
     center = retrained.mean(axis=0)
@@ -554,7 +558,7 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
     distance = _ks_to_pool(z_runs, pooled)
     reference_distance = _ks_to_pool(z_refs, pooled)
     mean_z = z_runs.mean(axis=1)
-    flagged, separation, groups = _two_groups(mean_z, mixture_separation)
+    flagged, separation, groups = _two_groups(mean_z, math.inf if mixture_separation is None else mixture_separation)
     return {
         "distance": distance,
         "mean_z": mean_z,
@@ -564,7 +568,7 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
         "n_distinct_runs": int(len(np.unique(unlearned, axis=0))),
         "mixture": flagged,
         "mixture_separation": separation,
-        "mixture_threshold": float(mixture_separation),
+        "mixture_threshold": None if mixture_separation is None else float(mixture_separation),
         "groups": groups,
         "group_sizes": np.bincount(groups, minlength=2),
     }
@@ -608,7 +612,7 @@ def _two_groups(scores: np.ndarray, threshold: float) -> tuple[bool, float, np.n
     size = int(np.argmin(within)) + 1
     sd = math.sqrt(within[size - 1] / (n - 2))
     gap = float(x[size:].mean() - x[:size].mean())
-    separation = gap / sd if sd > 0 else math.inf
+    separation = min(gap / sd, _SEPARATION_CAP) if sd > 0 else _SEPARATION_CAP
     labels[order[size:]] = 1  # group 1: the larger mean z (more like the original model)
     return bool(separation > threshold), separation, labels
 
