@@ -125,6 +125,8 @@ def main(argv=None) -> int:
     if best is not None:
         options, _, best_name = best
         label = best_name.split(" ", 1)[0]
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()  # leave the GPU's memory to the worker processes
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "data.pt"
             torch.save({"images": images, "labels": labels}, path)

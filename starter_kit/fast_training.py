@@ -176,12 +176,11 @@ def train_fast(
 
     optimizer = _sgd(model, recipe, device)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if options.autocast else contextlib.nullcontext()
-    )
+    use_autocast = bool(options.autocast)
 
     def forward_loss(inputs: torch.Tensor, batch_targets: torch.Tensor) -> torch.Tensor:
-        with autocast:
+        # Built inside the function, so that torch.compile traces it into the graph.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
             return criterion(model(inputs), batch_targets)
 
     step_loss = forward_loss
@@ -220,6 +219,8 @@ def train_fast(
                     torch.compiler.cudagraph_mark_step_begin()
                 try:
                     loss = step_loss(inputs, batch_targets)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()  # the compiled backward is built on its first call
                 except Exception as error:  # compilation failed: carry on eagerly
                     if step_loss is forward_loss or step > 0:
                         raise
@@ -228,8 +229,8 @@ def train_fast(
                     notes.append(message.splitlines()[0][:300])
                     step_loss, compiled, graphs = forward_loss, False, False
                     loss = step_loss(inputs, batch_targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
                 optimizer.step()
                 running += loss.detach()
                 step += 1
@@ -238,6 +239,7 @@ def train_fast(
             epoch_seconds.append(time.perf_counter() - epoch_started)
             if progress:
                 bar.set_postfix(loss=f"{running.item() / max(1, steps_per_epoch):.3f}")
+    optimizer.zero_grad(set_to_none=True)  # no gradients travel with the model
     if reused:  # the model is this process's slot (see _model): hand back a copy
         model = copy.deepcopy(model)
     model = model.to(memory_format=torch.contiguous_format).eval()

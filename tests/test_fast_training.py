@@ -219,3 +219,57 @@ def test_the_cuda_graph_slot_is_reinitialised_in_place_for_each_seed():
         for (name, a), b in zip(slots[-1].state_dict().items(), fresh.state_dict().values()):
             assert torch.equal(a, b), name
     assert slots[0] is slots[1]
+
+
+# ---- on a GPU machine only (CI has none): pytest -q tests/test_fast_training.py -k cuda ----
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_cuda_fast_path_reaches_the_cpu_paths_accuracy_on_digits():
+    data, train, test = _digits_parts()
+    recipe = default_recipe("digits")
+    cpu, fast = [], []
+    for seed in (0, 1):
+        cpu.append(_accuracy(train_model(recipe, data.images[train], data.labels[train], 10, seed, progress=False), data.images[test], data.labels[test]))
+        model = train_model(recipe, data.images[train], data.labels[train], 10, seed, device="cuda", progress=False)
+        assert model.training_record["path"] == "fast" and model.training_record["compiled"]
+        fast.append(_accuracy(model.cpu(), data.images[test], data.labels[test]))
+    assert min(fast) > 0.95 and abs(sum(fast) / 2 - sum(cpu) / 2) < 0.02, (cpu, fast)
+
+
+@needs_cuda
+def test_cuda_graphs_compile_once_for_many_models():
+    """reduce-overhead: one compiled graph for every model of a process, and each model its own copy."""
+    from torch._dynamo.utils import counters
+
+    from starter_kit.data import make_synthetic_cifar10
+
+    data = make_synthetic_cifar10(1024, 20)
+    recipe = default_recipe("cifar10").with_epochs(2)
+    models, graphs = [], []
+    for seed in (0, 1, 2):
+        result = train_fast(recipe, data.images[:1024], data.labels[:1024], 10, seed, "cuda",
+                            options=FastOptions(compile="reduce-overhead"), progress=False)
+        assert result.compiled and not result.notes
+        assert all(torch.isfinite(p).all() for p in result.model.parameters())
+        models.append(result.model)
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[1] == graphs[2] == graphs[0], graphs  # no recompilation for later models
+    assert models[0] is not models[1] and not torch.equal(models[0].fc.weight, models[1].fc.weight)
+
+
+@needs_cuda
+def test_cuda_build_of_a_small_synthetic_split(tmp_path):
+    import json
+
+    from data_prep.__main__ import main
+    from starter_kit.splits import load_split
+
+    out = tmp_path / "synthetic-cuda"
+    assert main(["build", "--dataset", "synthetic-cifar10-2000-400", "--out", str(out), "--epochs", "2", "--device", "cuda", "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["original_model"]["bitwise_reproducible"] is False
+    split = load_split(out)
+    assert split.original_metrics()["train_accuracy"] > 0.15
