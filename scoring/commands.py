@@ -28,7 +28,10 @@ def add_commands(subparsers) -> None:
     refs.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
     refs.add_argument("--n-models", required=True, type=int, help="how many reference models (N)")
     refs.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
-    refs.add_argument("--jobs", type=int, default=1, help="models trained at once, in worker processes (default 1)")
+    refs.add_argument(
+        "--jobs", type=int, default=1, help="models trained at once, in local worker processes (default 1; --backend local)"
+    )
+    _backend_options(refs, "model")
     _common(refs)
     refs.set_defaults(handler=references_command)
 
@@ -78,6 +81,43 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """--backend, --ray-address and the resources of one Ray task (one ``unit``: a model or a chunk of runs)."""
+    parser.add_argument(
+        "--backend", choices=("local", "ray"), default="local",
+        help="where the work runs: this machine (default) or a Ray cluster, one task per " + unit,
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDR",
+        help="the Ray cluster's head, host:port as 'ray start --head' printed it, or 'auto' "
+        "(default: start a private Ray instance on this machine, on 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--cpus-per-model", type=_positive, metavar="CPUS",
+        help=f"CPUs Ray reserves for each {unit}'s task (default --threads)",
+    )
+    parser.add_argument(
+        "--gpus-per-model", type=_positive, metavar="GPUS",
+        help=f"GPUs Ray reserves for each {unit}'s task, a fraction to share a GPU: 0.25 runs four on one "
+        "(default 1 with --device cuda; leave it out on the CPU)",
+    )
+
+
+def _backend(args):
+    """The :mod:`scoring.backends` backend that --backend and its options ask for."""
+    from scoring.backends import make_backend
+
+    return make_backend(
+        args.backend,
+        jobs=getattr(args, "jobs", 1),
+        address=args.ray_address,
+        cpus=args.cpus_per_model,
+        gpus=args.gpus_per_model,
+        threads=args.threads,
+        device=args.device,
+    )
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -104,7 +144,8 @@ def references_command(args) -> int:
 
     _setup(args)
     split = load_split(args.split_dir)
-    refs = build_references(split, args.n_models, args.refs, device=args.device, progress=not args.quiet, jobs=args.jobs)
+    with _backend(args) as backend:
+        refs = build_references(split, args.n_models, args.refs, device=args.device, progress=not args.quiet, backend=backend)
     print(describe_references(refs))
     return 0
 

@@ -9,8 +9,9 @@ Folder layout (one folder per split)::
 
     REFS_DIR/                          default: results/references/<dataset>-<split>-<manifest sha256[:12]>/
       index.json                       the key (split manifest sha256, recipe) and, for every
-                                       model present, its seed, file, content sha256, accuracies
-                                       and training time: a summary, rewritten after every model
+                                       model present, its seed, file, the file's sha256, content
+                                       sha256, accuracies and training time: rewritten after
+                                       every model
       model-0000-seed-<seed>.npz       reference model 0, then 1, 2, ... (index = first number):
                                          forget_logits  [|S|, classes] float32
                                          forget_conf    [|S|] float64  logit-scaled confidence
@@ -25,6 +26,17 @@ key matches the split exactly (manifest sha256, recipe, index and seed); a misma
 error that names the file, never a silent reuse. The checkpoints themselves are not kept:
 the score needs only the outputs above.
 
+Damage: every model file is checked against the sha256 that index.json recorded when
+it was written (and its arrays against their content sha256). ``build_references``
+names a damaged or missing file and trains that model again; ``load_references`` (what
+``score`` uses) refuses a damaged set with one line naming the file and the command
+that repairs it.
+
+Where models train: a :mod:`scoring.backends` backend, one task per model (train, then
+evaluate, on the task's node); this process alone writes the files, each as soon as
+its task returns, so a lost worker or node loses only unfinished models. On the CPU
+with the same thread count every backend gives the same models, bit for bit.
+
 The reference set's sha256 (recorded in every score.json) hashes the content sha256s of
 the models used, in order; a content sha256 covers the key, the arrays and the
 accuracies, not the timings, so a bitwise-identical rebuild on a CPU has the same hash.
@@ -35,10 +47,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import multiprocessing
 import os
+import socket
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +60,22 @@ import torch
 from tqdm.auto import tqdm
 
 import starter_kit
+from scoring.backends import Backend, LocalBackend
 from scoring.outputs import Evaluator, ModelOutputs, derive_seed
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.training import train_model
 
 DEFAULT_ROOT = Path("results") / "references"
 INDEX_FILE = "index.json"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: index.json records each model file's sha256 (1 did not; its files are checked by content)
+
+
+class DamagedModel(ValueError):
+    """A reference model file that cannot be trusted: unreadable, or not what index.json recorded."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path} is damaged ({reason})")
+        self.path, self.reason = path, reason
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,7 @@ class ReferenceSet:
     evaluation_seconds: np.ndarray  # [N]
     torch_threads: np.ndarray  # [N] threads each was trained with (training time depends on it)
     sha256: str
+    retrained: tuple[str, ...] = ()  # files found damaged or missing and trained again by this build
 
     @property
     def n_models(self) -> int:
@@ -106,85 +129,115 @@ def build_references(
     device: str = "cpu",
     progress: bool = True,
     jobs: int = 1,
+    backend: Backend | None = None,
 ) -> ReferenceSet:
     """Make sure models 0..n_models-1 exist in ``refs_dir``, training only the missing ones.
 
     Returns the first ``n_models`` as a :class:`ReferenceSet`. Each new model is trained
-    with ``starter_kit.training.train_model`` (the split's recipe, on the retain set)
-    and written as soon as it is complete, so an interrupted call loses at most the
-    models in progress. ``jobs`` > 1 trains that many models at once in worker
-    processes, each with this process's torch thread count.
+    with ``starter_kit.training.train_model`` (the split's recipe, on the retain set),
+    evaluated, and written by this process as soon as it is complete, so an interrupted
+    call loses at most the models in progress. A damaged file (unreadable, or not the
+    sha256 index.json recorded) or a file index.json lists but that is gone is named on
+    stderr and its model trained again (``retrained`` in the result).
+
+    ``backend`` runs the trainings (a :mod:`scoring.backends` backend, e.g. Ray; its
+    tasks use this process's torch thread count); without one, ``jobs`` > 1 trains that
+    many models at once in local worker processes and 1 trains them here.
     """
     n_models = _check_n_models(n_models)
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
     _check_index(split, directory)
+    recorded = _recorded_files(directory)
     # Read (and check) every model present once, beyond n_models too, for the index.
-    present = {}
+    present, retrained = {}, []
     index = 0
     while index < n_models or (directory / model_file(split, index)).is_file():
-        model = _read_model(split, directory, index)
+        name = model_file(split, index)
+        try:
+            model = _read_model(split, directory, index, recorded.get(name))
+        except DamagedModel as damage:
+            _warn(f"{damage.path} is damaged ({damage.reason}): training model {index} again", progress)
+            model = None
+            retrained.append(name)
+        else:
+            if model is None and name in recorded and index < n_models:
+                _warn(f"{directory / name} is missing (index.json lists it): training model {index} again", progress)
+                retrained.append(name)
         if model is not None:
-            present[index] = model["meta"]
+            present[index] = {**model["meta"], "file_sha256": model["file_sha256"]}
         index += 1
     missing = [k for k in range(n_models) if k not in present]
     if missing:
-        evaluator = Evaluator(split, device=device)
-        bar = tqdm(total=len(missing), desc="reference models", unit="model", disable=not progress)
-        for index, model, seconds in _train(split, missing, device, jobs):
-            present[index] = _write_model(split, directory, index, evaluator(model), seconds, device)
-            bar.update()
-            bar.set_postfix(trained=f"{seconds:.1f}s")
-            _write_index(split, directory, present)
-        bar.close()
+        own_backend = backend is None
+        backend = LocalBackend(jobs) if own_backend else backend
+        try:
+            _train_missing(split, directory, missing, present, device, backend, progress)
+        finally:
+            if own_backend:
+                backend.close()
     else:
         _write_index(split, directory, present)
-    return load_references(split, n_models, directory)
+    refs = load_references(split, n_models, directory)
+    return ReferenceSet(**{**refs.__dict__, "retrained": tuple(retrained)})
 
 
-def _train(split, indices: list[int], device: str, jobs: int):
-    """Yield (index, trained model, training seconds) for each index, as each completes."""
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
-    images, labels = split.images("retain"), split.labels("retain")
-    if jobs == 1 or len(indices) == 1:
-        for index in indices:
-            started = time.perf_counter()
-            model = train_model(
-                split.recipe, images, labels, split.dataset.num_classes,
-                seed=reference_seed(split.manifest_sha256, index), device=device, progress=False,
-            )
-            yield index, model, time.perf_counter() - started
-        return
-    context = multiprocessing.get_context("spawn")
-    setup = (split.recipe, images, labels, split.dataset.num_classes, device, torch.get_num_threads())
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(indices)), mp_context=context, initializer=_start_trainer, initargs=setup)
+def _train_missing(split, directory: Path, missing: list[int], present: dict, device: str, backend: Backend, progress: bool) -> None:
+    """One task per missing model on ``backend``; write each model and the index as its task returns."""
+    threads = torch.get_num_threads()
+    task_device = backend.task_device(device)
+    shared = backend.share(split)  # the data go to the workers once, not once per model
+    tasks = {
+        backend.submit(_reference_task, shared, reference_seed(split.manifest_sha256, k), task_device, threads): k
+        for k in missing
+    }
+    bar = tqdm(total=len(missing), desc="reference models", unit="model", disable=not progress)
+    bar.set_postfix_str(backend.describe())
     try:
-        futures = {pool.submit(_train_one, reference_seed(split.manifest_sha256, k)): k for k in indices}
-        for future in as_completed(futures):
-            state, seconds = future.result()
-            model = split.new_model()
-            model.load_state_dict(state)
-            yield futures[future], model.to(device).eval(), seconds
+        for task in backend.as_completed(tasks):
+            index = tasks[task]
+            result = task.result()
+            _check_versions(result)
+            present[index] = _write_model(split, directory, index, result)
+            _write_index(split, directory, present)
+            bar.update()
+            bar.set_postfix(trained=f"{result['training_seconds']:.1f}s")
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
 
 
-_TRAINER: dict = {}  # in a training worker process: what every task of the pool shares
-
-
-def _start_trainer(recipe, images, labels, num_classes, device, threads) -> None:
+def _reference_task(split, seed: int, device: str, threads: int) -> dict:
+    """Train one reference model and evaluate it, where the backend runs it; only outputs come back."""
     torch.set_num_threads(threads)
-    _TRAINER.update(recipe=recipe, images=images, labels=labels, num_classes=num_classes, device=device)
-
-
-def _train_one(seed: int) -> tuple[dict, float]:
     started = time.perf_counter()
     model = train_model(
-        _TRAINER["recipe"], _TRAINER["images"], _TRAINER["labels"], _TRAINER["num_classes"],
-        seed=seed, device=_TRAINER["device"], progress=False,
+        split.recipe, split.images("retain"), split.labels("retain"), split.dataset.num_classes,
+        seed=seed, device=device, progress=False,
     )
     seconds = time.perf_counter() - started
-    return {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, seconds
+    return {
+        "outputs": Evaluator(split, device=device)(model),
+        "training_seconds": seconds,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "kit_version": starter_kit.__version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "host": socket.gethostname(),
+    }
+
+
+def _check_versions(result: dict) -> None:
+    """Refuse outputs from a node whose kit or torch differ from this machine's: they would not be the same models."""
+    ours = {"kit_version": starter_kit.__version__, "torch_version": torch.__version__.split("+")[0]}
+    for name, version in ours.items():
+        if result[name] != version:
+            raise ValueError(
+                f"a worker on {result['host']} runs {name.replace('_', ' ')} {result[name]}, this machine {version}: "
+                "install the same kit and packages on every node"
+            )
+
+
+def _warn(message: str, progress: bool) -> None:
+    (tqdm.write if progress else print)(f"warning: {message}", file=sys.stderr)
 
 
 def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = None) -> ReferenceSet:
@@ -192,15 +245,22 @@ def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = N
     n_models = _check_n_models(n_models)
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
     _check_index(split, directory)
+    recorded = _recorded_files(directory)
+    refs_option = f" --refs {directory}" if refs_dir is not None else ""
+    command = f"'python -m scoring references --split-dir {split.directory} --n-models {n_models}{refs_option}'"
     models = []
     for index in range(n_models):
-        model = _read_model(split, directory, index)
+        name = model_file(split, index)
+        try:
+            model = _read_model(split, directory, index, recorded.get(name))
+        except DamagedModel as damage:
+            raise ValueError(f"{damage}: repair the reference set (this model is trained again) with {command}") from None
+        if model is None and name in recorded:
+            raise ValueError(f"{directory / name} is missing (index.json lists it): repair the reference set with {command}")
         if model is None:
             have = count_references(split, directory)
-            refs_option = f" --refs {directory}" if refs_dir is not None else ""
             raise ValueError(
-                f"{directory} holds {have} reference model(s) for this split, {n_models} are needed: build them with "
-                f"'python -m scoring references --split-dir {split.directory} --n-models {n_models}{refs_option}'"
+                f"{directory} holds {have} reference model(s) for this split, {n_models} are needed: build them with {command}"
             )
         models.append(model)
     meta = [m["meta"] for m in models]
@@ -252,8 +312,25 @@ def _check_index(split, directory: Path) -> None:
         )
 
 
-def _read_model(split, directory: Path, index: int) -> dict | None:
-    """Model ``index`` if its file exists (None if not); an error if its key does not match."""
+def _recorded_files(directory: Path) -> dict[str, str]:
+    """{file name: sha256} as index.json recorded them (empty for a layout-1 index or none)."""
+    path = directory / INDEX_FILE
+    if not path.is_file():
+        return {}
+    try:
+        models = json.loads(path.read_text())["models"]
+        return {m["file"]: m["file_sha256"] for m in models if "file_sha256" in m}
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        raise ValueError(f"{path} is damaged: delete it (the model files are kept and re-checked)") from None
+
+
+def _read_model(split, directory: Path, index: int, file_sha256: str | None = None) -> dict | None:
+    """Model ``index`` if its file exists (None if not).
+
+    Raises :class:`DamagedModel` when the file is not ``file_sha256`` (what index.json
+    recorded), cannot be read or fails its content sha256; ValueError when it belongs
+    to another split or recipe.
+    """
     path = directory / model_file(split, index)
     if not path.is_file():
         stray = [p.name for p in directory.glob(f"model-{index:04d}-seed-*.npz")] if directory.is_dir() else []
@@ -264,25 +341,41 @@ def _read_model(split, directory: Path, index: int) -> dict | None:
             )
         return None
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        blob = path.read_bytes()
+    except OSError as error:
+        raise DamagedModel(path, f"cannot be read: {error.strerror or error}") from None
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             forget_logits = archive["forget_logits"]
             forget_conf = archive["forget_conf"]
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is damaged ({error}): delete it and run 'references' again to retrain it") from None
+        if not isinstance(meta, dict):
+            raise ValueError("meta is not a JSON object")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+        raise DamagedModel(path, f"unreadable: {type(error).__name__}: {error}") from None
     expected = model_key(split, index)
     if meta.get("key") != expected:
-        differs = sorted(k for k in expected if meta.get("key", {}).get(k) != expected[k])
+        found = meta.get("key") if isinstance(meta.get("key"), dict) else {}
+        differs = sorted(k for k in expected if found.get(k) != expected[k])
         raise ValueError(
             f"{path} was made for another split or recipe ({', '.join(differs)} differ): "
             "it is never reused; delete it or choose another --refs"
         )
+    file_sha = hashlib.sha256(blob).hexdigest()
+    if file_sha256 is not None and file_sha != file_sha256:
+        raise DamagedModel(path, f"its sha256 is not the one index.json recorded, {file_sha256[:12]}...")
     n_forget = len(split.indices["forget"])
     if forget_conf.shape != (n_forget,):
-        raise ValueError(f"{path} holds {forget_conf.shape} confidences, expected ({n_forget},): delete it")
-    if _content_sha256(meta["key"], meta["accuracies"], forget_logits, forget_conf) != meta.get("content_sha256"):
-        raise ValueError(f"{path} does not match its content sha256: delete it and run 'references' again")
-    return {"meta": meta, "forget_logits": forget_logits, "forget_conf": forget_conf}
+        raise DamagedModel(path, f"it holds {forget_conf.shape} confidences, expected ({n_forget},)")
+    if forget_logits.shape[:1] != (n_forget,):
+        raise DamagedModel(path, f"it holds {forget_logits.shape} logits, expected {n_forget} rows")
+    try:
+        content = _content_sha256(meta["key"], meta["accuracies"], forget_logits, forget_conf)
+    except (KeyError, TypeError, ValueError) as error:
+        raise DamagedModel(path, f"incomplete: {type(error).__name__}: {error}") from None
+    if content != meta.get("content_sha256"):
+        raise DamagedModel(path, "its arrays do not match their content sha256")
+    return {"meta": meta, "forget_logits": forget_logits, "forget_conf": forget_conf, "file_sha256": file_sha}
 
 
 def _content_sha256(key: dict, accuracies: dict, forget_logits: np.ndarray, forget_conf: np.ndarray) -> str:
@@ -292,19 +385,21 @@ def _content_sha256(key: dict, accuracies: dict, forget_logits: np.ndarray, forg
     return digest.hexdigest()
 
 
-def _write_model(split, directory: Path, index: int, outputs: ModelOutputs, seconds: float, device: str) -> dict:
+def _write_model(split, directory: Path, index: int, result: dict) -> dict:
+    """Write model ``index`` from a task's result; return its meta (plus the file's sha256, for the index)."""
+    outputs: ModelOutputs = result["outputs"]
     key = model_key(split, index)
     accuracies = outputs.accuracies()
     meta = {
         "key": key,
         "accuracies": accuracies,
         "content_sha256": _content_sha256(key, accuracies, outputs.forget_logits, outputs.forget_conf),
-        "training_seconds": round(seconds, 4),
+        "training_seconds": round(result["training_seconds"], 4),
         "evaluation_seconds": round(outputs.seconds, 4),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "kit_version": starter_kit.__version__,
-        "torch_version": torch.__version__.split("+")[0],
+        "torch_threads": int(result["torch_threads"]),
+        "device": result["device"],
+        "kit_version": result["kit_version"],
+        "torch_version": result["torch_version"],
         "dataset": split.dataset.name,
         "split": split.manifest["split"]["name"],
     }
@@ -315,8 +410,9 @@ def _write_model(split, directory: Path, index: int, outputs: ModelOutputs, seco
         forget_conf=outputs.forget_conf.astype(np.float64),
         meta=np.array(json.dumps(meta, sort_keys=True)),
     )
-    write_bytes(directory / model_file(split, index), buffer.getvalue())
-    return meta
+    blob = buffer.getvalue()
+    write_bytes(directory / model_file(split, index), blob)
+    return {**meta, "file_sha256": hashlib.sha256(blob).hexdigest()}
 
 
 def _write_index(split, directory: Path, present: dict[int, dict]) -> None:
@@ -325,6 +421,7 @@ def _write_index(split, directory: Path, present: dict[int, dict]) -> None:
             "index": index,
             "seed": meta["key"]["seed"],
             "file": model_file(split, index),
+            "file_sha256": meta["file_sha256"],
             "content_sha256": meta["content_sha256"],
             **meta["accuracies"],
             "training_seconds": meta["training_seconds"],
@@ -354,4 +451,5 @@ def describe_references(refs: ReferenceSet) -> str:
         f"  training time {refs.training_seconds.mean():.2f} s per model (sd {refs.training_seconds.std():.2f}), "
         f"{refs.training_seconds.sum():.1f} s in all\n"
         f"  reference set sha256 {refs.sha256[:16]}..."
+        + (f"\n  trained again (damaged or missing): {', '.join(refs.retrained)}" if refs.retrained else "")
     )

@@ -14,7 +14,9 @@ def _normalise(requirement: str) -> tuple[str, str]:
 
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():  # test, ray: environment.yml holds every extra
+        requirements += extra
     return dict(_normalise(r) for r in requirements)
 
 
@@ -40,3 +42,10 @@ def test_torch_and_torchvision_are_pinned():
 def test_packages_are_the_three_top_level_folders():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert sorted(setuptools["packages"]) == ["data_prep", "scoring", "starter_kit"]
+
+
+def test_make_test_installs_every_extra():
+    """The Ray tests are part of make test: its install step must bring Ray along."""
+    extras = sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    assert extras == ["ray", "test"]
+    assert "pip install --quiet -e '.[test,ray]'" in (ROOT / "Makefile").read_text()

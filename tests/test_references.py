@@ -139,3 +139,57 @@ def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_pa
     assert np.array_equal(parallel.forget_conf, serial.forget_conf)
     with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
         build_references(split, 3, tmp_path / "serial", progress=False, jobs=0)
+
+
+def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(split, tmp_path, tmp_path_factory, capsys):
+    original = kit.refs_dir(tmp_path_factory)
+    refs = tmp_path / "refs"
+    shutil.copytree(original, refs)
+    truncated, edited = refs / model_file(split, 1), refs / model_file(split, 2)
+    truncated.write_bytes(truncated.read_bytes()[:200])  # "BadZipFile", naming no file, before checksums
+    with np.load(edited) as archive:
+        arrays = dict(archive)
+    meta = json.loads(str(arrays["meta"]))
+    meta["training_seconds"] /= 10  # readable, its key and arrays intact: only the recorded sha256 tells
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    np.savez(edited, **arrays)
+
+    with pytest.raises(ValueError, match=rf"{truncated} is damaged \(unreadable: BadZipFile"):
+        load_references(split, 4, refs)
+    submission = kit.write_py(tmp_path, "def unlearning(net, retain, forget, val):\n    return net\n")
+    command = ["score", str(submission), "--split-dir", str(split.directory), "--n-models", "4"]
+    assert main([*command, "--refs", str(refs), "--out", str(tmp_path / "out"), "--unsealed", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {truncated} is damaged")
+    assert f"'python -m scoring references --split-dir {split.directory} --n-models 4 --refs {refs}'" in err
+    assert not (tmp_path / "out").exists()
+
+    with kit.one_thread():
+        repaired = build_references(split, 4, refs, progress=False)
+    err = capsys.readouterr().err
+    assert f"{truncated} is damaged (unreadable: BadZipFile" in err
+    assert f"{edited} is damaged (its sha256 is not the one index.json recorded" in err
+    assert repaired.retrained == (truncated.name, edited.name)
+    assert repaired.sha256 == load_references(split, 4, original).sha256
+
+    missing = refs / model_file(split, 3)
+    missing.unlink()
+    with pytest.raises(ValueError, match=rf"{missing} is missing \(index.json lists it\): repair"):
+        load_references(split, 4, refs)
+    with kit.one_thread():
+        assert build_references(split, 4, refs, progress=False).sha256 == repaired.sha256
+    assert f"{missing} is missing (index.json lists it): training model 3 again" in capsys.readouterr().err
+
+
+def test_an_index_without_file_checksums_is_still_read_and_gains_them(split, tmp_path, tmp_path_factory):
+    refs = tmp_path / "refs"
+    shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
+    index = json.loads((refs / "index.json").read_text())
+    for model in index["models"]:
+        del model["file_sha256"]  # as layout 1 wrote it
+    (refs / "index.json").write_text(json.dumps(index))
+    expected = load_references(split, 4, refs).sha256
+    with kit.one_thread():
+        assert build_references(split, 4, refs, progress=False).sha256 == expected
+    index = json.loads((refs / "index.json").read_text())
+    assert index["layout_version"] == 2 and all(len(m["file_sha256"]) == 64 for m in index["models"])

@@ -1,0 +1,160 @@
+"""Ray backend on a real multi-node cluster; run only by tests/test_backends.py, inside ``unshare --net``.
+
+Not collected by a plain ``pytest`` run (the name does not start with ``test_``), and
+refuses to start anything unless this process is in a network namespace whose only
+interface is loopback: every Ray process then binds and talks to 127.0.0.1 alone.
+
+One cluster for the module (``ray.cluster_utils.Cluster``): a head node without CPUs
+(it schedules, tasks never run there) and two worker nodes with one CPU each, small
+object stores, no dashboard. The reference sets are built on the tiny digits split
+of ``submissions/_fixtures.py`` (2 epochs), on one torch thread, and compared by sha256
+with the same set built by the local backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# This process's network namespace (not /sys/class/net, which shows the namespace sysfs was mounted in).
+if [name for _, name in socket.if_nameindex()] != ["lo"] or not os.environ.get("KIT_RAY_NAMESPACE_TESTS"):
+    pytest.skip(
+        "runs only inside a private network namespace (tests/test_backends.py starts it under 'unshare --net')",
+        allow_module_level=True,
+    )
+
+import ray  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from scoring.__main__ import main  # noqa: E402
+from scoring.backends import RayBackend  # noqa: E402
+from scoring.references import build_references, load_references, model_file  # noqa: E402
+from starter_kit.splits import load_split  # noqa: E402
+from submissions import _fixtures as kit  # noqa: E402
+
+LOOPBACK = "127.0.0.1"
+_LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::ffff:127.0.0.1, ::1
+NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    head = {**NODE, "num_cpus": 0, "include_dashboard": False, "temp_dir": temp}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    workers = [cluster.add_node(**NODE) for _ in range(2)]
+    ray.init(address=cluster.address, _node_ip_address=LOOPBACK, log_to_driver=False, logging_level="WARNING")
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 3
+    assert listening_addresses() <= _LOOPBACK_HEX, listening_addresses()  # every Ray port on loopback
+    cluster.workers = workers
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def listening_addresses() -> set[str]:
+    """Addresses (hex, as /proc/net shows them) of every listening TCP socket in this network namespace."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                found.add(fields[1].split(":")[0])
+    return found
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    return load_split(kit.split_dir(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def local(split, tmp_path_factory):
+    """Six reference models built by the local backend, in this process, on one thread."""
+    refs = tmp_path_factory.mktemp("local") / "refs"
+    with kit.one_thread():
+        build_references(split, 6, refs, progress=False)
+    return refs
+
+
+def test_references_on_ray_are_the_local_ones_bit_for_bit(split, cluster, local, tmp_path, capsys):
+    refs = tmp_path / "ray"
+    with kit.one_thread(), RayBackend(cpus=1) as backend:
+        assert "3 node(s), 2 CPU(s)" in backend.describe()
+        built = build_references(split, 4, refs, progress=False, backend=backend)
+    assert built.sha256 == load_references(split, 4, local).sha256
+    assert np.array_equal(built.forget_conf, load_references(split, 4, local).forget_conf)
+    index = json.loads((refs / "index.json").read_text())
+    assert [m["file_sha256"] for m in index["models"]] == [
+        hashlib.sha256((refs / model_file(split, k)).read_bytes()).hexdigest() for k in range(4)
+    ]
+    assert ray.is_initialized()  # a connection the backend found is left open
+
+    # The command line, pointed at the cluster's head: extends the set to 6, the same as local.
+    argv = ["references", "--split-dir", str(split.directory), "--n-models", "6", "--refs", str(refs), "--quiet"]
+    with kit.one_thread():
+        assert main([*argv, "--backend", "ray", "--ray-address", cluster.address, "--threads", "1"]) == 0
+    assert load_references(split, 6, refs).sha256 == load_references(split, 6, local).sha256
+    assert "6 reference models in" in capsys.readouterr().out
+
+
+def test_a_node_lost_mid_build_loses_only_unfinished_models(split, cluster, local, tmp_path):
+    refs = tmp_path / "refs"
+    doomed = cluster.workers.pop()
+    seen: dict[str, tuple] = {}
+    errors = []
+
+    def build():
+        try:
+            with kit.one_thread(), RayBackend(cpus=1) as backend:
+                build_references(split, 6, refs, progress=False, backend=backend)
+        except BaseException as error:  # noqa: BLE001 - reported by the test below
+            errors.append(error)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    deadline = time.monotonic() + 120
+    while not list(refs.glob("model-*.npz")) and time.monotonic() < deadline and builder.is_alive():
+        time.sleep(0.01)
+    cluster.remove_node(doomed, allow_graceful=False)  # kills its raylet, object store and workers
+    for path in refs.glob("model-*.npz"):
+        stat = path.stat()
+        seen[path.name] = (stat.st_ino, stat.st_mtime_ns, path.read_bytes())
+    print(f"node removed with {len(seen)} of 6 models written")
+    builder.join(timeout=240)
+    assert not builder.is_alive() and not errors, errors
+    assert 1 <= len(seen) < 6  # killed with models finished and others not
+    final = load_references(split, 6, refs)
+    assert final.sha256 == load_references(split, 6, local).sha256
+    for name, (inode, mtime, blob) in seen.items():  # finished files were kept, never rewritten
+        stat = (refs / name).stat()
+        assert (stat.st_ino, stat.st_mtime_ns) == (inode, mtime) and (refs / name).read_bytes() == blob
+
+
+def test_a_damaged_or_missing_file_is_named_and_trained_again_on_ray(split, cluster, local, tmp_path, capsys):
+    refs = tmp_path / "refs"
+    shutil.copytree(local, refs)
+    damaged, missing = refs / model_file(split, 1), refs / model_file(split, 4)
+    damaged.write_bytes(damaged.read_bytes()[:100])  # truncated
+    missing.unlink()
+    kept = {k: (refs / model_file(split, k)).stat().st_mtime_ns for k in (0, 2, 3, 5)}
+    with pytest.raises(ValueError, match=rf"{damaged} is damaged .*python -m scoring references"):
+        load_references(split, 6, refs)
+    with kit.one_thread(), RayBackend(cpus=1) as backend:
+        repaired = build_references(split, 6, refs, progress=False, backend=backend)
+    err = capsys.readouterr().err
+    assert f"{damaged} is damaged" in err and f"{missing} is missing" in err
+    assert repaired.retrained == (damaged.name, missing.name)
+    assert repaired.sha256 == load_references(split, 6, local).sha256
+    assert {k: (refs / model_file(split, k)).stat().st_mtime_ns for k in kept} == kept

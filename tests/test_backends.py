@@ -1,0 +1,123 @@
+"""Executors: the local backend here; the Ray backend on a real two-node cluster in a private network namespace.
+
+The Ray tests live in ``tests/ray_in_namespace.py`` and run in a child pytest under
+``unshare --net`` (a network namespace with nothing but loopback), so every Ray process
+binds and talks to 127.0.0.1 only. They are skipped, with the reason, where this
+machine does not allow a private network namespace (not root, no ``unshare``).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scoring.backends import LocalBackend, make_backend
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def square(x):
+    return x * x
+
+
+def scaled(shared, x):
+    return shared["factor"] * x
+
+
+def fail_on(x, bad):
+    if x == bad:
+        raise ValueError(f"task {x} failed")
+    return x
+
+
+def test_serial_runs_each_task_when_its_turn_comes():
+    calls = []
+
+    def record(x):
+        calls.append(x)
+        return x
+
+    with LocalBackend(1) as backend:
+        tasks = [backend.submit(record, k) for k in range(3)]
+        assert calls == []  # nothing runs at submit: an interruption loses only the task in progress
+        seen = []
+        for task in backend.as_completed(tasks):
+            seen.append(task.result())
+            assert calls == seen  # one at a time, each collected before the next starts
+    assert seen == [0, 1, 2]
+
+
+def test_a_pool_shares_values_once_and_returns_every_result():
+    with LocalBackend(2) as backend:
+        shared = backend.share({"factor": 3})
+        tasks = [backend.submit(scaled, shared, k) for k in range(4)]
+        assert sorted(t.result() for t in backend.as_completed(tasks)) == [0, 3, 6, 9]
+        with pytest.raises(RuntimeError, match="before the first submit"):
+            backend.share(1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_task_error_is_raised_by_its_result(jobs):
+    with LocalBackend(jobs) as backend:
+        tasks = [backend.submit(fail_on, k, 1) for k in range(3)]
+        results, errors = [], []
+        for task in backend.as_completed(tasks):
+            try:
+                results.append(task.result())
+            except ValueError as error:
+                errors.append(str(error))
+    assert sorted(results) == [0, 2] and errors == ["task 1 failed"]
+
+
+def test_options_are_checked_against_the_backend():
+    with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
+        LocalBackend(0)
+    with pytest.raises(ValueError, match="--backend must be one of local, ray"):
+        make_backend("dask")
+    with pytest.raises(ValueError, match="--ray-address applies to --backend ray only"):
+        make_backend("local", address="127.0.0.1:6379")
+    with pytest.raises(ValueError, match="--gpus-per-model applies to --backend ray only"):
+        make_backend("local", gpus=0.25)
+    with pytest.raises(ValueError, match="--jobs applies to --backend local"):
+        make_backend("ray", jobs=2)
+    with pytest.raises(ValueError, match="needs --gpus-per-model > 0"):
+        make_backend("ray", gpus=0, device="cuda")
+    with pytest.raises(ValueError, match="--gpus-per-model applies to --device cuda"):
+        make_backend("ray", gpus=0.5, device="cpu")
+    assert make_backend("local", jobs=2).jobs == 2
+
+
+def _private_network_namespace() -> str | None:
+    """Why a private network namespace cannot be made here, or None when it can."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "unshare or ip (util-linux, iproute2) not installed"
+    probe = subprocess.run(
+        ["unshare", "--net", "sh", "-c", "ip link set lo up"], capture_output=True, text=True, timeout=30
+    )
+    if probe.returncode != 0:
+        return f"'unshare --net' is not permitted here ({probe.stderr.strip()[:200] or probe.returncode})"
+    return None
+
+
+def test_ray_on_a_two_node_cluster_in_a_private_network_namespace():
+    pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]' (make test does)")
+    reason = _private_network_namespace()
+    if reason:
+        print(f"skipped: {reason}")
+        pytest.skip(reason)
+    started = time.monotonic()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1"}
+    inner = f"{sys.executable} -m pytest -q -p no:cacheprovider tests/ray_in_namespace.py"
+    process = subprocess.run(
+        ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
+    )
+    output = process.stdout + process.stderr
+    print(output[-6000:])
+    print(f"Ray tests in the namespace: {time.monotonic() - started:.1f} s")
+    assert process.returncode == 0, output[-6000:]
+    assert " passed" in process.stdout and " failed" not in process.stdout and " skipped" not in process.stdout
