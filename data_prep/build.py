@@ -217,6 +217,7 @@ def _train_original(staging: Path, dataset: Dataset, indices, recipe: Recipe, op
         "training_seconds": round(seconds, 3),
         "threads": torch.get_num_threads(),
         "checkpoint_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
+        "training": getattr(model, "training_record", None),  # which path, options, reproducibility
     }
     for part in PARTS:
         part_idx = torch.from_numpy(indices[part])

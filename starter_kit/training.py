@@ -122,18 +122,18 @@ def training_record(device: str | torch.device, fast: bool | None = None) -> dic
 
     The CPU loop is (same torch version and thread count); the fast path is seeded but
     not bitwise reproducible (device random streams, bf16, non-deterministic kernels).
+    Known before training, so a manifest can hold it; the model's own ``training_record``
+    adds what happened (options, whether compilation succeeded).
     """
     device = torch.device(device)
     if uses_fast_path(device, fast):
-        options = fast_options(device)
         return {
             "path": "fast",
             "device": device.type,
             "bitwise_reproducible": False,
             "note": (
-                "trained by starter_kit.fast_training: data and augmentation on the device, "
-                f"bf16 autocast on CUDA, compile mode {options.compile or 'none'}; seeded but not bitwise "
-                "reproducible, a rebuild differs in the last bits"
+                "trained by starter_kit.fast_training: data and augmentation on the device, bf16 autocast "
+                "on CUDA; seeded but not bitwise reproducible, a rebuild differs in the last bits"
             ),
         }
     return {

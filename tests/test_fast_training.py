@@ -185,6 +185,8 @@ def test_a_cuda_build_goes_through_the_fast_path(monkeypatch, tmp_path):
     original = json.loads((out / "manifest.json").read_text())["original_model"]
     assert original["device"] == "cuda" and original["bitwise_reproducible"] is False
     assert "fast_training" in original["note"]
+    metrics = json.loads((out / "original" / "metrics.json").read_text())
+    assert metrics["training"]["path"] == "fast" and metrics["training"]["bitwise_reproducible"] is False
 
 
 def test_a_failing_compile_falls_back_to_eager_with_a_note(monkeypatch, single_torch_thread):
@@ -273,3 +275,8 @@ def test_cuda_build_of_a_small_synthetic_split(tmp_path):
     assert manifest["original_model"]["bitwise_reproducible"] is False
     split = load_split(out)
     assert split.original_metrics()["train_accuracy"] > 0.15
+
+
+def test_the_original_models_metrics_say_how_it_was_trained(digits_split):
+    training = digits_split.original_metrics()["training"]
+    assert training["path"] == "reference" and training["bitwise_reproducible"] is True
