@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import queue
 import sys
 import tempfile
 import time
@@ -212,8 +213,13 @@ def time_processes(k, recipe, data_path, device, seed, options) -> tuple[float, 
         worker.start()
     outcomes = []
     try:
-        for _ in range(k):
-            outcomes.append(results.get(timeout=3600))
+        while len(outcomes) < k:
+            try:
+                outcomes.append(results.get(timeout=5))
+            except queue.Empty:
+                if not any(worker.is_alive() for worker in workers) and results.empty():
+                    codes = [worker.exitcode for worker in workers]
+                    raise RuntimeError(f"worker processes ended without a result (exit codes {codes})") from None
     finally:
         for worker in workers:
             worker.join(timeout=60)
