@@ -51,7 +51,7 @@ LEADERBOARD_HTML = "leaderboard.html"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Colours shared by the CSS and the figures.
-BLUE, GREEN, RED, AMBER, GREY = "#2f6fb3", "#1a7f37", "#c2362f", "#9a6700", "#6e7781"
+BLUE, GREEN, RED, AMBER = "#2f6fb3", "#1a7f37", "#c2362f", "#9a6700"
 _RUN_COLUMNS = ("index", "seconds", "reported_seconds", "retain_accuracy", "test_accuracy", "forget_accuracy")
 _RUN_LABELS = {
     "index": "run",
@@ -208,6 +208,19 @@ def report_links(scores: pd.DataFrame, relative_to: str | os.PathLike, *, only_e
     return links
 
 
+def inline_frame(page: str, height: int = 900) -> str:
+    """``page`` inside an ``<iframe srcdoc>``: to show a report in a notebook cell, its CSS kept apart.
+
+    ``IPython.display.HTML(inline_frame(render_report(record, arrays)))``.
+    """
+    if not isinstance(height, int) or height < 100:
+        raise ValueError(f"height must be an int >= 100 (pixels), got {height!r}")
+    return (
+        f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:0" '
+        'sandbox="allow-scripts allow-popups" title="score report"></iframe>'
+    )
+
+
 # ----------------------------------------------------------------------------------
 # What may be shown.
 
@@ -291,6 +304,9 @@ def _interval_of(value) -> tuple[float, float] | None:
     return None
 
 
+_NOT_INTERVALS = {"ceiling", "auxiliary", "diagnostics", "time", "sha256", "split", "submission", "references"}
+
+
 def _level_of(value) -> str:
     level = value.get("confidence_level") if isinstance(value, dict) else None
     return f"{float(level):.0%}" if _finite(level) else "95%"
@@ -298,7 +314,9 @@ def _level_of(value) -> str:
 
 def _find_interval(record: dict, aliases) -> dict | None:
     """The interval recorded for a term under any of its aliases (see the module doc)."""
-    containers = [record.get("intervals"), record.get("uncertainty"), record.get("confidence_intervals")]
+    first = ("intervals", "uncertainty", "confidence_intervals")
+    others = (k for k, v in record.items() if isinstance(v, dict) and k not in {*first, *_NOT_INTERVALS})
+    containers = [record.get(k) for k in (*first, *others)]
     for alias in aliases:
         found = None
         for container in containers:
@@ -389,7 +407,7 @@ def _find(record: dict, *names):
 
 def _ceiling(record: dict) -> dict | None:
     raw = _find(record, "ceiling", "estimator_ceiling")
-    normalised = _find(record, "normalised_score", "normalized_score", "normalised_F", "normalised")
+    normalised = _find(record, "normalised_score", "normalized_score", "normalised_F", "normalized_F")
     if raw is None and normalised is None:
         return None
     section = {"value": None, "interval": None, "details": [], "normalised": None, "normalised_interval": None}
@@ -492,7 +510,7 @@ def _run_table(runs: list[dict], diagnostics: dict) -> dict | None:
     for i, run in enumerate(runs):
         cells = [fmt(run.get(c)) for c in columns] + [fmt(v[i]) for v in per_run.values()]
         rows.append(cells)
-    return {"header": header, "rows": rows}
+    return {"header": header, "rows": rows, "folded": len(rows) > 32}
 
 
 def _diagnostics(diagnostics: dict, n_runs: int) -> dict | None:
@@ -511,6 +529,10 @@ def _diagnostics(diagnostics: dict, n_runs: int) -> dict | None:
     return {"flags": flags, "facts": facts}
 
 
+_HEADLINE_KEYS = ("value", "mean", "estimate", "balanced_accuracy", "accuracy")
+_NOTE_KEYS = ("reference", "paper", "citation", "note", "description")
+
+
 def _auxiliary(auxiliary) -> list[dict]:
     if not isinstance(auxiliary, dict):
         return []
@@ -522,11 +544,11 @@ def _auxiliary(auxiliary) -> list[dict]:
         if not isinstance(value, dict):
             cards.append({"name": name, "value": fmt(value), "facts": [], "note": None})
             continue
-        headline_key = next((k for k in ("value", "mean", "estimate", "balanced_accuracy", "accuracy") if _finite(value.get(k))), None)
-        note = next((str(value[k]) for k in ("reference", "paper", "citation", "note", "description") if value.get(k)), None)
+        headline_key = next((k for k in _HEADLINE_KEYS if _finite(value.get(k))), None)
+        note = next((str(value[k]) for k in _NOTE_KEYS if value.get(k)), None)
         facts = []
         for key, item in value.items():
-            if key == headline_key or key in {"reference", "paper", "citation", "note", "description"}:
+            if key == headline_key or key in _NOTE_KEYS:
                 continue
             if isinstance(item, dict):
                 facts += [(f"{key} {k}".replace("_", " "), short(v)) for k, v in item.items()]
@@ -656,7 +678,7 @@ def _epsilon_figure(record: dict, counts: np.ndarray) -> str:
     bars = axes.bar(range(len(counts)), counts, color=colours, width=0.8)
     axes.bar_label(bars, labels=[str(int(c)) if c else "" for c in counts], fontsize=8, color="#57606a", padding=2)
     axes.set_xticks(range(len(counts)), labels, fontsize=8, rotation=30 if len(counts) > 8 else 0)
-    axes.set_xlabel("per-example epsilon (bin k is worth 2^-k points; beyond the last bin is worth 0)", fontsize=9)
+    axes.set_xlabel(r"per-example epsilon (bin k is worth $2^{-k}$ points; beyond the last bin is worth 0)", fontsize=9)
     axes.set_ylabel("forget examples", fontsize=9)
     axes.margins(y=0.15)
     _style(axes)
@@ -666,7 +688,9 @@ def _epsilon_figure(record: dict, counts: np.ndarray) -> str:
 def _time_figure(seconds: list[float], times: dict) -> str:
     seconds = np.asarray(seconds, dtype=np.float64)
     limit = times.get("limit_seconds")
-    mean, p95 = float(seconds.mean()), float(np.percentile(seconds, 95))
+    # the recorded statistics where there are (the text beside the figure quotes them)
+    mean = float(times["mean_seconds"]) if _finite(times.get("mean_seconds")) else float(seconds.mean())
+    p95 = float(times["p95_seconds"]) if _finite(times.get("p95_seconds")) else float(np.percentile(seconds, 95))
     figure = _figure(8.5, 2.8)
     axes = figure.subplots()
     x = np.arange(len(seconds))
@@ -707,7 +731,8 @@ def _accuracy_figure(record: dict, runs: list[dict]) -> str | None:
     for i, (name, key, retrained) in enumerate(columns):
         values = np.array([r[key] for r in runs if _finite(r.get(key))], dtype=np.float64)
         jitter = rng.uniform(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(len(values))
-        axes.scatter(i + jitter, values, s=22, color=BLUE, alpha=0.75, zorder=3,
+        axes.scatter(i + jitter, values, s=22 if len(values) <= 64 else 7, color=BLUE,
+                     alpha=0.75 if len(values) <= 64 else 0.45, zorder=3, linewidths=0,
                      label="unlearned runs" if i == 0 else None)
         if _finite(record.get(retrained)):
             axes.hlines(float(record[retrained]), i - 0.32, i + 0.32, color=GREEN, lw=2.2, zorder=2,
@@ -831,7 +856,8 @@ def _cell(spec: dict, value, row: dict) -> dict:
     if spec["value"] == "sealed" or isinstance(value, (bool, np.bool_)):
         truth = bool(value)
         if spec["value"] == "sealed":
-            return {"text": "sealed" if truth else "unsealed", "sort": int(truth), "kind": "sealed" if truth else "unsealed"}
+            word = "sealed" if truth else "unsealed"
+            return {"text": word, "sort": int(truth), "kind": word}
         if "overlap" in spec["value"]:
             return {"text": "≈ above" if truth else "", "sort": int(truth), "kind": "overlap" if truth else "plain",
                     "title": "its interval overlaps the entry ranked above: the difference is within noise"}
@@ -899,5 +925,4 @@ def _environment() -> jinja2.Environment:
     )
     environment.filters["fmt"] = fmt
     environment.filters["short"] = short
-    environment.filters["escape_attr"] = lambda v: html.escape(str(v), quote=True)
     return environment

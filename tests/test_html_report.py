@@ -370,3 +370,25 @@ def test_the_leaderboard_sorts_by_clicking_a_header_in_a_browser(tmp_path):
     shot = tmp_path / "leaderboard.png"
     chromium(page.as_uri(), f"--screenshot={shot}", "--window-size=1200,1600")
     screenshot_is_not_blank(shot)
+
+
+def test_report_links_are_relative_and_skip_folders_without_a_report(tmp_path):
+    for name in ("a-public", "a-private", "b-public"):
+        (tmp_path / "scores" / name).mkdir(parents=True)
+    (tmp_path / "scores" / "a-public" / html_report.REPORT_FILE).write_text("<html></html>")
+    scores = pd.DataFrame([
+        {"submission": "a.py", "submission_sha256": "a" * 64, "dataset": "digits", "split": split, "N": 32,
+         "scored_at": "2026-01-01", "path": str(tmp_path / "scores" / f"a-{split}")}
+        for split in ("public", "private")
+    ])
+    links = report_links(scores, tmp_path / "site")
+    assert links == {"digits/32/aaaaaaaaaaaa/public": "../scores/a-public/report.html",
+                     "digits/32/a.py/public": "../scores/a-public/report.html"}
+    assert len(report_links(scores, tmp_path, only_existing=False)) == 4
+
+
+def test_inline_frame_shows_a_report_in_a_notebook_cell(scored):
+    _, record, arrays = scored["broken"]
+    frame = html_report.inline_frame(render_report(record, arrays), height=600)
+    assert frame.startswith("<iframe srcdoc=") and "height:600px" in frame
+    assert "<html" not in frame and htmllib.unescape(frame.split('srcdoc="', 1)[1].split('" style=')[0]).startswith("<!DOCTYPE")
