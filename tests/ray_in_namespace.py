@@ -36,10 +36,15 @@ if [name for _, name in socket.if_nameindex()] != ["lo"] or not os.environ.get("
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from scoring import score  # noqa: E402
 from scoring.__main__ import main  # noqa: E402
 from scoring.backends import RayBackend  # noqa: E402
+from scoring.distributed import run_in_chunks  # noqa: E402
+from scoring.efficiency import Limits  # noqa: E402
+from scoring.ingestion import job_from_split  # noqa: E402
 from scoring.references import build_references, load_references, model_file  # noqa: E402
 from starter_kit.splits import load_split  # noqa: E402
+from starter_kit.submission import submission_source  # noqa: E402
 from submissions import _fixtures as kit  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
@@ -140,6 +145,7 @@ def test_a_node_lost_mid_build_loses_only_unfinished_models(split, cluster, loca
     for name, (inode, mtime, blob) in seen.items():  # finished files were kept, never rewritten
         stat = (refs / name).stat()
         assert (stat.st_ino, stat.st_mtime_ns) == (inode, mtime) and (refs / name).read_bytes() == blob
+    cluster.workers.append(cluster.add_node(**NODE))  # two worker nodes again for the tests below
 
 
 def test_a_damaged_or_missing_file_is_named_and_trained_again_on_ray(split, cluster, local, tmp_path, capsys):
@@ -158,3 +164,27 @@ def test_a_damaged_or_missing_file_is_named_and_trained_again_on_ray(split, clus
     assert repaired.retrained == (damaged.name, missing.name)
     assert repaired.sha256 == load_references(split, 6, local).sha256
     assert {k: (refs / model_file(split, k)).stat().st_mtime_ns for k in kept} == kept
+
+
+def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(split, cluster, tmp_path, tmp_path_factory):
+    refs = kit.refs_dir(tmp_path_factory)
+    submission = kit.HERE / "fine_tune.py"
+    local = kit.score(split.directory, refs, submission, tmp_path / "local", n_models=4)  # sealed, one worker
+    assert local["status"] == "scored"
+
+    job = job_from_split(split, submission_source(submission), submission.name, threads=1)
+    seeds = [score.run_seed(split.manifest_sha256, k) for k in range(4)]
+    arrived = []
+    with kit.one_thread(), RayBackend(cpus=1) as backend:
+        ingestion, outputs = run_in_chunks(
+            job, seeds, Limits(run_seconds=30.0), split, backend, chunk_runs=2, progress=False,
+            on_outputs=lambda k, o: arrived.append(k),
+        )
+    assert ingestion.status == "completed", ingestion.reason
+    assert [r.index for r in ingestion.runs] == [0, 1, 2, 3] and [r.seed for r in ingestion.runs] == seeds
+    assert sorted(arrived) == [0, 1, 2, 3] and ingestion.sealed
+    unlearned = np.stack([o.forget_conf for o in outputs])
+    assert np.array_equal(unlearned, np.load(tmp_path / "local" / "unlearned_conf.npy"))
+    record = {"RA_R": local["RA_R"], "TA_R": local["TA_R"]}
+    score._score(record, outputs, load_references(split, 4, refs))  # the official score, as score.py computes it
+    assert (record["score"], record["F"], record["RA_U"], record["TA_U"]) == (local["score"], local["F"], local["RA_U"], local["TA_U"])
