@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from starter_kit.models import build_model
 from starter_kit.recipe import Recipe
+from starter_kit.training import lr_factor  # one schedule for both paths
 
 COMPILE_MODES = ("reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune", "default")
 
@@ -212,7 +213,7 @@ def train_fast(
                 if recipe.augment == "flip_crop" and not options.augment_on_device:
                     inputs = shuffle_flip_crop(inputs, None, generator).contiguous(memory_format=layout)
                 batch_targets = epoch_targets[index * batch : (index + 1) * batch]
-                factor = lr_factor_at(recipe, step, total_steps)
+                factor = lr_factor(recipe, step, total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = recipe.lr * factor
                 if graphs:
@@ -281,13 +282,6 @@ def shuffle_flip_crop(
     channel = torch.arange(channels, device=images.device).view(1, channels, 1, 1)
     gathered = images[source.view(n, 1, 1, 1), channel, rows.clamp(0, height - 1), cols.clamp(0, width - 1)]
     return gathered * inside.to(images.dtype)
-
-
-def lr_factor_at(recipe: Recipe, step: int, total_steps: int) -> float:
-    """``starter_kit.training.lr_factor``: one schedule for both paths."""
-    from starter_kit.training import lr_factor
-
-    return lr_factor(recipe, step, total_steps)
 
 
 # One model per (architecture, shape, device) in this process, re-initialised in place for
