@@ -60,6 +60,16 @@ def add_commands(subparsers) -> None:
     _common(score)
     score.set_defaults(handler=score_command)
 
+    again = subparsers.add_parser(
+        "recompute",
+        help="recompute a score folder's score and statistics from its saved arrays alone",
+        description="Read OUT's confidence arrays and accuracies (unlearned_conf.npy, runs.csv, organisers/) and "
+        "recompute the official score, its intervals, the normalised score, the diagnostics and the auxiliary "
+        "metrics, without any model; say whether they match score.json (exit 0) or not (exit 1).",
+    )
+    again.add_argument("folder", type=Path, help="a folder written by 'python -m scoring score'")
+    again.set_defaults(handler=recompute_command)
+
     board = subparsers.add_parser(
         "leaderboard",
         help="rank every scored submission under a results folder",
@@ -193,3 +203,18 @@ def leaderboard_command(args) -> int:
     print(format_leaderboard(table, not_ranked(scores)))
     print(f"\nwrote {path}")
     return 0
+
+
+def recompute_command(args) -> int:
+    from scoring.assessment import recompute
+    from scoring.report import with_interval
+
+    found = recompute(args.folder)
+    official, intervals = found["official"], found["assessment"]["intervals"]
+    print(f"score {with_interval(official['score'], intervals.get('score'))} = F {with_interval(official['F'], intervals.get('F'))} "
+          f"x RA {official['RA_U']:.4f}/{official['RA_R']:.4f} x TA {official['TA_U']:.4f}/{official['TA_R']:.4f}")
+    if found["matches"]:
+        print(f"matches {args.folder / 'score.json'}: every recorded number recomputed from the arrays alone")
+        return 0
+    print(f"DIFFERS from {args.folder / 'score.json'} in: {', '.join(found['differences'])}")
+    return 1

@@ -54,6 +54,14 @@ def score_figure(record: dict, epsilons: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def with_interval(value: float, interval: list | None, digits: int = 4) -> str:
+    """``0.0153 [0.011, 0.020]``: a value and its 95% interval, when there is one."""
+    text = f"{value:.{digits}f}"
+    if interval and None not in interval:
+        text += f" [{interval[0]:.{digits - 1}f}, {interval[1]:.{digits - 1}f}]"
+    return text
+
+
 def summary_text(record: dict, out: Path | None = None) -> str:
     """One screen: status, score and its factors, run times against the limits, where the files are."""
     split = record["split"]
@@ -65,12 +73,32 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         f"status      {record['status']}" + (f": {record['reason']}" if record.get("reason") else ""),
     ]
     if record["status"] == "scored":
+        intervals = record.get("intervals", {})
         lines += [
-            f"score       {record['score']:.4f} = F {record['F']:.4f} x RA {record['RA_U']:.4f}/{record['RA_R']:.4f} "
+            f"score       {with_interval(record['score'], intervals.get('score'))} (N = {record['N']}) = "
+            f"F {with_interval(record['F'], intervals.get('F'))} x RA {record['RA_U']:.4f}/{record['RA_R']:.4f} "
             f"x TA {record['TA_U']:.4f}/{record['TA_R']:.4f}",
             f"forget acc  unlearned {record['FA_U']:.4f}, retrained {record['FA_R']:.4f}; "
             f"epsilon median {record['epsilons']['median']:.2f}, {record['epsilons']['share_at_cap']:.0%} at 50",
         ]
+        ceiling = record.get("ceiling")
+        if ceiling:
+            lines.append(
+                f"ceiling     F of retraining itself at N = {record['N']}: {ceiling['value']:.4f} "
+                f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}] ({ceiling['n_references_used']} references); "
+                f"normalised score F / ceiling {with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
+            )
+        auxiliary = record.get("auxiliary", {})
+        if auxiliary:
+            parts = [f"KLoM mean {auxiliary['klom']['mean']:.3f} (lower is better)"]
+            if "ulira" in auxiliary:
+                parts.append(f"U-LiRA accuracy {auxiliary['ulira']['mean']:.3f} (0.5 is best)")
+            lines.append(f"auxiliary   {'; '.join(parts)}; never part of the score")
+        for flag in record.get("diagnostics", {}).get("flags", []):
+            lines.append(f"flag        {flag}")
+        undefined = record["epsilons"].get("undefined_examples")
+        if undefined:
+            lines.append(f"note        {undefined} example(s) where no threshold survives: epsilon 0 (metric.md)")
     if times.get("runs_completed"):
         lines.append(
             f"run time    mean {times['mean_seconds']:.2f} s, 95th percentile {times['p95_seconds']:.2f} s "

@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 
 import starter_kit
-from scoring import metric
+from scoring import assessment
 from scoring.confinement import make_non_dumpable
 from scoring.efficiency import Limits, time_statistics
 from scoring.ingestion import Ingestion, job_from_split, run_submission
@@ -60,7 +60,6 @@ from starter_kit.submission import submission_source
 
 TIME_LIMIT_FRACTION = 0.2  # of the mean retraining time, as in the competition
 SCORE_FILE = "score.json"
-ORGANISERS_FILE = "organisers.json"  # what derives from the scoring secret: never handed to participants
 STATUSES = ("scored", "rejected", "failed")
 _OUTPUT_FILES = (
     SCORE_FILE,
@@ -70,7 +69,8 @@ _OUTPUT_FILES = (
     "runs.csv",
     "score.png",
     "submission.log",
-    ORGANISERS_FILE,
+    "report.html",
+    assessment.ORGANISERS_DIR,
 )
 
 
@@ -148,6 +148,8 @@ def score_submission(options: ScoreOptions) -> dict:
 
         job = job_from_split(split, source, submission.name, threads=options.threads, device=options.device)
         ingestion = run_submission(job, seeds, limits, evaluate, progress=options.progress, sealed=not options.unsealed)
+        if ingestion.status == "completed":
+            ceiling = assessment.reference_ceiling(split, options.n_models, refs.directory)
 
     record.update(status=ingestion.status, reason=ingestion.reason)
     record["time"].update(time_statistics([r.seconds for r in ingestion.runs], ingestion.load_seconds, options.n_models))
@@ -167,7 +169,7 @@ def score_submission(options: ScoreOptions) -> dict:
     if ingestion.status == "completed":
         started = time.perf_counter()
         try:
-            arrays = _score(record, outputs, refs)
+            arrays = _score(record, outputs, refs, ceiling)
         except ValueError as error:  # e.g. the metric defines no epsilon for an example
             record.update(status="failed", reason=f"the official score is undefined for these outputs: {error}")
         record["timing"]["metric_seconds"] = round(time.perf_counter() - started, 3)
@@ -180,15 +182,15 @@ def score_submission(options: ScoreOptions) -> dict:
         }
         for i, run in enumerate(ingestion.runs)
     ]
-    organisers = None
+    organisers = {"references": _reference_runs(refs)}
     if os.environ.get(SECRET_ENV):  # seeds derived from the secret are the organisers' alone
-        organisers = {"run_seeds": [int(s) for s in seeds], "submission": record["submission"]["name"]}
+        organisers["seeds"] = {"run_seeds": [int(s) for s in seeds], "submission": record["submission"]["name"]}
     else:
         record["run_seeds"] = [int(s) for s in seeds]
         for run in record["runs"]:
             run["seed"] = int(seeds[run["index"]])
     record["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    _write_outputs(out, record, arrays, ingestion.output, organisers)
+    _write_outputs(out, record, arrays, ingestion.output, organisers, refs.forget_conf if arrays else None)
     return record
 
 
@@ -256,45 +258,49 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def _score(record: dict, outputs: list[ModelOutputs], refs: ReferenceSet) -> dict:
-    """Fill the score fields of ``record``; return the arrays to write beside it."""
+def _score(record: dict, outputs: list[ModelOutputs], refs: ReferenceSet, ceiling: dict | None) -> dict:
+    """Fill the score fields of ``record`` and what is reported beside them; return the arrays to write."""
     unlearned = np.stack([o.forget_conf for o in outputs])
-    retrained = refs.forget_conf
-    n_models = len(outputs)
-    epsilons = metric.per_example_epsilons(unlearned, retrained)
-    quality = metric.forgetting_quality_from_epsilons(epsilons, n_models)
-    ra_u = np.array([o.retain_accuracy for o in outputs])
-    ta_u = np.array([o.test_accuracy for o in outputs])
-    score = metric.official_score(quality, ra_u, ta_u, refs.retain_accuracy, refs.test_accuracy)
-    record.update(
-        status="scored",
-        reason=None,
-        score=score,
-        F=quality,
-        RA_U=float(ra_u.mean()),
-        TA_U=float(ta_u.mean()),
-        FA_U=float(np.mean([o.forget_accuracy for o in outputs])),
-        retain_ratio=float(ra_u.mean()) / record["RA_R"],
-        test_ratio=float(ta_u.mean()) / record["TA_R"],
-        epsilons={
-            "mean": float(epsilons.mean()),
-            "median": float(np.median(epsilons)),
-            "share_at_cap": float(np.mean(epsilons >= metric.EPSILON_CAP)),
-            "bin_width": metric.BIN_WIDTH,
-            "bin_counts": [int(c) for c in metric.epsilon_bin_counts(epsilons, n_models)],
-        },
+    unlearned_acc = {column: np.array([getattr(o, column) for o in outputs]) for column in assessment.ACCURACY_COLUMNS}
+    retrained_acc = assessment.accuracies_from_frame(_reference_runs(refs))
+    fields, epsilons = assessment.official(unlearned, refs.forget_conf, unlearned_acc, retrained_acc)
+    record.update(status="scored", reason=None, **fields)
+    record.update(assessment.assess(unlearned, refs.forget_conf, unlearned_acc, retrained_acc, epsilons, ceiling))
+    return {"unlearned_conf": unlearned, "epsilons": epsilons}
+
+
+def _reference_runs(refs: ReferenceSet) -> pd.DataFrame:
+    """Per reference model: its accuracies (organisers' data: reference outputs)."""
+    return pd.DataFrame(
+        {
+            "index": np.arange(refs.n_models),
+            "retain_accuracy": refs.retain_accuracy,
+            "forget_accuracy": refs.forget_accuracy,
+            "test_accuracy": refs.test_accuracy,
+        }
     )
-    return {"unlearned_conf": unlearned, "retrained_conf": retrained, "epsilons": epsilons}
 
 
-def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: str, organisers: dict | None) -> None:
+def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: str, organisers: dict,
+                   retrained_conf: np.ndarray | None) -> None:
+    """The folder: participant-facing files at the top, reference outputs and seeds under organisers/."""
     columns = ["index", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy"]
     if "run_seeds" in record:
         columns.insert(1, "seed")
+    if "diagnostics" in record:
+        for name, values in record["diagnostics"]["per_run"].items():
+            for run, value in zip(record["runs"], values):
+                run[name] = value
+        columns += list(record["diagnostics"]["per_run"])
     runs = pd.DataFrame(record["runs"], columns=columns)
     with staged_directory(out, replace=True) as staging:
-        if organisers is not None:
-            write_json(staging / ORGANISERS_FILE, organisers)
+        private = staging / assessment.ORGANISERS_DIR
+        private.mkdir()
+        write_bytes(private / "retrained_accuracies.csv", organisers["references"].to_csv(index=False).encode())
+        if retrained_conf is not None:
+            write_bytes(private / "retrained_conf.npy", npy_bytes(retrained_conf))
+        if "seeds" in organisers:
+            write_json(private / "seeds.json", organisers["seeds"])
         for name, array in arrays.items():
             write_bytes(staging / f"{name}.npy", npy_bytes(array))
         write_bytes(staging / "runs.csv", runs.to_csv(index=False).encode())

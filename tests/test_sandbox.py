@@ -227,7 +227,7 @@ def test_with_a_secret_participants_never_see_run_seeds(split, secret_refs, tmp_
     monkeypatch.setenv("SCORING_SECRET", SECRET)
     record = score_source(split, refs, tmp_path, "def unlearning(net, r, f, v):\n    return net\n")
     out = tmp_path / "out"
-    seeds = json.loads((out / "organisers.json").read_text())["run_seeds"]
+    seeds = json.loads((out / "organisers" / "seeds.json").read_text())["run_seeds"]
     assert len(seeds) == 2
     for name in ("score.json", "runs.csv", "submission.log"):
         text = (out / name).read_text()

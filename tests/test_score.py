@@ -86,13 +86,13 @@ def test_scoring_twice_with_the_same_seeds_gives_the_same_values(fine_tuned):
     assert [{k: v for k, v in r.items() if k not in strip} for r in first["runs"]] == [
         {k: v for k, v in r.items() if k not in strip} for r in second["runs"]
     ]
-    for name in ("unlearned_conf.npy", "retrained_conf.npy", "epsilons.npy"):
+    for name in ("unlearned_conf.npy", "organisers/retrained_conf.npy", "epsilons.npy"):
         assert np.array_equal(np.load(out / "first" / name), np.load(out / "second" / name)), name
 
 
 def test_the_score_can_be_recomputed_from_the_files_alone(fine_tuned):
     out, record, _ = fine_tuned
-    unlearned, retrained = np.load(out / "first" / "unlearned_conf.npy"), np.load(out / "first" / "retrained_conf.npy")
+    unlearned, retrained = np.load(out / "first" / "unlearned_conf.npy"), np.load(out / "first" / "organisers" / "retrained_conf.npy")
     quality = metric.forgetting_quality(unlearned, retrained)
     assert quality == record["F"]
     assert metric.official_score(quality, record["RA_U"], record["TA_U"], record["RA_R"], record["TA_R"]) == pytest.approx(
@@ -103,7 +103,8 @@ def test_the_score_can_be_recomputed_from_the_files_alone(fine_tuned):
 def test_score_json_records_what_the_protocol_lists(fine_tuned):
     out, record, _ = fine_tuned
     for key in ("status", "reason", "score", "F", "RA_U", "TA_U", "RA_R", "TA_R", "FA_U", "FA_R", "N", "n_forget",
-                "time", "sha256", "kit_version", "run_seeds", "runs"):
+                "time", "sha256", "kit_version", "run_seeds", "runs", "sealed", "processes", "intervals",
+                "uncertainty", "diagnostics", "auxiliary"):
         assert key in record, key
     assert set(record["sha256"]) == {"submission", "split_manifest", "reference_set"}
     for key in ("limit_seconds", "rule", "hard_kill_seconds", "mean_seconds", "p95_seconds", "std_seconds",
@@ -154,3 +155,34 @@ def test_a_missing_submission_or_split_is_a_one_line_error(split, refs, tmp_path
         ["score", kit.HERE / "identity.py", "--split-dir", tmp_path, "--n-models", 2, "--out", tmp_path / "o"], capsys
     )
     assert code == 2 and "is not a split directory" in stderr
+
+
+def test_every_number_is_recomputed_from_the_saved_arrays(fine_tuned, tmp_path, capsys):
+    out, record, _ = fine_tuned
+    for name in ("score", "F", "RA_U", "TA_R"):
+        low, high = record["intervals"][name]
+        assert low <= record[name] <= high, name
+    code, stdout, _ = cli(["recompute", out / "first"], capsys)
+    assert code == 0 and "matches" in stdout and f"score {record['score']:.4f} [" in stdout
+    forged = tmp_path / "forged"
+    import shutil
+
+    shutil.copytree(out / "first", forged)
+    changed = json.loads((forged / "score.json").read_text())
+    changed["score"] *= 2
+    changed["intervals"]["F"][1] += 0.1
+    (forged / "score.json").write_text(json.dumps(changed))
+    code, stdout, _ = cli(["recompute", forged], capsys)
+    assert code == 1 and "DIFFERS" in stdout and "score" in stdout and "intervals" in stdout
+
+
+def test_recompute_needs_a_scored_folder_with_its_arrays(fine_tuned, tmp_path, capsys):
+    out, _, _ = fine_tuned
+    code, _, stderr = cli(["recompute", tmp_path], capsys)
+    assert code == 2 and "has no score.json" in stderr
+    import shutil
+
+    shutil.copytree(out / "first", tmp_path / "copy")
+    shutil.rmtree(tmp_path / "copy" / "organisers")
+    code, _, stderr = cli(["recompute", tmp_path / "copy"], capsys)
+    assert code == 2 and "organisers/retrained_conf.npy" in stderr and stderr.count("\n") == 1
