@@ -10,6 +10,7 @@ sizes and class count as CIFAR-10, for rehearsing a GPU challenge without the re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -276,6 +277,23 @@ def make_synthetic_cifar10(
     standard deviation. Its name, ``synthetic_name(n_train, n_test, seed)``, is enough to
     make it again, so a split built from it loads like any other.
     """
+    raw, labels = _synthetic_raw(n_train, n_test, seed)
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    images = (torch.from_numpy(raw.copy()).float() / 255.0 - mean) / std  # copies: the cache stays intact
+    return Dataset(
+        name=synthetic_name(n_train, n_test, seed),
+        images=images.contiguous(),
+        labels=torch.from_numpy(labels.copy()),
+        classes=SYNTHETIC_CLASSES,
+        n_official_train=n_train,
+        sha256=_data_sha256(raw, labels),
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _synthetic_raw(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 pixels [n, 3, 32, 32] and int64 labels [n], read-only; cached, as a split loads them again."""
     rng = np.random.Generator(np.random.PCG64(seed))
     # Per class, _PARTS_PER_CLASS smooth colour patches of _PART x _PART pixels.
     parts = _upsample(rng.random((10, _PARTS_PER_CLASS, 3, 3, 3), dtype=np.float32), _PART)
@@ -286,17 +304,9 @@ def make_synthetic_cifar10(
     raw = np.empty((len(labels), 3, 32, 32), np.uint8)
     for start in range(0, len(labels), _CHUNK):
         raw[start : start + _CHUNK] = _synthetic_images(labels[start : start + _CHUNK], parts, alpha, rng)
-    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
-    images = (torch.from_numpy(raw).float() / 255.0 - mean) / std
-    return Dataset(
-        name=synthetic_name(n_train, n_test, seed),
-        images=images.contiguous(),
-        labels=torch.from_numpy(labels),
-        classes=SYNTHETIC_CLASSES,
-        n_official_train=n_train,
-        sha256=_data_sha256(raw, labels),
-    )
+    raw.flags.writeable = False
+    labels.flags.writeable = False
+    return raw, labels
 
 
 def _synthetic_images(labels: np.ndarray, parts: np.ndarray, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
