@@ -71,11 +71,12 @@ _ACCURACIES = (
     ("test", "TA_U", "TA_R"),
     ("forget", "FA_U", "FA_R"),
 )
-_FLAG_TEXT = {
-    "mixture": "the runs fall into two clearly different groups. F tests each forget example on its own, "
-    "so a submission that mixes two algorithms across its runs can score well: read the score with care.",
-    "identical": "every run returned exactly the same outputs. A deterministic submission scores F = 0 "
-    "through the spread rule.",
+_FLAG_TEXT = {  # (what, why it matters) for the diagnostics' flags the kit knows
+    "mixture": ("the runs fall into two clearly different groups.",
+                "F tests each forget example on its own, so a submission that mixes two algorithms across its runs "
+                "can score well: read the score with care."),
+    "identical": ("every run returned exactly the same outputs.",
+                  "A deterministic submission scores F = 0 through the spread rule."),
 }
 _STATUS_TEXT = {
     "scored": "scored",
@@ -307,8 +308,11 @@ def _interval_of(value) -> tuple[float, float] | None:
 _NOT_INTERVALS = {"ceiling", "auxiliary", "diagnostics", "time", "sha256", "split", "submission", "references"}
 
 
-def _level_of(value) -> str:
+def _level_of(value, record: dict | None = None) -> str:
+    """"95%": the interval's own confidence level, else the record's, else the kit's default."""
     level = value.get("confidence_level") if isinstance(value, dict) else None
+    if not _finite(level) and record is not None:
+        level = record.get("confidence_level")
     return f"{float(level):.0%}" if _finite(level) else "95%"
 
 
@@ -332,7 +336,8 @@ def _find_interval(record: dict, aliases) -> dict | None:
             found = {"low": record[alias + "_low"], "high": record[alias + "_high"]}
         interval = _interval_of(found)
         if interval is not None:
-            return {"low": interval[0], "high": interval[1], "level": _level_of(found), "text": _interval_text(interval)}
+            level = _level_of(found, record)
+            return {"low": interval[0], "high": interval[1], "level": level, "text": _interval_text(interval)}
     return None
 
 
@@ -497,14 +502,22 @@ def _time_section(record: dict, runs: list[dict]) -> dict:
     }
 
 
+def _per_run_lists(diagnostics: dict, n_runs: int) -> dict[str, list]:
+    """Diagnostics with one value per run: lists as long as the runs, at the top or under ``per_run``."""
+    found = {}
+    for container in (diagnostics, diagnostics.get("per_run") if isinstance(diagnostics.get("per_run"), dict) else {}):
+        for key, value in container.items():
+            if isinstance(value, list) and len(value) == n_runs and n_runs > 0 and key not in {"flags", "warnings"}:
+                found[key] = value
+    return found
+
+
 def _run_table(runs: list[dict], diagnostics: dict) -> dict | None:
     if not runs:
         return None
     columns = [c for c in _RUN_COLUMNS if any(c in r for r in runs)]
     columns += sorted({k for r in runs for k in r} - set(columns))
-    per_run = {
-        k: v for k, v in diagnostics.items() if isinstance(v, list) and len(v) == len(runs) and k not in columns
-    }
+    per_run = {k: v for k, v in _per_run_lists(diagnostics, len(runs)).items() if k not in columns}
     header = [_RUN_LABELS.get(c, c.replace("_", " ")) for c in columns] + [k.replace("_", " ") for k in per_run]
     rows = []
     for i, run in enumerate(runs):
@@ -514,15 +527,23 @@ def _run_table(runs: list[dict], diagnostics: dict) -> dict | None:
 
 
 def _diagnostics(diagnostics: dict, n_runs: int) -> dict | None:
+    """Warnings (``flags``: strings "name: text", and true booleans) and the other diagnostics as facts."""
     if not diagnostics:
         return None
     flags, facts = [], []
+    for text in diagnostics.get("flags") or diagnostics.get("warnings") or []:
+        name, _, rest = str(text).partition(": ")
+        name, text = (name, rest) if rest else ("warning", name)
+        flags.append({"name": name, "text": text, "why": _FLAG_TEXT.get(name.replace(" ", "_"), (None, None))[1]})
+    named = {flag["name"] for flag in flags}
+    per_run = _per_run_lists(diagnostics, n_runs)
     for key, value in diagnostics.items():
-        if isinstance(value, (bool, np.bool_)) and value:
-            flags.append({"name": key.replace("_", " "), "text": _FLAG_TEXT.get(key, "flagged")})
-        elif isinstance(value, list) and len(value) == n_runs and n_runs > 2:
-            continue  # a column of the run table
-        elif isinstance(value, dict):
+        if key in {"flags", "warnings", "per_run"} or key in per_run:
+            continue  # above, or columns of the run table
+        if isinstance(value, (bool, np.bool_)) and value and key.replace("_", " ") not in named:
+            what, why = _FLAG_TEXT.get(key, ("flagged.", None))
+            flags.append({"name": key.replace("_", " "), "text": what, "why": why})
+        if isinstance(value, dict):
             facts += [(f"{key} {k}".replace("_", " "), short(v)) for k, v in value.items()]
         else:
             facts.append((key.replace("_", " "), short(value)))
@@ -546,9 +567,10 @@ def _auxiliary(auxiliary) -> list[dict]:
             continue
         headline_key = next((k for k in _HEADLINE_KEYS if _finite(value.get(k))), None)
         note = next((str(value[k]) for k in _NOTE_KEYS if value.get(k)), None)
+        better = value.get("better")
         facts = []
         for key, item in value.items():
-            if key == headline_key or key in _NOTE_KEYS:
+            if key == headline_key or key in _NOTE_KEYS or key == "better":
                 continue
             if isinstance(item, dict):
                 facts += [(f"{key} {k}".replace("_", " "), short(v)) for k, v in item.items()]
@@ -558,7 +580,7 @@ def _auxiliary(auxiliary) -> list[dict]:
             {
                 "name": name,
                 "value": fmt(value.get(headline_key)) if headline_key else None,
-                "value_label": headline_key,
+                "value_label": " · ".join(x for x in (headline_key, f"{better} is better" if better else None) if x),
                 "interval": (_interval_text(_interval_of(value)) if _interval_of(value) else None),
                 "facts": facts,
                 "note": note,
@@ -772,9 +794,10 @@ def _splits_of(columns: list[str]) -> list[str]:
 
 
 def _leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
-    columns = [str(c) for c in table.columns]
     table = table.copy()
-    table.columns = columns
+    table.columns = [str(c) for c in table.columns]
+    table = table[[c for c in table.columns if not any(_hidden(part) for part in (c, c.split(" ", 1)[-1]))]]
+    columns = list(table.columns)
     splits = _splits_of(columns)
     consumed = set()
     specs = []  # one per shown column: key, label, split, source columns
@@ -799,7 +822,7 @@ def _leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
         key = key if isinstance(key, tuple) else (key,)
         names = dict(zip(keys, key))
         rows = [_leaderboard_row(row, specs, splits, links, names) for row in frame.to_dict("records")]
-        heading = f"{names.get('dataset', 'all')} · N = {names.get('N', '?')}"
+        heading = f"{names.get('dataset', 'all')} · N = {_int_text(names.get('N', '?'))}"
         extra = ", ".join(f"{k} {v}" for k, v in names.items() if k not in {"dataset", "N"})
         groups.append({"heading": heading + (f" · {extra}" if extra else ""), "rows": rows,
                        "header": _header(specs, splits), "specs": specs, "anchor": _slug(heading)})

@@ -71,30 +71,42 @@ def sealed_strings(record: dict) -> list[str]:
     return strings
 
 
+STATISTICS = ("intervals", "uncertainty", "accuracy_intervals", "confidence_level", "ceiling", "normalised_score",
+              "diagnostics", "auxiliary")
+RUN_KEYS = ("index", "seed", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy")
+
+
+def without_statistics(record: dict) -> dict:
+    """The record as a scorer without issue 11's fields writes it."""
+    record = {k: copy.deepcopy(v) for k, v in record.items() if k not in STATISTICS}
+    record["runs"] = [{k: v for k, v in run.items() if k in RUN_KEYS} for run in record["runs"]]
+    return record
+
+
 def with_statistics(record: dict) -> dict:
-    """The real record plus issue 11's fields, in the shapes the renderer reads."""
-    record = copy.deepcopy(record)
+    """The record plus issue 11's fields, laid out as scoring.assessment writes them, with known values."""
+    record = without_statistics(record)
     n_runs = len(record["runs"])
-    record["intervals"] = {"score": [0.0511, 0.0993], "F": {"low": 0.0522, "high": 0.1001, "confidence_level": 0.95}}
-    record["uncertainty"] = {
-        "score": {"estimate": record["score"], "low": 0.0511, "high": 0.0993, "method": "bootstrap + jackknife",
-                  "n_resamples": 9999, "random_state": 0, "models_only": {"low": 0.061, "high": 0.089}},
-    }
-    record["ceiling"] = {"value": 0.1873, "low": 0.1701, "high": 0.2045, "n_models": 4, "n_references": 8,
-                         "note": "halves of 4 models from 8 references"}
-    record["normalised_score"] = [0.4025, 0.2788, 0.5344]
+    record["confidence_level"] = 0.95
+    record["intervals"] = {"score": [0.0511, 0.0993], "F": [0.0522, 0.1001], "RA_U": [0.9971, 0.9989],
+                           "normalised_score": [0.2788, 0.5344]}
+    record["uncertainty"] = {"method": "bootstrap + jackknife", "n_resamples": 9999, "random_state": 2023,
+                             "models_only": {"low": 0.061, "high": 0.089, "standard_error": 0.007}}
+    record["ceiling"] = {"value": 0.1873, "low": 0.1701, "high": 0.2045, "splits": [0.18, 0.19], "n_models": 4,
+                         "n_references": 8, "note": "halves of 4 models from 8 references"}
+    record["normalised_score"] = 0.4025
     record["diagnostics"] = {
-        "distance": [0.61 + 0.01 * k for k in range(n_runs)],
-        "retrained_like": [False] * n_runs,
-        "mixture": True,
+        "per_run": {"distance": [0.61 + 0.01 * k for k in range(n_runs)], "group": [k % 2 for k in range(n_runs)]},
+        "flags": ["mixture: the runs fall into two clearly different groups of 2 and 2"],
         "identical": False,
+        "mixture": True,
         "n_distinct_runs": n_runs,
-        "group_sizes": [2, n_runs - 2],
+        "statistic": "Kolmogorov-Smirnov distance to the references",
     }
     record["auxiliary"] = {
-        "KLoM": {"mean": 9.8765, "median": 10.47, "percentiles": {"5": 7.6, "95": 10.95}, "n_bins": 20,
-                 "reference": "Georgiev et al. 2024, Attribute-to-Delete (arXiv:2410.23232)"},
-        "ulira_accuracy": 0.8185,
+        "klom": {"mean": 9.8765, "median": 10.47, "percentiles": {"5": 7.6, "95": 10.95}, "n_bins": 20,
+                 "paper": "Georgiev et al. 2024, Attribute-to-Delete (arXiv:2410.23232)", "better": "lower"},
+        "ulira": {"mean": 0.8185, "median": 0.875, "better": "closer to 0.5"},
     }
     return record
 
@@ -183,21 +195,34 @@ def test_an_unsealed_score_says_it_is_not_official(scored):
 
 def test_statistics_fields_are_shown_when_present_and_absent_otherwise(scored):
     _, record, arrays = scored["fine-tune"]
-    plain = render_report(record, arrays)
-    for section in ('id="ceiling"', 'id="uncertainty"', 'id="auxiliary"', 'id="diagnostics"', "mixture:"):
+    plain = render_report(without_statistics(record), arrays)
+    for section in ('id="ceiling"', 'id="uncertainty"', 'id="auxiliary"', 'id="diagnostics"', "mixture:", "% interval"):
         assert section not in plain
     page = render_report(with_statistics(record), arrays)
     text = visible_text(page)
     assert "95% interval [0.0511, 0.0993]" in text  # the score's
-    assert "[0.0522, 0.1001]" in text  # F's, from a dict
+    assert "95% interval [0.0522, 0.1001]" in text  # F's
+    assert "[0.9971, 0.9989]" in text  # RA_U's, in the accuracy table
     assert "0.1873" in text and "[0.1701, 0.2045]" in text and "0.4025" in text and "[0.2788, 0.5344]" in text
-    assert "mixture:" in text and "distance" in text and fmt(0.62) in text  # a per-run column of the run table
-    assert "KLoM" in text and "9.8765" in text and "Attribute-to-Delete" in text and "0.8185" in text
+    assert "mixture: the runs fall into two clearly different groups of 2 and 2" in text
+    assert "mixes two algorithms" in text  # why it matters
+    run_table = visible_text(page.split('id="run-table"')[1].split("</table>")[0])
+    assert "distance" in run_table and "group" in run_table and fmt(0.62) in run_table  # per-run columns
+    assert "Kolmogorov-Smirnov distance to the references" in text
+    assert "klom" in text and "9.8765" in text and "lower is better" in text and "Attribute-to-Delete" in text
+    assert "0.8185" in text and "closer to 0.5 is better" in text
     assert 'id="uncertainty"' in page and "bootstrap + jackknife" in text and "models_only" in text
-    # other shapes of the same interval
+    # other shapes of the same fields
     for variant in ({"score_interval": [0.0511, 0.0993]}, {"score_low": 0.0511, "score_high": 0.0993},
-                    {"uncertainty": {"score": {"low": 0.0511, "high": 0.0993}}}):
-        assert "[0.0511, 0.0993]" in visible_text(render_report({**record, **variant}, arrays)), variant
+                    {"uncertainty": {"score": {"low": 0.0511, "high": 0.0993}}},
+                    {"intervals": {"score": {"low": 0.0511, "high": 0.0993, "confidence_level": 0.95}}}):
+        shown = visible_text(render_report({**without_statistics(record), **variant}, arrays))
+        assert "95% interval [0.0511, 0.0993]" in shown, variant
+    older = {**without_statistics(record), "diagnostics": {"distance": [0.5] * record["N"], "mixture": True},
+             "ceiling": 0.19, "normalised_score": [0.39, 0.29, 0.5]}
+    shown = visible_text(render_report(older, arrays))
+    assert "mixture: the runs fall into two clearly different groups" in shown and "0.1900" in shown
+    assert "[0.2900, 0.5000]" in shown
 
 
 def test_the_epsilon_histogram_falls_back_to_the_recorded_bin_counts(scored):
@@ -236,8 +261,10 @@ def synthetic_table() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_the_leaderboard_groups_by_n_and_shows_intervals_sealing_and_links():
     table, others = synthetic_table()
     links = {"digits/32/alpha.py/private": "alpha-private/report.html", "digits/32/echo.py/private": "echo/report.html"}
+    table["public path"] = "/home/organiser/scores/x"  # a column of organiser paths is never shown
     page = render_leaderboard(table, others, links)
     text = visible_text(page)
+    assert "/home/organiser" not in page
     assert "digits · N = 32" in text and "digits · N = 128" in text
     assert "never ranked together" in text
     assert page.index("digits · N = 32") < page.index("charlie.py") < page.index("digits · N = 128")
