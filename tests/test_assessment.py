@@ -1,0 +1,85 @@
+"""The statistics beside the score, on digits with small N: the sanity rows' relations.
+
+A reference set of 8 models (twice N = 4) gives the ceiling; identity must score F = 0,
+noise-only must stay below the ceiling, and retraining from scratch (the time limit
+lifted) must land inside the ceiling's interval.
+"""
+
+import numpy as np
+import pytest
+
+from scoring import assessment
+from scoring.references import build_references
+from scoring.sanity import ROWS, sanity_source, write_sanity_submission
+from starter_kit.splits import load_split
+from submissions import _fixtures as kit
+
+N = 4
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    return kit.split_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def refs8(split, tmp_path_factory):
+    out = tmp_path_factory.mktemp("refs8") / "refs"
+    with kit.one_thread():
+        build_references(load_split(split), 2 * N, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rows(split, refs8, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sanity")
+    recipe = load_split(split).recipe
+    return {
+        name: kit.score(split, refs8, write_sanity_submission(name, folder, recipe), folder / name, n_models=N)
+        for name in ROWS
+    }
+
+
+def test_the_ceiling_uses_references_beyond_n_and_is_cached(split, refs8):
+    ceiling = assessment.reference_ceiling(load_split(split), N, refs8)
+    assert ceiling["n_models"] == N and ceiling["n_references"] == 2 * N and not ceiling["reduced"]
+    assert 0 < ceiling["low"] <= ceiling["value"] <= ceiling["high"] <= 1
+    assert (refs8 / f"ceiling-N{N}.json").is_file()
+    assert assessment.reference_ceiling(load_split(split), N, refs8) == ceiling
+
+
+def test_identity_scores_zero_and_is_flagged(rows):
+    record = rows["identity"]
+    assert record["status"] == "scored" and record["F"] == 0 and record["score"] == 0
+    assert record["diagnostics"]["identical"] and record["normalised_score"] == 0
+    assert any(flag.startswith("identical") for flag in record["diagnostics"]["flags"])
+
+
+def test_noise_only_is_random_but_below_retraining(rows):
+    noise, retrain = rows["noise"], rows["retrain"]
+    assert noise["status"] == "scored" and not noise["diagnostics"]["identical"]
+    assert noise["F"] < retrain["F"] and noise["intervals"]["F"][1] < retrain["ceiling"]["high"] + 1e-9
+
+
+def test_retraining_from_scratch_lands_inside_the_ceiling(rows):
+    record = rows["retrain"]
+    assert record["status"] == "scored", record["reason"]
+    ceiling = record["ceiling"]
+    assert ceiling["low"] <= record["F"] <= ceiling["high"]
+    assert not record["diagnostics"]["identical"] and not record["diagnostics"]["mixture"]
+    assert 0.95 < record["test_ratio"] < 1.05
+    assert record["auxiliary"]["klom"]["mean"] < rows["identity"]["auxiliary"]["klom"]["mean"]
+
+
+def test_sanity_sources_are_checked():
+    with pytest.raises(ValueError, match="needs the split's recipe"):
+        sanity_source("retrain")
+    with pytest.raises(ValueError, match="unknown sanity row"):
+        sanity_source("oracle")
+
+
+def test_accuracy_intervals_cover_their_mean():
+    values = np.array([0.9, 0.92, 0.95, 0.91, 0.93])
+    low, high = assessment.mean_interval(values)
+    assert low < values.mean() < high and low >= values.min() and high <= values.max()
+    assert assessment.mean_interval(values) == [low, high]  # seeded
