@@ -21,7 +21,7 @@ from scoring.score import SCORE_FILE
 from starter_kit.atomic import write_bytes
 
 LEADERBOARD_FILE = "leaderboard.csv"
-_VALUES = ("score", "F", "RA_U", "TA_U", "mean_run_seconds", "sealed")
+_VALUES = ("score", "score_low", "score_high", "F", "RA_U", "TA_U", "mean_run_seconds", "sealed", "references")
 
 
 def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
@@ -45,12 +45,15 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
                     "status": record["status"],
                     "reason": record.get("reason"),
                     "score": record.get("score"),
+                    "score_low": _interval(record, "score", 0),
+                    "score_high": _interval(record, "score", 1),
                     "F": record.get("F"),
                     "RA_U": record.get("RA_U"),
                     "TA_U": record.get("TA_U"),
                     "mean_run_seconds": record.get("time", {}).get("mean_seconds"),
                     # False for --unsealed scores and for scores from before the sandbox
                     "sealed": bool(record.get("sealed", False)),
+                    "references": record["sha256"]["reference_set"][:12],
                     "scored_at": record.get("scored_at", ""),
                     "path": str(path.parent),
                 }
@@ -64,13 +67,18 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
 def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     """Rank the scored rows of ``collect_scores``: one row per (dataset, N, submission).
 
-    Columns: rank, dataset, N, submission, sha256 (12 characters), then for each split
-    present (public first, private next) its score, F, RA_U, TA_U, mean run seconds and
-    whether it was scored in the sandbox (``sealed``; an unsealed score is no official one).
+    Columns: rank, group, dataset, N, submission, sha256 (12 characters), then for each
+    split present (public first, private next) its score with its 95% interval
+    (``score_low``, ``score_high``), F, RA_U, TA_U, mean run seconds, whether it was
+    scored in the sandbox (``sealed``; an unsealed score is no official one) and the
+    reference set (12 characters of its sha256); then ``overlaps_above``: whether the
+    ranking score's interval overlaps that of the entry ranked just above (a difference
+    within noise). Ranks are only given within a group: the same dataset, N and
+    reference set of the ranking split (the private one where any entry has it).
     """
     scored = scores[scores["status"] == "scored"].copy()
     if scored.empty:
-        return pd.DataFrame(columns=["rank", "dataset", "N", "submission", "sha256"])
+        return pd.DataFrame(columns=["rank", "group", "dataset", "N", "submission", "sha256"])
     scored = scored.sort_values("scored_at").drop_duplicates(["dataset", "N", "submission_sha256", "split"], keep="last")
     scored["sha256"] = scored["submission_sha256"].str[:12]
     key = ["dataset", "N", "submission", "sha256"]
@@ -83,12 +91,28 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
                 table[f"{split} {value}"] = wide[(value, split)]
     table = table.reset_index()
     rank = pd.Series(float("nan"), index=table.index)
-    for _, group in table.groupby(["dataset", "N"]):
+    group_name = pd.Series("", index=table.index, dtype=object)
+    overlaps = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    for (dataset, n_models), same_n in table.groupby(["dataset", "N"]):
         # The private score decides where there is one (the final ranking), else the first split's.
-        by = "private score" if "private score" in group and group["private score"].notna().any() else f"{splits[0]} score"
-        rank[group.index] = group[by].rank(ascending=False, method="min")
+        split = "private" if "private score" in same_n and same_n["private score"].notna().any() else splits[0]
+        for references, group in same_n.groupby(f"{split} references"):
+            rank[group.index] = group[f"{split} score"].rank(ascending=False, method="min")
+            group_name[group.index] = f"{dataset}, N = {n_models}, {split} references {references}"
+            ordered = group.assign(_rank=rank[group.index]).sort_values("_rank")
+            lows, highs = ordered[f"{split} score_low"].to_numpy(), ordered[f"{split} score_high"].to_numpy()
+            for position, index in enumerate(ordered.index[1:], start=1):
+                if not any(pd.isna(v) for v in (lows[position], highs[position], lows[position - 1], highs[position - 1])):
+                    overlaps[index] = bool(highs[position] >= lows[position - 1] and lows[position] <= highs[position - 1])
     table.insert(0, "rank", rank.round().astype("Int64"))
-    return table.sort_values(["dataset", "N", "rank"], na_position="last").reset_index(drop=True)
+    table.insert(1, "group", group_name.where(group_name != "", "not ranked: no score on the ranking split"))
+    table["overlaps_above"] = overlaps
+    return table.sort_values(["dataset", "N", "group", "rank"], na_position="last").reset_index(drop=True)
+
+
+def _interval(record: dict, name: str, end: int) -> float | None:
+    interval = record.get("intervals", {}).get(name)
+    return None if not interval or interval[end] is None else float(interval[end])
 
 
 def not_ranked(scores: pd.DataFrame) -> pd.DataFrame:
@@ -106,12 +130,43 @@ def write_leaderboard(table: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
-    """The table as text for the terminal, with unranked submissions listed below."""
-    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:.4f}".format):
-        text = table.to_string(index=False) if len(table) else "no scored submission yet"
+    """The table as text for the terminal, one block per group, unranked submissions below.
+
+    Scores print as ``0.0153 [0.011, 0.020]`` (95% interval); ``~`` marks an entry whose
+    interval overlaps the one ranked above it.
+    """
+    if not len(table):
+        text = "no scored submission yet"
+    else:
+        blocks = ["Ranks are given only within a group (the same dataset, N and reference set): "
+                  "scores of different N, splits or reference sets are never ranked together."]
+        for group, rows in table.groupby("group", sort=False):
+            shown = pd.DataFrame({"rank": rows["rank"], "": rows["overlaps_above"].map(lambda v: "~" if v is True else "")})
+            shown["submission"] = rows["submission"]
+            for column in [c for c in rows.columns if c.endswith(" score")]:
+                split = column[: -len(" score")]
+                shown[column] = [
+                    _with_interval(v, lo, hi) for v, lo, hi in zip(rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"])
+                ]
+                shown[f"{split} F"] = rows[f"{split} F"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+                shown[f"{split} sealed"] = rows[f"{split} sealed"].map(lambda v: "" if pd.isna(v) else ("yes" if v else "NO"))
+            with pd.option_context("display.width", 250, "display.max_columns", 50):
+                blocks.append(f"{group}:\n" + shown.to_string(index=False))
+        text = "\n\n".join(blocks)
+        if table["overlaps_above"].eq(True).any():
+            text += "\n\n~ : its 95% interval overlaps the one ranked above: the order of the two is within noise"
     if len(others):
         text += "\n\nnot ranked:\n" + "\n".join(
             f"  {row.submission} ({row.dataset}/{row.split}, N = {row.N}): {row.status}: {row.reason}"
             for row in others.itertuples()
         )
+    return text
+
+
+def _with_interval(value, low, high) -> str:
+    if pd.isna(value):
+        return ""
+    text = f"{value:.4f}"
+    if not (pd.isna(low) or pd.isna(high)):
+        text += f" [{low:.3f}, {high:.3f}]"
     return text

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from scoring.__main__ import main
-from scoring.leaderboard import collect_scores, leaderboard, not_ranked
+from scoring.leaderboard import collect_scores, format_leaderboard, leaderboard, not_ranked
 from starter_kit.atomic import write_json
 
 
@@ -90,3 +90,25 @@ def test_shows_whether_each_score_was_sealed(tmp_path):
     assert table.loc["a.py", "public sealed"] == True  # noqa: E712 - a numpy bool
     assert table.loc["b.py", "public sealed"] == False  # noqa: E712
     assert table.loc["c.py", "public sealed"] == False  # noqa: E712
+
+
+def test_intervals_overlaps_and_groups_by_reference_set(tmp_path):
+    def with_interval(name, score, low, high, references="r" * 64):
+        value = record(name, "public", score)
+        value["intervals"] = {"score": [low, high]}
+        value["sha256"]["reference_set"] = references
+        return value
+
+    write_json(tmp_path / "a" / "score.json", with_interval("a.py", 0.05, 0.04, 0.06))
+    write_json(tmp_path / "b" / "score.json", with_interval("b.py", 0.045, 0.035, 0.055))  # overlaps a
+    write_json(tmp_path / "c" / "score.json", with_interval("c.py", 0.01, 0.005, 0.015))  # clearly below b
+    write_json(tmp_path / "d" / "score.json", with_interval("d.py", 0.02, 0.01, 0.03, references="q" * 64))
+    table = leaderboard(collect_scores(tmp_path)).set_index("submission")
+    assert list(table.loc[["a.py", "b.py", "c.py"], "rank"]) == [1, 2, 3]
+    assert pd.isna(table.loc["a.py", "overlaps_above"]) and table.loc["b.py", "overlaps_above"] == True  # noqa: E712
+    assert table.loc["c.py", "overlaps_above"] == False  # noqa: E712
+    assert table.loc["d.py", "rank"] == 1 and "references qqqq" in table.loc["d.py", "group"]  # its own group
+    assert table.loc["a.py", "group"] != table.loc["d.py", "group"]
+    text = format_leaderboard(leaderboard(collect_scores(tmp_path)), not_ranked(collect_scores(tmp_path)))
+    assert "0.0450 [0.035, 0.055]" in text and "~" in text and "never ranked together" in text
+    assert "digits, N = 32, public references rrrrrrrrrrrr:" in text
