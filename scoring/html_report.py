@@ -573,7 +573,7 @@ def _auxiliary(auxiliary) -> list[dict]:
             if key == headline_key or key in _NOTE_KEYS or key == "better":
                 continue
             if isinstance(item, dict):
-                facts += [(f"{key} {k}".replace("_", " "), short(v)) for k, v in item.items()]
+                facts += [(f"{key} {k}".replace("_", " "), short(v)) for k, v in sorted(item.items(), key=_numeric_key)]
             else:
                 facts.append((key.replace("_", " "), short(item)))
         cards.append(
@@ -587,6 +587,14 @@ def _auxiliary(auxiliary) -> list[dict]:
             }
         )
     return cards
+
+
+def _numeric_key(item) -> tuple:
+    """Sort percentiles {"5", "25", "95"} as numbers, other keys as they come."""
+    try:
+        return (0, float(item[0]))
+    except (TypeError, ValueError):
+        return (1, 0.0)
 
 
 def _all_intervals(record: dict) -> list[dict]:
@@ -621,11 +629,15 @@ def _all_intervals(record: dict) -> list[dict]:
 
     intervals = record.get("intervals")
     if isinstance(intervals, dict):
+        # how: the score's and F's method (``uncertainty``), the accuracies' (``accuracy_intervals``), where recorded
+        methods = {k: v.get("method") for k, v in record.items() if isinstance(v, dict) and v.get("method")}
         for name, value in intervals.items():
             interval = _interval_of(value)
             if interval and not isinstance(value, dict):
+                accuracy = name[:3] in {"RA_", "TA_", "FA_"} or "accuracy" in name
+                how = methods.get("accuracy_intervals" if accuracy else "uncertainty") or ""
                 rows.append({"name": f"intervals › {name}", "estimate": fmt(record.get(name)), "low": fmt(interval[0]),
-                             "high": fmt(interval[1]), "details": ""})
+                             "high": fmt(interval[1]), "details": how})
     walk({k: v for k, v in record.items() if k not in {"runs"}}, [])
     return rows
 
