@@ -149,6 +149,7 @@ def _setup(args) -> None:
 
 
 def references_command(args) -> int:
+    from scoring import assessment
     from scoring.references import build_references, describe_references
     from starter_kit.splits import load_split
 
@@ -157,7 +158,22 @@ def references_command(args) -> int:
     with _backend(args) as backend:
         refs = build_references(split, args.n_models, args.refs, device=args.device, progress=not args.quiet, backend=backend)
     print(describe_references(refs))
+    print(describe_ceiling(assessment.reference_ceiling(split, args.n_models, refs.directory), args.n_models))
     return 0
+
+
+def describe_ceiling(ceiling: dict | None, n_models: int) -> str:
+    """The estimator's ceiling in two lines: what a perfect unlearning scores at this N."""
+    if ceiling is None:
+        return f"  ceiling: needs N >= 3 and at least 6 references (N = {n_models})"
+    text = (
+        f"  ceiling: F of retraining itself at N = {ceiling['n_models_requested']}: {ceiling['value']:.4f} "
+        f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}], over {ceiling['n_splits']} random splits of "
+        f"{ceiling['n_references_used']} references into halves of {ceiling['n_models']}"
+    )
+    if ceiling.get("reduced"):
+        text += f"\n           ({ceiling['note']})"
+    return text
 
 
 def score_command(args) -> int:
