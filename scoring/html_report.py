@@ -22,10 +22,18 @@ whichever of these names they carry, and left out when absent:
   ``low`` and ``high`` anywhere in the record is listed in the uncertainty section;
 - ``ceiling`` (a number or a dict with ``value``, ``low``, ``high``, ``note``),
   ``normalised_score`` (a number, [estimate, low, high] or a dict);
-- ``diagnostics``: lists as long as the runs become columns of the run table, true flags
-  (``mixture``, ``identical``...) a warning, other values a table; per-run keys that the
+- ``diagnostics``: lists as long as the runs (at its top or under ``per_run``) become
+  columns of the run table, ``flags`` (strings "name: text") and true booleans
+  (``mixture``, ``identical``...) warnings, other values a list; per-run keys that the
   runs themselves carry are columns too;
-- ``auxiliary``: {metric: number or dict}, each metric a card.
+- ``auxiliary``: {metric: number or dict}, each metric a card (``mean`` or ``value`` as its
+  headline, ``paper`` / ``reference`` as its note, ``better`` beside its name);
+- anything else: the collapsible "everything in score.json" table at the end.
+
+Public functions: ``render_report``, ``render_leaderboard``, ``report_links`` (the
+leaderboard's links from ``collect_scores``' table) and ``inline_frame`` (a report in a
+notebook cell). Writing the files is the caller's: ``report.html`` beside score.json,
+``leaderboard.html`` beside leaderboard.csv.
 """
 
 from __future__ import annotations
