@@ -210,14 +210,18 @@ def leaderboard_command(args) -> int:
         not_ranked,
         write_leaderboard,
     )
+    from scoring.html_report import render_leaderboard, report_links
+    from starter_kit.atomic import write_bytes
 
     scores = collect_scores(args.results)
     if scores.empty:
         raise ValueError(f"no score.json under {args.results}: score a submission with 'python -m scoring score'")
-    table = leaderboard(scores)
+    table, others = leaderboard(scores), not_ranked(scores)
     path = write_leaderboard(table, args.csv or args.results / LEADERBOARD_FILE)
-    print(format_leaderboard(table, not_ranked(scores)))
-    print(f"\nwrote {path}")
+    page = path.with_suffix(".html")
+    write_bytes(page, render_leaderboard(table, others, report_links(scores, page.parent)).encode())
+    print(format_leaderboard(table, others))
+    print(f"\nwrote {path} and {page}")
     return 0
 
 

@@ -50,6 +50,7 @@ import starter_kit
 from scoring import assessment
 from scoring.confinement import make_non_dumpable
 from scoring.efficiency import Limits, time_statistics
+from scoring.html_report import render_report
 from scoring.ingestion import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.references import ReferenceSet, load_references
@@ -307,7 +308,8 @@ def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: 
         write_bytes(staging / "submission.log", log.encode())
         if record["status"] == "scored":
             write_bytes(staging / "score.png", score_figure(record, arrays["epsilons"]))
-        record["files"] = sorted(p.name for p in staging.iterdir()) + [SCORE_FILE]
+        record["files"] = sorted([*(p.name for p in staging.iterdir()), "report.html", SCORE_FILE])
+        write_bytes(staging / "report.html", render_report(_plain(record), arrays).encode())
         write_json(staging / SCORE_FILE, _plain(record))
 
 
