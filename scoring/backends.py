@@ -270,7 +270,11 @@ class RayBackend(Backend):
             self._owns_connection = True
         self._remotes: dict[Callable, Any] = {}
         self._refs: list = []
-        self._check_fits()
+        try:
+            self._check_fits()
+        except ValueError:
+            self.close()  # a private instance started for nothing is stopped again
+            raise
 
     def _check_fits(self) -> None:
         """Refuse a request no node can ever satisfy (Ray would wait for it forever)."""

@@ -38,6 +38,7 @@ from scoring.backends import Backend
 from scoring.efficiency import Limits
 from scoring.ingestion import Ingestion, RunRecord, WorkerJob, run_submission
 from scoring.outputs import Evaluator, ModelOutputs
+from scoring.references import SplitArrays
 
 MIN_CHUNK_RUNS = 8
 
@@ -116,7 +117,7 @@ def run_in_chunks(
     started = time.monotonic()
     task_device = backend.task_device(device)
     job = replace(job, device=task_device)  # on Ray a task's GPU is always its cuda:0
-    shared_job, shared_split = backend.share(job), backend.share(split)
+    shared_job, shared_split = backend.share(job), backend.share(SplitArrays.from_split(split))
     tasks = {
         backend.submit(_run_chunk, shared_job, shared_split, list(seeds[a:b]), a, limits, sealed, task_device): (a, b)
         for a, b in bounds
@@ -141,7 +142,7 @@ def run_in_chunks(
     return combined, outputs
 
 
-def _run_chunk(job: WorkerJob, split, seeds: list[int], first: int, limits: Limits, sealed: bool, device: str) -> ChunkResult:
+def _run_chunk(job: WorkerJob, split: SplitArrays, seeds: list[int], first: int, limits: Limits, sealed: bool, device: str) -> ChunkResult:
     """One chunk, where the backend runs it: a fresh sandboxed worker for ``seeds``, each model evaluated here."""
     torch.set_num_threads(job.threads)
     evaluator = Evaluator(split, device=device)

@@ -36,7 +36,7 @@ if [name for _, name in socket.if_nameindex()] != ["lo"] or not os.environ.get("
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from scoring import score  # noqa: E402
+from scoring import metric, score  # noqa: E402
 from scoring.__main__ import main  # noqa: E402
 from scoring.backends import RayBackend  # noqa: E402
 from scoring.distributed import run_in_chunks  # noqa: E402
@@ -184,7 +184,11 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
     assert [r.index for r in ingestion.runs] == [0, 1, 2, 3] and [r.seed for r in ingestion.runs] == seeds
     assert sorted(arrived) == [0, 1, 2, 3] and ingestion.sealed
     unlearned = np.stack([o.forget_conf for o in outputs])
-    assert np.array_equal(unlearned, np.load(tmp_path / "local" / "unlearned_conf.npy"))
-    record = {"RA_R": local["RA_R"], "TA_R": local["TA_R"]}
-    score._score(record, outputs, load_references(split, 4, refs))  # the official score, as score.py computes it
-    assert (record["score"], record["F"], record["RA_U"], record["TA_U"]) == (local["score"], local["F"], local["RA_U"], local["TA_U"])
+    (saved,) = (tmp_path / "local").rglob("unlearned_conf.npy")
+    assert np.array_equal(unlearned, np.load(saved))  # every run's confidences, bit for bit
+    # ... hence the official score (scoring.metric, as the scorer computes it) is the local one.
+    retrained = load_references(split, 4, refs)
+    quality = metric.forgetting_quality(unlearned, retrained.forget_conf)
+    ra_u, ta_u = [o.retain_accuracy for o in outputs], [o.test_accuracy for o in outputs]
+    official = metric.official_score(quality, ra_u, ta_u, retrained.retain_accuracy, retrained.test_accuracy)
+    assert (official, quality, float(np.mean(ra_u)), float(np.mean(ta_u))) == (local["score"], local["F"], local["RA_U"], local["TA_U"])

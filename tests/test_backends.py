@@ -173,3 +173,50 @@ def test_a_run_failing_in_a_later_chunk_is_named_by_its_chunk(digits_split, tmp_
     assert ingestion.status == "failed" and len(outputs) == 2 and [r.index for r in ingestion.runs] == [0, 1]
     assert ingestion.reason.startswith("in the worker for runs 2-2 (its run k is run 2+k): run 0 raised RuntimeError")
     assert "--- runs 0-1 (one worker) ---" in ingestion.output
+
+
+class _FakeRay:
+    """Stands in for the ray module: records how the backend starts and uses it."""
+
+    def __init__(self):
+        self.calls, self.initialized = [], False
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **options):
+        self.calls.append(("init", options))
+        self.initialized = True
+
+    def shutdown(self):
+        self.calls.append(("shutdown", {}))
+        self.initialized = False
+
+    def nodes(self):
+        return [{"Alive": True, "Resources": {"CPU": 2.0}}]
+
+    def cancel(self, ref, force):
+        pass
+
+
+def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatch):
+    from scoring import backends
+
+    fake = _FakeRay()
+    monkeypatch.setattr(backends, "_import_ray", lambda: fake)
+    with backends.RayBackend(cpus=1, local_cpus=2) as backend:
+        assert backend.task_device("cuda:3") == "cuda" and backend.task_device("cpu") == "cpu"
+    name, options = fake.calls[0]
+    assert name == "init" and options["address"] == "local" and options["_node_ip_address"] == "127.0.0.1"
+    assert options["include_dashboard"] is False and fake.calls[-1][0] == "shutdown"
+
+    fake = _FakeRay()
+    monkeypatch.setattr(backends, "_import_ray", lambda: fake)
+    backends.RayBackend(address="10.0.0.1:6379").close()  # never contacted: the fake records the call
+    assert fake.calls[0][1]["address"] == "10.0.0.1:6379" and "_node_ip_address" not in fake.calls[0][1]
+
+    fake = _FakeRay()
+    monkeypatch.setattr(backends, "_import_ray", lambda: fake)
+    with pytest.raises(ValueError, match=r"no node of the Ray cluster has 1 CPU\(s\) and 1 GPU\(s\)"):
+        backends.RayBackend(gpus=1)
+    assert [name for name, _ in fake.calls] == ["init", "shutdown"]
