@@ -271,12 +271,7 @@ def _forgetting_quality_parts(
     n_groups = min(_check_int(n_groups, "n_groups", 2), n_models)
     n_sub = min(_check_int(n_model_examples, "n_model_examples", 1), n_examples)
     random_state = _check_int(random_state, "random_state", 0)
-    if epsilons is None:
-        epsilons = metric.per_example_epsilons(unlearned, retrained, n_jobs=n_jobs)
-    epsilons = metric._check_epsilons(epsilons)
-    if epsilons.shape != (n_examples,):
-        raise ValueError(f"epsilons must be [n_examples] = [{n_examples}], got shape {epsilons.shape}")
-    points = metric.epsilon_points(epsilons, n_models)
+    points = _official_points(unlearned, retrained, epsilons, n_jobs)
     estimate = float(points.sum() / n_examples)
 
     rng = np.random.default_rng(random_state)
@@ -286,52 +281,32 @@ def _forgetting_quality_parts(
     kept[np.arange(n_groups)[:, None], groups] = False
     examples = np.sort(rng.choice(n_examples, n_sub, replace=False))
     left_out = _left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [G, n_sub]
-
     factor = (n_models - group_size) / (group_size * n_groups)
-    group_means = left_out.mean(axis=1)
-    per_example = factor * np.sum((left_out - left_out.mean(axis=0)) ** 2, axis=0)  # [n_sub]
-    subset_var = factor * float(np.sum((group_means - group_means.mean()) ** 2))
-    own = float(per_example.mean())  # average model variance of one example's points
-    covariance = (subset_var - own / n_sub) * n_sub / (n_sub - 1) if n_sub > 1 else 0.0
-    shared = max(covariance, 0.0) * (n_examples - 1) / n_examples  # C of the module docstring
-    # One example has no spread to resample: its jackknife variance stands in.
-    examples_var = float(points.var(ddof=1)) / n_examples if n_examples > 1 else own
-    # The jackknife overstates one example's own model variance (its points are a
-    # non-smooth statistic whose variance does not shrink like 1 / N); the spread over
-    # examples bounds it from above too, so the smaller of the two is used.
-    models_var = min(own / n_examples, examples_var) + shared
+    parts = _variance_parts(points, left_out, factor)
 
-    values, counts = np.unique(points, return_counts=True)
-    draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
-    # The shared part is estimated from G replicates: Student noise with G - 1 degrees of
-    # freedom carries the uncertainty of that estimate into the interval (as a t interval
-    # does for an estimated variance).
-    df = n_groups - 1
-    noise = rng.standard_normal(n_resamples)
-    student = noise * np.sqrt(df / rng.chisquare(df, n_resamples))
-    replicates = draws @ values / n_examples + math.sqrt(shared) * student
-    if n_examples == 1:  # nothing to resample: the example's own model noise instead
-        replicates = replicates + math.sqrt(own) * rng.standard_normal(n_resamples)
+    replicates, noise = _replicates(points, parts, n_groups - 1, n_resamples, rng)
     low, high = _percentiles(replicates, confidence_level)
-    own_part = models_var - shared
+    models_var, shared = parts["models"], parts["shared"]
     # Satterthwaite: the per-example part has S - 1 degrees of freedom, the shared one G - 1.
-    df_models = models_var**2 / (own_part**2 / max(n_examples - 1, 1) + shared**2 / df) if models_var > 0 else 1.0
-    z_level = _t(confidence_level, df_models)
-    se_models = math.sqrt(models_var)
+    own_part = models_var - shared
+    df_models = (
+        models_var**2 / (own_part**2 / max(n_examples - 1, 1) + shared**2 / (n_groups - 1)) if models_var > 0 else 1.0
+    )
+    half_width = _t(confidence_level, df_models) * math.sqrt(models_var)
     result = {
         "estimate": estimate,
         "low": min(max(low, 0.0), 1.0),
         "high": min(max(high, 0.0), 1.0),
-        "standard_error": math.sqrt(examples_var + shared),
+        "standard_error": math.sqrt(parts["examples"] + shared),
         "models_only": {
-            "low": max(estimate - z_level * se_models, 0.0),
-            "high": min(estimate + z_level * se_models, 1.0),
-            "standard_error": se_models,
+            "low": max(estimate - half_width, 0.0),
+            "high": min(estimate + half_width, 1.0),
+            "standard_error": math.sqrt(models_var),
             "degrees_of_freedom": df_models,
         },
         "standard_errors": {
-            "examples": math.sqrt(examples_var),
-            "models": se_models,
+            "examples": math.sqrt(parts["examples"]),
+            "models": math.sqrt(models_var),
             "models_shared": math.sqrt(shared),
         },
         "method": "bootstrap over forget examples + grouped delete-d jackknife over (run, reference) pairs",
@@ -345,9 +320,58 @@ def _forgetting_quality_parts(
         "n_examples": n_examples,
     }
     return {
-        "result": result, "kept": kept, "factor": factor, "group_means": group_means, "shared": shared,
+        "result": result, "kept": kept, "factor": factor, "group_means": left_out.mean(axis=1), "shared": shared,
         "models_var": models_var, "noise": noise, "replicates": replicates, "rng": rng, "df_models": df_models,
     }
+
+
+def _official_points(unlearned: np.ndarray, retrained: np.ndarray, epsilons, n_jobs) -> np.ndarray:
+    """Points [n_examples] of the official epsilons (computed unless given)."""
+    n_models, n_examples = unlearned.shape
+    if epsilons is None:
+        epsilons = metric.per_example_epsilons(unlearned, retrained, n_jobs=n_jobs)
+    epsilons = metric._check_epsilons(epsilons)
+    if epsilons.shape != (n_examples,):
+        raise ValueError(f"epsilons must be [n_examples] = [{n_examples}], got shape {epsilons.shape}")
+    return metric.epsilon_points(epsilons, n_models)
+
+
+def _variance_parts(points: np.ndarray, left_out: np.ndarray, factor: float) -> dict:
+    """Variance components of F (module doc) from the official points [S] and the
+    left-out-group points [G, n_sub]: ``own`` (one example's model variance, jackknife),
+    ``shared`` (C), ``examples`` (Var_examples) and ``models`` (this forget set, new seeds)."""
+    n_examples, n_sub = len(points), left_out.shape[1]
+    group_means = left_out.mean(axis=1)
+    per_example = factor * np.sum((left_out - left_out.mean(axis=0)) ** 2, axis=0)  # [n_sub]
+    subset_var = factor * float(np.sum((group_means - group_means.mean()) ** 2))
+    own = float(per_example.mean())
+    covariance = (subset_var - own / n_sub) * n_sub / (n_sub - 1) if n_sub > 1 else 0.0
+    shared = max(covariance, 0.0) * (n_examples - 1) / n_examples
+    # One example has no spread to resample: its jackknife variance stands in.
+    examples = float(points.var(ddof=1)) / n_examples if n_examples > 1 else own
+    # The jackknife overstates one example's own model variance (its points are a
+    # non-smooth statistic whose variance does not shrink like 1 / N); the spread over
+    # examples bounds it from above too, so the smaller of the two is used.
+    models = min(own / n_examples, examples) + shared
+    return {"own": own, "shared": shared, "examples": examples, "models": models}
+
+
+def _replicates(points: np.ndarray, parts: dict, df: int, n_resamples: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """F replicates [n_resamples]: bootstrap of the examples + Student(df) noise of variance C.
+
+    Also returns the noise's normal factor [n_resamples], which the score's correlated
+    utility noise reuses. Student noise carries the uncertainty of C, estimated from
+    df + 1 groups, into the interval (as a t interval does for an estimated variance).
+    """
+    n_examples = len(points)
+    values, counts = np.unique(points, return_counts=True)
+    draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
+    noise = rng.standard_normal(n_resamples)
+    student = noise * np.sqrt(df / rng.chisquare(df, n_resamples))
+    replicates = draws @ values / n_examples + math.sqrt(parts["shared"]) * student
+    if n_examples == 1:  # nothing to resample: the example's own model noise instead
+        replicates = replicates + math.sqrt(parts["own"]) * rng.standard_normal(n_resamples)
+    return replicates, noise
 
 
 def _left_out_points(unlearned: np.ndarray, retrained: np.ndarray, kept: np.ndarray, n_jobs) -> np.ndarray:
