@@ -792,7 +792,7 @@ def _accuracy_figure(record: dict, runs: list[dict]) -> str | None:
 
 _KEY_COLUMNS = ("rank", "dataset", "N", "submission", "sha256")
 _GROUP_EXTRA = ("references", "reference_set", "reference_sha256", "refs", "n_forget")
-_VALUE_LABELS = {"mean_run_seconds": "run s (mean)", "sealed": "sealed"}
+_VALUE_LABELS = {"mean_run_seconds": "run s", "sealed": "sealed"}
 _SPLIT_ORDER = {"public": 0, "private": 1}
 
 
@@ -822,7 +822,7 @@ def _leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
     consumed = set()
     specs = []  # one per shown column: key, label, split, source columns
     for column in columns:
-        if column in consumed or column in {"dataset", "N"}:
+        if column in consumed or column in {"dataset", "N", "group"}:
             continue
         low, high, pair = _companions(column, columns)
         consumed |= {c for c in (low, high, pair) if c}
@@ -833,19 +833,47 @@ def _leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
         specs.append({"key": column, "label": label, "split": split, "numeric": numeric,
                       "value": value, "low": low, "high": high, "pair": pair})
     specs = [s for s in specs if s["key"] not in consumed and s["key"] != "sha256"]  # the hash goes under the name
-    for before, spec in zip([None, *specs], specs):
-        spec["first_of_split"] = bool(spec["split"]) and (before is None or before["split"] != spec["split"])
-    keys = [k for k in ("dataset", "N", *_GROUP_EXTRA) if k in columns]
+    # "within noise of the entry above" belongs beside the rank, as the terminal table has it
+    overlap = [s for s in specs if "overlap" in s["value"] and not s["split"]]
+    for spec in overlap:
+        spec["label"] = "≈"
+    rest = [s for s in specs if s not in overlap]
+    at = next((i + 1 for i, s in enumerate(rest) if s["key"] == "rank"), 0)
+    specs = rest[:at] + overlap + rest[at:]
+    # scoring.leaderboard names each ranking group (dataset, N, reference set) in ``group``
+    extra = ("group",) if "group" in columns else _GROUP_EXTRA
+    keys = [k for k in ("dataset", "N", *extra) if k in columns]
     groups = []
-    grouped = table.groupby(keys, sort=True, dropna=False) if keys else [((), table)]
+    grouped = table.groupby(keys, sort=False, dropna=False) if keys else [((), table)]
     for key, frame in grouped:
         key = key if isinstance(key, tuple) else (key,)
         names = dict(zip(keys, key))
-        rows = [_leaderboard_row(row, specs, splits, links, names) for row in frame.to_dict("records")]
-        heading = f"{names.get('dataset', 'all')} · N = {_int_text(names.get('N', '?'))}"
-        extra = ", ".join(f"{k} {v}" for k, v in names.items() if k not in {"dataset", "N"})
-        groups.append({"heading": heading + (f" · {extra}" if extra else ""), "rows": rows,
-                       "header": _header(specs, splits), "specs": specs, "anchor": _slug(heading)})
+        records = frame.to_dict("records")
+        dataset, n_models = records[0].get("dataset", "all"), _int_text(records[0].get("N", "?"))
+        heading = f"{dataset} · N = {n_models}"
+        details = [f"{k} {v}" for k, v in names.items() if k not in {"dataset", "N", "group"}]
+        if "group" in names and _present(names["group"]):
+            details = [str(names["group"]).removeprefix(f"{dataset}, N = {n_models}").lstrip(", ")]
+        # a reference set that is the same for the whole group is said once, above the table
+        shown = []
+        for spec in specs:
+            values = {str(v) for v in frame[spec["key"]] if _present(v)}
+            if spec["value"] == "references" and not values:
+                continue
+            if spec["value"] == "references" and len(values) == 1 and frame[spec["key"]].notna().all():
+                text = f"{spec['split'] + ' ' if spec['split'] else ''}references {values.pop()}"
+                if not any(text in d for d in details):
+                    details.append(text)
+                continue
+            shown.append(dict(spec))
+        for before, spec in zip([None, *shown], shown):
+            spec["first_of_split"] = bool(spec["split"]) and (before is None or before["split"] != spec["split"])
+        rows = [_leaderboard_row(row, shown, splits, links) for row in records]
+        overlaps = any(cell.get("kind") == "overlap" for row in rows for cell in row["cells"])
+        detail = " · ".join(d for d in details if d)
+        groups.append({"heading": heading, "detail": detail, "rows": rows, "header": _header(shown, splits),
+                       "overlaps": overlaps,
+                       "specs": shown, "anchor": _slug(f"{heading} {detail}")})
     return groups
 
 
@@ -860,9 +888,9 @@ def _header(specs: list[dict], splits: list[str]) -> dict:
     return {"top": top, "bottom": specs, "two_rows": bool(splits)}
 
 
-def _leaderboard_row(row: dict, specs: list[dict], splits: list[str], links: dict, group: dict) -> dict:
+def _leaderboard_row(row: dict, specs: list[dict], splits: list[str], links: dict) -> dict:
     who = [str(row[k]) for k in ("sha256", "submission") if row.get(k) is not None]
-    prefix = f"{group.get('dataset')}/{_int_text(group.get('N'))}"
+    prefix = f"{row.get('dataset')}/{_int_text(row.get('N'))}"
 
     def link_for(split):
         candidates = []
@@ -902,7 +930,7 @@ def _cell(spec: dict, value, row: dict) -> dict:
             word = "sealed" if truth else "unsealed"
             return {"text": word, "sort": int(truth), "kind": word}
         if "overlap" in spec["value"]:
-            return {"text": "≈ above" if truth else "", "sort": int(truth), "kind": "overlap" if truth else "plain",
+            return {"text": "≈" if truth else "", "sort": int(truth), "kind": "overlap" if truth else "plain",
                     "title": "its interval overlaps the entry ranked above: the difference is within noise"}
         return {"text": "yes" if truth else "no", "sort": int(truth), "kind": "plain"}
     if _is_number(value):
@@ -919,7 +947,8 @@ def _cell(spec: dict, value, row: dict) -> dict:
             cell["interval"] = f"[{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
         return cell
     text = str(value)
-    return {"text": text, "sort": text.lower(), "kind": "mono" if spec["key"] == "sha256" else "text"}
+    mono = spec["key"] == "sha256" or "sha256" in spec["value"] or spec["value"] == "references"
+    return {"text": text, "sort": text.lower(), "kind": "mono" if mono else "text"}
 
 
 def _parse_interval(value):

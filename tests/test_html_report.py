@@ -251,7 +251,7 @@ def synthetic_table() -> tuple[pd.DataFrame, pd.DataFrame]:
                 "public score": score + 0.004, "public score_low": score - 0.02, "public score_high": score + 0.03,
                 "public F": score * 1.01, "public sealed": True,
                 "private score": score, "private score_low": score - 0.021, "private score_high": score + 0.022,
-                "private F": score * 1.02, "private sealed": k != 1, "private overlaps_above": k == 2,
+                "private F": score * 1.02, "private sealed": k != 1, "overlaps_above": k == 2,
             })
     others = pd.DataFrame([{"submission": "echo.py", "dataset": "digits", "split": "private", "N": 32,
                             "status": "rejected", "reason": "mean run time 9.1 s is over the limit 2.0 s"}])
@@ -272,7 +272,7 @@ def test_the_leaderboard_groups_by_n_and_shows_intervals_sealing_and_links():
     assert "[0.0900, 0.1400]" in text and "[0.0890, 0.1320]" in text  # the first row's public and private intervals
     assert "score_low" not in text and "score_high" not in text  # shown inside the score, not as columns
     assert 'class="badge small unsealed"' in page and "Unsealed entries are not official" in text
-    assert "≈ above" in text
+    assert "≈" in text and "within noise" in text
     assert 'href="alpha-private/report.html"' in page and 'href="echo/report.html"' in page
     assert "Not ranked" in text and "echo.py" in text and "mean run time 9.1 s is over the limit" in text
     assert page.count("<script>") == 1 and "src=" not in page
@@ -287,6 +287,7 @@ def test_the_leaderboard_of_real_scores_links_each_report(scored, tmp_path):
     page = render_leaderboard(leaderboard(scores), not_ranked(scores), links)
     text = visible_text(page)
     assert "digits · N = 4" in text and "fine_tune.py" in text and fmt(scored["fine-tune"][1]["score"]) in text
+    assert f"references {scored['fine-tune'][1]['sha256']['reference_set'][:12]}" in text  # the group's reference set
     assert "broken.py" in text and "slow.py" in text and "failed" in text and "rejected" in text
     hrefs = re.findall(r'href="([^"]+)"', page)
     assert hrefs and all(not h.startswith("/") and (results / h).is_file() for h in hrefs)
@@ -368,7 +369,8 @@ def _rows(dom: str, heading: str) -> list[str]:
     """Submission names in DOM order in the group under ``heading``."""
     section = dom.split(heading, 1)[1].split("</table>", 1)[0]
     body = section.split("<tbody>", 1)[1]
-    return [visible_text(r).split()[1] for r in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+    rows = [visible_text(r).split() for r in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+    return [next(word for word in row if word.endswith((".py", ".ipynb"))) for row in rows]
 
 
 def _aria(dom: str, key: str) -> str | None:
