@@ -60,6 +60,25 @@ def add_commands(subparsers) -> None:
     _common(score)
     score.set_defaults(handler=score_command)
 
+    bench = subparsers.add_parser(
+        "benchmark",
+        help="score every baseline and the sanity rows as sealed submissions into one leaderboard",
+        description="Write every baseline of starter_kit.baselines and the sanity rows (identity, noise-only, "
+        "retrain-from-scratch with its time limit lifted) as submissions, score each like a participant's "
+        "(sealed, N runs, the first N reference models, reused), and rank them in OUT/leaderboard.csv and .html.",
+    )
+    bench.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
+    bench.add_argument("--n-models", required=True, type=int, help="N: runs of each submission and reference models used")
+    bench.add_argument("--out", type=Path, help="folder for the submissions, scores and leaderboard "
+                       "(default results/benchmark/<dataset>-<split>-N<N>)")
+    bench.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
+    bench.add_argument("--only", help="comma-separated rows to score (baseline names, sanity_identity, sanity_noise, "
+                       "sanity_retrain; default all)")
+    bench.add_argument("--time-limit", type=_positive, help="limit on the mean run time (default 20%% of retraining)")
+    bench.add_argument("--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)")
+    _common(bench)
+    bench.set_defaults(handler=benchmark_command)
+
     again = subparsers.add_parser(
         "recompute",
         help="recompute a score folder's score and statistics from its saved arrays alone",
@@ -238,3 +257,25 @@ def recompute_command(args) -> int:
         return 0
     print(f"DIFFERS from {args.folder / 'score.json'} in: {', '.join(found['differences'])}")
     return 1
+
+
+def benchmark_command(args) -> int:
+    from scoring.benchmark import run_benchmark
+    from scoring.leaderboard import collect_scores, format_leaderboard, leaderboard, not_ranked
+    from scoring.score import ScoreOptions
+    from starter_kit.splits import load_split
+
+    _setup(args)
+    split = load_split(args.split_dir)
+    out = args.out or Path("results") / "benchmark" / f"{split.dataset.name}-{split.manifest['split']['name']}-N{args.n_models}"
+    options = ScoreOptions(
+        submission=Path("-"), split_dir=args.split_dir, n_models=args.n_models, out=out, refs_dir=args.refs,
+        time_limit=args.time_limit, threads=args.threads, device=args.device, unsealed=args.unsealed,
+    )
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    _, path = run_benchmark(options, names, progress=not args.quiet)
+    scores = collect_scores(Path(out) / "scores")
+    print(format_leaderboard(leaderboard(scores), not_ranked(scores)))
+    print("\nsanity_retrain: retrains from scratch with its time limit lifted (it takes as long as retraining by design)")
+    print(f"wrote {path} and {path.with_suffix('.html')}; each row's report under {Path(out) / 'scores'}")
+    return 0
