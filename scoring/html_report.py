@@ -182,7 +182,8 @@ def render_leaderboard(table: pd.DataFrame, not_ranked: pd.DataFrame, links: dic
     groups = _leaderboard_groups(table, links)
     others = _not_ranked_rows(not_ranked, links)
     return _environment().get_template("leaderboard.html").render(
-        title="Leaderboard", groups=groups, others=others, n_entries=int(len(table)), any_unsealed=_any_unsealed(table)
+        title="Leaderboard", groups=groups, others=others, any_unsealed=_any_unsealed(table),
+        n_entries=int(table["rank"].notna().sum()) if "rank" in table else int(len(table)),
     )
 
 
