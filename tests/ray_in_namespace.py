@@ -54,7 +54,7 @@ NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LO
 
 @pytest.fixture(scope="module")
 def cluster():
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    temp = tempfile.mkdtemp(prefix="c-", dir=os.environ.get("RAY_TMPDIR", "/tmp"))  # short: socket paths <= 107 bytes
     head = {**NODE, "num_cpus": 0, "include_dashboard": False, "temp_dir": temp}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     workers = [cluster.add_node(**NODE) for _ in range(2)]
@@ -166,8 +166,8 @@ def test_a_damaged_or_missing_file_is_named_and_trained_again_on_ray(split, clus
     assert {k: (refs / model_file(split, k)).stat().st_mtime_ns for k in kept} == kept
 
 
-def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(split, cluster, tmp_path, tmp_path_factory):
-    refs = kit.refs_dir(tmp_path_factory)
+def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(split, cluster, local, tmp_path):
+    refs = local
     submission = kit.HERE / "fine_tune.py"
     local = kit.score(split.directory, refs, submission, tmp_path / "local", n_models=4)  # sealed, one worker
     assert local["status"] == "scored"

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,12 +111,18 @@ def test_ray_on_a_two_node_cluster_in_a_private_network_namespace():
         print(f"skipped: {reason}")
         pytest.skip(reason)
     started = time.monotonic()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1"}
-    inner = f"{sys.executable} -m pytest -q -p no:cacheprovider tests/ray_in_namespace.py"
-    process = subprocess.run(
-        ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
-    )
+    # Ray's sessions and logs in a folder of our own, removed afterwards.
+    private = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    os.mkdir(os.path.join(private, "ray"))  # $RAY_TMPDIR/ray: where Ray notes the address of the cluster it started
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1", "RAY_TMPDIR": private}
+    inner = f"{sys.executable} -m pytest -q -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"
+    try:
+        process = subprocess.run(
+            ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
+        )
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     output = process.stdout + process.stderr
     print(output[-6000:])
     print(f"Ray tests in the namespace: {time.monotonic() - started:.1f} s")
