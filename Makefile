@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The whole story on digits: split + original model, reference models (reused when
-# present), the starter notebook executed headless, its baseline scored, the leaderboard.
+# present), the starter notebook's submission scored in the sandbox, the notebook executed
+# headless (it shows that score's report inline), the leaderboard.
 demo: $(STAMP)
 	$(PY) -m data_prep build --dataset digits --split public --out $(SPLIT) --force
 	$(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS) --jobs 2
-	$(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
 	$(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public
+	$(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
 	$(PY) -m scoring leaderboard --results $(RESULTS)/scores
 
 test: $(STAMP)
