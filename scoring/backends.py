@@ -82,6 +82,10 @@ class Backend:
         """The torch device a task should use for ``device`` as the command line gave it."""
         return str(device)
 
+    def slots(self) -> int:
+        """How many tasks can run at once (for sizing chunks)."""
+        return 1
+
     def close(self) -> None:
         """Cancel what has not finished and release the workers."""
 
@@ -151,6 +155,9 @@ class LocalBackend(Backend):
 
     def describe(self) -> str:
         return "this process" if self.jobs == 1 else f"{self.jobs} local worker processes"
+
+    def slots(self) -> int:
+        return self.jobs
 
     def share(self, value: Any) -> Any:
         if self.jobs == 1:
@@ -293,6 +300,12 @@ class RayBackend(Backend):
             f"{resources.get('CPU', 0):g} CPU(s), {resources.get('GPU', 0):g} GPU(s); "
             f"{self.cpus:g} CPU(s) and {self.gpus:g} GPU(s) per task"
         )
+
+    def slots(self) -> int:
+        """Tasks the cluster can run at once now: its CPUs (and GPUs) over what one task reserves."""
+        resources = self.ray.cluster_resources()
+        fits = [int(resources.get(name, 0) // need) for name, need in (("CPU", self.cpus), ("GPU", self.gpus)) if need > 0]
+        return max(1, min(fits)) if fits else 1
 
     def task_device(self, device: str) -> str:
         # Ray gives a task its GPUs as CUDA_VISIBLE_DEVICES: the task's first is always cuda:0.

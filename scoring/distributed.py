@@ -71,7 +71,7 @@ def run_in_chunks(
     split,
     backend: Backend,
     chunk_runs: int | None = None,
-    slots: int = 1,
+    slots: int | None = None,
     sealed: bool = True,
     device: str = "cpu",
     on_outputs: Callable[[int, ModelOutputs], None] | None = None,
@@ -94,8 +94,8 @@ def run_in_chunks(
     chunk_runs
         Runs per chunk; None: ``default_chunk_runs(len(seeds), slots)``.
     slots
-        How many chunks can run at once (e.g. the cluster's CPUs / --cpus-per-model),
-        for the default chunk size.
+        How many chunks can run at once, for the default chunk size; None:
+        ``backend.slots()`` (on Ray: the cluster's CPUs and GPUs over one task's).
     device
         Where the chunk's worker runs the submission and its models are evaluated.
     on_outputs
@@ -112,7 +112,8 @@ def run_in_chunks(
         load time, ``setup_seconds`` the slowest chunk's; the log holds every chunk's.
     """
     n_runs = len(seeds)
-    chunk_runs = default_chunk_runs(n_runs, slots) if chunk_runs is None else chunk_runs
+    if chunk_runs is None:
+        chunk_runs = default_chunk_runs(n_runs, backend.slots() if slots is None else slots)
     bounds = chunk_bounds(n_runs, chunk_runs)
     started = time.monotonic()
     task_device = backend.task_device(device)

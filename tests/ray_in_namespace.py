@@ -96,7 +96,7 @@ def local(split, tmp_path_factory):
 def test_references_on_ray_are_the_local_ones_bit_for_bit(split, cluster, local, tmp_path, capsys):
     refs = tmp_path / "ray"
     with kit.one_thread(), RayBackend(cpus=1) as backend:
-        assert "3 node(s), 2 CPU(s)" in backend.describe()
+        assert "3 node(s), 2 CPU(s)" in backend.describe() and backend.slots() == 2
         built = build_references(split, 4, refs, progress=False, backend=backend)
     assert built.sha256 == load_references(split, 4, local).sha256
     assert np.array_equal(built.forget_conf, load_references(split, 4, local).forget_conf)

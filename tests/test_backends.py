@@ -89,7 +89,7 @@ def test_options_are_checked_against_the_backend():
         make_backend("ray", gpus=0, device="cuda")
     with pytest.raises(ValueError, match="--gpus-per-model applies to --device cuda"):
         make_backend("ray", gpus=0.5, device="cpu")
-    assert make_backend("local", jobs=2).jobs == 2
+    assert make_backend("local", jobs=2).slots() == 2
 
 
 def _private_network_namespace() -> str | None:
@@ -202,6 +202,9 @@ class _FakeRay:
     def nodes(self):
         return [{"Alive": True, "Resources": {"CPU": 2.0}}]
 
+    def cluster_resources(self):
+        return {"CPU": 2.0}
+
     def cancel(self, ref, force):
         pass
 
@@ -213,6 +216,7 @@ def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatc
     monkeypatch.setattr(backends, "_import_ray", lambda: fake)
     with backends.RayBackend(cpus=1, local_cpus=2) as backend:
         assert backend.task_device("cuda:3") == "cuda" and backend.task_device("cpu") == "cpu"
+        assert backend.slots() == 2
     name, options = fake.calls[0]
     assert name == "init" and options["address"] == "local" and options["_node_ip_address"] == "127.0.0.1"
     assert options["include_dashboard"] is False and fake.calls[-1][0] == "shutdown"
