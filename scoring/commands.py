@@ -56,7 +56,8 @@ def add_commands(subparsers) -> None:
     score.add_argument(
         "--memory-limit", type=_positive, help="GiB the submission may allocate (default half of the machine's memory)"
     )
-    score.add_argument("--setup-limit", type=_positive, default=120.0, help="seconds to load the submission (default 120)")
+    score.add_argument("--setup-limit", type=_positive, default=120.0, help="seconds to start the worker (default 120)")
+    _backend_options(score, "chunk of runs")
     _common(score)
     score.set_defaults(handler=score_command)
 
@@ -197,10 +198,18 @@ def describe_ceiling(ceiling: dict | None, n_models: int) -> str:
 
 def score_command(args) -> int:
     from scoring.report import summary_text
-    from scoring.score import ScoreOptions, score_submission
 
     _setup(args)
-    record = score_submission(
+    with _backend(args) as backend:
+        record = _score(args, backend if args.backend == "ray" else None)
+    print(summary_text(record, args.out))
+    return 0 if record["status"] == "scored" else 1
+
+
+def _score(args, backend) -> dict:
+    from scoring.score import ScoreOptions, score_submission
+
+    return score_submission(
         ScoreOptions(
             submission=args.submission,
             split_dir=args.split_dir,
@@ -209,6 +218,7 @@ def score_command(args) -> int:
             refs_dir=args.refs,
             time_limit=args.time_limit,
             unsealed=args.unsealed,
+            backend=backend,
             memory_bytes=None if args.memory_limit is None else int(args.memory_limit * GIB),
             setup_limit=args.setup_limit,
             threads=args.threads,
@@ -216,8 +226,6 @@ def score_command(args) -> int:
             progress=not args.quiet,
         )
     )
-    print(summary_text(record, args.out))
-    return 0 if record["status"] == "scored" else 1
 
 
 def leaderboard_command(args) -> int:

@@ -92,6 +92,7 @@ class ScoreOptions:
     progress: bool = True
     unsealed: bool = False
     limit_note: str | None = None  # says why --time-limit was set (e.g. lifted for a sanity row)
+    backend: object | None = None  # a scoring.backends backend: runs in chunks there (None: one local worker)
 
 
 def run_seed(manifest_sha256: str, index: int) -> int:
@@ -149,7 +150,16 @@ def score_submission(options: ScoreOptions) -> dict:
                 raise ValueError(f"returned a model whose outputs cannot be scored ({error})") from None
 
         job = job_from_split(split, source, submission.name, threads=options.threads, device=options.device)
-        ingestion = run_submission(job, seeds, limits, evaluate, progress=options.progress, sealed=not options.unsealed)
+        if options.backend is None:
+            ingestion = run_submission(job, seeds, limits, evaluate, progress=options.progress, sealed=not options.unsealed)
+        else:
+            from scoring.distributed import run_in_chunks
+
+            ingestion, chunk_outputs = run_in_chunks(
+                job, seeds, limits, split, options.backend, sealed=not options.unsealed, device=options.device,
+                progress=options.progress,
+            )
+            outputs.extend(chunk_outputs)
         if ingestion.status == "completed":
             ceiling = assessment.reference_ceiling(split, options.n_models, refs.directory)
 

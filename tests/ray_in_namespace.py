@@ -192,3 +192,14 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
     ra_u, ta_u = [o.retain_accuracy for o in outputs], [o.test_accuracy for o in outputs]
     official = metric.official_score(quality, ra_u, ta_u, retrained.retain_accuracy, retrained.test_accuracy)
     assert (official, quality, float(np.mean(ra_u)), float(np.mean(ta_u))) == (local["score"], local["F"], local["RA_U"], local["TA_U"])
+
+    # The command line: `score --backend ray` writes the local score.json's numbers, bit for bit.
+    out = tmp_path / "cli"
+    argv = ["score", str(submission), "--split-dir", str(split.directory), "--n-models", "4", "--refs", str(refs),
+            "--out", str(out), "--time-limit", "30", "--threads", "1", "--quiet"]
+    with kit.one_thread():
+        assert main([*argv, "--backend", "ray", "--ray-address", cluster.address]) == 0
+    distributed = json.loads((out / "score.json").read_text())
+    for key in ("status", "score", "F", "RA_U", "TA_U", "RA_R", "TA_R", "intervals", "diagnostics", "auxiliary"):
+        assert distributed[key] == local[key], key
+    assert np.array_equal(np.load(out / "unlearned_conf.npy"), np.load(saved))
