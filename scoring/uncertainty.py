@@ -70,13 +70,13 @@ it costs about G * min(|S|, 500) / |S| official F's, whatever N: at the defaults
 (G = 4), 0.4 of the official F at |S| = 5,000 and 4 official F's at |S| <= 500. The
 ceiling costs n_splits official F's (at N per half) plus one model part.
 ``benchmarks/uncertainty_speed.py`` prints the table; measured on the kit's 2-core CPU
-with ``n_jobs=2`` while other jobs kept it loaded (load average about 7: every number is
-about 3 times what the idle machine gives, where the official F at N = 32, |S| = 126 took
-0.38 s on one core; the ratios hold):
+with ``n_jobs=2`` while other jobs kept it loaded (load average 7-9: every number is
+several times what the idle machine gives, where the official F at N = 32, |S| = 126
+took 0.38 s on one core; compare the ratios, not the seconds):
 
     N, |S|        official F   F and score intervals   ceiling (5 splits, 2N refs)   diagnostics   KLoM   LR attack
-    32, 126          1.2 s            9.3 s                    14.8 s                    0.01 s      0.00 s   0.00 s
-    512, 5000       32.2 s           24.5 s                   120.2 s                    5.5 s       0.19 s   0.39 s
+    32, 126          3.2 s           13.5 s                    34.2 s                    0.01 s      0.00 s   0.00 s
+    512, 5000       39.6 s           11.2 s                    92.8 s                    7.0 s       0.21 s   0.25 s
 
 Coverage on simulated data where the true F is known (nominal 95%; every data set
 draws its examples afresh, each with its own mean and spread; the true F and its sd from
@@ -86,6 +86,7 @@ draws its examples afresh, each with its own mean and spread; the true F and its
     8, 16, 4      identical distributions         sd 1.0           91.5% (87%),   200 trials    0.0255 / 0.0249
     16, 60, 4     shifted by 0.3 sd               sd 0.5           95%   (74%),    80 trials    0.0155 / 0.0156
     16, 60, 4     shifted by 0.3 sd               none             94%   (92.5%),  80 trials    0.0122 / 0.0109
+    32, 60, 4     shifted by 0.3 sd               sd 0.5           93%   (73%),    60 trials    0.0178 / 0.0175
     16, 60, 10    shifted by 0.3 sd               sd 0.5           84%   (74%),    80 trials    0.0156 / 0.0156
     16, 60, 10    shifted by 0.3 sd               none             96%   (92.5%),  80 trials    0.0144 / 0.0109
 
