@@ -182,7 +182,7 @@ def score_submission(options: ScoreOptions) -> dict:
         started = time.perf_counter()
         try:
             arrays = _score(record, outputs, refs, ceiling)
-        except ValueError as error:  # e.g. the metric defines no epsilon for an example
+        except ValueError as error:  # outputs the metric cannot take (the estimator's own edge cases are no error)
             record.update(status="failed", reason=f"the official score is undefined for these outputs: {error}")
         record["timing"]["metric_seconds"] = round(time.perf_counter() - started, 3)
     record["runs"] = [
