@@ -1,4 +1,4 @@
-"""Cost of scoring.uncertainty and scoring.auxiliary beside the official F, in one table.
+"""Cost of scoring.uncertainty, .ceiling, .diagnostics and .auxiliary beside the official F, in one table.
 
 For each (N, |S|) the same realistic confidences as benchmarks/metric_speed.py (a
 fine-tuning-like submission) are scored: the official epsilons and F, the F and score
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from metric_speed import realistic_confidences  # run as a script: benchmarks/ is on sys.path
-from scoring import auxiliary, metric, uncertainty
+from scoring import auxiliary, ceiling, diagnostics, metric, uncertainty
 
 
 def _timed(fn):
@@ -36,8 +36,8 @@ def _rows(n_models: int, n_examples: int, jobs: int | None, seed: int) -> list[d
     intervals, interval_s = _timed(
         lambda: uncertainty.score_interval(unlearned, retrained, *accuracies, n_jobs=jobs, epsilons=epsilons)
     )
-    top, ceiling_s = _timed(lambda: uncertainty.ceiling(references, n_models, n_jobs=jobs))
-    _, diagnostics_s = _timed(lambda: uncertainty.run_diagnostics(unlearned, retrained))
+    top, ceiling_s = _timed(lambda: ceiling.ceiling(references, n_models, n_jobs=jobs))
+    _, diagnostics_s = _timed(lambda: diagnostics.run_diagnostics(unlearned, retrained))
     _, klom_s = _timed(lambda: auxiliary.klom_summary(unlearned, retrained))
     _, lira_s = _timed(lambda: auxiliary.likelihood_ratio_accuracy(unlearned, retrained))
     f = intervals["forgetting_quality"]

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring import auxiliary, metric, uncertainty
+from scoring import auxiliary, diagnostics, metric, uncertainty
+from scoring import ceiling as estimator_ceiling  # not "ceiling": assess() takes an argument of that name
 
 ASSESSMENT_SEED = 2023  # every resampling draws from this seed: same arrays, same intervals
 ACCURACY_RESAMPLES = 9999
@@ -110,10 +111,10 @@ def assess(
     if ceiling is not None:
         record["ceiling"] = ceiling
         value = float(metric.forgetting_quality_from_epsilons(epsilons, n_models))
-        record["normalised_score"] = float(uncertainty.normalised_score(value, ceiling["value"]))
+        record["normalised_score"] = float(estimator_ceiling.normalised_score(value, ceiling["value"]))
         if "F" in record["intervals"]:
             record["intervals"]["normalised_score"] = [
-                float(v) for v in uncertainty.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
+                float(v) for v in estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
             ]
     record["diagnostics"] = _diagnostics(unlearned_conf, retrained_conf)
     record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)
@@ -121,7 +122,7 @@ def assess(
 
 
 def _diagnostics(unlearned_conf, retrained_conf) -> dict:
-    found = uncertainty.run_diagnostics(unlearned_conf, retrained_conf)
+    found = diagnostics.run_diagnostics(unlearned_conf, retrained_conf)
     per_run = {key: [float(v) for v in found[key]] for key in ("distance", "mean_z")}
     per_run["retrained_like"] = [bool(v) for v in found["retrained_like"]]
     per_run["group"] = [int(v) for v in found["groups"]]
@@ -242,7 +243,7 @@ def reference_ceiling(split, n_models: int, refs_dir=None) -> dict | None:
         except (json.JSONDecodeError, OSError):
             pass
     try:
-        found = uncertainty.ceiling(refs.forget_conf, n_models, random_state=ASSESSMENT_SEED)
+        found = estimator_ceiling.ceiling(refs.forget_conf, n_models, random_state=ASSESSMENT_SEED)
     except ValueError:  # too few references to split in two halves of three or more
         return None
     found.pop("interval", None)  # the first split's full interval record: bulky, not needed beside the value

@@ -1,4 +1,4 @@
-"""scoring.uncertainty: intervals that cover a known F, the ceiling, and per-run diagnostics."""
+"""scoring.uncertainty: intervals for F and the score that cover a known F."""
 
 from __future__ import annotations
 
@@ -183,129 +183,6 @@ def test_interval_needs_three_models_and_matching_accuracies():
             uncertainty.score_interval(rng.normal(0, 1, (4, 5)), rng.normal(0, 1, (4, 5)), *accuracies)
 
 
-# ----------------------------------------------------------------------------------
-# The ceiling and the normalised score.
-
-
-def test_ceiling_of_one_distribution_and_retraining_lands_in_it():
-    rng = np.random.default_rng(9)
-    mean, scale = rng.normal(2, 2, 40), rng.uniform(0.5, 1.5, 40)
-    references = mean + scale * rng.standard_normal((16, 40))
-    top = uncertainty.ceiling(references, 8, n_splits=3, **FAST)
-    assert 0.1 < top["value"] < 0.3  # identical distributions: about 0.19 at N = 8
-    assert top["low"] < top["value"] < top["high"]
-    assert len(top["splits"]) == 3 and top["value"] == pytest.approx(np.mean(top["splits"]))
-    assert (top["n_models"], top["n_references"], top["n_references_used"], top["reduced"]) == (8, 16, 16, False)
-    assert top["interval"]["n_models"] == 8
-    retrain = metric.forgetting_quality(mean + scale * rng.standard_normal((8, 40)), references[:8])
-    assert top["low"] <= retrain <= top["high"]
-    poor = metric.forgetting_quality(mean + scale * (3.0 + rng.standard_normal((8, 40))), references[:8])
-    assert poor < top["low"]
-
-
-def test_ceiling_with_too_few_references_uses_smaller_halves():
-    rng = np.random.default_rng(10)
-    top = uncertainty.ceiling(rng.normal(0, 1, (13, 20)), 8, n_splits=2, **FAST)
-    assert top["reduced"] and top["n_models"] == 6 and top["n_models_requested"] == 8
-    assert "13 references" in top["note"] and "N = 6" in top["note"]
-    assert top["n_references_used"] >= 12
-    with pytest.raises(ValueError, match="at least 6 references"):
-        uncertainty.ceiling(rng.normal(0, 1, (5, 20)), 8)
-    with pytest.raises(ValueError, match="2-D"):
-        uncertainty.ceiling(rng.normal(0, 1, 20), 8)
-    with pytest.raises(ValueError, match="n_splits"):
-        uncertainty.ceiling(rng.normal(0, 1, (16, 20)), 8, n_splits=0)
-
-
-def test_normalised_score():
-    assert uncertainty.normalised_score(0.09, 0.18) == pytest.approx(0.5)
-    np.testing.assert_allclose(uncertainty.normalised_score([0.09, 0.0, 0.2], 0.2), [0.45, 0.0, 1.0])
-    for bad in (0.0, -0.1, np.nan, [0.2]):
-        with pytest.raises(ValueError, match="ceiling_value"):
-            uncertainty.normalised_score(0.1, bad)
-    with pytest.raises(ValueError, match="forgetting_quality"):
-        uncertainty.normalised_score(-0.1, 0.2)
-
-
-# ----------------------------------------------------------------------------------
-# Per-run diagnostics.
-
-
-def _mixture(n_models, n_examples, rng):
-    """Half the runs retrained-like, half the original model (confident, nearly fixed)."""
-    mean, scale = rng.normal(2, 2, n_examples), rng.uniform(0.5, 1.5, n_examples)
-    retrained = mean + scale * rng.standard_normal((n_models, n_examples))
-    unlearned = mean + scale * rng.standard_normal((n_models, n_examples))
-    original = mean + 2.5 * scale
-    unlearned[: n_models // 2] = original + 0.1 * scale * rng.standard_normal((n_models // 2, n_examples))
-    return unlearned, retrained
-
-
-@pytest.mark.parametrize("n_models", [8, 16, 64])
-def test_half_retrained_half_original_is_a_mixture(n_models):
-    rng = np.random.default_rng(n_models)
-    unlearned, retrained = _mixture(n_models, 50, rng)
-    report = uncertainty.run_diagnostics(unlearned, retrained)
-    assert report["mixture"] and not report["identical"]
-    half = n_models // 2
-    np.testing.assert_array_equal(report["groups"], [1] * half + [0] * (n_models - half))  # group 1: original-like
-    np.testing.assert_array_equal(report["group_sizes"], [n_models - half, half])
-    # Retrained-like: within the references' own distances (a run of retraining exceeds
-    # the largest of N of them with probability 1 / (N + 1), so a few may miss).
-    assert not report["retrained_like"][:half].any() and report["retrained_like"][half:].mean() >= 0.8
-    assert (report["mean_z"][:half] > 2).all() and (np.abs(report["mean_z"][half:]) < 1).all()
-    assert report["distance"][:half].min() > 0.5 > report["reference_distance"].max()
-
-
-@pytest.mark.parametrize("n_models, shared, seed", [(8, 0.0, 0), (16, 0.0, 1), (16, 0.7, 2), (32, 0.0, 3), (128, 0.5, 4)])
-def test_one_distribution_is_not_a_mixture(n_models, shared, seed):
-    rng = np.random.default_rng(100 + seed)
-    unlearned, retrained = _pair(n_models, 60, rng, shift=0.5, shared=shared)
-    report = uncertainty.run_diagnostics(unlearned, retrained)
-    assert not report["mixture"] and not report["identical"]
-    assert report["mixture_separation"] < report["mixture_threshold"]
-    assert report["n_distinct_runs"] == n_models
-
-
-def test_identical_runs_are_flagged():
-    rng = np.random.default_rng(11)
-    retrained = _runs(16, 30, rng)
-    report = uncertainty.run_diagnostics(np.tile(rng.normal(2, 2, 30), (16, 1)), retrained)
-    assert report["identical"] and report["n_distinct_runs"] == 1 and not report["mixture"]
-    almost = np.tile(rng.normal(2, 2, 30), (16, 1))
-    almost[3, 7] += 1e-9
-    report = uncertainty.run_diagnostics(almost, retrained)
-    assert not report["identical"] and report["n_distinct_runs"] == 2
-
-
-def test_fewer_than_8_runs_never_flag_a_mixture_by_default():
-    rng = np.random.default_rng(12)
-    unlearned, retrained = _mixture(6, 50, rng)
-    report = uncertainty.run_diagnostics(unlearned, retrained)
-    assert not report["mixture"] and report["mixture_threshold"] is None
-    assert uncertainty.run_diagnostics(unlearned, retrained, mixture_separation=6.0)["mixture"]
-    with pytest.raises(ValueError, match="mixture_separation"):
-        uncertainty.run_diagnostics(unlearned, retrained, mixture_separation=0)
-
-
-def test_ks_distance_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(13)
-    pooled = np.sort(np.round(rng.normal(0, 1, 300), 1))  # ties on both sides
-    rows = np.round(rng.normal(0.3, 1.2, (4, 40)), 1)
-    expected = [stats.ks_2samp(row, pooled).statistic for row in rows]
-    np.testing.assert_allclose(uncertainty._ks_to_pool(rows, pooled), expected, rtol=1e-12)
-
-
-def test_two_deterministic_halves_are_a_mixture_not_identical():
-    rng = np.random.default_rng(14)
-    retrained = _runs(16, 30, rng)
-    unlearned = np.repeat(np.stack([retrained[0] + 2.0, retrained[1]]), 8, axis=0)  # two models, 8 runs each
-    report = uncertainty.run_diagnostics(unlearned, retrained)
-    assert report["mixture"] and not report["identical"] and report["n_distinct_runs"] == 2
-    assert report["mixture_separation"] == 1e6  # both groups constant: capped, still a number
-
-
 def test_results_are_plain_json():
     import json
 
@@ -313,9 +190,7 @@ def test_results_are_plain_json():
     unlearned, retrained = _pair(8, 20, rng, shift=0.3)
     accuracies = [rng.uniform(0.8, 0.9, 8) for _ in range(4)]
     both = uncertainty.score_interval(unlearned, retrained, *accuracies, **FAST)
-    top = uncertainty.ceiling(np.concatenate([retrained, _runs(8, 20, rng)]), 8, n_splits=1, **FAST)
-    for result in (both, top):
-        assert json.loads(json.dumps(result, allow_nan=False)) == result
+    assert json.loads(json.dumps(both, allow_nan=False)) == both
 
 
 def test_one_forget_example_still_gets_a_width():

@@ -1,0 +1,85 @@
+"""scoring.diagnostics: per-run distances to retraining, mixtures and identical runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scoring import diagnostics
+from test_uncertainty import _pair, _runs  # the simulated confidences of the interval tests
+
+
+def _mixture(n_models, n_examples, rng):
+    """Half the runs retrained-like, half the original model (confident, nearly fixed)."""
+    mean, scale = rng.normal(2, 2, n_examples), rng.uniform(0.5, 1.5, n_examples)
+    retrained = mean + scale * rng.standard_normal((n_models, n_examples))
+    unlearned = mean + scale * rng.standard_normal((n_models, n_examples))
+    original = mean + 2.5 * scale
+    unlearned[: n_models // 2] = original + 0.1 * scale * rng.standard_normal((n_models // 2, n_examples))
+    return unlearned, retrained
+
+
+@pytest.mark.parametrize("n_models", [8, 16, 64])
+def test_half_retrained_half_original_is_a_mixture(n_models):
+    rng = np.random.default_rng(n_models)
+    unlearned, retrained = _mixture(n_models, 50, rng)
+    report = diagnostics.run_diagnostics(unlearned, retrained)
+    assert report["mixture"] and not report["identical"]
+    half = n_models // 2
+    np.testing.assert_array_equal(report["groups"], [1] * half + [0] * (n_models - half))  # group 1: original-like
+    np.testing.assert_array_equal(report["group_sizes"], [n_models - half, half])
+    # Retrained-like: within the references' own distances (a run of retraining exceeds
+    # the largest of N of them with probability 1 / (N + 1), so a few may miss).
+    assert not report["retrained_like"][:half].any() and report["retrained_like"][half:].mean() >= 0.8
+    assert (report["mean_z"][:half] > 2).all() and (np.abs(report["mean_z"][half:]) < 1).all()
+    assert report["distance"][:half].min() > 0.5 > report["reference_distance"].max()
+
+
+@pytest.mark.parametrize("n_models, shared, seed", [(8, 0.0, 0), (16, 0.0, 1), (16, 0.7, 2), (32, 0.0, 3), (128, 0.5, 4)])
+def test_one_distribution_is_not_a_mixture(n_models, shared, seed):
+    rng = np.random.default_rng(100 + seed)
+    unlearned, retrained = _pair(n_models, 60, rng, shift=0.5, shared=shared)
+    report = diagnostics.run_diagnostics(unlearned, retrained)
+    assert not report["mixture"] and not report["identical"]
+    assert report["mixture_separation"] < report["mixture_threshold"]
+    assert report["n_distinct_runs"] == n_models
+
+
+def test_identical_runs_are_flagged():
+    rng = np.random.default_rng(11)
+    retrained = _runs(16, 30, rng)
+    report = diagnostics.run_diagnostics(np.tile(rng.normal(2, 2, 30), (16, 1)), retrained)
+    assert report["identical"] and report["n_distinct_runs"] == 1 and not report["mixture"]
+    almost = np.tile(rng.normal(2, 2, 30), (16, 1))
+    almost[3, 7] += 1e-9
+    report = diagnostics.run_diagnostics(almost, retrained)
+    assert not report["identical"] and report["n_distinct_runs"] == 2
+
+
+def test_fewer_than_8_runs_never_flag_a_mixture_by_default():
+    rng = np.random.default_rng(12)
+    unlearned, retrained = _mixture(6, 50, rng)
+    report = diagnostics.run_diagnostics(unlearned, retrained)
+    assert not report["mixture"] and report["mixture_threshold"] is None
+    assert diagnostics.run_diagnostics(unlearned, retrained, mixture_separation=6.0)["mixture"]
+    with pytest.raises(ValueError, match="mixture_separation"):
+        diagnostics.run_diagnostics(unlearned, retrained, mixture_separation=0)
+
+
+def test_ks_distance_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(13)
+    pooled = np.sort(np.round(rng.normal(0, 1, 300), 1))  # ties on both sides
+    rows = np.round(rng.normal(0.3, 1.2, (4, 40)), 1)
+    expected = [stats.ks_2samp(row, pooled).statistic for row in rows]
+    np.testing.assert_allclose(diagnostics._ks_to_pool(rows, pooled), expected, rtol=1e-12)
+
+
+def test_two_deterministic_halves_are_a_mixture_not_identical():
+    rng = np.random.default_rng(14)
+    retrained = _runs(16, 30, rng)
+    unlearned = np.repeat(np.stack([retrained[0] + 2.0, retrained[1]]), 8, axis=0)  # two models, 8 runs each
+    report = diagnostics.run_diagnostics(unlearned, retrained)
+    assert report["mixture"] and not report["identical"] and report["n_distinct_runs"] == 2
+    assert report["mixture_separation"] == 1e6  # both groups constant: capped, still a number
+
