@@ -3,9 +3,10 @@
 This module owns the step from a scoring run's arrays to the statistics that make a
 score trustworthy (issue "Scores people can trust"), and the recomputation of all of
 it from a score folder (``python -m scoring recompute DIR``). It only assembles: the
-statistics themselves are ``scoring.uncertainty`` (intervals, the ceiling, per-run
-diagnostics) and ``scoring.auxiliary`` (metrics from the literature), the official
-score is ``scoring.metric``. Nothing here changes the official score.
+statistics themselves are ``scoring.uncertainty`` (intervals), ``scoring.ceiling`` (the
+estimator's ceiling), ``scoring.diagnostics`` (per-run diagnostics) and
+``scoring.auxiliary`` (metrics from the literature), the official score is
+``scoring.metric``. Nothing here changes the official score.
 
 The arrays (shapes [N, |S|] for confidences, [N] for per-model accuracies) live in the
 score folder: ``unlearned_conf.npy`` and ``runs.csv`` (participant-facing), and in
@@ -83,7 +84,7 @@ def assess(
 
     ``unlearned_acc`` / ``retrained_acc``: {retain_accuracy, forget_accuracy,
     test_accuracy: arrays [N]}, run k pairing with reference k. ``ceiling``: the
-    reference set's ``uncertainty.ceiling`` at this N (None: not reported).
+    reference set's ``scoring.ceiling.ceiling`` at this N (None: not reported).
     """
     n_models = unlearned_conf.shape[0]
     record: dict = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}

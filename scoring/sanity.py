@@ -6,7 +6,7 @@
   std). Random but no forgetting: F small, far below the ceiling.
 - ``retrain``: retrains from scratch on the retain set with the split's own public
   recipe, that is, exactly what the reference models are. Its F must land inside the
-  ceiling's interval (``scoring.uncertainty.ceiling``). It takes as long as retraining,
+  ceiling's interval (``scoring.ceiling``). It takes as long as retraining,
   so it is scored with the time limit lifted, and marked so.
 
 Each is a submission source (the contract's ``unlearning`` function), written to a
