@@ -126,7 +126,8 @@ def test_ray_on_a_two_node_cluster_in_a_private_network_namespace():
     output = process.stdout + process.stderr
     print(output[-6000:])
     print(f"Ray tests in the namespace: {time.monotonic() - started:.1f} s")
-    assert process.returncode == 0, output[-6000:]
+    failures = "\n".join(line for line in output.splitlines() if line.startswith(("E ", "FAILED", "ERROR", "_____")))
+    assert process.returncode == 0, f"{failures}\n...\n{output[-3000:]}"
     assert " passed" in process.stdout and " failed" not in process.stdout and " skipped" not in process.stdout
 
 
