@@ -26,17 +26,21 @@ def test_notebook_ships_clean_with_one_parameters_and_one_submission_cell():
     assert len(tagged("parameters")) == 1 and len(tagged("submission")) == 1
 
 
-def test_exported_submission_alone_defines_unlearning_equal_to_the_finetune_baseline(digits_split, single_torch_thread):
+@pytest.mark.parametrize("method", ["scrub", None])
+def test_exported_submission_alone_submits_its_method(digits_split, single_torch_thread, method):
+    # METHOD = "scrub" (the default) submits that baseline; None, the fine-tune written out in the cell.
+    source = submission_source(NOTEBOOK)
+    assert 'METHOD = "scrub"' in source
     namespace = {}
-    exec(compile(submission_source(NOTEBOOK), "<submission>", "exec"), namespace)
+    exec(compile(source.replace('METHOD = "scrub"', f"METHOD = {method!r}"), "<submission>", "exec"), namespace)
     unlearning = namespace["unlearning"]
 
-    def run(method):
+    def run(function):
         seed_everything(5)
         retain, forget, val = submission_loaders(digits_split, 5)
-        return method(digits_split.original_model(), retain, forget, val)
+        return function(digits_split.original_model(), retain, forget, val)
 
-    ours, baseline = run(unlearning), run(BASELINES["finetune"])
+    ours, baseline = run(unlearning), run(BASELINES[method or "finetune"])
     assert not ours.training
     for name, tensor in ours.state_dict().items():
         assert torch.equal(tensor, baseline.state_dict()[name]), name
