@@ -47,3 +47,19 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> Path:
+    """The scorer's tiny test split (digits, 2-epoch recipe), built once per session; see tests/submissions/_fixtures.py."""
+    from submissions import _fixtures as kit
+
+    return kit.split_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def refs(tmp_path_factory) -> Path:
+    """Its 4 reference models, trained once per session."""
+    from submissions import _fixtures as kit
+
+    return kit.refs_dir(tmp_path_factory)

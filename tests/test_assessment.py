@@ -18,11 +18,6 @@ N = 4
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    return kit.split_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def refs8(split, tmp_path_factory):
     out = tmp_path_factory.mktemp("refs8") / "refs"
     with kit.one_thread():

@@ -9,16 +9,6 @@ from scoring.__main__ import main
 from submissions import _fixtures as kit
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    return kit.split_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def refs(tmp_path_factory):
-    return kit.refs_dir(tmp_path_factory)
-
-
 def test_benchmark_scores_the_chosen_rows_into_one_leaderboard(split, refs, tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["benchmark", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", out, "--quiet",

@@ -20,16 +20,6 @@ from starter_kit.splits import load_split
 from submissions import _fixtures as kit
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    return kit.split_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def refs(tmp_path_factory):
-    return kit.refs_dir(tmp_path_factory)
-
-
 def score_source(split, refs, tmp_path, source, **options) -> dict:
     submission = kit.write_py(tmp_path, textwrap.dedent(source))
     return kit.score(split, refs, submission, tmp_path / "out", **options)

@@ -30,16 +30,6 @@ needs_sandbox = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    return kit.split_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def refs(tmp_path_factory):
-    return kit.refs_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def secret_refs(split, tmp_path_factory):
     """Two reference models trained with the organisers' secret set (it changes their seeds)."""
     from scoring.references import build_references

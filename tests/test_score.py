@@ -14,16 +14,6 @@ from submissions import _fixtures as kit
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    return kit.split_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def refs(tmp_path_factory):
-    return kit.refs_dir(tmp_path_factory)
-
-
 def cli(argv, capsys) -> tuple[int, str, str]:
     with kit.one_thread():
         code = main([str(a) for a in argv])
