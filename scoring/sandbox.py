@@ -85,6 +85,9 @@ def bwrap_argv(plan: SandboxPlan, command: list[str], bwrap: str = "bwrap", info
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
         "--hostname", "sandbox",
         "--die-with-parent", "--new-session",
+        # The private /tmp first: binds below come on top of it, so a runtime that lives
+        # under /tmp (a checkout or venv there) stays visible, read-only, inside.
+        "--size", str(int(plan.tmp_bytes)), "--tmpfs", TMP_DIR, "--dir", WORK_DIR,
         "--ro-bind", "/usr", "/usr",
     ]
     for name in ("bin", "lib", "lib64", "sbin"):  # merged-/usr systems link these into /usr
@@ -99,7 +102,6 @@ def bwrap_argv(plan: SandboxPlan, command: list[str], bwrap: str = "bwrap", info
         argv += ["--ro-bind", path, f"{KIT_ROOT}/{name}"]
     argv += ["--ro-bind", plan.job_dir, JOB_DIR]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--size", str(int(plan.tmp_bytes)), "--tmpfs", TMP_DIR, "--dir", WORK_DIR]
     argv += ["--size", str(int(plan.tmp_bytes)), "--tmpfs", "/dev/shm"]
     if plan.device.startswith("cuda"):
         argv += _cuda_binds()

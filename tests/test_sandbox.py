@@ -76,6 +76,16 @@ def test_the_argv_binds_only_what_a_run_needs(tmp_path):
     assert argv[argv.index("--tmpfs") - 1] == str(2**20)
 
 
+def test_a_runtime_under_tmp_stays_visible_above_the_private_tmp(tmp_path):
+    # bwrap mounts in order: the private /tmp must come before the binds that may lie in it
+    # (a checkout or virtual environment under /tmp, as CI's clone may be).
+    venv = str(tmp_path / "venv")
+    plan = sandbox.SandboxPlan(read_only=(venv,), kit={}, job_dir=str(tmp_path / "job"), env={}, tmp_bytes=2**20)
+    argv = sandbox.bwrap_argv(plan, ["true"])
+    tmpfs = argv.index("--tmpfs")
+    assert argv[tmpfs + 1] == "/tmp" and tmpfs < argv.index(venv) and tmpfs < argv.index(str(tmp_path / "job"))
+
+
 def test_the_sandbox_environment_is_fixed(monkeypatch):
     monkeypatch.setenv("SCORING_SECRET", SECRET)
     monkeypatch.setenv("HOME", "/home/organiser")
