@@ -150,7 +150,13 @@ def pid_namespace(pid: int) -> str | None:
 
 
 def namespace_processes(namespace: str) -> list[int]:
-    """Host pids of every process in PID namespace ``namespace``."""
+    """Host pids of every process in PID namespace ``namespace``; never this process's own namespace.
+
+    Everything here freezes or kills what this returns, so a namespace that is not a
+    sandbox's (the scorer's own, were a pid ever misread) is refused outright.
+    """
+    if namespace == pid_namespace(os.getpid()):
+        raise RuntimeError(f"refusing to act on the scorer's own PID namespace {namespace}")
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit() and pid_namespace(int(entry.name)) == namespace:

@@ -234,9 +234,11 @@ def _read_namespace(fd: int, timeout: float) -> str | None:
                 break
             data += chunk
             try:
-                return confinement.pid_namespace(int(json.loads(data)["child-pid"]))
+                namespace = confinement.pid_namespace(int(json.loads(data)["child-pid"]))
             except ValueError:
                 continue  # not all of it yet
+            # The sandbox's own namespace, never the scorer's (a pid that is gone or reused).
+            return namespace if namespace != confinement.pid_namespace(os.getpid()) else None
     except (KeyError, TypeError, OSError):
         pass
     finally:

@@ -449,3 +449,12 @@ def test_the_submission_is_frozen_while_the_scorer_evaluates(split):
     assert result.status == "completed", result.reason
     gaps = [float(line.split()[1]) for line in result.output.splitlines() if line.startswith("GAP")]
     assert len(gaps) == 2 and max(gaps) < 0.5, gaps  # the scorer spent 1.5 s on each model
+
+
+def test_the_scorer_never_freezes_or_kills_its_own_namespace():
+    from scoring import confinement
+
+    own = confinement.pid_namespace(os.getpid())
+    for act in (confinement.freeze, confinement.thaw, confinement.kill_namespace, confinement.namespace_processes):
+        with pytest.raises(RuntimeError, match="own PID namespace"):
+            act(own)
