@@ -139,33 +139,15 @@ class _Worker:
     def __init__(self, job_file: Path, workdir: Path, job: WorkerJob, limits: Limits, sealed: bool):
         command_read, self.command_write = os.pipe()
         result_read, result_write = os.pipe()
-        self.namespace, self.cgroup = None, None
         fds = [command_read, result_write]
         if sealed:
             info_read, info_write = os.pipe()
             fds.append(info_write)
-            plan = sandbox.SandboxPlan(
-                read_only=sandbox.runtime_paths(),
-                kit=sandbox.kit_packages(),
-                job_dir=str(job_file.parent),
-                env=sandbox.sandbox_environment(job.threads, job.device),
-                tmp_bytes=limits.tmp_bytes,
-                device=job.device,
-            )
-            command = [sys.executable, "-s", "-P", "-m", "scoring.worker", f"{sandbox.JOB_DIR}/{job_file.name}"]
-            argv = sandbox.bwrap_argv(
-                plan, [*command, str(command_read), str(result_write)], sandbox.find_bwrap(), info_fd=info_write
-            )
-            cwd, env = "/", {"PATH": "/usr/bin:/bin"}
-            self.cgroup = confinement.PidsCgroup.create(limits.processes)
+            argv, cwd, env = _sandboxed_command(job_file, job, limits, fds)
         else:
-            kit_root = str(Path(sandbox.kit_packages()["scoring"]).parent)
-            argv = [sys.executable, "-s", "-P", "-m", "scoring.worker", str(job_file), str(command_read), str(result_write)]
-            cwd = workdir / "tmp" / "work"
-            cwd.mkdir(parents=True)
-            env = {**sandbox.sandbox_environment(job.threads, job.device), "HOME": str(cwd), "TMPDIR": str(cwd.parent)}
-            env["PYTHONPATH"] = kit_root
-            self.cgroup = confinement.PidsCgroup.create(limits.processes)
+            argv, cwd, env = _plain_command(job_file, workdir, job, fds)
+        self.namespace = None
+        self.cgroup = confinement.PidsCgroup.create(limits.processes)
         process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files)
         self.started = time.monotonic()
         self.process = subprocess.Popen(
@@ -221,6 +203,33 @@ class _Worker:
         result.output_bytes = self.output.total
         result.output_truncated = self.output.truncated
         self.process.stdout.close()
+
+
+WORKER = [sys.executable, "-s", "-P", "-m", "scoring.worker"]
+
+
+def _sandboxed_command(job_file: Path, job: WorkerJob, limits: Limits, fds: list[int]) -> tuple[list[str], str, dict]:
+    """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result and bwrap's info pipe."""
+    plan = sandbox.SandboxPlan(
+        read_only=sandbox.runtime_paths(),
+        kit=sandbox.kit_packages(),
+        job_dir=str(job_file.parent),
+        env=sandbox.sandbox_environment(job.threads, job.device),
+        tmp_bytes=limits.tmp_bytes,
+        device=job.device,
+    )
+    command = [*WORKER, f"{sandbox.JOB_DIR}/{job_file.name}", str(fds[0]), str(fds[1])]
+    argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[2])
+    return argv, "/", {"PATH": "/usr/bin:/bin"}
+
+
+def _plain_command(job_file: Path, workdir: Path, job: WorkerJob, fds: list[int]) -> tuple[list[str], Path, dict]:
+    """(argv, cwd, env) of the worker as a plain process (``--unsealed``): same environment, own folders."""
+    cwd = workdir / "tmp" / "work"
+    cwd.mkdir(parents=True)
+    env = sandbox.sandbox_environment(job.threads, job.device)
+    env.update(HOME=str(cwd), TMPDIR=str(cwd.parent), PYTHONPATH=str(Path(sandbox.kit_packages()["scoring"]).parent))
+    return [*WORKER, str(job_file), str(fds[0]), str(fds[1])], cwd, env
 
 
 def _read_namespace(fd: int, timeout: float) -> str | None:
