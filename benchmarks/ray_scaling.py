@@ -8,7 +8,7 @@ under ``unshare --net`` (a private network namespace whose only interface is loo
 as tests/test_backends.py does for Ray's tests; needs root) and the ``--inner`` mode
 refuses to run unless ``lo`` is this process's only interface. Every Ray process then
 binds and talks to 127.0.0.1 alone (listening sockets checked once each cluster is up),
-and ``NO_OUTSIDE`` below stops the few outward attempts Ray makes on its own (an
+and ``LOOPBACK_ONLY_ENV`` below stops the few outward attempts Ray makes on its own (an
 address probe, cloud-metadata and usage-stats requests) before they are made.
 
 Inside, on the tiny digits split (2-epoch recipe, built in a temporary folder), on one
@@ -45,22 +45,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from scoring.backends import LOOPBACK_ONLY_ENV  # noqa: E402  (imports no Ray)
 SUBMISSION = ROOT / "tests" / "submissions" / "fine_tune.py"
 LOOPBACK = "127.0.0.1"
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
-# Ray would otherwise try addresses beyond loopback (and fail: nothing is routable in the namespace); these
-# settings keep every attempt on 127.0.0.1: no "resolving" of 127.0.0.1 to the machine's outward address by a
-# UDP connect to 8.8.8.8:53; no usage stats, and the head's usage module (which runs even without a dashboard)
-# sends its cloud-metadata probes (169.254.169.254, metadata.google.internal) and its "disabled" report through
-# a loopback port where nothing listens, with no DNS. Ray's own gRPC ignores proxies (grpc.enable_http_proxy=0).
-_NOWHERE = "http://127.0.0.1:9"
-NO_OUTSIDE = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_USAGE_STATS_REPORT_URL": _NOWHERE + "/",
-    **{name: _NOWHERE for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
-    **{name: "" for name in ("no_proxy", "NO_PROXY")},
-}
 _LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
 
 
@@ -107,7 +96,7 @@ def outer(argv: list[str]) -> int:
     # Ray's sessions and logs in a folder of our own, removed afterwards (short: socket paths <= 107 bytes).
     private = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     os.mkdir(os.path.join(private, "ray"))  # $RAY_TMPDIR/ray: where Ray notes the cluster it started
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_TMPDIR": private, **NO_OUTSIDE}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_TMPDIR": private, **LOOPBACK_ONLY_ENV}
     inner = " ".join(shlex.quote(a) for a in [sys.executable, str(Path(__file__).resolve()), "--inner", *argv])
     try:
         command = ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"]
@@ -168,8 +157,7 @@ def inner(args: argparse.Namespace) -> int:
     if interfaces != ["lo"]:
         print(f"error: --inner runs only in a private network namespace with loopback alone, here: {interfaces}", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(ROOT))
-    os.environ.update(NO_OUTSIDE)  # before Ray is imported; its node and worker processes inherit it
+    os.environ.update(LOOPBACK_ONLY_ENV)  # before Ray is imported; its node and worker processes inherit it
     import ray
     import torch
     from ray.cluster_utils import Cluster

@@ -39,6 +39,22 @@ BACKENDS = ("local", "ray")
 DEFAULT_MAX_RETRIES = 3  # Ray re-runs a task whose worker or node died this many times
 
 
+# Ray would otherwise try addresses beyond loopback on its own: "resolving" 127.0.0.1 to the
+# machine's outward address by a UDP connect to 8.8.8.8:53, and the head's usage module (which
+# runs even without a dashboard) probing cloud metadata (169.254.169.254) and sending a
+# "disabled" report. These settings keep every attempt on 127.0.0.1: no usage stats, and any
+# HTTP request through a loopback port where nothing listens. Ray's own gRPC ignores proxies.
+# Set for a private instance (RayBackend without an address), the Ray tests and benchmark.
+_NOWHERE = "http://127.0.0.1:9"
+LOOPBACK_ONLY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_USAGE_STATS_REPORT_URL": _NOWHERE + "/",
+    **{name: _NOWHERE for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
+    **{name: "" for name in ("no_proxy", "NO_PROXY")},
+}
+
+
 class TaskLost(OSError):
     """A task could not be completed by the backend (its worker or node died more often than retried)."""
 
@@ -266,7 +282,8 @@ class RayBackend(Backend):
             self.address = address or "a private local instance (127.0.0.1)"
             options: dict = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
             if address is None:
-                # A fresh instance on this machine that listens on loopback only.
+                # A fresh instance on this machine that listens on loopback only, and reaches nothing else.
+                os.environ.update(LOOPBACK_ONLY_ENV)
                 options.update(address="local", _node_ip_address="127.0.0.1", num_cpus=local_cpus)
             else:
                 options.update(address=address)

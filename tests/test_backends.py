@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.backends import LocalBackend, make_backend
+from scoring.backends import LOOPBACK_ONLY_ENV, LocalBackend, make_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def test_ray_on_a_two_node_cluster_in_a_private_network_namespace():
     # Ray's sessions and logs in a folder of our own, removed afterwards.
     private = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     os.mkdir(os.path.join(private, "ray"))  # $RAY_TMPDIR/ray: where Ray notes the address of the cluster it started
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1", "RAY_TMPDIR": private}
+    env = {**os.environ, **LOOPBACK_ONLY_ENV, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1", "RAY_TMPDIR": private}
     inner = f"{sys.executable} -m pytest -q -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"
     try:
         process = subprocess.run(
