@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -66,29 +67,30 @@ class Shared:
     key: int
 
 
-class Task:
+class Task(ABC):
     """One submitted task: ``result()`` waits for it and returns its value or raises its error."""
 
-    def result(self) -> Any:  # pragma: no cover - every backend defines it
-        raise NotImplementedError
+    @abstractmethod
+    def result(self) -> Any:
+        """The task's value, once it has finished; raises its error."""
 
 
-class Backend:
+class Backend(ABC):
     """The executor interface: ``share``, ``submit``, ``as_completed``, ``close`` (or ``with``)."""
 
     name = "?"
 
+    @abstractmethod
     def share(self, value: Any) -> Any:
         """A handle to ``value`` (read-only) that tasks receive as the value itself."""
-        raise NotImplementedError
 
+    @abstractmethod
     def submit(self, fn: Callable, *args: Any) -> Task:
         """Start ``fn(*args)`` (shared handles among ``args`` arrive as their values)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def as_completed(self, tasks: Iterable[Task]) -> Iterator[Task]:
         """Yield each of ``tasks`` as soon as it has finished (successfully or not)."""
-        raise NotImplementedError
 
     def describe(self) -> str:
         """One line: what runs the tasks (for progress bars and records)."""
