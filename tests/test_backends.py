@@ -111,24 +111,45 @@ def test_ray_on_a_two_node_cluster_in_a_private_network_namespace():
         print(f"skipped: {reason}")
         pytest.skip(reason)
     started = time.monotonic()
+    process, logs = _run_namespaced_ray_tests()
+    if process.returncode != 0 and not _summary(process.stdout):
+        # The inner pytest died without its summary (seen twice in ~10 full-suite runs under load, the
+        # inner process exiting 1 mid-test: Ray's driver ends itself when it loses its raylet). Say so,
+        # with Ray's own logs, and run the inner tests once more: a real failure fails again.
+        print(f"the namespaced Ray tests died without a summary; once more. Their output:\n{process.stdout[-3000:]}\n{logs}")
+        process, logs = _run_namespaced_ray_tests()
+    output = process.stdout + process.stderr
+    print(output[-6000:])
+    print(f"Ray tests in the namespace: {time.monotonic() - started:.1f} s")
+    failures = "\n".join(line for line in output.splitlines() if line.startswith(("E ", "FAILED", "ERROR", "_____")))
+    assert process.returncode == 0, f"{failures}\n...\n{output[-3000:]}\n{logs}"
+    assert " passed" in process.stdout and " failed" not in process.stdout and " skipped" not in process.stdout
+
+
+def _summary(stdout: str) -> bool:
+    return any(word in stdout for word in (" passed", " failed", " error"))
+
+
+def _run_namespaced_ray_tests() -> tuple[subprocess.CompletedProcess, str]:
+    """Run tests/ray_in_namespace.py under 'unshare --net'; return it and the tail of Ray's logs."""
     # Ray's sessions and logs in a folder of our own, removed afterwards.
     private = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     os.mkdir(os.path.join(private, "ray"))  # $RAY_TMPDIR/ray: where Ray notes the address of the cluster it started
     env = {**os.environ, **LOOPBACK_ONLY_ENV, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1", "RAY_TMPDIR": private}
-    inner = f"{sys.executable} -m pytest -q -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"
+    inner = f"{sys.executable} -m pytest -v -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"
     try:
         process = subprocess.run(
             ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
         )
+        logs = []
+        if process.returncode != 0:
+            for path in sorted(Path(private).rglob("*.out"))[-6:] + sorted(Path(private).rglob("python-core-driver*.log"))[-1:]:
+                lines = path.read_text(errors="replace").splitlines()[-15:]
+                logs.append(f"--- {path.name}\n" + "\n".join(lines))
     finally:
         shutil.rmtree(private, ignore_errors=True)
-    output = process.stdout + process.stderr
-    print(output[-6000:])
-    print(f"Ray tests in the namespace: {time.monotonic() - started:.1f} s")
-    failures = "\n".join(line for line in output.splitlines() if line.startswith(("E ", "FAILED", "ERROR", "_____")))
-    assert process.returncode == 0, f"{failures}\n...\n{output[-3000:]}"
-    assert " passed" in process.stdout and " failed" not in process.stdout and " skipped" not in process.stdout
+    return process, "\n".join(logs)
 
 
 # --- the submission side in chunks (scoring.distributed), on the local backend --------------------
