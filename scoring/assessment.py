@@ -248,16 +248,17 @@ def reference_ceiling(split, n_models: int, refs_dir=None) -> dict | None:
     except ValueError:  # too few references to split in two halves of three or more
         return None
     found.pop("interval", None)  # the first split's full interval record: bulky, not needed beside the value
-    result = {**_plain(found), "reference_set_sha256": refs.sha256}
+    result = {**json_safe(found), "reference_set_sha256": refs.sha256}
     write_json(cache, result)
     return result
 
 
-def _plain(value):
+def json_safe(value):
+    """JSON-safe: numpy scalars and arrays to Python, NaN and infinity to None."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):

@@ -35,7 +35,6 @@ same references gives the same values: the run seeds derive from the split manif
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -320,18 +319,5 @@ def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: 
         if record["status"] == "scored":
             write_bytes(staging / "score.png", score_figure(record, arrays["epsilons"]))
         record["files"] = sorted([*(p.name for p in staging.iterdir()), "report.html", SCORE_FILE])
-        write_bytes(staging / "report.html", render_report(_plain(record), arrays).encode())
-        write_json(staging / SCORE_FILE, _plain(record))
-
-
-def _plain(value):
-    """JSON-safe: numpy scalars to Python, NaN and infinity to None."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
+        write_bytes(staging / "report.html", render_report(assessment.json_safe(record), arrays).encode())
+        write_json(staging / SCORE_FILE, assessment.json_safe(record))
