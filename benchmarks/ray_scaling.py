@@ -50,7 +50,6 @@ from scoring.backends import LOOPBACK_ONLY_ENV  # noqa: E402  (imports no Ray)
 SUBMISSION = ROOT / "tests" / "submissions" / "fine_tune.py"
 LOOPBACK = "127.0.0.1"
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
-_LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,17 +107,6 @@ def outer(argv: list[str]) -> int:
 # --- inside: loopback only -------------------------------------------------------------------------
 
 
-def listening_addresses() -> set[str]:
-    """Addresses (hex, as /proc/net shows them) of every listening TCP socket in this network namespace."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":  # LISTEN
-                found.add(fields[1].split(":")[0])
-    return found
-
-
 def median_of(repeats: int, measure) -> tuple[float, object]:
     """(median seconds over ``repeats`` calls of ``measure()``, the last call's result)."""
     times, result = [], None
@@ -163,7 +151,7 @@ def inner(args: argparse.Namespace) -> int:
     from ray.cluster_utils import Cluster
 
     from data_prep.build import BuildOptions, build_split
-    from scoring.backends import LocalBackend, RayBackend
+    from scoring.backends import LOOPBACK_HEX, LocalBackend, RayBackend, listening_addresses
     from scoring.ingestion import job_from_split
     from scoring.score import run_seed
     from starter_kit.splits import load_split
@@ -192,7 +180,7 @@ def inner(args: argparse.Namespace) -> int:
                 alive = len([n for n in ray.nodes() if n["Alive"]])
                 if alive != k + 1:
                     raise SystemExit(f"error: {alive} Ray nodes alive, expected {k + 1}")
-                if not listening_addresses() <= _LOOPBACK_HEX:
+                if not listening_addresses() <= LOOPBACK_HEX:
                     raise SystemExit(f"error: a Ray port listens beyond loopback: {sorted(listening_addresses())}")
                 with RayBackend(cpus=1) as backend:
                     rows[f"Ray, K={k} worker node{'s' if k > 1 else ''}"] = time_row(split, job, seeds, backend, args, scratch, k)

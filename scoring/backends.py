@@ -55,6 +55,25 @@ LOOPBACK_ONLY_ENV = {
     **{name: "" for name in ("no_proxy", "NO_PROXY")},
 }
 
+# Listening addresses as /proc/net/tcp{,6} write them: 127.0.0.1, ::ffff:127.0.0.1 and ::1.
+LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+def listening_addresses() -> set[str]:
+    """Addresses (hex, as /proc/net shows them) of every listening TCP socket in this network namespace.
+
+    The Ray tests and benchmark check it is a subset of ``LOOPBACK_HEX``: Ray listens on loopback only.
+    """
+    from pathlib import Path
+
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                found.add(fields[1].split(":")[0])
+    return found
+
 
 class TaskLost(OSError):
     """A task could not be completed by the backend (its worker or node died more often than retried)."""

@@ -38,7 +38,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from scoring import metric, score  # noqa: E402
 from scoring.__main__ import main  # noqa: E402
-from scoring.backends import RayBackend  # noqa: E402
+from scoring.backends import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
 from scoring.distributed import run_in_chunks  # noqa: E402
 from scoring.efficiency import Limits  # noqa: E402
 from scoring.ingestion import job_from_split  # noqa: E402
@@ -48,7 +48,6 @@ from starter_kit.submission import submission_source  # noqa: E402
 from submissions import _fixtures as kit  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
-_LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::ffff:127.0.0.1, ::1
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
 
 
@@ -60,23 +59,12 @@ def cluster():
     workers = [cluster.add_node(**NODE) for _ in range(2)]
     ray.init(address=cluster.address, _node_ip_address=LOOPBACK, log_to_driver=False, logging_level="WARNING")
     assert len([n for n in ray.nodes() if n["Alive"]]) == 3
-    assert listening_addresses() <= _LOOPBACK_HEX, listening_addresses()  # every Ray port on loopback
+    assert listening_addresses() <= LOOPBACK_HEX, listening_addresses()  # every Ray port on loopback
     cluster.workers = workers
     yield cluster
     ray.shutdown()
     cluster.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
-
-
-def listening_addresses() -> set[str]:
-    """Addresses (hex, as /proc/net shows them) of every listening TCP socket in this network namespace."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":  # LISTEN
-                found.add(fields[1].split(":")[0])
-    return found
 
 
 @pytest.fixture(scope="module")
