@@ -74,3 +74,9 @@ def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
     student = nn.functional.log_softmax(student_logits / temperature, dim=1)
     teacher = nn.functional.log_softmax(teacher_logits / temperature, dim=1)
     return nn.functional.kl_div(student, teacher, reduction="batchmean", log_target=True) * temperature**2
+
+
+def wrong_labels(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """A label for each target drawn uniformly from the other classes (torch's global generator)."""
+    shift = torch.randint(1, num_classes, targets.shape).to(targets.device)
+    return (targets + shift) % num_classes  # never the true label

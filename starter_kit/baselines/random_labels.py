@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import check_inputs, sgd_cosine, with_forget_slices
+from starter_kit.baselines._common import check_inputs, sgd_cosine, with_forget_slices, wrong_labels
 
 
 def random_labels(
@@ -40,9 +40,7 @@ def random_labels(
     for _ in range(epochs):
         for inputs, targets, forget_inputs, forget_targets in with_forget_slices(retain_loader, forget_loader, device):
             logits = net(torch.cat([inputs, forget_inputs]))
-            shift = torch.randint(1, logits.shape[1], forget_targets.shape).to(device)
-            wrong = (forget_targets + shift) % logits.shape[1]  # never the true label
-            loss = criterion(logits, torch.cat([targets, wrong]))
+            loss = criterion(logits, torch.cat([targets, wrong_labels(forget_targets, logits.shape[1])]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
