@@ -9,14 +9,17 @@ measured in this run so the ratios compare like with like:
     (b) data resident on the device; order, flips and offsets still drawn on the host per batch
     (c) + augmentation on the device: each epoch shuffled, flipped and cropped in one gather
     (d) + bf16 autocast (channels_last in every row, as the kit's loop already trains)
-    (e) + torch.compile (default mode reduce-overhead: CUDA graphs)
-    (f) the best single-process configuration in k processes sharing the GPU (spawn):
-        aggregate seconds per model-epoch = wall time / (k x epochs)
+    (e) + the whole step (forward, backward, SGD) captured in one CUDA graph and replayed
+    (f) + torch.compile (default mode: inductor's fused kernels) inside that graph
+    (g) the best single-model row with k models in one process, each on its own CUDA stream
+        (starter_kit.fast_training.train_fast_many)
+    (h) the best single-model row in k processes sharing the GPU (spawn)
 
-Every fast-path row first trains once on two batches (CUDA context, cuDNN autotuning,
-compilation), then times ``--epochs`` epochs; the warm-up is its own column. Target
-(issue 14): at most 0.6 s per model-epoch in aggregate on one H100 for 50,000 images.
-With several processes, NVIDIA's MPS (``nvidia-cuda-mps-control -d``) may help further.
+s per model-epoch = wall time / (models x epochs): the aggregate throughput, what 512
+reference models cost. Every row first trains once on two batches (CUDA context,
+cuDNN autotuning, compilation, capture), then times ``--epochs`` epochs; the warm-up is
+its own column, paid once per process. Target (issue 14): at most 0.6 s per model-epoch
+in aggregate on one H100 for 50,000 images.
 
     python benchmarks/gpu_train_speed.py                                  # the full table (minutes)
     python benchmarks/gpu_train_speed.py --epochs 2 --images 10000        # a quick look
@@ -43,11 +46,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a smoke test of this script)")
     parser.add_argument("--images", type=int, default=50_000, help="training images (default 50,000 as CIFAR-10)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per row, after a warm-up (default 3)")
-    parser.add_argument("--processes", default=None, help="k for row (f), comma-separated (default 2,4 on cuda, 2 on cpu)")
+    parser.add_argument("--together", default=None, help="k for row (g), comma-separated (default 2,4,8 on cuda, 2 on cpu)")
+    parser.add_argument("--processes", default=None, help="k for row (h), comma-separated (default 2,4 on cuda, 2 on cpu)")
     parser.add_argument(
         "--compile-modes", default=None,
-        help="torch.compile modes for row (e), comma-separated, e.g. reduce-overhead,max-autotune-no-cudagraphs; "
-        "none to skip (default reduce-overhead on cuda, none on cpu, where compiling takes minutes)",
+        help="torch.compile modes for row (f), comma-separated (default, max-autotune-no-cudagraphs); "
+        "none to skip (default: default on cuda, none on cpu, where compiling takes minutes)",
     )
     parser.add_argument("--model", default=None, help="override the recipe's model (default resnet18_cifar)")
     parser.add_argument("--skip-kit", action="store_true", help="skip row (a), the slowest")
@@ -56,9 +60,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.images < 2 or args.epochs < 1:
         parser.error("--images must be at least 2 and --epochs at least 1")
     cuda = args.device.startswith("cuda")
-    args.processes = [int(k) for k in (args.processes or ("2,4" if cuda else "2")).split(",") if k.strip()]
-    modes = args.compile_modes if args.compile_modes is not None else ("reduce-overhead" if cuda else "none")
-    args.compile_modes = [m for m in modes.split(",") if m.strip() and m.strip().lower() != "none"]
+
+    def counts(text, default):
+        try:
+            values = [int(k) for k in (text or default).split(",") if k.strip()]
+        except ValueError:
+            parser.error(f"expected comma-separated whole numbers, got {text!r}")
+        if any(k < 1 for k in values):
+            parser.error(f"counts must be at least 1, got {text!r}")
+        return values
+
+    args.together = counts(args.together, "2,4,8" if cuda else "2")
+    args.processes = counts(args.processes, "2,4" if cuda else "2")
+    modes = args.compile_modes if args.compile_modes is not None else ("default" if cuda else "none")
+    args.compile_modes = [m.strip() for m in modes.split(",") if m.strip() and m.strip().lower() != "none"]
     return args
 
 
@@ -76,7 +91,6 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from starter_kit.data import make_synthetic_cifar10
-    from starter_kit.fast_training import FastOptions
     from starter_kit.recipe import default_recipe
 
     if args.device == "cpu":
@@ -98,54 +112,51 @@ def main(argv=None) -> int:
     steps: list[tuple[str, dict | None]] = []
     if not args.skip_kit:
         steps.append(("(a) kit loop (starter_kit.training)", None))
+    eager = dict(cuda_graph=False)
     steps += [
-        ("(b) data on device", dict(augment_on_device=False, autocast=False)),
-        ("(c) + device augmentation", dict(augment_on_device=True, autocast=False)),
-        ("(d) + bf16 autocast", dict(augment_on_device=True, autocast=True)),
+        ("(b) data on device", dict(eager, augment_on_device=False, autocast=False)),
+        ("(c) + device augmentation", dict(eager, augment_on_device=True, autocast=False)),
+        ("(d) + bf16 autocast", dict(eager, augment_on_device=True, autocast=True)),
+        ("(e) + CUDA graph of the whole step", dict(augment_on_device=True, autocast=True, cuda_graph=True)),
     ]
     for mode in args.compile_modes:
-        steps.append((f"(e) + torch.compile {mode}", dict(augment_on_device=True, autocast=True, compile=mode)))
+        steps.append((f"(f) + torch.compile {mode}", dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=mode)))
 
     rows = []
     best = None
-    for name, options in steps:
+
+    def measure(name, models, processes, run):
         print(f"  {name} ...", end="", flush=True)
         try:
-            warmup, per_epoch = time_one(recipe, images, labels, args.device, args.seed, options)
-        except Exception as error:  # report and go on: one failing step must not hide the others
-            print(f" failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}", flush=True)
-            rows.append({"configuration": name, "processes": 1, "warm-up s": None, "s per epoch": None,
-                         "s per model-epoch": None, "note": f"failed: {type(error).__name__}"})
-            continue
-        print(f" {per_epoch:.3f} s per epoch", flush=True)
-        rows.append({"configuration": name, "processes": 1, "warm-up s": round(warmup, 2),
-                     "s per epoch": round(per_epoch, 4), "s per model-epoch": round(per_epoch, 4), "note": ""})
-        if options is not None and (best is None or per_epoch < best[1]):
-            best = (options, per_epoch, name)
+            warmup, wall, peak = run()
+        except Exception as error:  # report and go on: one failing row must not hide the others
+            print(f" failed: {type(error).__name__}: {str(error).splitlines()[0][:300]}", flush=True)
+            rows.append({"configuration": name, "models": models, "processes": processes, "warm-up s": None,
+                         "s per epoch": None, "s per model-epoch": None, "peak GiB": None, "note": f"failed: {type(error).__name__}"})
+            return None
+        per_model_epoch = wall / (models * args.epochs)
+        print(f" {per_model_epoch:.3f} s per model-epoch", flush=True)
+        rows.append({"configuration": name, "models": models, "processes": processes, "warm-up s": round(warmup, 2),
+                     "s per epoch": round(wall / args.epochs, 4), "s per model-epoch": round(per_model_epoch, 4),
+                     "peak GiB": None if peak is None else round(peak / 2**30, 2), "note": ""})
+        return per_model_epoch
+
+    for name, options in steps:
+        per_model_epoch = measure(name, 1, 1, lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, 1))
+        if options is not None and per_model_epoch is not None and (best is None or per_model_epoch < best[1]):
+            best = (options, per_model_epoch, name.split(" ", 1)[0])
 
     if best is not None:
-        options, _, best_name = best
-        label = best_name.split(" ", 1)[0]
-        if args.device.startswith("cuda"):
-            torch.cuda.empty_cache()  # leave the GPU's memory to the worker processes
+        options, _, label = best
+        for k in args.together:
+            measure(f"(g) {label} x {k} models in one process", k, 1,
+                    lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, k))
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "data.pt"
             torch.save({"images": images, "labels": labels}, path)
             for k in args.processes:
-                name = f"(f) {label} x {k} processes"
-                print(f"  {name} ...", end="", flush=True)
-                try:
-                    wall, warmup = time_processes(k, recipe, path, args.device, args.seed, options)
-                except Exception as error:
-                    print(f" failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}", flush=True)
-                    rows.append({"configuration": name, "processes": k, "warm-up s": None, "s per epoch": None,
-                                 "s per model-epoch": None, "note": f"failed: {type(error).__name__}"})
-                    continue
-                per_model_epoch = wall / (k * args.epochs)
-                print(f" {per_model_epoch:.3f} s per model-epoch in aggregate", flush=True)
-                rows.append({"configuration": name, "processes": k, "warm-up s": round(warmup, 2),
-                             "s per epoch": round(wall / args.epochs, 4), "s per model-epoch": round(per_model_epoch, 4),
-                             "note": "aggregate"})
+                measure(f"(h) {label} x {k} processes", k, k,
+                        lambda: time_processes(k, recipe, path, args.device, args.seed, options))
 
     table = pd.DataFrame(rows)
     baseline = table["s per model-epoch"].iloc[0] if not args.skip_kit else None
@@ -154,9 +165,7 @@ def main(argv=None) -> int:
     scale = RETAIN_IMAGES / args.images
     unit = "GPU-hours" if args.device.startswith("cuda") else "CPU-hours"
     full_epochs = default_recipe(RECIPE_DATASET).epochs
-    table[f"{unit}, {REFERENCES} refs x {full_epochs} epochs"] = (
-        table["s per model-epoch"] * scale * full_epochs * REFERENCES / 3600
-    ).round(2)
+    table[f"{unit}, {REFERENCES} refs"] = (table["s per model-epoch"] * scale * full_epochs * REFERENCES / 3600).round(2)
     print()
     print(f"{card}: seconds per epoch of {args.images} images; s per model-epoch = wall time / (models x epochs); "
           f"{unit} = s per model-epoch scaled to {RETAIN_IMAGES} retain images x {full_epochs} epochs x {REFERENCES} models")
@@ -166,14 +175,19 @@ def main(argv=None) -> int:
     return 0
 
 
-def time_one(recipe, images, labels, device, seed, options) -> tuple[float, float]:
-    """(warm-up seconds, seconds per timed epoch) of one configuration in this process."""
+def time_in_process(recipe, images, labels, device, seed, options, models) -> tuple[float, float, int | None]:
+    """(warm-up seconds, wall seconds of the timed epochs, peak device bytes) of ``models`` trained at once here."""
     import torch
 
-    from starter_kit.fast_training import FastOptions, train_fast
+    from starter_kit.fast_training import FastOptions, forget_trainers, train_fast_many
     from starter_kit.training import train_model
 
+    cuda = str(device).startswith("cuda")
+    forget_trainers()  # each row starts from nothing: its own warm-up, its own memory
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     warm = slice(0, min(len(images), 2 * recipe.batch_size))  # the same batch shape as the timed run
+    seeds = [seed + k for k in range(models)]
     started = time.perf_counter()
     if options is None:  # the kit's loop, forced even on CUDA
         train_model(recipe.with_epochs(1), images[warm], labels[warm], 10, seed, device, progress=False, fast=False)
@@ -182,15 +196,25 @@ def time_one(recipe, images, labels, device, seed, options) -> tuple[float, floa
         started = time.perf_counter()
         train_model(recipe, images, labels, 10, seed, device, progress=False, fast=False)
         _sync(device)
-        return warmup, (time.perf_counter() - started) / recipe.epochs
-    options = FastOptions(**options)
-    train_fast(recipe.with_epochs(1), images[warm], labels[warm], 10, seed, device, options=options, progress=False)
-    warmup = time.perf_counter() - started
-    result = train_fast(recipe, images, labels, 10, seed, device, options=options, progress=False)
-    if options.compile and not result.compiled:
-        raise RuntimeError(f"compilation failed, the row would be eager: {result.notes}")
-    del torch
-    return warmup, sum(result.epoch_seconds) / len(result.epoch_seconds)
+        wall = time.perf_counter() - started
+    else:
+        options = FastOptions(**options)
+        train_fast_many(recipe.with_epochs(1), images[warm], labels[warm], 10, seeds, device, options=options, progress=False)
+        warmup = time.perf_counter() - started
+        results = train_fast_many(recipe, images, labels, 10, seeds, device, options=options, progress=False)
+        _check(results, options)
+        wall = sum(results[0].epoch_seconds)
+    peak = torch.cuda.max_memory_allocated() if cuda else None
+    forget_trainers()
+    return warmup, wall, peak
+
+
+def _check(results, options) -> None:
+    """A row that silently fell back (no compilation, no graph) would be mislabelled: fail it instead."""
+    for result in results:
+        if (options.compile and not result.compiled) or (options.cuda_graph and not result.cuda_graph
+                                                         and result.device.startswith("cuda")):
+            raise RuntimeError(f"fell back: {result.notes}")
 
 
 def _sync(device) -> None:
@@ -200,8 +224,8 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def time_processes(k, recipe, data_path, device, seed, options) -> tuple[float, float]:
-    """(wall seconds from the first start to the last finish, longest warm-up) of k trainings at once."""
+def time_processes(k, recipe, data_path, device, seed, options) -> tuple[float, float, None]:
+    """(longest warm-up, wall seconds from the first start to the last finish, None) of k trainings at once."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(k)
     results = context.Queue()
@@ -229,7 +253,7 @@ def time_processes(k, recipe, data_path, device, seed, options) -> tuple[float, 
     if errors:
         raise RuntimeError(errors[0])
     starts, ends, warmups = zip(*(o[1:] for o in outcomes))
-    return max(ends) - min(starts), max(warmups)
+    return max(warmups), max(ends) - min(starts), None
 
 
 def _worker(recipe, data_path, device, seed, options, barrier, results) -> None:
@@ -254,7 +278,8 @@ def _worker(recipe, data_path, device, seed, options, barrier, results) -> None:
     try:
         barrier.wait(timeout=3600)  # every process warmed up: start the clock together
         start = time.time()
-        train_fast(recipe, images, labels, 10, seed, device, options=options, progress=False)
+        result = train_fast(recipe, images, labels, 10, seed, device, options=options, progress=False)
+        _check([result], options)
         results.put(("ok", start, time.time(), warmup))
     except Exception as error:
         results.put(("error", f"{type(error).__name__}: {error}"))

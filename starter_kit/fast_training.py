@@ -1,32 +1,42 @@
 """The GPU training path: the public recipe with the data resident on the device.
 
-What it owns: training one model from scratch with the public recipe when the device
-is CUDA, that is the original model (``data_prep build --device cuda``) and every
-reference model (``scoring references --device cuda``); ``starter_kit.training.train_model``
-sends CUDA work here. It runs on the CPU too, so the tests exercise all of its code.
+What it owns: training models from scratch with the public recipe when the device is
+CUDA, that is the original model (``data_prep build --device cuda``) and every reference
+model (``scoring references --device cuda``); ``starter_kit.training.train_model`` sends
+CUDA work here. It runs on the CPU too, so the tests exercise all of its code.
 
 Why a second path: on a GPU the kit's loop spends its time on the host, not on the
 arithmetic. Measured on one H100 (issue 14) with CIFAR-shaped data, the cifar10 recipe
-(ResNet-18, batch 256) took 2.91 s per epoch with the CPU loop moved to CUDA, 0.97 s with
-the data on the device, bf16 and CUDA graphs; ResNet-18 at 32x32 is about 1.7 GFLOP per
-image per step, so even 0.97 s is under 10% of the card's bf16 peak. So, as the fastest
-public CIFAR-10 trainers do (airbench, hlb-CIFAR10):
+(ResNet-18, batch 256) took 2.91 s per epoch with the CPU loop moved to CUDA; ResNet-18
+at 32x32 is about 1.7 GFLOP per image per step, so that is a few per cent of the card's
+bf16 peak. So, as the fastest public CIFAR-10 trainers do (airbench, hlb-CIFAR10):
 
-- the training images live on the device as one tensor, moved there once;
+- the training images live on the device as one tensor (bf16 when autocast is on: the
+  first convolution would cast them anyway), moved there once;
 - each epoch is shuffled, flipped and cropped in one gather on the device, with random
   numbers from a seeded ``torch.Generator`` on the device, and batches are slices of it;
 - bf16 autocast on CUDA (no loss scaling needed), channels_last, cuDNN autotuning;
-- optionally ``torch.compile`` (``reduce-overhead`` = CUDA graphs, one launch per step);
-- no host synchronisation inside an epoch: no ``.item()``, no boolean masks, the learning
-  rate set as a Python number per step, a fused (or foreach) SGD step.
+- the whole step (forward, backward and the SGD update, whose learning rate is a device
+  tensor) is captured once in a CUDA graph and replayed: one launch per step instead of
+  hundreds, which is what the kit's loop was waiting on;
+- optionally ``torch.compile`` (inductor's fused kernels) inside that graph;
+- several models trained at once in one process, each on its own CUDA stream, so the
+  kernels of one fill the gaps another leaves on the card (``train_fast_many``);
+- no host synchronisation inside an epoch: no ``.item()``, no boolean masks.
 
 The recipe is the same as the CPU path's (``starter_kit.training``): model, SGD with
-momentum, Nesterov and weight decay, the per-step schedule (``lr_factor``), epochs,
-batch size with the last partial batch dropped, and the same flip + 4-pixel crop with
-zero padding of the normalised images. The initial weights are the same for a seed. The
-random streams differ (device generator), and CUDA kernels, bf16 and autotuning are not
-bitwise deterministic: a run is seeded but not bitwise reproducible, and the result says
-so (``FastResult.bitwise_reproducible`` is False), so a manifest or reference index can too.
+momentum, Nesterov and weight decay (``sgd_update``, the arithmetic of
+``torch.optim.SGD``), the per-step schedule (``lr_factor``), epochs, batch size with the
+last partial batch dropped, and the same flip + 4-pixel crop with zero padding of the
+normalised images. The initial weights are the same for a seed. The random streams
+differ (device generator), and CUDA kernels, bf16 and autotuning are not bitwise
+deterministic: a run is seeded but not bitwise reproducible, and the result says so
+(``FastResult.bitwise_reproducible`` is False), so a manifest or reference index can too.
+
+A process keeps its trainers (model, momentum, static batch, captured graph) for the
+next call with the same shapes: re-initialised in place for each new seed, the graph
+recorded for their addresses stays valid, so a process that trains 512 references
+captures (and compiles) once.
 """
 
 from __future__ import annotations
@@ -45,7 +55,8 @@ from starter_kit.models import build_model
 from starter_kit.recipe import Recipe
 from starter_kit.training import lr_factor  # one schedule for both paths
 
-COMPILE_MODES = ("reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune", "default")
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+WARMUP_STEPS = 3  # steps run (and undone) before a capture: cuDNN autotuning, lazy initialisation, compilation
 
 
 @dataclass(frozen=True)
@@ -63,10 +74,12 @@ class FastOptions:
         bf16 autocast; None means on for CUDA, off for the CPU (slow there on most chips).
     channels_last : bool
         NHWC activations: what tensor cores and oneDNN want.
+    cuda_graph : bool or None
+        Capture the whole step in a CUDA graph; None means on for CUDA. Ignored on the CPU.
+        If capturing fails, training goes on without a graph, with a warning and a note.
     compile : str or None
-        A ``torch.compile`` mode for the forward and backward pass (see ``COMPILE_MODES``;
-        ``reduce-overhead`` captures CUDA graphs), or None for eager. If compiling fails,
-        training goes on eagerly with a warning.
+        A ``torch.compile`` mode for the forward pass and loss (see ``COMPILE_MODES``),
+        or None for eager. If compiling fails, training goes on eagerly with a warning.
     cudnn_benchmark : bool
         Let cuDNN time its algorithms for these fixed shapes (CUDA only).
     """
@@ -74,6 +87,7 @@ class FastOptions:
     augment_on_device: bool = True
     autocast: bool | None = None
     channels_last: bool = True
+    cuda_graph: bool | None = None
     compile: str | None = None
     cudnn_benchmark: bool = True
 
@@ -87,9 +101,10 @@ class FastResult:
     """A model trained by ``train_fast`` and how it was trained.
 
     ``model`` is in eval mode on the device, in the default memory layout.
-    ``epoch_seconds`` [epochs] is the wall time of each epoch (the first includes any
-    compilation and autotuning). ``bitwise_reproducible`` is always False: seeded, but
-    another run differs in the last bits (and, through training, in more than those).
+    ``epoch_seconds`` [epochs] is the wall time of each epoch (for models trained
+    together, of all of them). ``seconds`` includes setting up, and capturing or
+    compiling when this process had not yet. ``bitwise_reproducible`` is always False:
+    seeded, but another run differs in the last bits (and, through training, in more).
     """
 
     model: nn.Module
@@ -98,6 +113,8 @@ class FastResult:
     device: str
     options: dict
     compiled: bool
+    cuda_graph: bool
+    models_together: int = 1
     bitwise_reproducible: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -109,15 +126,20 @@ class FastResult:
             "bitwise_reproducible": self.bitwise_reproducible,
             "options": dict(self.options),
             "compiled": self.compiled,
+            "cuda_graph": self.cuda_graph,
+            "models_together": self.models_together,
         }
 
 
 def resolve_options(options: FastOptions | None, device: torch.device) -> FastOptions:
-    """``options`` with ``autocast`` decided for ``device`` (None: bf16 on CUDA only)."""
+    """``options`` with ``autocast`` and ``cuda_graph`` decided for ``device`` (None: on for CUDA only)."""
     options = FastOptions() if options is None else options
-    if options.autocast is None:
-        options = FastOptions(**{**asdict(options), "autocast": device.type == "cuda"})
-    return options
+    cuda = device.type == "cuda"
+    return FastOptions(**{
+        **asdict(options),
+        "autocast": cuda if options.autocast is None else options.autocast,
+        "cuda_graph": cuda and options.cuda_graph is not False,
+    })
 
 
 def train_fast(
@@ -152,108 +174,291 @@ def train_fast(
     -------
     FastResult
     """
+    return train_fast_many(recipe, images, labels, num_classes, [seed], device, options, progress, desc)[0]
+
+
+def train_fast_many(
+    recipe: Recipe,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    seeds: list[int],
+    device: str | torch.device = "cuda",
+    options: FastOptions | None = None,
+    progress: bool = True,
+    desc: str = "training",
+) -> list[FastResult]:
+    """``train_fast`` for each seed, all trained at once: on CUDA each model on its own stream.
+
+    Model k is the model ``train_fast`` gives for ``seeds[k]`` (the same initial weights,
+    order and augmentation draws), up to the non-determinism of the kernels. The data
+    are on the device once for all of them.
+    """
     if len(images) < 2:
         raise ValueError(f"cannot train on {len(images)} example(s): need at least 2")
     if len(images) != len(labels):
         raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
+    if not seeds:
+        raise ValueError("no seeds: give at least one model to train")
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     options = resolve_options(options, device)
     started = time.perf_counter()
-    layout = torch.channels_last if options.channels_last else torch.contiguous_format
 
-    graphs = reused = options.compile == "reduce-overhead" and device.type == "cuda"
-    torch.manual_seed(seed)  # the same initial weights as the CPU path for this seed
-    model = _model(recipe.model, images.shape[1], num_classes, device, layout, reuse=reused)
-    data = images.to(device, torch.float32)
+    data = images.to(device, torch.bfloat16 if options.autocast else torch.float32)
     targets = labels.to(device, torch.int64)
     n = len(data)
     # As the CPU loader: full batches only (BatchNorm needs > 1 example), unless one batch is all.
     batch = min(recipe.batch_size, n)
     steps_per_epoch = n // batch
     total_steps = recipe.epochs * steps_per_epoch
-    generator = torch.Generator(device=device if options.augment_on_device else "cpu").manual_seed(seed)
-
-    optimizer = _sgd(model, recipe, device)
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    use_autocast = bool(options.autocast)
-
-    def forward_loss(inputs: torch.Tensor, batch_targets: torch.Tensor) -> torch.Tensor:
-        # Built inside the function, so that torch.compile traces it into the graph.
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-            return criterion(model(inputs), batch_targets)
-
-    step_loss = forward_loss
-    compiled = False
+    trainers = _trainers(recipe, tuple(data.shape[1:]), num_classes, batch, device, options, len(seeds))
     notes: list[str] = []
-    if options.compile is not None:
-        step_loss = torch.compile(forward_loss, mode=options.compile)
-        compiled = True
-    graphs = graphs and compiled
-
-    model.train()
-    epoch_seconds = []
-    running = torch.zeros((), device=device)
-    step = 0
+    for trainer, seed in zip(trainers, seeds):
+        trainer.reset(seed)
     with _cudnn_benchmark(device, options.cudnn_benchmark):
+        for trainer in trainers:
+            notes += trainer.prepare(data[:batch], targets[:batch])
+        epoch_seconds = []
         bar = tqdm(range(recipe.epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
+        step = 0
         for _ in bar:
             epoch_started = time.perf_counter()
-            running.zero_()
-            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-            if recipe.augment == "flip_crop" and options.augment_on_device:
-                epoch_images = shuffle_flip_crop(data, order, generator)
-            else:
-                epoch_images = data[order]
-            epoch_targets = targets[order]
-            epoch_images = epoch_images.contiguous(memory_format=layout)
+            epochs = [trainer.epoch(data, targets, recipe.augment == "flip_crop") for trainer in trainers]
             for index in range(steps_per_epoch):
-                inputs = epoch_images[index * batch : (index + 1) * batch]
-                if recipe.augment == "flip_crop" and not options.augment_on_device:
-                    inputs = shuffle_flip_crop(inputs, None, generator).contiguous(memory_format=layout)
-                batch_targets = epoch_targets[index * batch : (index + 1) * batch]
-                factor = lr_factor(recipe, step, total_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = recipe.lr * factor
-                if graphs:
-                    torch.compiler.cudagraph_mark_step_begin()
-                try:
-                    loss = step_loss(inputs, batch_targets)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()  # the compiled backward is built on its first call
-                except Exception as error:  # compilation failed: carry on eagerly
-                    if step_loss is forward_loss or step > 0:
-                        raise
-                    message = f"torch.compile(mode={options.compile!r}) failed, training eagerly: {type(error).__name__}: {error}"
-                    warnings.warn(message, RuntimeWarning, stacklevel=2)
-                    notes.append(message.splitlines()[0][:300])
-                    step_loss, compiled, graphs = forward_loss, False, False
-                    loss = step_loss(inputs, batch_targets)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                optimizer.step()
-                running += loss.detach()
+                lr = recipe.lr * lr_factor(recipe, step, total_steps)
+                for trainer, (epoch_images, epoch_targets) in zip(trainers, epochs):
+                    trainer.step(
+                        epoch_images[index * batch : (index + 1) * batch],
+                        epoch_targets[index * batch : (index + 1) * batch],
+                        lr,
+                    )
                 step += 1
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # once per epoch: honest epoch times
             epoch_seconds.append(time.perf_counter() - epoch_started)
             if progress:
-                bar.set_postfix(loss=f"{running.item() / max(1, steps_per_epoch):.3f}")
-    optimizer.zero_grad(set_to_none=True)  # no gradients travel with the model
-    if reused:  # the model is this process's slot (see _model): hand back a copy
-        model = copy.deepcopy(model)
-    model = model.to(memory_format=torch.contiguous_format).eval()
-    record_options = asdict(options)
-    return FastResult(
-        model=model,
-        seconds=time.perf_counter() - started,
-        epoch_seconds=epoch_seconds,
-        device=str(device),
-        options=record_options,
-        compiled=compiled,
-        notes=notes,
+                mean_loss = sum(t.running.item() for t in trainers) / (len(trainers) * max(1, steps_per_epoch))
+                bar.set_postfix(loss=f"{mean_loss:.3f}")
+    seconds = time.perf_counter() - started
+    return [
+        FastResult(
+            model=trainer.finished_model(),
+            seconds=seconds,
+            epoch_seconds=list(epoch_seconds),
+            device=str(device),
+            options=asdict(options),
+            compiled=trainer.compiled,
+            cuda_graph=trainer.graph is not None,
+            models_together=len(trainers),
+            notes=list(notes),
+        )
+        for trainer in trainers
+    ]
+
+
+def sgd_update(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    momentum_buffers: list[torch.Tensor],
+    lr: torch.Tensor,
+    momentum: float,
+    nesterov: bool,
+    weight_decay: float,
+) -> None:
+    """One step of ``torch.optim.SGD`` (no dampening) with ``lr`` a device tensor, so that
+    the step can live in a CUDA graph while the schedule changes it; ``grads`` are consumed.
+
+    The momentum buffers start at zero, which makes the first step ``buf = grad`` as in torch.
+    """
+    with torch.no_grad():
+        if weight_decay:
+            torch._foreach_add_(grads, params, alpha=weight_decay)
+        if momentum:
+            torch._foreach_mul_(momentum_buffers, momentum)
+            torch._foreach_add_(momentum_buffers, grads)
+            if nesterov:
+                torch._foreach_add_(grads, momentum_buffers, alpha=momentum)
+            else:
+                grads = momentum_buffers
+        torch._foreach_sub_(params, torch._foreach_mul(grads, lr))
+
+
+class _Trainer:
+    """One model's training state in this process: model, momentum, static batch, graph, stream."""
+
+    def __init__(self, recipe: Recipe, shape: tuple, num_classes: int, batch: int, device: torch.device, options: FastOptions):
+        self.recipe, self.shape, self.num_classes, self.device, self.options = recipe, shape, num_classes, device, options
+        self.layout = torch.channels_last if options.channels_last else torch.contiguous_format
+        self.model = build_model(recipe.model, shape[0], num_classes).to(device, memory_format=self.layout)
+        self.params = [p for p in self.model.parameters()]
+        self.momentum_buffers = [torch.zeros_like(p) for p in self.params]
+        self.lr = torch.zeros((), device=device)
+        self.running = torch.zeros((), device=device)
+        dtype = torch.bfloat16 if options.autocast else torch.float32
+        self.static_inputs = torch.zeros((batch, *shape), device=device, dtype=dtype).contiguous(memory_format=self.layout)
+        self.static_targets = torch.zeros(batch, device=device, dtype=torch.int64)
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.forward_loss = self._forward_loss
+        self.compiled = False
+        if options.compile is not None:
+            self.forward_loss = torch.compile(self._forward_loss, mode=options.compile)
+            self.compiled = True
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.prepared = False
+        self.generator: torch.Generator | None = None
+        self.augment_per_batch = False
+
+    def _forward_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # Built inside the function, so that torch.compile traces it into its graph.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.options.autocast)):
+            return self.criterion(self.model(inputs), targets)
+
+    def _step(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """Forward, backward and update (and the epoch's running loss): what the graph captures."""
+        loss = self.forward_loss(inputs, targets)
+        grads = list(torch.autograd.grad(loss, self.params))
+        recipe = self.recipe
+        nesterov = recipe.nesterov and recipe.momentum > 0
+        sgd_update(self.params, grads, self.momentum_buffers, self.lr, recipe.momentum, nesterov, recipe.weight_decay)
+        self.running += loss.detach()
+
+    def reset(self, seed: int) -> None:
+        """Start over for ``seed``: the initial weights a fresh model of that seed has (as on
+        the CPU path), zero momentum, fresh BatchNorm statistics, a new generator; in place,
+        so that a captured graph stays valid."""
+        torch.manual_seed(seed)
+        fresh = build_model(self.recipe.model, self.shape[0], self.num_classes)
+        with torch.no_grad():
+            for mine, new in zip(self.model.state_dict(keep_vars=True).values(), fresh.state_dict(keep_vars=True).values()):
+                mine.copy_(new)
+            for buffer in self.momentum_buffers:
+                buffer.zero_()
+        device = self.device if self.options.augment_on_device else torch.device("cpu")
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.model.train()
+
+    def prepare(self, inputs: torch.Tensor, targets: torch.Tensor) -> list[str]:
+        """Compile and capture once per trainer, on a sample batch, every change undone. Returns notes."""
+        if self.prepared:
+            return []
+        self.prepared = True
+        notes: list[str] = []
+        snapshot = [t.detach().clone() for t in self._state()]
+        try:
+            self._warm_up(inputs, targets)
+        except Exception as error:  # compilation failed: carry on eagerly
+            if not self.compiled:
+                raise
+            notes.append(_fallback_warning("torch.compile", self.options.compile, error, "training eagerly"))
+            self.forward_loss, self.compiled = self._forward_loss, False
+            self._restore(snapshot)
+            self._warm_up(inputs, targets)
+        if self.options.cuda_graph:
+            try:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=self.stream):
+                    self._step(self.static_inputs, self.static_targets)
+                self.graph = graph
+            except Exception as error:
+                notes.append(_fallback_warning("CUDA graph capture", "whole step", error, "training without a graph"))
+                self.graph = None
+        self._restore(snapshot)
+        return notes
+
+    def _warm_up(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """A few steps on the sample batch: cuDNN autotuning, lazy initialisation, compilation."""
+        with self._on_stream(wait=True):
+            self.static_inputs.copy_(inputs)
+            self.static_targets.copy_(targets)
+            for _ in range(WARMUP_STEPS if self.options.cuda_graph else 1):
+                self._step(self.static_inputs, self.static_targets)
+        if self.stream is not None:
+            self.stream.synchronize()
+
+    def epoch(self, data: torch.Tensor, targets: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """This epoch's images and labels in order: shuffled (and flipped and cropped) by this model's generator."""
+        with self._on_stream(wait=True):  # after the data and the reset, queued on the default stream
+            self.running.zero_()
+            order = torch.randperm(len(data), generator=self.generator, device=self.generator.device).to(data.device)
+            if augment and self.options.augment_on_device:
+                images = shuffle_flip_crop(data, order, self.generator)
+            else:
+                images = data[order]
+            self.augment_per_batch = augment and not self.options.augment_on_device
+            return images.contiguous(memory_format=self.layout), targets[order]
+
+    def step(self, inputs: torch.Tensor, targets: torch.Tensor, lr: float) -> None:
+        """One step on this batch at this learning rate, queued on this model's stream."""
+        with self._on_stream():
+            if self.augment_per_batch:
+                inputs = shuffle_flip_crop(inputs, None, self.generator)
+            self.lr.fill_(lr)
+            if self.graph is None:
+                self._step(inputs.contiguous(memory_format=self.layout), targets)
+                return
+            self.static_inputs.copy_(inputs)
+            self.static_targets.copy_(targets)
+            self.graph.replay()
+
+    def finished_model(self) -> nn.Module:
+        """A copy of the trained model in eval mode, default layout (the trainer keeps its own)."""
+        if self.stream is not None:
+            self.stream.synchronize()
+        model = copy.deepcopy(self.model)
+        return model.to(memory_format=torch.contiguous_format).eval()
+
+    def _state(self) -> list[torch.Tensor]:
+        return [*self.model.state_dict(keep_vars=True).values(), *self.momentum_buffers, self.running]
+
+    def _restore(self, snapshot: list[torch.Tensor]) -> None:
+        if self.stream is not None:
+            self.stream.synchronize()
+        with torch.no_grad():
+            for tensor, saved in zip(self._state(), snapshot):
+                tensor.copy_(saved)
+
+    def _on_stream(self, wait: bool = False):
+        """This model's CUDA stream as the current one (on the CPU: nothing); ``wait``: after
+        everything queued so far on the default stream."""
+        if self.stream is None:
+            return contextlib.nullcontext()
+        if wait:
+            self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        return torch.cuda.stream(self.stream)
+
+
+# This process's trainers, by everything that shapes a step: kept so that the next
+# model of the same shapes reuses the compiled step and the captured graph.
+_TRAINERS: dict[tuple, list[_Trainer]] = {}
+
+
+def _trainers(recipe: Recipe, shape: tuple, num_classes: int, batch: int, device: torch.device, options: FastOptions, count: int) -> list[_Trainer]:
+    key = (
+        recipe.model, recipe.label_smoothing, recipe.momentum, recipe.nesterov, recipe.weight_decay,
+        shape, num_classes, batch, str(device), options,
     )
+    pool = _TRAINERS.setdefault(key, [])
+    while len(pool) < count:
+        pool.append(_Trainer(recipe, shape, num_classes, batch, device, options))
+    for trainer in pool[:count]:
+        trainer.recipe = recipe  # epochs and lr may differ; neither is part of the graph
+    return pool[:count]
+
+
+def forget_trainers() -> None:
+    """Drop this process's kept trainers (their graphs and device memory); the next training sets up anew."""
+    _TRAINERS.clear()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _fallback_warning(what: str, mode, error: Exception, then: str) -> str:
+    message = f"{what} ({mode}) failed, {then}: {type(error).__name__}: {error}"
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return message.splitlines()[0][:300]
 
 
 def shuffle_flip_crop(
@@ -282,43 +487,6 @@ def shuffle_flip_crop(
     channel = torch.arange(channels, device=images.device).view(1, channels, 1, 1)
     gathered = images[source.view(n, 1, 1, 1), channel, rows.clamp(0, height - 1), cols.clamp(0, width - 1)]
     return gathered * inside.to(images.dtype)
-
-
-# One model per (architecture, shape, device) in this process, re-initialised in place for
-# each training when CUDA graphs are on: the graphs recorded for its parameters stay valid,
-# where a new model at new addresses would make torch record them again (and give up
-# after a limit, silently falling back to slower replays), once per reference model.
-_SLOTS: dict[tuple, nn.Module] = {}
-
-
-def _model(name: str, in_channels: int, num_classes: int, device: torch.device, layout, reuse: bool) -> nn.Module:
-    """A freshly initialised model (seed torch first); with ``reuse``, this process's slot holding it."""
-    fresh = build_model(name, in_channels, num_classes).to(device, memory_format=layout)
-    if not reuse:
-        return fresh
-    key = (name, in_channels, num_classes, str(device), str(layout))
-    slot = _SLOTS.setdefault(key, fresh)
-    if slot is not fresh:
-        with torch.no_grad():
-            for mine, new in zip(slot.state_dict(keep_vars=True).values(), fresh.state_dict(keep_vars=True).values()):
-                mine.copy_(new)
-    return slot
-
-
-def _sgd(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
-    """The recipe's SGD; on CUDA the fused kernel (one launch per step) where torch has it."""
-    settings = dict(
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov and recipe.momentum > 0,
-        weight_decay=recipe.weight_decay,
-    )
-    if device.type == "cuda":
-        try:
-            return torch.optim.SGD(model.parameters(), fused=True, **settings)
-        except (RuntimeError, TypeError, ValueError):
-            return torch.optim.SGD(model.parameters(), foreach=True, **settings)
-    return torch.optim.SGD(model.parameters(), **settings)
 
 
 @contextlib.contextmanager

@@ -93,10 +93,10 @@ def train_model(
     return model
 
 
-# torch.compile mode of the fast path on CUDA: CUDA graphs, about 2x eager there (issue 14).
-# Set $KIT_COMPILE to another mode, or to "none" for eager (no compilation time).
+# torch.compile mode of the fast path on CUDA, inside its CUDA graph (see
+# benchmarks/gpu_train_speed.py). Set $KIT_COMPILE to a mode, or to "none" for eager kernels.
 COMPILE_ENV = "KIT_COMPILE"
-DEFAULT_CUDA_COMPILE = "reduce-overhead"
+DEFAULT_CUDA_COMPILE = "none"
 
 
 def uses_fast_path(device: str | torch.device, fast: bool | None = None) -> bool:
@@ -105,7 +105,7 @@ def uses_fast_path(device: str | torch.device, fast: bool | None = None) -> bool
 
 
 def fast_options(device: str | torch.device):
-    """The fast path's options for ``train_model`` on ``device``: compiled on CUDA (``$KIT_COMPILE``)."""
+    """The fast path's options for ``train_model`` on ``device``: ``$KIT_COMPILE`` on CUDA, eager on the CPU."""
     from starter_kit.fast_training import COMPILE_MODES, FastOptions
 
     device = torch.device(device)

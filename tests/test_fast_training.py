@@ -145,7 +145,7 @@ def test_train_model_sends_cuda_to_the_fast_path_and_says_so(monkeypatch, single
     assert training_record("cpu")["bitwise_reproducible"] is True
     cuda = training_record("cuda")
     assert cuda["path"] == "fast" and cuda["bitwise_reproducible"] is False and "not bitwise" in cuda["note"]
-    assert fast_options("cuda").compile == "reduce-overhead" and fast_options("cpu").compile is None
+    assert fast_options("cpu").compile is None
     monkeypatch.setenv("KIT_COMPILE", "none")
     assert fast_options("cuda").compile is None
     monkeypatch.setenv("KIT_COMPILE", "max-autotune-no-cudagraphs")
@@ -206,21 +206,66 @@ def test_a_failing_compile_falls_back_to_eager_with_a_note(monkeypatch, single_t
     assert not result.compiled and "no triton here" in result.notes[0]
 
 
-def test_the_cuda_graph_slot_is_reinitialised_in_place_for_each_seed():
-    """With CUDA graphs one model object per process is reused (stable addresses): each
-    training still starts from exactly the weights a fresh model of that seed has."""
-    from starter_kit.fast_training import _model
+def test_a_kept_trainer_is_reinitialised_in_place_for_each_seed(single_torch_thread):
+    """A process keeps its trainers (stable addresses for a captured graph): each training
+    still starts from exactly the weights a fresh model of that seed has, and hands back
+    its own copy."""
+    from starter_kit.fast_training import _trainers
     from starter_kit.models import build_model
 
-    slots = []
+    recipe = Recipe(model="resnet_digits", epochs=1, batch_size=32, lr=0.05)
+    options = FastOptions(autocast=False)
+    first = _trainers(recipe, (3, 8, 8), 4, 32, torch.device("cpu"), options, 2)
+    again = _trainers(recipe.with_epochs(3), (3, 8, 8), 4, 32, torch.device("cpu"), options, 1)
+    assert again[0] is first[0] and len(first) == 2
     for seed in (1, 2):
-        torch.manual_seed(seed)
-        slots.append(_model("resnet_digits", 3, 4, torch.device("cpu"), torch.contiguous_format, reuse=True))
+        first[0].reset(seed)
         torch.manual_seed(seed)
         fresh = build_model("resnet_digits", 3, 4)
-        for (name, a), b in zip(slots[-1].state_dict().items(), fresh.state_dict().values()):
+        for (name, a), b in zip(first[0].model.state_dict().items(), fresh.state_dict().values()):
             assert torch.equal(a, b), name
-    assert slots[0] is slots[1]
+    images, labels = _tiny_rgb()
+    a = train_fast(recipe, images, labels, 4, seed=1, device="cpu", options=options, progress=False).model
+    b = train_fast(recipe, images, labels, 4, seed=2, device="cpu", options=options, progress=False).model
+    assert a is not b and not torch.equal(a.fc.weight, b.fc.weight)
+
+
+def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate():
+    from starter_kit.fast_training import sgd_update
+
+    generator = torch.Generator().manual_seed(0)
+    for momentum, nesterov, decay in ((0.9, True, 5e-4), (0.9, False, 0.0), (0.0, False, 1e-3)):
+        params = [torch.randn(5, 3, generator=generator), torch.randn(7, generator=generator)]
+        reference = [p.clone().requires_grad_() for p in params]
+        optimizer = torch.optim.SGD(reference, lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=decay)
+        buffers = [torch.zeros_like(p) for p in params]
+        for step in range(4):
+            grads = [torch.randn(p.shape, generator=generator) for p in params]
+            for p, g in zip(reference, grads):
+                p.grad = g.clone()
+            lr = 0.1 * (1 - step / 4)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.step()
+            sgd_update(params, [g.clone() for g in grads], buffers, torch.tensor(lr), momentum, nesterov, decay)
+            for mine, theirs in zip(params, reference):
+                torch.testing.assert_close(mine, theirs.detach(), rtol=0, atol=1e-6)
+
+
+def test_several_models_at_once_are_each_the_model_of_its_seed(single_torch_thread):
+    """train_fast_many gives, per seed, what train_fast gives alone (bitwise on the CPU)."""
+    from starter_kit.fast_training import train_fast_many
+
+    images, labels = _tiny_rgb()
+    recipe = Recipe(model="resnet_digits", epochs=2, batch_size=32, lr=0.05, augment="flip_crop")
+    together = train_fast_many(recipe, images, labels, 4, [3, 4], device="cpu", progress=False)
+    alone = [train_fast(recipe, images, labels, 4, seed=s, device="cpu", progress=False) for s in (3, 4)]
+    for both, one in zip(together, alone):
+        assert both.models_together == 2 and both.record()["models_together"] == 2
+        for (name, a), b in zip(both.model.state_dict().items(), one.model.state_dict().values()):
+            assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="no seeds"):
+        train_fast_many(recipe, images, labels, 4, [], device="cpu")
 
 
 # ---- on a GPU machine only (CI has none): pytest -q tests/test_fast_training.py -k cuda ----
@@ -236,30 +281,44 @@ def test_cuda_fast_path_reaches_the_cpu_paths_accuracy_on_digits():
     for seed in (0, 1):
         cpu.append(_accuracy(train_model(recipe, data.images[train], data.labels[train], 10, seed, progress=False), data.images[test], data.labels[test]))
         model = train_model(recipe, data.images[train], data.labels[train], 10, seed, device="cuda", progress=False)
-        assert model.training_record["path"] == "fast" and model.training_record["compiled"]
+        assert model.training_record["path"] == "fast" and model.training_record["cuda_graph"]
         fast.append(_accuracy(model.cpu(), data.images[test], data.labels[test]))
     assert min(fast) > 0.95 and abs(sum(fast) / 2 - sum(cpu) / 2) < 0.02, (cpu, fast)
 
 
 @needs_cuda
-def test_cuda_graphs_compile_once_for_many_models():
-    """reduce-overhead: one compiled graph for every model of a process, and each model its own copy."""
-    from torch._dynamo.utils import counters
-
+@pytest.mark.parametrize("compile_mode", [None, "default"])
+def test_cuda_graphs_are_captured_once_for_many_models(compile_mode):
+    """One capture (and compilation) per trainer for every model of a process, each model
+    its own copy, several at once on their own streams."""
     from starter_kit.data import make_synthetic_cifar10
+    from starter_kit.fast_training import _TRAINERS, train_fast_many
 
     data = make_synthetic_cifar10(1024, 20)
     recipe = default_recipe("cifar10").with_epochs(2)
+    options = FastOptions(compile=compile_mode)
     models, graphs = [], []
-    for seed in (0, 1, 2):
-        result = train_fast(recipe, data.images[:1024], data.labels[:1024], 10, seed, "cuda",
-                            options=FastOptions(compile="reduce-overhead"), progress=False)
-        assert result.compiled and not result.notes
-        assert all(torch.isfinite(p).all() for p in result.model.parameters())
-        models.append(result.model)
-        graphs.append(counters["stats"]["unique_graphs"])
-    assert graphs[1] == graphs[2] == graphs[0], graphs  # no recompilation for later models
+    for seeds in ([0, 1], [2, 3]):
+        results = train_fast_many(recipe, data.images[:1024], data.labels[:1024], 10, seeds, "cuda", options=options, progress=False)
+        for result in results:
+            assert result.cuda_graph and result.compiled == (compile_mode is not None) and not result.notes, result.notes
+            assert all(torch.isfinite(p).all() for p in result.model.parameters())
+            models.append(result.model)
+        graphs.append({id(t.graph) for pool in _TRAINERS.values() for t in pool})
+    assert graphs[0] == graphs[1]  # no new capture for the second pair
     assert models[0] is not models[1] and not torch.equal(models[0].fc.weight, models[1].fc.weight)
+    assert not torch.equal(models[0].fc.weight, models[2].fc.weight)
+
+
+@needs_cuda
+def test_cuda_models_trained_together_match_their_seed_alone_in_accuracy():
+    from starter_kit.fast_training import train_fast_many
+
+    data, train, test = _digits_parts()
+    recipe = default_recipe("digits")
+    together = train_fast_many(recipe, data.images[train], data.labels[train], 10, [0, 1, 2, 3], "cuda", progress=False)
+    accuracies = [_accuracy(r.model.cpu(), data.images[test], data.labels[test]) for r in together]
+    assert min(accuracies) > 0.95, accuracies
 
 
 @needs_cuda
