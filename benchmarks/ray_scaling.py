@@ -46,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scoring.backends import LOOPBACK_ONLY_ENV  # noqa: E402  (imports no Ray)
+from scoring.ray_backend import LOOPBACK_ONLY_ENV  # noqa: E402  (imports no Ray)
 SUBMISSION = ROOT / "tests" / "submissions" / "fine_tune.py"
 LOOPBACK = "127.0.0.1"
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
@@ -151,7 +151,8 @@ def inner(args: argparse.Namespace) -> int:
     from ray.cluster_utils import Cluster
 
     from data_prep.build import BuildOptions, build_split
-    from scoring.backends import LOOPBACK_HEX, LocalBackend, RayBackend, listening_addresses
+    from scoring.backends import LocalBackend
+    from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses
     from scoring.ingestion import job_from_split
     from scoring.score import run_seed
     from starter_kit.splits import load_split

@@ -9,19 +9,27 @@ submits a function with arguments per task, and collects the tasks as they finis
         for task in backend.as_completed(tasks):
             write(task.result())                        # as each finishes, in the caller's process
 
+A task that produces many results (a chunk of a submission's runs) is a generator
+function started with ``stream``; ``as_yielded`` hands back each item as soon as it is
+yielded, from whichever task yields it, so the caller never waits for a whole task::
+
+        streams = [backend.stream(run_chunk, data, a, b) for a, b in chunks]
+        for stream, item in backend.as_yielded(streams):
+            keep(item)                                  # one run at a time
+
 Everything above this module (``scoring.references``, ``scoring.distributed``) is
 unaware which implementation runs. A task function must be importable by name (a
-module-level function of the kit) and its arguments and result picklable.
+module-level function of the kit) and its arguments and items picklable.
 
 - :class:`LocalBackend`: ``jobs=1`` runs each task in this process, lazily, when
-  ``as_completed`` reaches it (so an interruption loses only the task in progress);
-  ``jobs>1`` runs them in a pool of fresh (spawned) worker processes that receive the
-  shared values once, when they start.
-- :class:`RayBackend`: each task is a Ray task with ``num_cpus`` / ``num_gpus`` (fractional
-  GPUs let several tasks share one GPU) and ``max_retries``: a task whose worker process
-  or node dies is run again elsewhere by Ray. Shared values go to Ray's object store
-  once. Connects to ``address`` (``host:port`` of a cluster's head, or ``auto``), or
-  starts a private Ray instance on this machine, bound to 127.0.0.1, when none is given.
+  ``as_completed`` or ``as_yielded`` reaches it (so an interruption loses only the task
+  in progress, and a stream's items arrive as it yields them); ``jobs>1`` runs them in a
+  pool of fresh (spawned) worker processes that receive the shared values once, when
+  they start (a pool returns whole results: a stream's items arrive when it ends).
+- :class:`scoring.ray_backend.RayBackend`: each task is a Ray task, each stream a Ray
+  streaming generator task, with ``num_cpus`` / ``num_gpus`` (fractional GPUs let
+  several tasks share one GPU) and ``max_retries``: a task whose worker process or node
+  dies is run again elsewhere by Ray. Shared values go to Ray's object store once.
 
 Results come back to the caller, which alone writes files: a task never writes on the
 node it runs on, so a lost node loses only unfinished tasks.
@@ -37,42 +45,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 BACKENDS = ("local", "ray")
-DEFAULT_MAX_RETRIES = 3  # Ray re-runs a task whose worker or node died this many times
-
-
-# Ray would otherwise try addresses beyond loopback on its own: "resolving" 127.0.0.1 to the
-# machine's outward address by a UDP connect to 8.8.8.8:53, and the head's usage module (which
-# runs even without a dashboard) probing cloud metadata (169.254.169.254) and sending a
-# "disabled" report. These settings keep every attempt on 127.0.0.1: no usage stats, and any
-# HTTP request through a loopback port where nothing listens. Ray's own gRPC ignores proxies.
-# Set for a private instance (RayBackend without an address), the Ray tests and benchmark.
-_NOWHERE = "http://127.0.0.1:9"
-LOOPBACK_ONLY_ENV = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_USAGE_STATS_REPORT_URL": _NOWHERE + "/",
-    **{name: _NOWHERE for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
-    **{name: "" for name in ("no_proxy", "NO_PROXY")},
-}
-
-# Listening addresses as /proc/net/tcp{,6} write them: 127.0.0.1, ::ffff:127.0.0.1 and ::1.
-LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
-
-
-def listening_addresses() -> set[str]:
-    """Addresses (hex, as /proc/net shows them) of every listening TCP socket in this network namespace.
-
-    The Ray tests and benchmark check it is a subset of ``LOOPBACK_HEX``: Ray listens on loopback only.
-    """
-    from pathlib import Path
-
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":  # LISTEN
-                found.add(fields[1].split(":")[0])
-    return found
 
 
 class TaskLost(OSError):
@@ -95,7 +67,7 @@ class Task(ABC):
 
 
 class Backend(ABC):
-    """The executor interface: ``share``, ``submit``, ``as_completed``, ``close`` (or ``with``)."""
+    """The executor interface: ``share``, ``submit`` and ``as_completed``, ``stream`` and ``as_yielded``, ``close`` (or ``with``)."""
 
     name = "?"
 
@@ -110,6 +82,14 @@ class Backend(ABC):
     @abstractmethod
     def as_completed(self, tasks: Iterable[Task]) -> Iterator[Task]:
         """Yield each of ``tasks`` as soon as it has finished (successfully or not)."""
+
+    @abstractmethod
+    def stream(self, fn: Callable, *args: Any) -> Task:
+        """Start the generator function ``fn(*args)``; collect its items with ``as_yielded``."""
+
+    @abstractmethod
+    def as_yielded(self, streams: Iterable[Task]) -> Iterator[tuple[Task, Any]]:
+        """(stream, item) for each item any of ``streams`` yields, as soon as it is here; raises a stream's error."""
 
     def describe(self) -> str:
         """One line: what runs the tasks (for progress bars and records)."""
@@ -151,6 +131,11 @@ def _call_with_shared(fn: Callable, args: tuple) -> Any:
     return fn(*_resolve(args, _SHARED))
 
 
+def _collect(fn: Callable, *args: Any) -> list:
+    """A stream run to its end in a pool's worker process: a pool returns whole results."""
+    return list(fn(*args))
+
+
 class _SerialTask(Task):
     def __init__(self, fn: Callable, args: tuple):
         self._fn, self._args, self._done, self._value, self._error = fn, args, False, None, None
@@ -168,6 +153,10 @@ class _SerialTask(Task):
         if self._error is not None:
             raise self._error
         return self._value
+
+    def items(self) -> Iterator[Any]:
+        """A stream's items, computed here one by one as the caller asks for them."""
+        yield from self._fn(*self._args)
 
 
 class _FutureTask(Task):
@@ -217,6 +206,22 @@ class LocalBackend(Backend):
             )
         return _FutureTask(self._pool.submit(_call_with_shared, fn, args))
 
+    def stream(self, fn: Callable, *args: Any) -> Task:
+        if self.jobs == 1:
+            return _SerialTask(fn, args)
+        return self.submit(_collect, fn, *args)
+
+    def as_yielded(self, streams: Iterable[Task]) -> Iterator[tuple[Task, Any]]:
+        streams = list(streams)
+        if self.jobs == 1:
+            for stream in streams:  # lazily, in order: each item is handed back as it is yielded
+                for item in stream.items():
+                    yield stream, item
+            return
+        for stream in self.as_completed(streams):
+            for item in stream.result():
+                yield stream, item
+
     def as_completed(self, tasks: Iterable[Task]) -> Iterator[Task]:
         tasks = list(tasks)
         if self.jobs == 1:
@@ -236,157 +241,7 @@ class LocalBackend(Backend):
             self._pool = None
 
 
-# --- Ray: tasks on a cluster ---------------------------------------------------------------------
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ValueError(
-            "--backend ray needs Ray, which is not installed here: pip install -e '.[ray]' "
-            "(on every machine of the cluster)"
-        ) from None
-    return ray
-
-
-class _RayTask(Task):
-    def __init__(self, backend: "RayBackend", ref):
-        self.backend, self.ref = backend, ref
-
-    def result(self) -> Any:
-        ray = self.backend.ray
-        try:
-            return ray.get(self.ref)
-        except ray.exceptions.RayTaskError as error:  # the function raised: raise what it raised
-            cause = getattr(error, "cause", None)
-            if isinstance(cause, BaseException):
-                raise cause from None
-            raise
-        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as error:
-            raise TaskLost(
-                f"a task was lost {self.backend.max_retries + 1} times (its worker process or node died: "
-                f"{type(error).__name__}); finished results are kept, run the command again"
-            ) from None
-
-
-class RayBackend(Backend):
-    """Ray tasks with ``cpus`` / ``gpus`` each (fractions allowed) and ``max_retries`` on worker or node loss.
-
-    ``address``: a running cluster (``host:port`` of its head, or ``auto`` for the one
-    this machine belongs to). None starts a private Ray instance on this machine, bound
-    to 127.0.0.1, and stops it on ``close``. When this process is already connected to
-    Ray (``ray.init`` called before), that connection is used and left open.
-    """
-
-    name = "ray"
-
-    def __init__(
-        self,
-        address: str | None = None,
-        cpus: float = 1.0,
-        gpus: float = 0.0,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        local_cpus: int | None = None,
-    ):
-        self.cpus, self.gpus = _check_resource("--cpus-per-model", cpus, 0.0), _check_resource("--gpus-per-model", gpus, 0.0)
-        if self.gpus > 1 and self.gpus != int(self.gpus):
-            raise ValueError(f"--gpus-per-model above 1 must be a whole number, got {gpus!r}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        self.max_retries = max_retries
-        self.ray = ray = _import_ray()
-        self._owns_connection = False
-        if ray.is_initialized():
-            self.address = address or "this process's Ray connection"
-        else:
-            self.address = address or "a private local instance (127.0.0.1)"
-            options: dict = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
-            if address is None:
-                # A fresh instance on this machine that listens on loopback only, and reaches nothing else.
-                os.environ.update(LOOPBACK_ONLY_ENV)
-                options.update(address="local", _node_ip_address="127.0.0.1", num_cpus=local_cpus)
-            else:
-                options.update(address=address)
-            try:
-                ray.init(**options)
-            except ConnectionError as error:
-                raise ConnectionError(f"cannot reach the Ray cluster at {address}: {error}") from None
-            self._owns_connection = True
-        self._remotes: dict[Callable, Any] = {}
-        self._refs: list = []
-        try:
-            self._check_fits()
-        except ValueError:
-            self.close()  # a private instance started for nothing is stopped again
-            raise
-
-    def _check_fits(self) -> None:
-        """Refuse a request no node can ever satisfy (Ray would wait for it forever)."""
-        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
-        if not any(n.get("CPU", 0) >= self.cpus and n.get("GPU", 0) >= self.gpus for n in nodes):
-            have = ", ".join(f"{n.get('CPU', 0):g} CPU / {n.get('GPU', 0):g} GPU" for n in nodes) or "none"
-            raise ValueError(
-                f"no node of the Ray cluster has {self.cpus:g} CPU(s) and {self.gpus:g} GPU(s) for one task "
-                f"(nodes: {have}): lower --cpus-per-model / --gpus-per-model"
-            )
-
-    def describe(self) -> str:
-        resources = self.ray.cluster_resources()
-        return (
-            f"Ray at {self.address}: {len([n for n in self.ray.nodes() if n.get('Alive')])} node(s), "
-            f"{resources.get('CPU', 0):g} CPU(s), {resources.get('GPU', 0):g} GPU(s); "
-            f"{self.cpus:g} CPU(s) and {self.gpus:g} GPU(s) per task"
-        )
-
-    def slots(self) -> int:
-        """Tasks the cluster can run at once now: its CPUs (and GPUs) over what one task reserves."""
-        resources = self.ray.cluster_resources()
-        fits = [int(resources.get(name, 0) // need) for name, need in (("CPU", self.cpus), ("GPU", self.gpus)) if need > 0]
-        return max(1, min(fits)) if fits else 1
-
-    def task_device(self, device: str) -> str:
-        # Ray gives a task its GPUs as CUDA_VISIBLE_DEVICES: the task's first is always cuda:0.
-        return "cuda" if str(device).startswith("cuda") else str(device)
-
-    def share(self, value: Any) -> Any:
-        return self.ray.put(value)  # an ObjectRef given as a task argument arrives as the value
-
-    def submit(self, fn: Callable, *args: Any) -> Task:
-        remote = self._remotes.get(fn)
-        if remote is None:
-            remote = self._remotes[fn] = self.ray.remote(fn).options(
-                num_cpus=self.cpus,
-                num_gpus=self.gpus,
-                max_retries=self.max_retries,  # worker process or node died: run it again elsewhere
-                retry_exceptions=False,  # an exception the function raised is an answer, not a fault
-            )
-        ref = remote.remote(*args)
-        self._refs.append(ref)
-        return _RayTask(self, ref)
-
-    def as_completed(self, tasks: Iterable[Task]) -> Iterator[Task]:
-        pending = {task.ref: task for task in tasks}
-        while pending:
-            done, _ = self.ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                yield pending.pop(ref)
-
-    def close(self) -> None:
-        ray = self.ray
-        if ray.is_initialized():
-            for ref in self._refs:
-                try:
-                    ray.cancel(ref, force=True)  # finished ones are unaffected
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
-        self._refs = []
-        if self._owns_connection and ray.is_initialized():
-            ray.shutdown()
-        self._owns_connection = False
-
-
-def _check_resource(flag: str, value, minimum: float) -> float:
+def check_resource(flag: str, value, minimum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum or value != value:
         raise ValueError(f"{flag} must be a number >= {minimum:g}, got {value!r}")
     return float(value)
@@ -424,4 +279,6 @@ def make_backend(
     if not cuda and gpus:
         raise ValueError("--gpus-per-model applies to --device cuda: on the CPU leave it out")
     cpus = float(threads or 1) if cpus is None else cpus
+    from scoring.ray_backend import RayBackend  # imports Ray only when it is asked for
+
     return RayBackend(address=address, cpus=cpus, gpus=gpus, local_cpus=os.cpu_count())

@@ -6,8 +6,16 @@ that starts one sandboxed worker with ``run_submission`` for the chunk's seeds a
 evaluates every model it returns on the node, with the scorer's own
 ``scoring.outputs.Evaluator``, as soon as it returns. Only the outputs come back (forget
 logits and confidences, three accuracies: |S| x (classes + 1) numbers per run), never a
-model, so neither the task nor the scorer ever holds more than one model, and the
-scorer receives each chunk's runs as that chunk finishes.
+model, so neither the task nor the scorer ever holds more than one model.
+
+Each chunk is a stream (``Backend.stream``; on Ray a streaming generator task): it
+yields each run's outputs as soon as that run is evaluated, then the chunk's
+:class:`~scoring.ingestion.Ingestion`, so the scorer receives every run as it finishes
+(its progress bar advances per run), not when the whole chunk ends. A chunk whose node
+dies is run again by Ray from its first run; the runs it had already sent are kept by
+run index and never counted twice, and the chunk's last attempt decides which runs
+completed and how long they took. Run outputs are the run seed's alone, so the result is
+that of an undisturbed run.
 
 Runs, seeds and results are those of one worker doing all N runs (the run seed, not
 the worker, decides a run), so on the CPU, with the same torch thread count, the score
@@ -27,9 +35,11 @@ enough (the default makes one chunk per task slot, at least ``MIN_CHUNK_RUNS`` r
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -44,12 +54,19 @@ MIN_CHUNK_RUNS = 8
 
 
 @dataclass
+class RunOutputs:
+    """What a chunk's stream yields per run, as soon as the run is evaluated: its global index and outputs."""
+
+    index: int
+    outputs: ModelOutputs
+
+
+@dataclass
 class ChunkResult:
-    """What one chunk's task sends back: its ingestion (global run indices) and one output per completed run."""
+    """A chunk's stream's last item: its ingestion (global run indices; the outputs went ahead, run by run)."""
 
     first: int
     ingestion: Ingestion
-    outputs: list[ModelOutputs] = field(default_factory=list)
 
 
 def chunk_bounds(n_runs: int, chunk_runs: int) -> list[tuple[int, int]]:
@@ -99,8 +116,9 @@ def run_in_chunks(
     device
         Where the chunk's worker runs the submission and its models are evaluated.
     on_outputs
-        Called here with (run index, outputs) for every run of a chunk as that chunk
-        arrives (chunks in the order they finish, runs in order within a chunk).
+        Called here with (run index, outputs) once per run, as soon as the run arrives
+        (runs in order within a chunk; chunks interleaved as they run). A run that
+        arrives and is then lost to a failure later in its chunk is not in the result.
 
     Returns
     -------
@@ -119,49 +137,79 @@ def run_in_chunks(
     task_device = backend.task_device(device)
     job = replace(job, device=task_device)  # on Ray a task's GPU is always its cuda:0
     shared_job, shared_split = backend.share(job), backend.share(SplitArrays.from_split(split))
-    tasks = {
-        backend.submit(_run_chunk, shared_job, shared_split, list(seeds[a:b]), a, limits, sealed, task_device): (a, b)
+    streams = [
+        backend.stream(_run_chunk, shared_job, shared_split, list(seeds[a:b]), a, limits, sealed, task_device)
         for a, b in bounds
-    }
+    ]
+    received: dict[int, ModelOutputs] = {}  # by run index: a retried chunk's runs are not counted twice
     results: dict[int, ChunkResult] = {}
     bar = tqdm(total=n_runs, desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
-        for task in backend.as_completed(tasks):
-            chunk: ChunkResult = task.result()
-            results[chunk.first] = chunk
-            for offset, outputs in enumerate(chunk.outputs):
-                if on_outputs is not None:
-                    on_outputs(chunk.first + offset, outputs)
-            bar.update(len(chunk.outputs))
-            if chunk.ingestion.status != "completed":
+        for _, item in backend.as_yielded(streams):
+            if isinstance(item, RunOutputs):
+                if item.index not in received:
+                    received[item.index] = item.outputs
+                    if on_outputs is not None:
+                        on_outputs(item.index, item.outputs)
+                    bar.update(1)
+                continue
+            results[item.first] = item
+            if item.ingestion.status != "completed":
                 break  # the submission failed: the other chunks are cancelled (backend.close)
     finally:
         bar.close()
-    combined = _combine([results[a] for a, _ in bounds if a in results], n_runs, limits, sealed)
+    chunks = [results[a] for a, _ in bounds if a in results]
+    combined = _combine(chunks, n_runs, limits, sealed)
     combined.wall_seconds = time.monotonic() - started
-    outputs = [o for a, _ in bounds if a in results for o in results[a].outputs]
+    # The runs each chunk's last attempt completed (a run received from an earlier attempt that the last one did
+    # not complete is dropped, so the outputs always match the ingestion's runs).
+    outputs = [received[run.index] for run in combined.runs]
     return combined, outputs
 
 
-def _run_chunk(job: WorkerJob, split: SplitArrays, seeds: list[int], first: int, limits: Limits, sealed: bool, device: str) -> ChunkResult:
-    """One chunk, where the backend runs it: a fresh sandboxed worker for ``seeds``, each model evaluated here."""
+def _run_chunk(
+    job: WorkerJob, split: SplitArrays, seeds: list[int], first: int, limits: Limits, sealed: bool, device: str
+) -> Iterator[RunOutputs | ChunkResult]:
+    """One chunk, where the backend runs it: a fresh sandboxed worker for ``seeds``, each model evaluated here.
+
+    Yields each run's :class:`RunOutputs` as soon as it is evaluated, then the chunk's
+    :class:`ChunkResult`. ``run_submission`` hands models to a callback, so it runs in a
+    thread of this process and the callback passes each run's outputs over a queue to
+    this generator, which yields them to the backend (on Ray: to the scorer).
+    """
     torch.set_num_threads(job.threads)
     evaluator = Evaluator(split, device=device)
-    outputs: list[ModelOutputs] = []
+    ready: queue.Queue = queue.Queue()
+    finished = object()  # put after the last run: the ingestion is then in ``outcome``
+    outcome: dict = {}
 
     def evaluate(index: int, state: dict[str, torch.Tensor]) -> None:
         try:
-            outputs.append(evaluator.from_state(state))
+            ready.put(RunOutputs(first + index, evaluator.from_state(state)))
         except ValueError as error:
             raise ValueError(f"returned a model whose outputs cannot be scored ({error})") from None
 
-    ingestion = run_submission(job, seeds, limits, evaluate, progress=False, sealed=sealed)
+    def ingest() -> None:
+        try:
+            outcome["ingestion"] = run_submission(job, seeds, limits, evaluate, progress=False, sealed=sealed)
+        except BaseException as error:  # noqa: BLE001 - raised again by the generator, in the task
+            outcome["error"] = error
+        ready.put(finished)
+
+    thread = threading.Thread(target=ingest, name=f"runs {first}+", daemon=True)
+    thread.start()
+    for item in iter(ready.get, finished):
+        yield item
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    ingestion = outcome["ingestion"]
     for run in ingestion.runs:
         run.index += first
     if ingestion.status != "completed":
         last = first + len(seeds) - 1
         ingestion.reason = f"in the worker for runs {first}-{last} (its run k is run {first}+k): {ingestion.reason}"
-    return ChunkResult(first=first, ingestion=ingestion, outputs=outputs[: len(ingestion.runs)])
+    yield ChunkResult(first=first, ingestion=ingestion)
 
 
 def _combine(chunks: list[ChunkResult], n_runs: int, limits: Limits, sealed: bool) -> Ingestion:

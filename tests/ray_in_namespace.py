@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -38,7 +39,8 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from scoring import metric, score  # noqa: E402
 from scoring.__main__ import main  # noqa: E402
-from scoring.backends import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
+from scoring.backends import LocalBackend, make_backend  # noqa: E402
+from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
 from scoring.distributed import run_in_chunks  # noqa: E402
 from scoring.efficiency import Limits  # noqa: E402
 from scoring.ingestion import job_from_split  # noqa: E402
@@ -191,3 +193,131 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
     for key in ("status", "score", "F", "RA_U", "TA_U", "RA_R", "TA_R", "intervals", "diagnostics", "auxiliary"):
         assert distributed[key] == local[key], key
     assert np.array_equal(np.load(out / "unlearned_conf.npy"), np.load(saved))
+
+
+# A fine-tune whose runs with the seeds in WAIT stop at their start until the file GATE exists, after noting
+# (in a file named after the seed and their pid) the pid of the Ray worker running their chunk.
+GATED = '''
+import os, time
+from pathlib import Path
+
+_fine_tune = unlearning
+
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    seed = torch.initial_seed()
+    if seed in WAIT:
+        Path(FOLDER, f"waiting-{seed}-{os.getpid()}").write_text(str(os.getppid()))
+        while not Path(FOLDER, "gate").exists():
+            time.sleep(0.02)
+    return _fine_tune(net, retain_loader, forget_loader, val_loader)
+'''
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def _until(condition, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what} after {seconds:g} s"
+        time.sleep(0.02)
+
+
+def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(split, cluster, tmp_path):
+    seeds = [score.run_seed(split.manifest_sha256, k) for k in range(6)]
+    source = (kit.HERE / "fine_tune.py").read_text() + GATED.replace("WAIT", repr({seeds[1], seeds[4]})).replace(
+        "FOLDER", repr(str(tmp_path))
+    )
+    job = job_from_split(split, source, "gated_fine_tune.py", threads=1)
+    limits = Limits(run_seconds=60.0)
+    (tmp_path / "gate").touch()
+    with kit.one_thread(), LocalBackend(1) as backend:  # undisturbed, in this process
+        _, undisturbed = run_in_chunks(job, seeds, limits, split, backend, chunk_runs=3, progress=False, sealed=False)
+    for path in tmp_path.iterdir():
+        path.unlink()
+
+    arrived, done = [], {}
+
+    def score_on_ray():
+        try:
+            with kit.one_thread(), RayBackend(cpus=1) as backend:
+                done["result"] = run_in_chunks(
+                    job, seeds, limits, split, backend, chunk_runs=3, progress=False, sealed=False,
+                    on_outputs=lambda k, o: arrived.append(k),
+                )
+        except BaseException as error:  # noqa: BLE001 - reported below
+            done["error"] = error
+
+    scorer = threading.Thread(target=score_on_ray)
+    scorer.start()
+    # Both chunks (runs 0-2 and 3-5, one per node) have sent their first run and wait in their second.
+    _until(lambda: len(list(tmp_path.glob("waiting-*"))) == 2 and {0, 3} <= set(arrived), "runs 0 and 3")
+    (waiting,) = tmp_path.glob(f"waiting-{seeds[1]}-*")
+    ray_worker = int(waiting.read_text())
+    (doomed,) = [node for node in cluster.workers if _parent(ray_worker) == node.all_processes["raylet"][0].process.pid]
+    cluster.workers.remove(doomed)
+    cluster.remove_node(doomed, allow_graceful=False)  # the chunk of runs 0-2 is lost after sending run 0
+    _until(lambda: _gone(ray_worker), "the lost node's Ray worker to end")
+    os.kill(int(waiting.name.rsplit("-", 1)[1]), signal.SIGKILL)  # its submission worker, orphaned at the gate
+    (tmp_path / "gate").touch()
+    scorer.join(timeout=300)
+    assert not scorer.is_alive() and "error" not in done, done.get("error")
+
+    ingestion, outputs = done["result"]
+    assert len(list(tmp_path.glob(f"waiting-{seeds[1]}-*"))) == 2  # runs 0-2 were run again (on the other node)
+    assert ingestion.status == "completed", ingestion.reason
+    assert [r.index for r in ingestion.runs] == list(range(6)) and [r.seed for r in ingestion.runs] == seeds
+    assert sorted(arrived) == list(range(6))  # run 0 was received once, though its chunk ran twice
+    for mine, theirs in zip(outputs, undisturbed, strict=True):  # the result of an undisturbed run, bit for bit
+        assert np.array_equal(mine.forget_conf, theirs.forget_conf) and mine.accuracies() == theirs.accuracies()
+    cluster.workers.append(cluster.add_node(**NODE))  # two worker nodes again
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def test_a_quarter_gpu_per_task_runs_four_tasks_on_one_gpu_and_the_fifth_waits(cluster, tmp_path):
+    # Ray lets a node declare a GPU it does not have: it only reserves it and sets CUDA_VISIBLE_DEVICES.
+    gpu_node = cluster.add_node(**{**NODE, "num_cpus": 4, "num_gpus": 1})
+    folder = str(tmp_path)
+
+    def hold(k: int):
+        """Note the GPU Ray gave this task and which tasks had ended when it started; end when told."""
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ended = sorted(int(p.name.split("-")[1]) for p in Path(folder).glob("ended-*"))
+        Path(folder, f"started-{k}").write_text(json.dumps({"visible": visible, "ended": ended}))
+        while not Path(folder, f"go-{k}").exists():
+            time.sleep(0.02)
+        Path(folder, f"ended-{k}").touch()
+        return visible, ray.get_gpu_ids()
+
+    try:
+        # --device cuda --gpus-per-model 0.25, half a CPU each: the GPU, not the node's 4 CPUs, limits them to 4.
+        with make_backend("ray", device="cuda", gpus=0.25, cpus=0.5) as backend:
+            assert (backend.gpus, backend.task_device("cuda:1")) == (0.25, "cuda")
+            tasks = [backend.submit(hold, k) for k in range(5)]
+            _until(lambda: len(list(tmp_path.glob("started-*"))) == 4, "four tasks to start")
+            started = {int(p.name.split("-")[1]) for p in tmp_path.glob("started-*")}
+            (fifth,) = set(range(5)) - started
+            first = min(started)
+            (tmp_path / f"go-{first}").touch()  # one task ends: its quarter of the GPU goes to the fifth
+            _until(lambda: (tmp_path / f"started-{fifth}").exists(), "the fifth task to start")
+            for k in started:
+                (tmp_path / f"go-{k}").touch()
+            (tmp_path / f"go-{fifth}").touch()
+            results = [task.result() for task in tasks]
+        notes = {k: json.loads((tmp_path / f"started-{k}").read_text()) for k in range(5)}
+        assert all(notes[k]["ended"] == [] for k in started)  # four ran at once, on one GPU
+        assert notes[fifth]["ended"] == [first]  # the fifth waited for a quarter to be free
+        assert results == [("0", [0])] * 5 and all(note["visible"] == "0" for note in notes.values())
+    finally:
+        cluster.remove_node(gpu_node)

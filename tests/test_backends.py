@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.backends import LOOPBACK_ONLY_ENV, LocalBackend, make_backend
+from scoring.backends import LocalBackend, make_backend
+from scoring.ray_backend import LOOPBACK_ONLY_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,58 +153,6 @@ def _run_namespaced_ray_tests() -> tuple[subprocess.CompletedProcess, str]:
     return process, "\n".join(logs)
 
 
-# --- the submission side in chunks (scoring.distributed), on the local backend --------------------
-
-
-def test_chunks_cover_the_runs_in_order_and_default_to_one_per_slot():
-    from scoring.distributed import MIN_CHUNK_RUNS, chunk_bounds, default_chunk_runs
-
-    assert chunk_bounds(5, 2) == [(0, 2), (2, 4), (4, 5)]
-    assert default_chunk_runs(512, 16) == 32 and default_chunk_runs(20, 16) == MIN_CHUNK_RUNS
-    with pytest.raises(ValueError, match="chunk_runs must be an integer >= 1"):
-        chunk_bounds(5, 0)
-
-
-def test_the_time_rule_charges_all_runs_and_the_mean_load_once():
-    from scoring.distributed import ChunkResult, _combine
-    from scoring.efficiency import Limits
-    from scoring.ingestion import Ingestion, RunRecord
-
-    def chunk(first, seconds, load):
-        runs = [RunRecord(index=first + k, seed=k, seconds=s, reported_seconds=None) for k, s in enumerate(seconds)]
-        return ChunkResult(first=first, ingestion=Ingestion("completed", None, runs=runs, load_seconds=load))
-
-    limits = Limits(run_seconds=1.0)
-    fits = _combine([chunk(0, [0.9, 0.9], 0.2), chunk(2, [0.9, 0.9], 0.4)], 4, limits, sealed=True)
-    assert fits.status == "completed" and fits.load_seconds == pytest.approx(0.3)  # 3.6 + 0.3 <= 4 x 1.0
-    over = _combine([chunk(0, [0.9, 0.9], 0.4), chunk(2, [0.9, 0.9], 0.6)], 4, limits, sealed=True)
-    assert over.status == "rejected" and "took 4.10 s" in over.reason and "4 x 1.000 s" in over.reason
-    short = _combine([chunk(0, [0.1, 0.1], 0.1)], 4, limits, sealed=True)
-    assert short.status == "failed" and short.reason == "2 of 4 runs came back"
-
-
-def test_a_run_failing_in_a_later_chunk_is_named_by_its_chunk(digits_split, tmp_path):
-    from scoring.distributed import run_in_chunks
-    from scoring.efficiency import Limits
-    from scoring.ingestion import job_from_split
-    from scoring.score import run_seed
-
-    seeds = [run_seed(digits_split.manifest_sha256, k) for k in range(3)]
-    source = (
-        "import torch\n"
-        "def unlearning(net, retain, forget, val):\n"
-        f"    if torch.initial_seed() == {seeds[2]}:\n"
-        "        raise RuntimeError('not this seed')\n"
-        "    return net\n"
-    )
-    job = job_from_split(digits_split, source, "submission.py", threads=1)
-    with LocalBackend(1) as backend:
-        ingestion, outputs = run_in_chunks(job, seeds, Limits(run_seconds=30.0), digits_split, backend, chunk_runs=2, progress=False)
-    assert ingestion.status == "failed" and len(outputs) == 2 and [r.index for r in ingestion.runs] == [0, 1]
-    assert ingestion.reason.startswith("in the worker for runs 2-2 (its run k is run 2+k): run 0 raised RuntimeError")
-    assert "--- runs 0-1 (one worker) ---" in ingestion.output
-
-
 class _FakeRay:
     """Stands in for the ray module: records how the backend starts and uses it."""
 
@@ -232,7 +181,7 @@ class _FakeRay:
 
 
 def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatch):
-    from scoring import backends
+    from scoring import ray_backend as backends
 
     fake = _FakeRay()
     monkeypatch.setattr(backends, "_import_ray", lambda: fake)
