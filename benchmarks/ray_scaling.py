@@ -1,6 +1,6 @@
 """How reference training and a submission's N runs scale with the number of Ray nodes, on this machine, loopback only.
 
-    .venv/bin/python benchmarks/ray_scaling.py [--references 8] [--runs 16] [--repeats 3]
+    .venv/bin/python benchmarks/ray_scaling.py [--references 8] [--runs 16] [--run-epochs 1] [--repeats 3]
 
 Ray runs whatever it is sent and listens on the addresses it is given, so this script
 never lets it near a real network interface: started normally, it re-executes itself
@@ -17,7 +17,10 @@ torch thread, each row times, as the median over ``--repeats``:
 - references: ``scoring.references.build_references`` of R models into a fresh folder;
 - submission runs: ``scoring.distributed.run_in_chunks`` of the fine-tune submission of
   tests/submissions/fine_tune.py, N runs, sealed, with the default chunk size (one chunk
-  per task slot, at least 8 runs per chunk), evaluation included.
+  per task slot, at least 8 runs per chunk), evaluation included. Each chunk starts its
+  own sandboxed worker (about 2 s), and one epoch of fine-tuning is about 0.13 s of CPU,
+  so tiny runs show that start more than scaling: ``--run-epochs 6`` makes each run
+  about 0.75 s of the same deterministic work, and ``--runs 32`` enough of them.
 
 Rows: the local backend (``LocalBackend(1)``: this process, no Ray running), then Ray
 clusters (``ray.cluster_utils.Cluster``: a head without CPUs, K worker nodes of 1 CPU
@@ -56,13 +59,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--references", type=int, default=8, help="R, reference models per timing (default 8)")
     parser.add_argument("--runs", type=int, default=16, help="N, submission runs per timing (default 16)")
+    parser.add_argument("--run-epochs", type=int, default=1, help="epochs of fine-tuning per submission run (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timings per row; the median is shown (default 3)")
     parser.add_argument("--nodes", default="1,2", help="Ray worker node counts K, comma-separated (default 1,2)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)  # set by the re-execution only
     args = parser.parse_args(argv)
     args.nodes = [int(k) for k in args.nodes.split(",") if k.strip()]
-    if args.references < 2 or args.runs < 1 or args.repeats < 1 or not args.nodes or min(args.nodes) < 1:
-        parser.error("--references must be at least 2, --runs, --repeats and every --nodes count at least 1")
+    if args.references < 2 or min(args.runs, args.run_epochs, args.repeats) < 1 or not args.nodes or min(args.nodes) < 1:
+        parser.error("--references must be at least 2, --runs, --run-epochs, --repeats and every --nodes count at least 1")
     if 1 not in args.nodes:
         parser.error("--nodes must include 1: speed-ups are relative to Ray with one worker node")
     return args
@@ -165,7 +169,10 @@ def inner(args: argparse.Namespace) -> int:
     try:
         options = BuildOptions(dataset="digits", split="public", out=scratch / "split", epochs=2, progress=False)
         split = load_split(build_split(options))
-        job = job_from_split(split, submission_source(SUBMISSION), SUBMISSION.name, threads=1)
+        source = submission_source(SUBMISSION)
+        if "EPOCHS = 1\n" not in source:
+            raise SystemExit(f"error: {SUBMISSION} no longer sets EPOCHS = 1: --run-epochs cannot change it")
+        job = job_from_split(split, source.replace("EPOCHS = 1\n", f"EPOCHS = {args.run_epochs}\n"), SUBMISSION.name, threads=1)
         seeds = [run_seed(split.manifest_sha256, k) for k in range(args.runs)]
 
         with LocalBackend(1) as backend:
@@ -197,7 +204,8 @@ def inner(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: the rows disagree on {what}: {[row[what][:12] for row in rows.values()]}")
     base = rows["Ray, K=1 worker node"]
     print(
-        f"digits (2-epoch recipe), {args.references} reference models and {args.runs} fine-tune runs per timing, "
+        f"digits (2-epoch recipe), {args.references} reference models and {args.runs} fine-tune runs "
+        f"({args.run_epochs} epoch{'s' if args.run_epochs > 1 else ''} each) per timing, "
         f"median of {args.repeats}; {os.cpu_count()} CPU(s), 1 CPU per Ray node, one torch thread:"
     )
     header = f"{'':26} {'references (s)':>15} {'speed-up':>9} {'submission runs (s)':>20} {'speed-up':>9}"
