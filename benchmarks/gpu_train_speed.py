@@ -55,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--model", default=None, help="override the recipe's model (default resnet18_cifar)")
     parser.add_argument("--skip-kit", action="store_true", help="skip row (a), the slowest")
+    parser.add_argument("--rows", default="abcdefgh", help="which rows to run, by letter (default abcdefgh; e.g. fg)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.images < 2 or args.epochs < 1:
@@ -70,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f"counts must be at least 1, got {text!r}")
         return values
 
+    args.rows = set(args.rows.lower()) - ({"a"} if args.skip_kit else set())
+    if not args.rows <= set("abcdefgh"):
+        parser.error(f"--rows takes letters a to h, got {''.join(sorted(args.rows))!r}")
     args.together = counts(args.together, "2,4,8" if cuda else "2")
     args.processes = counts(args.processes, "2,4" if cuda else "2")
     modes = args.compile_modes if args.compile_modes is not None else ("default" if cuda else "none")
@@ -109,9 +113,7 @@ def main(argv=None) -> int:
         flush=True,
     )
 
-    steps: list[tuple[str, dict | None]] = []
-    if not args.skip_kit:
-        steps.append(("(a) kit loop (starter_kit.training)", None))
+    steps: list[tuple[str, dict | None]] = [("(a) kit loop (starter_kit.training)", None)]
     eager = dict(cuda_graph=False)
     steps += [
         ("(b) data on device", dict(eager, augment_on_device=False, autocast=False)),
@@ -121,6 +123,7 @@ def main(argv=None) -> int:
     ]
     for mode in args.compile_modes:
         steps.append((f"(f) + torch.compile {mode}", dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=mode)))
+    steps = [(name, options) for name, options in steps if name[1] in args.rows]
 
     rows = []
     best = None
@@ -148,18 +151,18 @@ def main(argv=None) -> int:
 
     if best is not None:
         options, _, label = best
-        for k in args.together:
+        for k in args.together if "g" in args.rows else []:
             measure(f"(g) {label} x {k} models in one process", k, 1,
                     lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, k))
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "data.pt"
             torch.save({"images": images, "labels": labels}, path)
-            for k in args.processes:
+            for k in args.processes if "h" in args.rows else []:
                 measure(f"(h) {label} x {k} processes", k, k,
                         lambda: time_processes(k, recipe, path, args.device, args.seed, options))
 
     table = pd.DataFrame(rows)
-    baseline = table["s per model-epoch"].iloc[0] if not args.skip_kit else None
+    baseline = table["s per model-epoch"].iloc[0] if "a" in args.rows else None
     if baseline is not None and baseline == baseline:
         table["speed-up vs (a)"] = (baseline / table["s per model-epoch"]).round(2)
     scale = RETAIN_IMAGES / args.images

@@ -66,7 +66,7 @@ from scoring.outputs import Evaluator, ModelOutputs, derive_seed
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
-from starter_kit.training import train_model
+from starter_kit.training import train_models
 
 DEFAULT_ROOT = Path("results") / "references"
 INDEX_FILE = "index.json"
@@ -176,6 +176,7 @@ def build_references(
     progress: bool = True,
     jobs: int = 1,
     backend: Backend | None = None,
+    together: int = 1,
 ) -> ReferenceSet:
     """Make sure models 0..n_models-1 exist in ``refs_dir``, training only the missing ones.
 
@@ -188,9 +189,14 @@ def build_references(
 
     ``backend`` runs the trainings (a :mod:`scoring.backends` backend, e.g. Ray; its
     tasks use this process's torch thread count); without one, ``jobs`` > 1 trains that
-    many models at once in local worker processes and 1 trains them here.
+    many models at once in local worker processes and 1 trains them here. ``together``
+    models share one task: on CUDA they train at once in one process, each on its own
+    stream (``starter_kit.fast_training.train_fast_many``, the best throughput per GPU);
+    on the CPU one after the other, the same models as one per task.
     """
     n_models = _check_n_models(n_models)
+    if isinstance(together, bool) or not isinstance(together, int) or together < 1:
+        raise ValueError(f"models together must be a whole number >= 1, got {together!r}")
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
     _check_index(split, directory)
     recorded = _recorded_files(directory)
@@ -217,7 +223,7 @@ def build_references(
         own_backend = backend is None
         backend = LocalBackend(jobs) if own_backend else backend
         try:
-            _train_missing(split, directory, missing, present, device, backend, progress)
+            _train_missing(split, directory, missing, present, device, backend, progress, together)
         finally:
             if own_backend:
                 backend.close()
@@ -227,48 +233,61 @@ def build_references(
     return ReferenceSet(**{**refs.__dict__, "retrained": tuple(retrained)})
 
 
-def _train_missing(split, directory: Path, missing: list[int], present: dict, device: str, backend: Backend, progress: bool) -> None:
-    """One task per missing model on ``backend``; write each model and the index as its task returns."""
+def _train_missing(
+    split, directory: Path, missing: list[int], present: dict, device: str, backend: Backend, progress: bool, together: int
+) -> None:
+    """One task per ``together`` missing models on ``backend``; write each model and the index as its task returns."""
     threads = torch.get_num_threads()
     task_device = backend.task_device(device)
     shared = backend.share(SplitArrays.from_split(split))  # the data go to the workers once, not once per model
+    groups = [missing[first : first + together] for first in range(0, len(missing), together)]
     tasks = {
-        backend.submit(_reference_task, shared, reference_seed(split.manifest_sha256, k), task_device, threads): k
-        for k in missing
+        backend.submit(_reference_task, shared, [reference_seed(split.manifest_sha256, k) for k in group], task_device, threads): group
+        for group in groups
     }
     bar = tqdm(total=len(missing), desc="reference models", unit="model", disable=not progress)
     if progress:
-        bar.write(f"training {len(missing)} reference model(s) on {backend.describe()}", file=sys.stderr)
+        bar.write(f"training {len(missing)} reference model(s) on {backend.describe()}"
+                  + (f", {together} at once per task" if together > 1 else ""), file=sys.stderr)
     try:
         for task in backend.as_completed(tasks):
-            index = tasks[task]
-            result = task.result()
-            _check_versions(result)
-            present[index] = _write_model(split, directory, index, result)
-            _write_index(split, directory, present)
-            bar.update()
-            bar.set_postfix(trained=f"{result['training_seconds']:.1f}s")
+            for index, result in zip(tasks[task], task.result()):
+                _check_versions(result)
+                present[index] = _write_model(split, directory, index, result)
+                _write_index(split, directory, present)
+                bar.update()
+                bar.set_postfix(trained=f"{result['training_seconds']:.1f}s")
     finally:
         bar.close()
 
 
-def _reference_task(data: SplitArrays, seed: int, device: str, threads: int) -> dict:
-    """Train one reference model and evaluate it, where the backend runs it; only outputs come back."""
+def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: int) -> list[dict]:
+    """Train reference models (together: on CUDA each on its own stream) and evaluate them,
+    where the backend runs the task; only outputs come back.
+
+    Each model's ``training_seconds`` is its share of the task's training time (the time
+    divided by the number of models): what it cost on the device.
+    """
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    model = train_model(
-        data.recipe, data.images("retain"), data.labels("retain"), data.num_classes, seed=seed, device=device, progress=False
+    models = train_models(
+        data.recipe, data.images("retain"), data.labels("retain"), data.num_classes, seeds, device=device, progress=False
     )
-    seconds = time.perf_counter() - started
-    return {
-        "outputs": Evaluator(data, device=device)(model),
-        "training_seconds": seconds,
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "kit_version": starter_kit.__version__,
-        "torch_version": torch.__version__.split("+")[0],
-        "host": socket.gethostname(),
-    }
+    seconds = (time.perf_counter() - started) / len(seeds)
+    evaluate = Evaluator(data, device=device)
+    return [
+        {
+            "outputs": evaluate(model),
+            "training_seconds": seconds,
+            "training": model.training_record,
+            "torch_threads": torch.get_num_threads(),
+            "device": str(device),
+            "kit_version": starter_kit.__version__,
+            "torch_version": torch.__version__.split("+")[0],
+            "host": socket.gethostname(),
+        }
+        for model in models
+    ]
 
 
 def _check_versions(result: dict) -> None:
@@ -444,6 +463,7 @@ def _write_model(split, directory: Path, index: int, result: dict) -> dict:
         "evaluation_seconds": round(outputs.seconds, 4),
         "torch_threads": int(result["torch_threads"]),
         "device": result["device"],
+        "training": result["training"],
         "kit_version": result["kit_version"],
         "torch_version": result["torch_version"],
         "dataset": split.dataset.name,

@@ -93,10 +93,36 @@ def train_model(
     return model
 
 
+def train_models(
+    recipe: Recipe,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    seeds: list[int],
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    desc: str = "training",
+    fast: bool | None = None,
+) -> list[nn.Module]:
+    """``train_model`` for each seed: on the fast path all at once (on CUDA each on its own
+    stream, which raises a GPU's throughput), on the CPU one after the other (the same models)."""
+    if not uses_fast_path(device, fast):
+        return [train_model(recipe, images, labels, num_classes, seed, device, progress, desc, fast) for seed in seeds]
+    from starter_kit.fast_training import train_fast_many
+
+    device = torch.device(device)
+    results = train_fast_many(
+        recipe, images, labels, num_classes, seeds, device, options=fast_options(device), progress=progress, desc=desc
+    )
+    for result in results:
+        result.model.training_record = result.record()
+    return [result.model for result in results]
+
+
 # torch.compile mode of the fast path on CUDA, inside its CUDA graph (see
 # benchmarks/gpu_train_speed.py). Set $KIT_COMPILE to a mode, or to "none" for eager kernels.
 COMPILE_ENV = "KIT_COMPILE"
-DEFAULT_CUDA_COMPILE = "none"
+DEFAULT_CUDA_COMPILE = "default"  # 0.82 s per epoch against 1.03 eager in the graph, on an H100
 
 
 def uses_fast_path(device: str | torch.device, fast: bool | None = None) -> bool:

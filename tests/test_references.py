@@ -26,13 +26,16 @@ def counting(monkeypatch):
     """Count reference trainings; ``interrupt_at`` raises KeyboardInterrupt on that call."""
     calls = {"seeds": [], "interrupt_at": None}
 
-    def train(*args, **kwargs):
-        calls["seeds"].append(kwargs["seed"])
-        if len(calls["seeds"]) == calls["interrupt_at"]:
-            raise KeyboardInterrupt
-        return train_model(*args, **kwargs)
+    def train(recipe, images, labels, num_classes, seeds, **kwargs):
+        models = []
+        for seed in seeds:
+            calls["seeds"].append(seed)
+            if len(calls["seeds"]) == calls["interrupt_at"]:
+                raise KeyboardInterrupt
+            models.append(train_model(recipe, images, labels, num_classes, seed, **kwargs))
+        return models
 
-    monkeypatch.setattr(references, "train_model", train)
+    monkeypatch.setattr(references, "train_models", train)
     return calls
 
 
@@ -139,6 +142,20 @@ def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_pa
     assert np.array_equal(parallel.forget_conf, serial.forget_conf)
     with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
         build_references(split, 3, tmp_path / "serial", progress=False, jobs=0)
+
+
+def test_models_trained_together_in_one_task_are_the_same_reference_set(split, tmp_path):
+    """On the CPU a task of several models trains them one after the other: the same set,
+    bit for bit; each file records how it was trained."""
+    with kit.one_thread():
+        one = build_references(split, 3, tmp_path / "one", progress=False)
+        together = build_references(split, 3, tmp_path / "together", progress=False, together=2)
+    assert together.sha256 == one.sha256
+    with np.load(tmp_path / "together" / model_file(split, 2)) as archive:
+        meta = json.loads(str(archive["meta"]))
+    assert meta["training"]["path"] == "reference" and meta["training"]["bitwise_reproducible"] is True
+    with pytest.raises(ValueError, match="models together must be a whole number >= 1"):
+        build_references(split, 3, tmp_path / "one", progress=False, together=0)
 
 
 def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(split, tmp_path, tmp_path_factory, capsys):
