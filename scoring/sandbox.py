@@ -42,6 +42,7 @@ TMP_DIR = "/tmp"  # the private, size-capped tmpfs
 WORK_DIR = "/tmp/work"  # the working directory and $HOME, on that tmpfs
 KIT_PACKAGES = ("starter_kit", "scoring")
 BWRAP_ENV = "UNLEARNING_BWRAP"
+SANDBOX_USER = "nobody"
 # Machine settings (not secrets) that libraries need to run correctly on some CPUs.
 PASS_THROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 NVIDIA_DEVICES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
@@ -130,6 +131,10 @@ def sandbox_environment(threads: int, device: str = "cpu") -> dict[str, str]:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": WORK_DIR,
+        # The sandbox's uid has no passwd entry: getpass.getuser() (torch's compile cache
+        # names its folder with it, at import on some versions) reads these first.
+        "USER": SANDBOX_USER,
+        "LOGNAME": SANDBOX_USER,
         "TMPDIR": TMP_DIR,
         "LANG": "C.UTF-8",
         "PYTHONPATH": KIT_ROOT,

@@ -92,6 +92,26 @@ def test_the_sandbox_environment_is_fixed(monkeypatch):
     env = sandbox.sandbox_environment(threads=2)
     assert SECRET not in env.values() and "/home/organiser" not in env.values()
     assert env["OMP_NUM_THREADS"] == "2" and env["HOME"] == "/tmp/work"
+    assert env["USER"] == env["LOGNAME"] == "nobody"
+
+
+@needs_sandbox
+def test_libraries_that_ask_who_the_user_is_work_inside(split):
+    """The sandbox's uid has no passwd entry; torch 2.11 asks getpass.getuser() when
+    torchvision imports torch._dynamo, which failed every GPU worker before USER was set."""
+    source = """\
+    import getpass
+    import torch._dynamo  # what torchvision imports
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    assert getpass.getuser() == "nobody", getpass.getuser()
+    assert default_cache_dir().startswith("/tmp/"), default_cache_dir()
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return net
+    """
+    result = run_source(split, source, run_seconds=30.0)
+    assert result.status == "completed", result.reason
 
 
 def test_the_scorer_can_make_itself_non_dumpable():
