@@ -92,7 +92,10 @@ class _RayTask(Task):
         self.backend, self.ref = backend, ref
 
     def result(self) -> Any:
-        return _get(self.backend, self.ref)
+        try:
+            return _get(self.backend, self.ref)
+        finally:
+            self.backend._outstanding.pop(self.ref, None)  # finished: never cancelled (see RayBackend.close)
 
 
 class _RayStream(Task):
@@ -150,7 +153,8 @@ class RayBackend(Backend):
                 raise ConnectionError(f"cannot reach the Ray cluster at {address}: {error}") from None
             self._owns_connection = True
         self._remotes: dict[Callable, Any] = {}
-        self._refs: list = []
+        # What close() may cancel: each task's ref (each stream's generator) -> the ref that is ready when it ends.
+        self._outstanding: dict = {}
         try:
             self._check_fits()
         except ValueError:
@@ -203,12 +207,12 @@ class RayBackend(Backend):
 
     def submit(self, fn: Callable, *args: Any) -> Task:
         ref = self._remote(fn, 1).remote(*args)
-        self._refs.append(ref)
+        self._outstanding[ref] = ref
         return _RayTask(self, ref)
 
     def stream(self, fn: Callable, *args: Any) -> Task:
         generator = self._remote(fn, "streaming").remote(*args)  # an ObjectRefGenerator: items as yielded
-        self._refs.append(generator)
+        self._outstanding[generator] = generator.completed()
         return _RayStream(self, generator)
 
     def as_yielded(self, streams: Iterable[Task]) -> Iterator[tuple[Task, Any]]:
@@ -221,27 +225,43 @@ class RayBackend(Backend):
                     ref = next(generator)
                 except StopIteration:
                     del pending[generator]
+                    self._outstanding.pop(generator, None)
                     continue
-                yield pending[generator], _get(self, ref)  # the function's error, or TaskLost, is raised here
+                try:
+                    item = _get(self, ref)
+                except BaseException:  # the function's error, or TaskLost: the stream has ended
+                    self._outstanding.pop(generator, None)
+                    raise
+                yield pending[generator], item
 
     def as_completed(self, tasks: Iterable[Task]) -> Iterator[Task]:
         pending = {task.ref: task for task in tasks}
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
+                self._outstanding.pop(ref, None)
                 yield pending.pop(ref)
 
     def close(self) -> None:
+        """Stop the tasks still running (force: their workers are killed), then the private instance if any.
+
+        Only tasks whose results were never collected are cancelled. Cancelling one that
+        has just finished races with Ray's own completion of it, and Ray 2.60's driver
+        then dies on an internal check ("Tried to complete task that was not pending",
+        ray-project/ray#54798): exit code 1, from a Ray thread, with no Python cleanup.
+        """
         ray = self.ray
-        if ray.is_initialized():
-            for ref in self._refs:
-                try:
-                    ray.cancel(ref, force=True)  # finished ones are unaffected (refs and generators alike)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
-        self._refs = []
+        if self._outstanding and ray.is_initialized():
+            ends = list(self._outstanding.values())
+            ended, _ = ray.wait(ends, num_returns=len(ends), timeout=0)  # finished meanwhile: leave them be
+            ended = set(ended)
+            for waitable, end in self._outstanding.items():
+                if end not in ended:
+                    try:
+                        ray.cancel(waitable, force=True)
+                    except Exception:  # noqa: BLE001 - already gone
+                        pass
+        self._outstanding = {}
         if self._owns_connection and ray.is_initialized():
             ray.shutdown()
         self._owns_connection = False
-
-

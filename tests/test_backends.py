@@ -113,12 +113,6 @@ def test_ray_on_a_two_node_cluster_in_a_private_network_namespace():
         pytest.skip(reason)
     started = time.monotonic()
     process, logs = _run_namespaced_ray_tests()
-    if process.returncode != 0 and not _summary(process.stdout):
-        # The inner pytest died without its summary (seen twice in ~10 full-suite runs under load, the
-        # inner process exiting 1 mid-test: Ray's driver ends itself when it loses its raylet). Say so,
-        # with Ray's own logs, and run the inner tests once more: a real failure fails again.
-        print(f"the namespaced Ray tests died without a summary; once more. Their output:\n{process.stdout[-3000:]}\n{logs}")
-        process, logs = _run_namespaced_ray_tests()
     output = process.stdout + process.stderr
     print(output[-6000:])
     print(f"Ray tests in the namespace: {time.monotonic() - started:.1f} s")
@@ -127,17 +121,13 @@ def test_ray_on_a_two_node_cluster_in_a_private_network_namespace():
     assert " passed" in process.stdout and " failed" not in process.stdout and " skipped" not in process.stdout
 
 
-def _summary(stdout: str) -> bool:
-    return any(word in stdout for word in (" passed", " failed", " error"))
-
-
 def _run_namespaced_ray_tests() -> tuple[subprocess.CompletedProcess, str]:
     """Run tests/ray_in_namespace.py under 'unshare --net'; return it and the tail of Ray's logs."""
     # Ray's sessions and logs in a folder of our own, removed afterwards.
     private = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     os.mkdir(os.path.join(private, "ray"))  # $RAY_TMPDIR/ray: where Ray notes the address of the cluster it started
     env = {**os.environ, **LOOPBACK_ONLY_ENV, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1", "RAY_TMPDIR": private}
-    inner = f"{sys.executable} -m pytest -v -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"
+    inner = f"{sys.executable} -u -m pytest -v -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"  # -u: nothing lost if it dies
     try:
         process = subprocess.run(
             ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"],
@@ -158,6 +148,7 @@ class _FakeRay:
 
     def __init__(self):
         self.calls, self.initialized = [], False
+        self.refs, self.done, self.cancelled = [], set(), []
 
     def is_initialized(self):
         return self.initialized
@@ -177,7 +168,28 @@ class _FakeRay:
         return {"CPU": 2.0}
 
     def cancel(self, ref, force):
-        pass
+        self.cancelled.append(ref)
+
+    # Tasks: remote(fn).options(...).remote(*args) returns a ref; a ref in ``done`` has finished.
+    def remote(self, fn):
+        fake = self
+
+        class Remote:
+            def options(self, **options):
+                return self
+
+            def remote(self, *args):
+                fake.refs.append(f"ref-{len(fake.refs)}")
+                return fake.refs[-1]
+
+        return Remote()
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        ready = [r for r in refs if r in self.done]
+        return ready[: len(refs) if timeout == 0 else num_returns], [r for r in refs if r not in self.done]
+
+    def get(self, ref):
+        return ref.upper()
 
 
 def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatch):
@@ -202,3 +214,19 @@ def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatc
     with pytest.raises(ValueError, match=r"no node of the Ray cluster has 1 CPU\(s\) and 1 GPU\(s\)"):
         backends.RayBackend(gpus=1)
     assert [name for name, _ in fake.calls] == ["init", "shutdown"]
+
+
+def test_closing_cancels_only_tasks_never_collected(monkeypatch):
+    # Cancelling a task that has just finished races with Ray's completion of it and kills
+    # the driver (Ray 2.60: "Tried to complete task that was not pending"): a collected task
+    # is never cancelled, nor one that has finished by the time the backend closes.
+    from scoring import ray_backend
+
+    fake = _FakeRay()
+    monkeypatch.setattr(ray_backend, "_import_ray", lambda: fake)
+    with ray_backend.RayBackend(cpus=1, local_cpus=2) as backend:
+        collected, finished, running = (backend.submit(square, k) for k in range(3))
+        fake.done.add(collected.ref)
+        assert [t.result() for t in backend.as_completed([collected])] == ["REF-0"]
+        fake.done.add(finished.ref)
+    assert fake.cancelled == [running.ref]
