@@ -8,7 +8,11 @@ One cluster for the module (``ray.cluster_utils.Cluster``): a head node without 
 (it schedules, tasks never run there) and two worker nodes with one CPU each, small
 object stores, no dashboard. The reference sets are built on the tiny digits split
 of ``submissions/_fixtures.py`` (2 epochs), on one torch thread, and compared by sha256
-with the same set built by the local backend.
+with the same set built by the local backend; a submission's runs are compared, bit for
+bit, with the same runs in this process. Two tests kill a worker node mid-task (Ray
+retries its work elsewhere); one adds a node that declares a GPU it does not have (Ray
+only reserves it and sets CUDA_VISIBLE_DEVICES), to test fractional GPUs without CUDA.
+Tests wait for what they need to see (a file, a process's end), never for a time.
 """
 
 from __future__ import annotations
