@@ -40,7 +40,9 @@ class ResultChannel:
     """Messages from the worker's result pipe, each read within a deadline."""
 
     def __init__(self, fd: int):
-        self.fd, self.buffer = fd, b""
+        # A bytearray: a pipe gives 64 KiB per read, and appending to bytes copies the whole
+        # buffer each time (a ResNet-18 of 43 MiB took 6 s to read that way, 0.05 s this way).
+        self.fd, self.buffer = fd, bytearray()
 
     def _fill(self, deadline: float) -> bool:
         """Read what is there before ``deadline``; False on timeout; WorkerGone at end of file."""
@@ -64,7 +66,9 @@ class ResultChannel:
                 raise ChannelError("the worker sent an oversized message")
             if not self._fill(deadline):
                 return None
-        line, _, self.buffer = self.buffer.partition(b"\n")
+        end = self.buffer.index(b"\n")
+        line = bytes(self.buffer[:end])
+        del self.buffer[: end + 1]  # from the front of a bytearray: no copy of the rest
         if len(line) > MAX_LINE:
             raise ChannelError("the worker sent an oversized message")
         try:
@@ -85,15 +89,21 @@ class ResultChannel:
         while len(self.buffer) < size:
             if not self._fill(deadline):
                 return None
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return bytes(data)
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
 
     def pending(self) -> bool:
-        """Whether anything was sent that no message has read yet (a message nobody asked for)."""
+        """Whether anything was sent that no message has read yet (a message nobody asked for);
+        the end of the pipe is not (the next read reports it as WorkerGone)."""
         if self.buffer:
             return True
         ready, _, _ = select.select([self.fd], [], [], 0)
-        return bool(ready)
+        if not ready:
+            return False
+        chunk = os.read(self.fd, 1 << 20)
+        self.buffer += chunk
+        return bool(chunk)
 
 
 class CappedOutput:
