@@ -123,6 +123,10 @@ def test_the_command_defaults_to_one_folder_per_split(split, tmp_path, monkeypat
     assert "2 reference models in" in capsys.readouterr().out
     assert main(["references", "--split-dir", str(tmp_path), "--n-models", "2"]) == 2
     assert "is not a split directory" in capsys.readouterr().err
+    command = ["references", "--split-dir", str(split.directory), "--n-models", "2", "--quiet"]
+    assert main([*command, "--models-together", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--models-together must be at least 1" in err and len(err.strip().splitlines()) == 1
 
 
 def test_an_organiser_secret_changes_every_seed(split, monkeypatch):
