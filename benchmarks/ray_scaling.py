@@ -18,9 +18,9 @@ torch thread, each row times, as the median over ``--repeats``:
 - submission runs: ``scoring.distributed.run_in_chunks`` of the fine-tune submission of
   tests/submissions/fine_tune.py, N runs, sealed, with the default chunk size (one chunk
   per task slot, at least 8 runs per chunk), evaluation included. Each chunk starts its
-  own sandboxed worker (about 2 s), and one epoch of fine-tuning is about 0.13 s of CPU,
+  own sandboxed worker (about 2 s), and one epoch of fine-tuning is about 0.1 s of CPU,
   so tiny runs show that start more than scaling: ``--run-epochs 6`` makes each run
-  about 0.75 s of the same deterministic work, and ``--runs 32`` enough of them.
+  about 0.6 s of the same deterministic work, and ``--runs 32`` enough of them.
 
 Rows: the local backend (``LocalBackend(1)``: this process, no Ray running), then Ray
 clusters (``ray.cluster_utils.Cluster``: a head without CPUs, K worker nodes of 1 CPU
