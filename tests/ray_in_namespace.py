@@ -100,8 +100,10 @@ def test_references_on_ray_are_the_local_ones_bit_for_bit(split, cluster, local,
     ]
     assert ray.is_initialized()  # a connection the backend found is left open
 
-    # The command line, pointed at the cluster's head: extends the set to 6, the same as local.
-    argv = ["references", "--split-dir", str(split.directory), "--n-models", "6", "--refs", str(refs), "--quiet"]
+    # The command line, pointed at the cluster's head: extends the set to 6 in one task of two
+    # models (one CPU per task: --threads), the same as local.
+    argv = ["references", "--split-dir", str(split.directory), "--n-models", "6", "--refs", str(refs), "--quiet",
+            "--models-together", "2"]
     with kit.one_thread():
         assert main([*argv, "--backend", "ray", "--ray-address", cluster.address, "--threads", "1"]) == 0
     assert load_references(split, 6, refs).sha256 == load_references(split, 6, local).sha256
