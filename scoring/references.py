@@ -45,14 +45,11 @@ accuracies, not the timings, so a bitwise-identical rebuild on a CPU has the sam
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
 import socket
 import sys
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,23 +59,22 @@ from tqdm.auto import tqdm
 
 import starter_kit
 from scoring.backends import Backend, LocalBackend
-from scoring.outputs import Evaluator, ModelOutputs, derive_seed
-from starter_kit.atomic import write_bytes, write_json
+from scoring.outputs import Evaluator
+from scoring.reference_files import (
+    DamagedModel,
+    check_index,
+    model_file,
+    read_model,
+    recorded_files,
+    reference_seed,
+    write_index,
+    write_model,
+)
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
 from starter_kit.training import train_models
 
 DEFAULT_ROOT = Path("results") / "references"
-INDEX_FILE = "index.json"
-LAYOUT_VERSION = 2  # 2: index.json records each model file's sha256 (1 did not; its files are checked by content)
-
-
-class DamagedModel(ValueError):
-    """A reference model file that cannot be trusted: unreadable, or not what index.json recorded."""
-
-    def __init__(self, path: Path, reason: str):
-        super().__init__(f"{path} is damaged ({reason})")
-        self.path, self.reason = path, reason
 
 
 @dataclass(frozen=True)
@@ -150,24 +146,6 @@ def default_refs_dir(split, root: Path = DEFAULT_ROOT) -> Path:
     return Path(root) / f"{split.dataset.name}-{split.manifest['split']['name']}-{split.manifest_sha256[:12]}"
 
 
-def reference_seed(manifest_sha256: str, index: int) -> int:
-    return derive_seed("reference", manifest_sha256, index)
-
-
-def model_file(split, index: int) -> str:
-    return f"model-{index:04d}-seed-{reference_seed(split.manifest_sha256, index)}.npz"
-
-
-def model_key(split, index: int) -> dict:
-    """What produced reference model ``index`` of ``split``: a file is reused only if this matches."""
-    return {
-        "manifest_sha256": split.manifest_sha256,
-        "recipe": split.recipe.to_dict(),
-        "index": index,
-        "seed": reference_seed(split.manifest_sha256, index),
-    }
-
-
 def build_references(
     split,
     n_models: int,
@@ -198,15 +176,15 @@ def build_references(
     if isinstance(together, bool) or not isinstance(together, int) or together < 1:
         raise ValueError(f"models together must be a whole number >= 1, got {together!r}")
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
-    _check_index(split, directory)
-    recorded = _recorded_files(directory)
+    check_index(split, directory)
+    recorded = recorded_files(directory)
     # Read (and check) every model present once, beyond n_models too, for the index.
     present, retrained = {}, []
     index = 0
     while index < n_models or (directory / model_file(split, index)).is_file():
         name = model_file(split, index)
         try:
-            model = _read_model(split, directory, index, recorded.get(name))
+            model = read_model(split, directory, index, recorded.get(name))
         except DamagedModel as damage:
             _warn(f"{damage.path} is damaged ({damage.reason}): training model {index} again", progress)
             model = None
@@ -228,7 +206,7 @@ def build_references(
             if own_backend:
                 backend.close()
     else:
-        _write_index(split, directory, present)
+        write_index(split, directory, present)
     refs = load_references(split, n_models, directory)
     return ReferenceSet(**{**refs.__dict__, "retrained": tuple(retrained)})
 
@@ -253,8 +231,8 @@ def _train_missing(
         for task in backend.as_completed(tasks):
             for index, result in zip(tasks[task], task.result()):
                 _check_versions(result)
-                present[index] = _write_model(split, directory, index, result)
-                _write_index(split, directory, present)
+                present[index] = write_model(split, directory, index, result)
+                write_index(split, directory, present)
                 bar.update()
                 bar.set_postfix(trained=f"{result['training_seconds']:.1f}s")
     finally:
@@ -309,15 +287,15 @@ def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = N
     """The first ``n_models`` reference models of ``split``; an error says how to build missing ones."""
     n_models = _check_n_models(n_models)
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
-    _check_index(split, directory)
-    recorded = _recorded_files(directory)
+    check_index(split, directory)
+    recorded = recorded_files(directory)
     refs_option = f" --refs {directory}" if refs_dir is not None else ""
     command = f"'python -m scoring references --split-dir {split.directory} --n-models {n_models}{refs_option}'"
     models = []
     for index in range(n_models):
         name = model_file(split, index)
         try:
-            model = _read_model(split, directory, index, recorded.get(name))
+            model = read_model(split, directory, index, recorded.get(name))
         except DamagedModel as damage:
             raise ValueError(f"{damage}: repair the reference set (this model is trained again) with {command}") from None
         if model is None and name in recorded:
@@ -356,156 +334,6 @@ def _check_n_models(n_models) -> int:
     if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)) or n_models < 2:
         raise ValueError(f"--n-models must be an integer >= 2 (the metric compares N models per side), got {n_models!r}")
     return int(n_models)
-
-
-def _check_index(split, directory: Path) -> None:
-    """Refuse a folder whose index.json belongs to another split or recipe."""
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(f"{directory} exists and is not a directory: choose another --refs")
-    path = directory / INDEX_FILE
-    if not path.is_file():
-        return
-    try:
-        key = json.loads(path.read_text())["key"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        raise ValueError(f"{path} is damaged: delete it (the model files are kept and re-checked)") from None
-    if key.get("manifest_sha256") != split.manifest_sha256 or key.get("recipe") != split.recipe.to_dict():
-        raise ValueError(
-            f"{directory} holds reference models of another split or recipe (manifest sha256 "
-            f"{str(key.get('manifest_sha256'))[:12]}..., this split {split.manifest_sha256[:12]}...): "
-            "choose another --refs or leave it out for the split's default folder"
-        )
-
-
-def _recorded_files(directory: Path) -> dict[str, str]:
-    """{file name: sha256} as index.json recorded them (empty for a layout-1 index or none)."""
-    path = directory / INDEX_FILE
-    if not path.is_file():
-        return {}
-    try:
-        models = json.loads(path.read_text())["models"]
-        return {m["file"]: m["file_sha256"] for m in models if "file_sha256" in m}
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        raise ValueError(f"{path} is damaged: delete it (the model files are kept and re-checked)") from None
-
-
-def _read_model(split, directory: Path, index: int, file_sha256: str | None = None) -> dict | None:
-    """Model ``index`` if its file exists (None if not).
-
-    Raises :class:`DamagedModel` when the file is not ``file_sha256`` (what index.json
-    recorded), cannot be read or fails its content sha256; ValueError when it belongs
-    to another split or recipe.
-    """
-    path = directory / model_file(split, index)
-    if not path.is_file():
-        stray = [p.name for p in directory.glob(f"model-{index:04d}-seed-*.npz")] if directory.is_dir() else []
-        if stray:
-            raise ValueError(
-                f"{directory / stray[0]} was made with another seed than this split gives model {index}: "
-                f"it belongs to another split, delete it or choose another --refs"
-            )
-        return None
-    try:
-        blob = path.read_bytes()
-    except OSError as error:
-        raise DamagedModel(path, f"cannot be read: {error.strerror or error}") from None
-    try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
-            meta = json.loads(str(archive["meta"]))
-            forget_logits = archive["forget_logits"]
-            forget_conf = archive["forget_conf"]
-        if not isinstance(meta, dict):
-            raise ValueError("meta is not a JSON object")
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-        raise DamagedModel(path, f"unreadable: {type(error).__name__}: {error}") from None
-    expected = model_key(split, index)
-    if meta.get("key") != expected:
-        found = meta.get("key") if isinstance(meta.get("key"), dict) else {}
-        differs = sorted(k for k in expected if found.get(k) != expected[k])
-        raise ValueError(
-            f"{path} was made for another split or recipe ({', '.join(differs)} differ): "
-            "it is never reused; delete it or choose another --refs"
-        )
-    file_sha = hashlib.sha256(blob).hexdigest()
-    if file_sha256 is not None and file_sha != file_sha256:
-        raise DamagedModel(path, f"its sha256 is not the one index.json recorded, {file_sha256[:12]}...")
-    n_forget = len(split.indices["forget"])
-    if forget_conf.shape != (n_forget,):
-        raise DamagedModel(path, f"it holds {forget_conf.shape} confidences, expected ({n_forget},)")
-    if forget_logits.shape[:1] != (n_forget,):
-        raise DamagedModel(path, f"it holds {forget_logits.shape} logits, expected {n_forget} rows")
-    try:
-        content = _content_sha256(meta["key"], meta["accuracies"], forget_logits, forget_conf)
-    except (KeyError, TypeError, ValueError) as error:
-        raise DamagedModel(path, f"incomplete: {type(error).__name__}: {error}") from None
-    if content != meta.get("content_sha256"):
-        raise DamagedModel(path, "its arrays do not match their content sha256")
-    return {"meta": meta, "forget_logits": forget_logits, "forget_conf": forget_conf, "file_sha256": file_sha}
-
-
-def _content_sha256(key: dict, accuracies: dict, forget_logits: np.ndarray, forget_conf: np.ndarray) -> str:
-    digest = hashlib.sha256(json.dumps({"key": key, "accuracies": accuracies}, sort_keys=True).encode())
-    digest.update(np.ascontiguousarray(forget_logits, dtype=np.float32).tobytes())
-    digest.update(np.ascontiguousarray(forget_conf, dtype=np.float64).tobytes())
-    return digest.hexdigest()
-
-
-def _write_model(split, directory: Path, index: int, result: dict) -> dict:
-    """Write model ``index`` from a task's result; return its meta (plus the file's sha256, for the index)."""
-    outputs: ModelOutputs = result["outputs"]
-    key = model_key(split, index)
-    accuracies = outputs.accuracies()
-    meta = {
-        "key": key,
-        "accuracies": accuracies,
-        "content_sha256": _content_sha256(key, accuracies, outputs.forget_logits, outputs.forget_conf),
-        "training_seconds": round(result["training_seconds"], 4),
-        "evaluation_seconds": round(outputs.seconds, 4),
-        "torch_threads": int(result["torch_threads"]),
-        "device": result["device"],
-        "training": result["training"],
-        "kit_version": result["kit_version"],
-        "torch_version": result["torch_version"],
-        "dataset": split.dataset.name,
-        "split": split.manifest["split"]["name"],
-    }
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        forget_logits=outputs.forget_logits.astype(np.float32),
-        forget_conf=outputs.forget_conf.astype(np.float64),
-        meta=np.array(json.dumps(meta, sort_keys=True)),
-    )
-    blob = buffer.getvalue()
-    write_bytes(directory / model_file(split, index), blob)
-    return {**meta, "file_sha256": hashlib.sha256(blob).hexdigest()}
-
-
-def _write_index(split, directory: Path, present: dict[int, dict]) -> None:
-    models = [
-        {
-            "index": index,
-            "seed": meta["key"]["seed"],
-            "file": model_file(split, index),
-            "file_sha256": meta["file_sha256"],
-            "content_sha256": meta["content_sha256"],
-            **meta["accuracies"],
-            "training_seconds": meta["training_seconds"],
-        }
-        for index, meta in sorted(present.items())
-    ]
-    write_json(
-        directory / INDEX_FILE,
-        {
-            "layout_version": LAYOUT_VERSION,
-            "key": {"manifest_sha256": split.manifest_sha256, "recipe": split.recipe.to_dict()},
-            "dataset": split.dataset.name,
-            "split": split.manifest["split"]["name"],
-            "split_dir": str(split.directory),
-            "n_models": len(models),
-            "models": models,
-        },
-    )
 
 
 def describe_references(refs: ReferenceSet) -> str:
