@@ -225,7 +225,7 @@ def train_fast_many(
         step = 0
         for _ in bar:
             epoch_started = time.perf_counter()
-            epochs = [trainer.epoch(data, targets, recipe.augment == "flip_crop") for trainer in trainers]
+            epochs = [trainer.epoch(data, targets) for trainer in trainers]
             for index in range(steps_per_epoch):
                 lr = recipe.lr * lr_factor(recipe, step, total_steps)
                 for trainer, (epoch_images, epoch_targets) in zip(trainers, epochs):
@@ -309,7 +309,6 @@ class _Trainer:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.prepared = False
         self.generator: torch.Generator | None = None
-        self.augment_per_batch = False
 
     def _forward_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # Built inside the function, so that torch.compile traces it into its graph.
@@ -378,22 +377,25 @@ class _Trainer:
         if self.stream is not None:
             self.stream.synchronize()
 
-    def epoch(self, data: torch.Tensor, targets: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _augments(self, per_batch: bool) -> bool:
+        """Whether the recipe's flip + crop is done per epoch (``per_batch`` False) or per batch, by the options."""
+        return self.recipe.augment == "flip_crop" and self.options.augment_on_device != per_batch
+
+    def epoch(self, data: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """This epoch's images and labels in order: shuffled (and flipped and cropped) by this model's generator."""
         with self._on_stream(wait=True):  # after the data and the reset, queued on the default stream
             self.running.zero_()
             order = torch.randperm(len(data), generator=self.generator, device=self.generator.device).to(data.device)
-            if augment and self.options.augment_on_device:
+            if self._augments(per_batch=False):
                 images = shuffle_flip_crop(data, order, self.generator)
             else:
                 images = data[order]
-            self.augment_per_batch = augment and not self.options.augment_on_device
             return images.contiguous(memory_format=self.layout), targets[order]
 
     def step(self, inputs: torch.Tensor, targets: torch.Tensor, lr: float) -> None:
         """One step on this batch at this learning rate, queued on this model's stream."""
         with self._on_stream():
-            if self.augment_per_batch:
+            if self._augments(per_batch=True):
                 inputs = shuffle_flip_crop(inputs, None, self.generator)
             self.lr.fill_(lr)
             if self.graph is None:

@@ -46,13 +46,7 @@ def train_model(
         raise ValueError(f"cannot train on {len(images)} example(s): need at least 2")
     device = torch.device(device)
     if uses_fast_path(device, fast):
-        from starter_kit.fast_training import train_fast
-
-        result = train_fast(
-            recipe, images, labels, num_classes, seed, device, options=fast_options(device), progress=progress, desc=desc
-        )
-        result.model.training_record = result.record()
-        return result.model
+        return train_models(recipe, images, labels, num_classes, [seed], device, progress, desc, fast)[0]
     torch.manual_seed(seed)
     # channels_last: about 20% faster convolutions on a CPU (oneDNN), and on recent GPUs.
     model = build_model(recipe.model, images.shape[1], num_classes).to(device, memory_format=torch.channels_last)
