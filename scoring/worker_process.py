@@ -1,0 +1,174 @@
+"""Starting the worker process and talking to it, from the scorer's side.
+
+What it owns: the worker's command line (``WORKER``; inside the OS sandbox of
+``scoring.sandbox`` or, with ``sealed=False``, as a plain process with the same
+environment), starting it under ``scoring.confinement``'s limits with its pipes
+(:class:`WorkerProcess`), reading the sandbox's PID namespace from bwrap, sending
+commands, freezing and thawing the submission between runs, ending the worker and
+everything it started, and saying how it ended (:func:`exit_description`). The program
+it starts is ``scoring.worker``; what the messages mean, the clock and the verdicts are
+``scoring.ingestion``'s. Kept apart so that the protocol reads without the process
+plumbing, and the plumbing without the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scoring import confinement, sandbox
+from scoring.channel import CappedOutput, ResultChannel
+from scoring.efficiency import Limits
+
+if TYPE_CHECKING:
+    from scoring.ingestion import Ingestion, WorkerJob
+
+
+class WorkerProcess:
+    """One started worker: its process, pipes, and (sealed) the sandbox's PID namespace and cgroup."""
+
+    def __init__(self, job_file: Path, workdir: Path, job: WorkerJob, limits: Limits, sealed: bool):
+        command_read, self.command_write = os.pipe()
+        result_read, result_write = os.pipe()
+        fds = [command_read, result_write]
+        if sealed:
+            info_read, info_write = os.pipe()
+            fds.append(info_write)
+            argv, cwd, env = _sandboxed_command(job_file, job, limits, fds)
+        else:
+            argv, cwd, env = _plain_command(job_file, workdir, job, fds)
+        self.namespace = None
+        self.cgroup = confinement.PidsCgroup.create(limits.processes)
+        process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files)
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=tuple(fds),
+            start_new_session=True,
+            preexec_fn=process_limits.preexec(self.cgroup.fd if self.cgroup else None),
+        )
+        os.close(command_read)
+        os.close(result_write)
+        if sealed:
+            os.close(info_write)
+            self.namespace = _read_namespace(info_read, limits.setup_seconds)
+        self.output = CappedOutput(self.process.stdout, limits.output_bytes)
+        self.channel = ResultChannel(result_read)
+
+    def send(self, message: dict) -> None:
+        os.write(self.command_write, (json.dumps(message) + "\n").encode())
+
+    def freeze(self) -> None:
+        if self.namespace:
+            confinement.freeze(self.namespace)
+
+    def thaw(self) -> None:
+        if self.namespace:
+            confinement.thaw(self.namespace)
+
+    def stop(self, result: Ingestion) -> None:
+        """End the worker and everything it started; count what was still running, and what survived."""
+        os.close(self.command_write)
+        if self.namespace:
+            # Inside, pid 1 is bwrap's init and pid 2 the worker: anything else the submission started.
+            left = [p for p in confinement.namespace_processes(self.namespace) if confinement.inner_pid(p) not in (1, 2)]
+            result.processes_left = len(left)
+            confinement.kill_namespace(self.namespace)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        if self.namespace:
+            result.processes_survived = len(confinement.wait_until_empty(self.namespace))
+        if self.cgroup:
+            result.process_cap_hit = self.cgroup.peak_reached()
+            self.cgroup.remove()
+        os.close(self.channel.fd)
+        result.output = self.output.text()
+        result.output_bytes = self.output.total
+        result.output_truncated = self.output.truncated
+        self.process.stdout.close()
+
+
+WORKER = [sys.executable, "-s", "-P", "-m", "scoring.worker"]
+
+
+def _sandboxed_command(job_file: Path, job: WorkerJob, limits: Limits, fds: list[int]) -> tuple[list[str], str, dict]:
+    """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result and bwrap's info pipe."""
+    plan = sandbox.SandboxPlan(
+        read_only=sandbox.runtime_paths(),
+        kit=sandbox.kit_packages(),
+        job_dir=str(job_file.parent),
+        env=sandbox.sandbox_environment(job.threads, job.device),
+        tmp_bytes=limits.tmp_bytes,
+        device=job.device,
+    )
+    command = [*WORKER, f"{sandbox.JOB_DIR}/{job_file.name}", str(fds[0]), str(fds[1])]
+    argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[2])
+    return argv, "/", {"PATH": "/usr/bin:/bin"}
+
+
+def _plain_command(job_file: Path, workdir: Path, job: WorkerJob, fds: list[int]) -> tuple[list[str], Path, dict]:
+    """(argv, cwd, env) of the worker as a plain process (``--unsealed``): same environment, own folders."""
+    cwd = workdir / "tmp" / "work"
+    cwd.mkdir(parents=True)
+    env = sandbox.sandbox_environment(job.threads, job.device)
+    env.update(HOME=str(cwd), TMPDIR=str(cwd.parent), PYTHONPATH=str(Path(sandbox.kit_packages()["scoring"]).parent))
+    return [*WORKER, str(job_file), str(fds[0]), str(fds[1])], cwd, env
+
+
+def _read_namespace(fd: int, timeout: float) -> str | None:
+    """The sandbox's PID namespace, from bwrap's --info-fd JSON ({"child-pid": ...}); None if bwrap said nothing."""
+    data, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:
+                break
+            data += chunk
+            try:
+                namespace = confinement.pid_namespace(int(json.loads(data)["child-pid"]))
+            except ValueError:
+                continue  # not all of it yet
+            # The sandbox's own namespace, never the scorer's (a pid that is gone or reused).
+            return namespace if namespace != confinement.pid_namespace(os.getpid()) else None
+    except (KeyError, TypeError, OSError):
+        pass
+    finally:
+        os.close(fd)
+    return None
+
+
+def exit_description(process: subprocess.Popen) -> str:
+    """How the worker's process ended, worded to follow "the worker process" in a reason.
+
+    A process still running 5 s after its result channel closed "closed its result channel".
+    """
+    try:
+        code = process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return "closed its result channel"
+    if code > 128:  # bwrap passes on a signal's death as 128 + its number, as shells do
+        code = 128 - code
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory, or the submission killed its own process)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code} (did the submission call os._exit or exit the interpreter?)"
