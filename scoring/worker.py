@@ -1,6 +1,6 @@
 """The ingestion worker: a fresh process that runs one submission's ``unlearning`` N times.
 
-Started by ``scoring.ingestion`` (never by hand), inside the sandbox of
+Started by ``scoring.worker_process`` for ``scoring.ingestion`` (never by hand), inside the sandbox of
 ``scoring.sandbox`` or, with ``--unsealed``, as a plain process::
 
     python -s -P -m scoring.worker JOB_FILE COMMAND_FD RESULT_FD
