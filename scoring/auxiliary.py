@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoring import metric
+from scoring.metric_inputs import check_confidences
 
 KLOM_BINS = 20  # equal-width bins over the joint range of one example's margins
 KLOM_FLOOR = 1e-5  # retrained bin probability floor where the unlearned one is positive
@@ -58,7 +58,7 @@ def klom(unlearned_conf, retrained_conf, *, n_bins: int = KLOM_BINS, floor: floa
     -------
     kl : float64 array [n_examples], >= 0
     """
-    unlearned, retrained = metric._check_confidences(unlearned_conf, retrained_conf)
+    unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_bins = _check_positive_int(n_bins, "n_bins")
     if not (isinstance(floor, (int, float)) and 0 < floor < 1):
         raise ValueError(f"floor must be a number in (0, 1), got {floor!r}")
@@ -121,7 +121,7 @@ def likelihood_ratio_accuracy(unlearned_conf, retrained_conf) -> dict:
         telling unlearned from retrained models on that example; ``mean``, ``median``,
         ``n_models``, ``n_examples``.
     """
-    unlearned, retrained = metric._check_confidences(unlearned_conf, retrained_conf)
+    unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models = unlearned.shape[0]
     if n_models < 3:
         raise ValueError(f"the attack fits Gaussians leaving one model out: needs N >= 3, got {n_models}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from scoring import metric
+from scoring.metric_inputs import real_array
 from scoring.uncertainty import (
     CONFIDENCE_LEVEL,
     N_GROUPS,
@@ -84,7 +85,7 @@ def ceiling(
         references over all splits), ``reduced``, ``note``; ``interval`` (the first
         split's ``forgetting_quality_interval``); ``n_splits``, ``random_state``.
     """
-    refs = metric._real_array(reference_conf, "reference_conf")
+    refs = real_array(reference_conf, "reference_conf")
     if refs.ndim != 2:
         raise ValueError(f"reference_conf must be 2-D [n_refs, n_examples], got shape {refs.shape}")
     requested = _check_int(n_models, "n_models", 3)
@@ -149,7 +150,7 @@ def normalised_score(forgetting_quality, ceiling_value):
     -------
     float, or float64 array of the shape of ``forgetting_quality``.
     """
-    quality = metric._real_array(forgetting_quality, "forgetting_quality").astype(np.float64)
+    quality = real_array(forgetting_quality, "forgetting_quality").astype(np.float64)
     if not np.isfinite(quality).all() or (quality < 0).any():
         raise ValueError(f"forgetting_quality must be finite and >= 0, got {forgetting_quality!r}")
     top = np.asarray(ceiling_value)

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from scoring import metric
+from scoring.metric_inputs import check_confidences
 
 # Two groups of runs this many within-group sds apart (in mean z-score) are a mixture.
 # The best 2-means split of N runs drawn from ONE distribution already shows a gap, the
@@ -69,7 +69,7 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
         ``mixture_threshold`` (the one used; None below 8 runs), ``groups``: int array [n_models] (0/1, group 1 has the larger
         mean z), ``group_sizes``: int array [2].
     """
-    unlearned, retrained = metric._check_confidences(unlearned_conf, retrained_conf)
+    unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models = unlearned.shape[0]
     if mixture_separation is None:
         mixture_separation = next((t for n, t in MIXTURE_SEPARATION.items() if n_models >= n), None)

@@ -22,10 +22,18 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from scoring.metric_inputs import (
+    check_confidences,
+    check_epsilons,
+    check_n_models,
+    mean_accuracy,
+    real_array,
+    resolve_jobs,
+)
 
 DELTA = 1e-5  # the delta of the (epsilon, delta) bound each attack estimates
 EPSILON_CAP = 50.0  # epsilon of the spread rule and of perfect separation (worth 0 points)
@@ -35,9 +43,6 @@ INTERVAL_BUFFER = 2.0  # how far right ends and left ends reach beyond the narro
 LEFT_ENDS = 400  # left ends per right end: ceil(2 * INTERVAL_BUFFER * THRESHOLDS_PER_UNIT)
 BIN_WIDTH = 0.5  # bin k = [0.5k, 0.5k + 0.5) is worth 2^-k points
 LOG_OFFSET = 1e-45  # keeps ln(p) and ln(q) finite in the logit scaling
-# Logit-scaled confidences lie within +-103.7 (ln of 1e-45); anything far beyond is not
-# one, and would make the threshold grid (100 points per unit) explode.
-CONFIDENCE_LIMIT = 1e4
 CHUNK_SIZE = 64  # examples per task: small enough to balance the cores, large enough to amortise
 PARALLEL_MIN_EXAMPLES = 2 * CHUNK_SIZE  # below this, one thread does it all
 _TABLE_MAX_MODELS = 2048  # up to this N, the epsilon of every (TP, FP) pair is tabulated once
@@ -65,7 +70,7 @@ def logit_scaled_confidence(logits, targets) -> np.ndarray:
     -------
     conf : float64 array [n_examples]
     """
-    logits = _real_array(logits, "logits")
+    logits = real_array(logits, "logits")
     if logits.ndim != 2:
         raise ValueError(f"logits must be 2-D [n_examples, n_classes], got shape {logits.shape}")
     n, n_classes = logits.shape
@@ -130,7 +135,7 @@ def per_example_epsilons(
     ValueError
         On malformed input only.
     """
-    unlearned, retrained = _check_confidences(unlearned_conf, retrained_conf)
+    unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models, n_examples = unlearned.shape
     table = _epsilon_table(n_models) if n_models <= _TABLE_MAX_MODELS else None
 
@@ -139,7 +144,7 @@ def per_example_epsilons(
         return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table)
 
     starts = range(0, n_examples, CHUNK_SIZE)
-    workers = min(_resolve_jobs(n_jobs), len(starts))
+    workers = min(resolve_jobs(n_jobs), len(starts))
     if workers == 1 or n_examples < PARALLEL_MIN_EXAMPLES:
         epsilons = np.concatenate([chunk(start) for start in starts])
     else:
@@ -267,7 +272,7 @@ def n_epsilon_bins(n_models: int) -> int:
     The largest finite epsilon N models can show is about ln(N - 1), so no bin is
     defined beyond it (14 bins for N = 512; none for N = 2, where every F is 0).
     """
-    n_models = _check_n_models(n_models)
+    n_models = check_n_models(n_models)
     return 2 * math.ceil(math.log(n_models - 1))
 
 
@@ -284,7 +289,7 @@ def epsilon_bin_index(epsilons, n_models: int) -> np.ndarray:
     -------
     bins : int array [n_examples]
     """
-    epsilons = _check_epsilons(epsilons)
+    epsilons = check_epsilons(epsilons)
     n_bins = n_epsilon_bins(n_models)
     inside = epsilons < n_bins * BIN_WIDTH
     # eps / 0.5 is exact (a power of two), so the floor is the bin of the half-open edges.
@@ -362,92 +367,11 @@ def official_score(
     quality = np.asarray(forgetting_quality)
     if quality.ndim != 0 or quality.dtype.kind not in "iuf" or not 0 <= float(quality) <= 1:
         raise ValueError(f"forgetting_quality must be a number in [0, 1], got {forgetting_quality!r}")
-    ra_u = _mean_accuracy(retain_acc_unlearned, "retain_acc_unlearned")
-    ta_u = _mean_accuracy(test_acc_unlearned, "test_acc_unlearned")
-    ra_r = _mean_accuracy(retain_acc_retrained, "retain_acc_retrained")
-    ta_r = _mean_accuracy(test_acc_retrained, "test_acc_retrained")
+    ra_u = mean_accuracy(retain_acc_unlearned, "retain_acc_unlearned")
+    ta_u = mean_accuracy(test_acc_unlearned, "test_acc_unlearned")
+    ra_r = mean_accuracy(retain_acc_retrained, "retain_acc_retrained")
+    ta_r = mean_accuracy(test_acc_retrained, "test_acc_retrained")
     for name, value in (("retain_acc_retrained", ra_r), ("test_acc_retrained", ta_r)):
         if value == 0:
             raise ValueError(f"{name} is 0 on average: the utility ratio divides by it")
     return float(quality) * (ra_u / ra_r) * (ta_u / ta_r)
-
-
-# ----------------------------------------------------------------------------------
-# Input checks: one-line ValueErrors that name the argument.
-
-
-def _real_array(value, name: str) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {array.dtype}")
-    return array
-
-
-def _check_confidences(unlearned_conf, retrained_conf) -> tuple[np.ndarray, np.ndarray]:
-    arrays = {}
-    for name, value in (("unlearned_conf", unlearned_conf), ("retrained_conf", retrained_conf)):
-        array = _real_array(value, name)
-        if array.ndim != 2:
-            raise ValueError(f"{name} must be 2-D [n_models, n_examples], got shape {array.shape}")
-        arrays[name] = array
-    unlearned, retrained = arrays["unlearned_conf"], arrays["retrained_conf"]
-    if unlearned.shape[0] != retrained.shape[0]:
-        raise ValueError(
-            f"unlearned_conf has N = {unlearned.shape[0]} models but retrained_conf has "
-            f"N = {retrained.shape[0]}: both sides need the same N"
-        )
-    if unlearned.shape[1] != retrained.shape[1]:
-        raise ValueError(
-            f"unlearned_conf has S = {unlearned.shape[1]} examples but retrained_conf has "
-            f"S = {retrained.shape[1]}: both must hold the same forget examples in the same order"
-        )
-    _check_n_models(unlearned.shape[0])
-    if unlearned.shape[1] == 0:
-        raise ValueError("no forget examples: the confidence arrays have S = 0 columns")
-    for name, array in arrays.items():
-        bad = ~np.isfinite(array)
-        if bad.any():
-            model, example = np.argwhere(bad)[0]
-            raise ValueError(
-                f"{name} has {int(bad.sum())} non-finite values (first: model {model}, example {example})"
-            )
-        if np.abs(array).max() > CONFIDENCE_LIMIT:
-            raise ValueError(
-                f"{name} has values beyond +-{CONFIDENCE_LIMIT:g}: not logit-scaled confidences "
-                "(those lie within +-103.7)"
-            )
-    return unlearned.astype(np.float64, copy=False), retrained.astype(np.float64, copy=False)
-
-
-def _check_n_models(n_models) -> int:
-    if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)):
-        raise ValueError(f"n_models must be an integer, got {n_models!r}")
-    if n_models < 2:
-        raise ValueError(f"need at least 2 models per side, got N = {n_models}")
-    return int(n_models)
-
-
-def _check_epsilons(epsilons) -> np.ndarray:
-    epsilons = _real_array(epsilons, "epsilons").astype(np.float64, copy=False)
-    if epsilons.ndim != 1:
-        raise ValueError(f"epsilons must be 1-D [n_examples], got shape {epsilons.shape}")
-    if np.isnan(epsilons).any() or (epsilons < 0).any():
-        raise ValueError("epsilons must be >= 0 and not NaN")
-    return epsilons
-
-
-def _mean_accuracy(value, name: str) -> float:
-    array = _real_array(value, name).astype(np.float64, copy=False)
-    if array.ndim > 1 or array.size == 0:
-        raise ValueError(f"{name} must be a number or a non-empty 1-D array [n_models], got shape {array.shape}")
-    if not np.isfinite(array).all() or (array < 0).any() or (array > 1).any():
-        raise ValueError(f"{name} must hold accuracies in [0, 1], got values from {array.min()} to {array.max()}")
-    return float(array.mean())
-
-
-def _resolve_jobs(n_jobs: int | None) -> int:
-    if n_jobs is None:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer or None, got {n_jobs!r}")
-    return int(n_jobs)

@@ -107,6 +107,7 @@ import numpy as np
 from scipy import stats
 
 from scoring import metric
+from scoring.metric_inputs import check_confidences, check_epsilons, real_array
 
 CONFIDENCE_LEVEL = 0.95
 N_RESAMPLES = 9999  # bootstrap resamples of the examples: free (one multinomial draw each)
@@ -261,7 +262,7 @@ def _forgetting_quality_parts(
     n_jobs, epsilons,
 ) -> dict:
     """The F interval plus what the score interval reuses (replicates, groups, noise)."""
-    unlearned, retrained = metric._check_confidences(unlearned_conf, retrained_conf)
+    unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models, n_examples = unlearned.shape
     if n_models < 3:
         raise ValueError(f"an interval needs at least 3 models per side (leaving some out), got N = {n_models}")
@@ -329,7 +330,7 @@ def _official_points(unlearned: np.ndarray, retrained: np.ndarray, epsilons, n_j
     n_models, n_examples = unlearned.shape
     if epsilons is None:
         epsilons = metric.per_example_epsilons(unlearned, retrained, n_jobs=n_jobs)
-    epsilons = metric._check_epsilons(epsilons)
+    epsilons = check_epsilons(epsilons)
     if epsilons.shape != (n_examples,):
         raise ValueError(f"epsilons must be [n_examples] = [{n_examples}], got shape {epsilons.shape}")
     return metric.epsilon_points(epsilons, n_models)
@@ -443,7 +444,7 @@ def _check_accuracies(arrays, n_models) -> tuple[np.ndarray, ...]:
     names = ("retain_acc_unlearned", "test_acc_unlearned", "retain_acc_retrained", "test_acc_retrained")
     out = []
     for name, value in zip(names, arrays):
-        array = metric._real_array(value, name).astype(np.float64, copy=False)
+        array = real_array(value, name).astype(np.float64, copy=False)
         if array.ndim != 1 or (n_models is not None and len(array) != n_models):
             raise ValueError(f"{name} must be 1-D [n_models] = [{n_models}] (one accuracy per run), got shape {array.shape}")
         if not np.isfinite(array).all() or (array < 0).any() or (array > 1).any():
