@@ -11,6 +11,7 @@ measured in this run so the ratios compare like with like:
     (d) + bf16 autocast (channels_last in every row, as the kit's loop already trains)
     (e) + the whole step (forward, backward, SGD) captured in one CUDA graph and replayed
     (f) + torch.compile (default mode: inductor's fused kernels) inside that graph
+    (i) (f) + the SGD update as one fused kernel (FastOptions.fused_sgd) instead of six foreach passes
     (g) the best single-model row with k models in one process, each on its own CUDA stream
         (starter_kit.fast_training.train_fast_many)
     (h) the best single-model row in k processes sharing the GPU (spawn)
@@ -55,7 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--model", default=None, help="override the recipe's model (default resnet18_cifar)")
     parser.add_argument("--skip-kit", action="store_true", help="skip row (a), the slowest")
-    parser.add_argument("--rows", default="abcdefgh", help="which rows to run, by letter (default abcdefgh; e.g. fg)")
+    parser.add_argument("--rows", default="abcdefghi", help="which rows to run, by letter (default abcdefghi; e.g. fig)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.images < 2 or args.epochs < 1:
@@ -72,8 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         return values
 
     args.rows = set(args.rows.lower()) - ({"a"} if args.skip_kit else set())
-    if not args.rows <= set("abcdefgh"):
-        parser.error(f"--rows takes letters a to h, got {''.join(sorted(args.rows))!r}")
+    if not args.rows <= set("abcdefghi"):
+        parser.error(f"--rows takes letters a to i, got {''.join(sorted(args.rows))!r}")
     args.together = counts(args.together, "2,4,8" if cuda else "2")
     args.processes = counts(args.processes, "2,4" if cuda else "2")
     modes = args.compile_modes if args.compile_modes is not None else ("default" if cuda else "none")
@@ -123,6 +124,9 @@ def main(argv=None) -> int:
     ]
     for mode in args.compile_modes:
         steps.append((f"(f) + torch.compile {mode}", dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=mode)))
+    fused_mode = args.compile_modes[0] if args.compile_modes else None
+    steps.append((f"(i) (f) + fused SGD kernel{'' if fused_mode else ' (no compile)'}",
+                  dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=fused_mode, fused_sgd=True)))
     steps = [(name, options) for name, options in steps if name[1] in args.rows]
 
     rows = []

@@ -83,8 +83,9 @@ def _tiny_rgb(n=96):
         FastOptions(augment_on_device=False),
         FastOptions(autocast=True),
         FastOptions(channels_last=False),
+        FastOptions(fused_sgd=True),
     ],
-    ids=["device-augmentation", "host-drawn-augmentation", "bf16-autocast", "contiguous"],
+    ids=["device-augmentation", "host-drawn-augmentation", "bf16-autocast", "contiguous", "fused-sgd"],
 )
 def test_every_option_trains_with_the_recipe_and_reports_itself(options, single_torch_thread):
     images, labels = _tiny_rgb()
@@ -230,7 +231,8 @@ def test_a_kept_trainer_is_reinitialised_in_place_for_each_seed(single_torch_thr
     assert a is not b and not torch.equal(a.fc.weight, b.fc.weight)
 
 
-def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate():
+@pytest.mark.parametrize("fused", [False, True], ids=["foreach", "fused"])
+def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate(fused):
     from starter_kit.fast_training import sgd_update
 
     generator = torch.Generator().manual_seed(0)
@@ -247,7 +249,7 @@ def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate():
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.step()
-            sgd_update(params, [g.clone() for g in grads], buffers, torch.tensor(lr), momentum, nesterov, decay)
+            sgd_update(params, [g.clone() for g in grads], buffers, torch.tensor(lr), momentum, nesterov, decay, fused=fused)
             for mine, theirs in zip(params, reference):
                 torch.testing.assert_close(mine, theirs.detach(), rtol=0, atol=1e-6)
 
@@ -287,8 +289,8 @@ def test_cuda_fast_path_reaches_the_cpu_paths_accuracy_on_digits():
 
 
 @needs_cuda
-@pytest.mark.parametrize("compile_mode", [None, "default"])
-def test_cuda_graphs_are_captured_once_for_many_models(compile_mode):
+@pytest.mark.parametrize(("compile_mode", "fused_sgd"), [(None, False), ("default", False), (None, True)])
+def test_cuda_graphs_are_captured_once_for_many_models(compile_mode, fused_sgd):
     """One capture (and compilation) per trainer for every model of a process, each model
     its own copy, several at once on their own streams."""
     from starter_kit.data import make_synthetic_cifar10
@@ -296,7 +298,7 @@ def test_cuda_graphs_are_captured_once_for_many_models(compile_mode):
 
     data = make_synthetic_cifar10(1024, 20)
     recipe = default_recipe("cifar10").with_epochs(2)
-    options = FastOptions(compile=compile_mode)
+    options = FastOptions(compile=compile_mode, fused_sgd=fused_sgd)
     models, graphs = [], []
     for seeds in ([0, 1], [2, 3]):
         results = train_fast_many(recipe, data.images[:1024], data.labels[:1024], 10, seeds, "cuda", options=options, progress=False)
