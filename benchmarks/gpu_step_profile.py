@@ -87,6 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--compile", default="default",
                         help="torch.compile mode inside the graph: default, max-autotune-no-cudagraphs, or none")
     parser.add_argument("--no-graph", action="store_true", help="no CUDA graph: eager launches (kernel names stay the same)")
+    parser.add_argument("--fused-sgd", action="store_true", help="the SGD update as one fused kernel (FastOptions.fused_sgd)")
     parser.add_argument("--model", default=None, help="override the recipe's model (default resnet18_cifar)")
     parser.add_argument("--top", type=int, default=15, help="how many of the busiest kernels to list (default 15)")
     parser.add_argument("--trace", default=None, help="also write the Chrome trace here (open it in ui.perfetto.dev)")
@@ -130,12 +131,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     data = make_synthetic_cifar10(args.images, 20, seed=args.seed)
     images, labels = data.images[: args.images], data.labels[: args.images]
-    options = FastOptions(compile=args.compile, cuda_graph=False if args.no_graph else None)
+    options = FastOptions(compile=args.compile, cuda_graph=False if args.no_graph else None, fused_sgd=args.fused_sgd)
     seeds = [args.seed + k for k in range(args.models)]
     card = torch.cuda.get_device_name(args.device) if cuda else "CPU"
     steps = args.images // recipe.batch_size
     print(f"{card}, torch {torch.__version__}: {recipe.model}, batch {recipe.batch_size}, {args.models} model(s) together, "
-          f"compile {args.compile or 'none'}, {'no graph' if args.no_graph else 'CUDA graph on CUDA'}; "
+          f"compile {args.compile or 'none'}, {'no graph' if args.no_graph else 'CUDA graph on CUDA'}, "
+          f"{'fused' if args.fused_sgd else 'foreach'} SGD; "
           f"profiling one epoch of {steps} steps", flush=True)
 
     forget_trainers()

@@ -109,11 +109,11 @@ def test_too_few_images_is_a_one_line_error(profile, capsys):
 def test_cpu_smoke_run_prints_both_tables_and_the_arithmetic(profile, capsys):
     before = torch.get_num_threads()
     try:
-        code = profile.main(["--device", "cpu", "--model", "resnet_digits", "--images", "512", "--models", "2", "--compile", "none"])
+        code = profile.main(["--device", "cpu", "--model", "resnet_digits", "--images", "512", "--models", "2", "--compile", "none", "--fused-sgd"])
     finally:
         torch.set_num_threads(before)
     assert code == 0
     out = capsys.readouterr().out
     assert "CPU time by kind of operator" in out and "convolution: forward" in out and "batch norm (eager)" in out
     assert "busiest operators" in out and "aten::convolution_backward" in out
-    assert "per model-epoch of 50,000 images" in out and "GFLOP per training image" in out
+    assert "per model-epoch of 50,000 images" in out and "GFLOP per training image" in out and "fused SGD" in out
