@@ -449,7 +449,9 @@ class _Trainer:
 
 
 # This process's trainers, by everything that shapes a step: kept so that the next
-# model of the same shapes reuses the compiled step and the captured graph.
+# model of the same shapes reuses the compiled step and the captured graph. Only the
+# latest shapes are kept: a notebook that trains models of several shapes in turn
+# holds the device memory of one set of trainers, not of every set it ever used.
 _TRAINERS: dict[tuple, list[_Trainer]] = {}
 
 
@@ -458,6 +460,8 @@ def _trainers(recipe: Recipe, shape: tuple, num_classes: int, batch: int, device
         recipe.model, recipe.label_smoothing, recipe.momentum, recipe.nesterov, recipe.weight_decay,
         shape, num_classes, batch, str(device), options,
     )
+    if key not in _TRAINERS:
+        forget_trainers()
     pool = _TRAINERS.setdefault(key, [])
     while len(pool) < count:
         pool.append(_Trainer(recipe, shape, num_classes, batch, device, options))

@@ -231,6 +231,19 @@ def test_a_kept_trainer_is_reinitialised_in_place_for_each_seed(single_torch_thr
     assert a is not b and not torch.equal(a.fc.weight, b.fc.weight)
 
 
+def test_only_the_latest_shapes_trainers_are_kept():
+    """Training models of another shape drops the trainers of the previous one (their memory)."""
+    from starter_kit.fast_training import _TRAINERS, _trainers
+
+    recipe = Recipe(model="resnet_digits", epochs=1, batch_size=32, lr=0.05)
+    options = FastOptions(autocast=False)
+    first = _trainers(recipe, (3, 8, 8), 4, 32, torch.device("cpu"), options, 2)
+    assert _trainers(recipe, (3, 8, 8), 4, 32, torch.device("cpu"), options, 2) == first  # same shapes: kept
+    other = _trainers(recipe, (3, 8, 8), 4, 16, torch.device("cpu"), options, 1)  # another batch size
+    assert len(_TRAINERS) == 1 and list(_TRAINERS.values())[0] == other
+    assert _trainers(recipe, (3, 8, 8), 4, 32, torch.device("cpu"), options, 1)[0] is not first[0]
+
+
 @pytest.mark.parametrize("fused", [False, True], ids=["foreach", "fused"])
 def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate(fused):
     from starter_kit.fast_training import sgd_update
