@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.outputs import ModelOutputs, derive_seed
+from scoring.outputs import SECRET_ENV, ModelOutputs, derive_seed
 from starter_kit.atomic import write_bytes, write_json
 
 INDEX_FILE = "index.json"
@@ -95,7 +95,8 @@ def read_model(split, directory: Path, index: int, file_sha256: str | None = Non
         if stray:
             raise ValueError(
                 f"{directory / stray[0]} was made with another seed than this split gives model {index}: "
-                f"it belongs to another split, delete it or choose another --refs"
+                f"if the references were built with ${SECRET_ENV} set, set the same secret; otherwise they "
+                f"belong to another split: choose another --refs"
             )
         return None
     try:

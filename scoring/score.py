@@ -17,13 +17,15 @@ hidden staging folder and renamed into place, ``score.json`` last)::
                            the processes left behind; one record per run; run seeds only
                            when no scoring secret is set
       unlearned_conf.npy   [N, |S|] float64  forget-set confidences of the N unlearned models
-      retrained_conf.npy   [N, |S|] float64  the same for the first N reference models
-      epsilons.npy         [|S|] float64     per-example epsilons (the score can be recomputed
-                                             from these three arrays and score.json)
-      runs.csv             per run: index, (seed,) seconds, reported seconds, accuracies
-      organisers.json      with $SCORING_SECRET set: the run seeds; the organisers' alone,
-                           never handed to participants
+      epsilons.npy         [|S|] float64     per-example epsilons
+      runs.csv             per run: index, (seed,) seconds, reported seconds, accuracies, diagnostics
+      report.html          all of score.json as one self-contained page
       score.png            epsilon histogram and the score's three factors
+      organisers/          the organisers' alone, never handed to participants:
+        retrained_conf.npy        [N, |S|] float64 the same for the first N reference models
+        retrained_accuracies.csv  [N] accuracies of those reference models (with the files
+                                  above, every number of score.json can be recomputed)
+        seeds.json                with $SCORING_SECRET set: the run seeds
       submission.log       the worker's stdout and stderr (first and last 128 KiB)
 
 A rejected or failed submission gets score.json, runs.csv and submission.log (the

@@ -138,6 +138,16 @@ def test_an_organiser_secret_changes_every_seed(split, monkeypatch):
     assert sealed == [reference_seed(sha, k) for k in range(8)] + [run_seed(sha, k) for k in range(8)]
 
 
+def test_references_built_with_a_secret_and_read_without_it_name_the_secret(split, tmp_path_factory, tmp_path, monkeypatch):
+    """Not "delete them": a missing or mistyped secret must not cost the organiser the set."""
+    refs = tmp_path / "refs"
+    shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
+    monkeypatch.setenv("SCORING_SECRET", "organiser only")
+    with pytest.raises(ValueError, match=r"set the same secret; otherwise") as error:
+        load_references(split, 2, refs)
+    assert "SCORING_SECRET" in str(error.value) and "delete" not in str(error.value)
+
+
 def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_path):
     with kit.one_thread():
         serial = build_references(split, 2, tmp_path / "serial", progress=False)
