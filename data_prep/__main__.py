@@ -9,6 +9,7 @@ from pathlib import Path
 from data_prep.build import BuildOptions, build_split, describe_split
 from data_prep.splitting import STRATEGIES
 from starter_kit.data import CIFAR10_ENV, DATASETS
+from starter_kit.devices import parse_device
 from starter_kit.training import use_threads
 
 
@@ -38,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--groups", type=Path, help=".npy with one integer group id per image (group)")
     build.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
     build.add_argument("--epochs", type=int, help="override the recipe's epochs (recorded in the manifest)")
-    build.add_argument("--device", default="cpu", help="cpu (bitwise reproducible) or cuda")
+    build.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N")
     build.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest and steadiest for digits)")
     build.add_argument("--force", action="store_true", help="replace an existing output directory")
     build.add_argument("--quiet", action="store_true", help="no progress bar")

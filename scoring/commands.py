@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from starter_kit.devices import parse_device
+
 GIB = 2**30
 DEFAULT_THREADS = 1  # tiny models run fastest, and time most steadily, on one thread
 # Reference models trained at once per process on a GPU: 0.69 s per model-epoch in
@@ -116,7 +118,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=f"torch CPU threads for training, runs and evaluation (default {DEFAULT_THREADS}); use the same for "
         "references and scores, since the time limit derives from the references' training time",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (bitwise reproducible) or cuda")
+    parser.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

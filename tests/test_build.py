@@ -178,3 +178,21 @@ def test_show_describes_a_split(public_twice, capsys):
 def test_show_on_a_non_split_directory_is_one_line(tmp_path, capsys):
     assert main(["show", str(tmp_path)]) == 2
     assert "is not a split directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu", "cuda:x"])
+def test_a_device_that_is_not_one_is_a_usage_error_before_anything_runs(device, capsys, tmp_path):
+    from scoring.__main__ import main as scoring_main
+
+    for command, run in (
+        (["build", "--dataset", "digits", "--out", str(tmp_path / "s"), "--device", device], main),
+        (["references", "--split-dir", str(tmp_path), "--n-models", "2", "--device", device], scoring_main),
+    ):
+        try:
+            code = run(command)
+        except SystemExit as exit_:  # argparse's own exit, usage line included
+            code = exit_.code
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and f"{device!r} is not a device the kit runs on: use cpu, cuda or cuda:N" in err
+    assert not (tmp_path / "s").exists()
