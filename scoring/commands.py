@@ -135,11 +135,11 @@ def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
     )
     parser.add_argument(
         "--cpus-per-model", type=_positive, metavar="CPUS",
-        help=f"CPUs Ray reserves for each {unit}'s task (default --threads)",
+        help=f"CPUs Ray reserves for the task of each {unit} (default --threads)",
     )
     parser.add_argument(
         "--gpus-per-model", type=_positive, metavar="GPUS",
-        help=f"GPUs Ray reserves for each {unit}'s task, a fraction to share a GPU: 0.25 runs four on one "
+        help=f"GPUs Ray reserves for the task of each {unit}, a fraction to share a GPU: 0.25 runs four on one "
         "(default 1 with --device cuda; leave it out on the CPU)",
     )
 

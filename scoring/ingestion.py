@@ -246,7 +246,7 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
         worker.freeze()
         if message is None or (message.get("ok") is True and payload is None):
             if wait < limits.hard_seconds:
-                return over_allowance(spent + seconds, f"runs 0-{index} and the submission's load")
+                return over_allowance(spent + seconds, f"{_runs_upto(index)} and the submission's load")
             return fail(
                 "rejected",
                 f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
@@ -260,7 +260,7 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
             return fail("failed", f"the worker sent more than one answer to run {index}")
         spent += seconds
         if spent > allowance:
-            return over_allowance(spent, f"runs 0-{index} and the submission's load")
+            return over_allowance(spent, f"{_runs_upto(index)} and the submission's load")
         state, reason = _read_state(payload, reference)
         if reason is not None:
             return fail("failed", f"run {index} {reason}")
@@ -285,3 +285,8 @@ def _read_state(payload: bytes, reference: dict) -> tuple[dict | None, str | Non
         return None, f"returned a model that cannot be read as a state_dict ({type(error).__name__})"
     reason = check_state(state, reference)
     return (None, reason) if reason else (state, None)
+
+
+def _runs_upto(index: int) -> str:
+    """``run 0`` or ``runs 0-3``: the runs so far, for a reason."""
+    return "run 0" if index == 0 else f"runs 0-{index}"

@@ -65,7 +65,8 @@ def describe_exception(error: BaseException, filename: str) -> str:
     if isinstance(error, SystemExit):
         text = f"SystemExit: the submission called sys.exit({error.code!r}) instead of returning"
     else:
-        message = " ".join(str(error).split())
+        # A SyntaxError's str() ends with its own "(file, line N)"; the line is added below.
+        message = " ".join((error.msg if isinstance(error, SyntaxError) and error.msg else str(error)).split())
         text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     if len(text) > REASON_CHARS:
         text = text[: REASON_CHARS - 3] + "..."

@@ -37,6 +37,7 @@ def assert_one_line(record, status, *fragments):
 def test_syntax_error(split, refs, tmp_path):
     record = score_source(split, refs, tmp_path, "def unlearning(net, a, b, c):\n    return net +\n")
     assert_one_line(record, "failed", "does not compile", "SyntaxError", "line 2")
+    assert record["reason"].count("line 2") == 1, record["reason"]  # not "(file, line 2) (file, line 2)"
 
 
 def test_notebook_without_a_tagged_cell(split, refs, tmp_path):
@@ -72,7 +73,7 @@ def test_a_hanging_run_is_killed_and_rejected(split, refs, tmp_path):
     record = score_source(split, refs, tmp_path, source, time_limit=1.0)
     assert time.monotonic() - started < 60
     # N = 2 runs may take 2 s in all: the hang is stopped there, not at the single-run cap
-    assert_one_line(record, "rejected", "runs 0-0 and the submission's load took", "2 x 1.000 s", "mean run time")
+    assert_one_line(record, "rejected", "run 0 and the submission's load took", "2 x 1.000 s", "mean run time")
     assert set(Path(tempfile.gettempdir()).glob("unlearning-worker-*")) <= before  # its folder is gone
 
 
