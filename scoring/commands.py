@@ -205,7 +205,7 @@ def describe_ceiling(ceiling: dict | None, n_models: int) -> str:
     if ceiling is None:
         return f"  ceiling: needs N >= 3 and at least 6 references (N = {n_models})"
     text = (
-        f"  ceiling: F of retraining itself at N = {ceiling['n_models_requested']}: {ceiling['value']:.4f} "
+        f"  ceiling: F of retraining itself at N = {ceiling['n_models']}: {ceiling['value']:.4f} "
         f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}], over {ceiling['n_splits']} random splits of "
         f"{ceiling['n_references_used']} references into halves of {ceiling['n_models']}"
     )

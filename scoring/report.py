@@ -86,7 +86,7 @@ def summary_text(record: dict, out: Path | None = None) -> str:
             measured = f"N = {ceiling['n_models']}" + (" only: too few references" if ceiling.get("reduced") else "")
             lines.append(
                 f"ceiling     F of retraining itself: {ceiling['value']:.4f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}] "
-                f"({measured}, {ceiling['n_references_used']} references); normalised score F / ceiling "
+                f"({measured}, halves drawn from {ceiling['n_references_used']} references); normalised score F / ceiling "
                 f"{with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
             )
         auxiliary = record.get("auxiliary", {})
