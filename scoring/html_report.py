@@ -187,13 +187,14 @@ def report_links(scores: pd.DataFrame, relative_to: str | os.PathLike, *, only_e
 def inline_frame(page: str, height: int = 900) -> str:
     """``page`` inside an ``<iframe srcdoc>``: to show a report in a notebook cell, its CSS kept apart.
 
-    ``IPython.display.HTML(inline_frame(render_report(record, arrays)))``.
+    ``IPython.display.HTML(inline_frame(render_report(record, arrays)))``. The frame is
+    wrapped in a ``<div>``: IPython's ``HTML`` warns about markup that is a bare iframe.
     """
     if not isinstance(height, int) or height < 100:
         raise ValueError(f"height must be an int >= 100 (pixels), got {height!r}")
     return (
-        f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:0" '
-        'sandbox="allow-scripts allow-popups" title="score report"></iframe>'
+        f'<div><iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:0" '
+        'sandbox="allow-scripts allow-popups" title="score report"></iframe></div>'
     )
 
 

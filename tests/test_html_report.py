@@ -19,9 +19,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import IPython.display
 import markupsafe
 import numpy as np
 import pandas as pd
@@ -419,5 +421,8 @@ def test_report_links_are_relative_and_skip_folders_without_a_report(tmp_path):
 def test_inline_frame_shows_a_report_in_a_notebook_cell(scored):
     _, record, arrays = scored["broken"]
     frame = html_report.inline_frame(render_report(record, arrays), height=600)
-    assert frame.startswith("<iframe srcdoc=") and "height:600px" in frame
+    assert frame.startswith("<div><iframe srcdoc=") and frame.endswith("</iframe></div>") and "height:600px" in frame
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # IPython warns "Consider using IPython.display.IFrame" for a bare iframe
+        IPython.display.HTML(frame)
     assert "<html" not in frame and htmllib.unescape(frame.split('srcdoc="', 1)[1].split('" style=')[0]).startswith("<!DOCTYPE")

@@ -1,17 +1,25 @@
 """The starter notebook: its tagged cell is a whole submission, and it runs headless."""
 
 import json
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
+from scoring.references import default_refs_dir
 from starter_kit.baselines import BASELINES
 from starter_kit.notebook import inject_parameters, main, parse_parameters, run_notebook
 from starter_kit.submission import seed_everything, submission_loaders, submission_source
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "starter.ipynb"
+PREMADE_REPORT = "<!DOCTYPE html><html><body><p>premade report</p></body></html>"
+
+
+def cell_source(condition):
+    """The source of the notebook's first cell that meets ``condition``."""
+    return next(cell.source for cell in nbformat.read(NOTEBOOK, as_version=4).cells if condition(cell))
 
 
 def tagged(tag):
@@ -48,8 +56,13 @@ def test_exported_submission_alone_submits_its_method(digits_split, single_torch
 
 def test_notebook_runs_headless_without_errors_or_warnings(digits_split_dir, tmp_path):
     shipped = NOTEBOOK.read_bytes()
+    # A score folder of the test's own: whatever a demo left in results/scores is never read.
+    score_dir = tmp_path / "scores"
+    score_dir.mkdir()
+    (score_dir / "report.html").write_text(PREMADE_REPORT)
     parameters = {
-        "SPLIT_DIR": str(digits_split_dir), "RETRAIN_EPOCHS": 4, "BASELINES_TO_RUN": ["finetune", "erase_repair"]
+        "SPLIT_DIR": str(digits_split_dir), "RETRAIN_EPOCHS": 4, "BASELINES_TO_RUN": ["finetune", "erase_repair"],
+        "SCORE_DIR": str(score_dir),
     }
     result = run_notebook(NOTEBOOK, tmp_path / "out", parameters, timeout=300)
 
@@ -57,11 +70,57 @@ def test_notebook_runs_headless_without_errors_or_warnings(digits_split_dir, tmp
     outputs = [output for cell in executed.cells for output in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
-    assert not stderr, stderr
+    assert not stderr, stderr  # the report shown inline included: IPython warns about a bare <iframe>
     tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "MIA" in tables and "erase_repair" in tables and "retrained" in tables
     assert len(result.figures) == 2 and all(path.read_bytes()[:4] == b"\x89PNG" for path in result.figures)
+    report = executed.cells[-1].outputs
+    assert [o.output_type for o in report] == ["stream", "display_data"]
+    assert f"the latest local score in {score_dir.resolve()}, written " in report[0].text
+    assert "premade report" in report[1].data["text/html"]
     assert NOTEBOOK.read_bytes() == shipped  # the notebook itself is left untouched
+
+
+def run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n):
+    """Run the notebook's last cell in ``tmp_path/notebooks``: (what it printed, what it displayed)."""
+    source = cell_source(lambda cell: cell.get("id") == "local-report")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "starter.ipynb").write_bytes(NOTEBOOK.read_bytes())
+    score_dir = tmp_path / "scores"
+    score_dir.mkdir()
+    (score_dir / "score.json").write_text("{}")  # a score folder, which the scorer may replace
+    (score_dir / "report.html").write_text(PREMADE_REPORT)
+    monkeypatch.chdir(folder)
+    shown, printed = [], []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    namespace = {
+        "Path": Path, "time": time, "print": lambda *args: printed.append(" ".join(map(str, args))),
+        "split": digits_split, "split_dir": Path(digits_split_dir), "device": torch.device("cpu"), "THREADS": 1,
+        "SPLIT": "public", "SCORE_DIR": str(score_dir), "LOCAL_SCORE_N": local_score_n, "UNSEALED": True,
+    }
+    exec(compile(source, "<local-report>", "exec"), namespace)
+    return printed, shown
+
+
+def test_the_report_cell_says_where_an_earlier_report_is_from(monkeypatch, tmp_path, digits_split, digits_split_dir):
+    printed, shown = run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n=0)
+    where = f"the latest local score in {(tmp_path / 'scores').resolve()}, written "
+    assert len(printed) == 1 and printed[0].startswith(where)
+    assert len(shown) == 1 and "premade report" in shown[0].data
+
+
+def test_the_report_cell_shows_no_stale_report_if_scoring_fails(monkeypatch, tmp_path, digits_split, digits_split_dir):
+    # No reference models in ../results/references (relative to the notebook, as section 5 builds them).
+    printed, shown = run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n=2)
+    assert not shown
+    assert len(printed) == 1 and printed[0].startswith("not scored: ")
+    assert f"../results/references/{default_refs_dir(digits_split).name}" in printed[0]
+
+
+def test_section_4_names_every_baseline():
+    section = cell_source(lambda cell: cell.source.startswith("## 4."))
+    assert [name for name in BASELINES if f"`{name}`" not in section] == []
 
 
 def test_a_failing_cell_is_one_line_and_exit_2(tmp_path, capsys):
