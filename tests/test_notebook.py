@@ -111,11 +111,12 @@ def test_the_report_cell_says_where_an_earlier_report_is_from(monkeypatch, tmp_p
 
 
 def test_the_report_cell_shows_no_stale_report_if_scoring_fails(monkeypatch, tmp_path, digits_split, digits_split_dir):
-    # No reference models in ../results/references (relative to the notebook, as section 5 builds them).
+    # No reference models in ../results/references (beside the notebook's folder, as section 5 builds them).
     printed, shown = run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n=2)
     assert not shown
     assert len(printed) == 1 and printed[0].startswith("not scored: ")
-    assert f"../results/references/{default_refs_dir(digits_split).name}" in printed[0]
+    # absolute, so that the command the error suggests works from the repository's root too
+    assert str(default_refs_dir(digits_split, tmp_path.resolve() / "results" / "references")) in printed[0]
 
 
 def test_section_4_names_every_baseline():
