@@ -103,6 +103,8 @@ def read_model(split, directory: Path, index: int, file_sha256: str | None = Non
         blob = path.read_bytes()
     except OSError as error:
         raise DamagedModel(path, f"cannot be read: {error.strerror or error}") from None
+    if not blob.startswith(b"PK"):  # np.load would take any other bytes for a pickle and say so
+        raise DamagedModel(path, "unreadable: not an .npz archive")
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))

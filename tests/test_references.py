@@ -212,6 +212,15 @@ def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(s
     assert f"{missing} is missing (index.json lists it): training model 3 again" in capsys.readouterr().err
 
 
+def test_a_file_that_is_not_an_archive_is_called_so(split, tmp_path, tmp_path_factory):
+    """Not numpy's "pickled (object) data" guess: np.load takes any non-zip bytes for a pickle."""
+    refs = tmp_path / "refs"
+    shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
+    (refs / model_file(split, 0)).write_text("not a model at all")
+    with pytest.raises(ValueError, match=r"is damaged \(unreadable: not an .npz archive\)"):
+        load_references(split, 2, refs)
+
+
 def test_an_index_without_file_checksums_is_still_read_and_gains_them(split, tmp_path, tmp_path_factory):
     refs = tmp_path / "refs"
     shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
