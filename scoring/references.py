@@ -223,18 +223,20 @@ def _train_missing(
         backend.submit(_reference_task, shared, [reference_seed(split.manifest_sha256, k) for k in group], task_device, threads): group
         for group in groups
     }
-    bar = tqdm(total=len(missing), desc="reference models", unit="model", disable=not progress)
+    # smoothing=0: the average rate since the start; tasks finish in bursts, which would read as hundreds per second
+    bar = tqdm(total=len(missing), desc="reference models", unit="model", disable=not progress, smoothing=0)
     if progress:
         bar.write(f"training {len(missing)} reference model(s) on {backend.describe()}"
                   + (f", {together} at once per task" if together > 1 else ""), file=sys.stderr)
     try:
         for task in backend.as_completed(tasks):
-            for index, result in zip(tasks[task], task.result()):
+            results = task.result()
+            for index, result in zip(tasks[task], results):
                 _check_versions(result)
                 present[index] = write_model(split, directory, index, result)
                 write_index(split, directory, present)
-                bar.update()
-                bar.set_postfix(trained=f"{result['training_seconds']:.1f}s")
+            bar.set_postfix(trained=f"{results[-1]['training_seconds']:.1f}s", refresh=False)
+            bar.update(len(results))
     finally:
         bar.close()
 
