@@ -90,6 +90,7 @@ class ReferenceSet:
     training_seconds: np.ndarray  # [N]
     evaluation_seconds: np.ndarray  # [N]
     torch_threads: np.ndarray  # [N] threads each was trained with (training time depends on it)
+    models_together: np.ndarray  # [N] models its task trained at once (>1 on CUDA: its time is its share)
     sha256: str
     retrained: tuple[str, ...] = ()  # files found damaged or missing and trained again by this build
 
@@ -319,6 +320,7 @@ def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = N
         training_seconds=np.array([m["training_seconds"] for m in meta]),
         evaluation_seconds=np.array([m["evaluation_seconds"] for m in meta]),
         torch_threads=np.array([m["torch_threads"] for m in meta], dtype=np.int64),
+        models_together=np.array([m.get("training", {}).get("models_together", 1) for m in meta], dtype=np.int64),
         sha256=hashlib.sha256("\n".join(m["content_sha256"] for m in meta).encode()).hexdigest(),
     )
 

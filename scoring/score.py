@@ -107,6 +107,9 @@ def time_limit(options: ScoreOptions, refs: ReferenceSet) -> tuple[float, str]:
     if options.time_limit is not None:
         return float(options.time_limit), options.limit_note or "--time-limit"
     rule = f"{TIME_LIMIT_FRACTION:.0%} of the mean retraining time ({mean:.2f} s over {refs.n_models} models)"
+    together = int(refs.models_together.max())
+    if together > 1:  # the time of each is its share of a task that trained several at once on one device
+        rule += f"; up to {together} were trained at once per device, each timed as its share"
     return TIME_LIMIT_FRACTION * mean, rule
 
 

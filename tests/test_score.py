@@ -176,3 +176,18 @@ def test_recompute_needs_a_scored_folder_with_its_arrays(fine_tuned, tmp_path, c
     shutil.rmtree(tmp_path / "copy" / "organisers")
     code, _, stderr = cli(["recompute", tmp_path / "copy"], capsys)
     assert code == 2 and "organisers/retrained_conf.npy" in stderr and stderr.count("\n") == 1
+
+
+def test_the_limit_rule_says_when_references_were_timed_as_a_share(split, refs):
+    """References trained K at a time on a GPU each record their share of the task's time: the rule says so."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from scoring.score import ScoreOptions, time_limit
+
+    loaded = load_references(load_split(split), 4, refs)
+    options = ScoreOptions(submission=Path("s.py"), split_dir=Path(split), n_models=4, out=Path("o"))
+    limit, rule = time_limit(options, loaded)
+    assert limit == pytest.approx(0.2 * loaded.training_seconds.mean()) and "at once" not in rule
+    shared = replace(loaded, models_together=np.full(4, 4))
+    assert time_limit(options, shared) == (limit, rule + "; up to 4 were trained at once per device, each timed as its share")
