@@ -96,6 +96,8 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     for (dataset, n_models), same_n in table.groupby(["dataset", "N"]):
         # The private score decides where there is one (the final ranking), else the first split's.
         split = "private" if "private score" in same_n and same_n["private score"].notna().any() else splits[0]
+        missing = same_n.index[same_n[f"{split} score"].isna()]
+        group_name[missing] = f"not ranked: {dataset}, N = {n_models} is ranked on the {split} split, which this has no score on"
         for references, group in same_n.groupby(f"{split} references"):
             rank[group.index] = group[f"{split} score"].rank(ascending=False, method="min")
             group_name[group.index] = f"{dataset}, N = {n_models}, {split} references {references}"
@@ -105,7 +107,7 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
                 if not any(pd.isna(v) for v in (lows[position], highs[position], lows[position - 1], highs[position - 1])):
                     overlaps[index] = bool(highs[position] >= lows[position - 1] and lows[position] <= highs[position - 1])
     table.insert(0, "rank", rank.round().astype("Int64"))
-    table.insert(1, "group", group_name.where(group_name != "", "not ranked: no score on the ranking split"))
+    table.insert(1, "group", group_name)
     table["overlaps_above"] = overlaps
     return table.sort_values(["dataset", "N", "group", "rank"], na_position="last").reset_index(drop=True)
 

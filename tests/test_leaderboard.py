@@ -58,6 +58,8 @@ def test_ranks_by_private_when_present_and_only_at_the_same_n(results):
     assert list(n32["rank"].astype("float").fillna(-1)) == [1, 2, -1]
     assert list(n32["public score"]) == [0.05, 0.07, 0.01]  # c: the latest of its two scores
     assert pd.isna(n32["private score"].iloc[2])
+    # c is told why it has no rank: its N is ranked on the private split, where it has no score
+    assert n32["group"].iloc[2] == "not ranked: digits, N = 32 is ranked on the private split, which this has no score on"
     assert [c for c in table.columns if c.endswith(" score")] == ["public score", "private score"]
     n128 = table[table["N"] == 128]
     assert list(n128["submission"]) == ["e.py"] and n128["rank"].iloc[0] == 1  # no private at N = 128: public
