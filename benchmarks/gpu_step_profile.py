@@ -185,11 +185,12 @@ def main(argv=None) -> int:
         print(f"GPU busy {busy / wall:.0%} of the wall time; kernels overlapping {kernel_seconds / max(busy, 1e-12):.2f} "
               f"on average (sum of kernel time / busy time; > 1 when the models' streams overlap)")
     flops = training_flops_per_image(recipe.model, tuple(images.shape[1:]))
-    conv_seconds = sum(e["dur"] for e in events if e["kind"].startswith("convolution")) / 1e6
+    # cuDNN may run 1x1 convolutions as GEMMs, and max-autotune as Triton templates: all count as convolution time
+    conv_seconds = sum(e["dur"] for e in events if e["kind"].startswith(("convolution", "GEMM", "inductor: template"))) / 1e6
     trained = steps * recipe.batch_size * args.models
     print(f"arithmetic: {flops / 1e9:.2f} GFLOP per training image (convolutions and classifier, forward + 2 x backward); "
           f"{flops * trained / wall / 1e12:.3g} TFLOP/s over the wall time, "
-          f"{flops * trained / max(conv_seconds, 1e-12) / 1e12:.3g} TFLOP/s inside the convolution kernels")
+          f"{flops * trained / max(conv_seconds, 1e-12) / 1e12:.3g} TFLOP/s inside the convolution and GEMM kernels")
     if cuda:
         print(f"a 8192^3 bf16 matmul on this card: {matmul_tflops(args.device):.0f} TFLOP/s (what its tensor cores give here)")
     forget_trainers()
