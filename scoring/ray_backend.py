@@ -8,7 +8,9 @@ its beginning; Ray hands the caller each item index once, so what was already re
 is not received again (callers that must be exact also key items by what they are, as
 ``scoring.distributed`` does). Shared values go to Ray's object store once. It connects
 to ``address`` (``host:port`` of a cluster's head, or ``auto``), or starts a private Ray
-instance on this machine, bound to 127.0.0.1, when none is given.
+instance on this machine, bound to 127.0.0.1, when none is given. Before connecting, it
+checks that something answers at ``host:port`` (Ray would retry for ever) and sends this
+machine's Ray token when it has one, as ``ray start`` does.
 
 This module also owns what keeps a private instance on loopback (``LOOPBACK_ONLY_ENV``)
 and how the Ray tests and the scaling benchmark check it (``listening_addresses``).
@@ -18,12 +20,14 @@ Importing it does not import Ray; ``RayBackend`` does, and says how to install i
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from scoring.backends import Backend, Task, TaskLost, check_resource
 
 DEFAULT_MAX_RETRIES = 3  # Ray re-runs a task whose worker or node died this many times
+TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where Ray keeps this machine's token
 
 
 # Ray would otherwise try addresses beyond loopback on its own: "resolving" 127.0.0.1 to the
@@ -109,6 +113,38 @@ class _RayStream(Task):
         return _get(self.backend, self.generator.completed())
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse a ``host:port`` where nothing listens: ``ray.init`` would retry it for ever."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return  # resolved by Ray itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConnectionError(
+            f"cannot reach the Ray cluster at {address}: nothing answers there ({error.strerror or error}); "
+            "give the address 'ray start --head' printed"
+        ) from None
+
+
+def _use_token_if_present() -> str | None:
+    """Send this machine's Ray token if it has one, as ``ray start`` does. Ray 2.60 turns token
+    authentication on for a head started where ``~/.ray/auth_token`` exists (a private instance
+    writes one), but a driver that connects sends no token unless ``RAY_AUTH_MODE=token``.
+    Returns where the token is, or None; a ``RAY_AUTH_MODE`` the user set is left as it is."""
+    if os.environ.get("RAY_AUTH_MODE") not in (None, "token"):
+        return None
+    found = ("$RAY_AUTH_TOKEN" if os.environ.get("RAY_AUTH_TOKEN") else None) or os.environ.get("RAY_AUTH_TOKEN_PATH")
+    found = found or (str(TOKEN_FILE) if TOKEN_FILE.is_file() else None)
+    if found and "RAY_AUTH_MODE" not in os.environ:
+        try:  # Ray's own switch (what `ray start` calls): sets the variable and refreshes Ray's cached config
+            from ray._private.authentication.authentication_token_setup import _enable_token_auth
+        except ImportError:  # a Ray without token authentication: nothing to send
+            return None
+        _enable_token_auth()
+    return found
+
+
 class RayBackend(Backend):
     """Ray tasks with ``cpus`` / ``gpus`` each (fractions allowed) and ``max_retries`` on worker or node loss.
 
@@ -146,11 +182,14 @@ class RayBackend(Backend):
                 os.environ.update(LOOPBACK_ONLY_ENV)
                 options.update(address="local", _node_ip_address="127.0.0.1", num_cpus=local_cpus)
             else:
+                _check_reachable(address)
+                token = _use_token_if_present()
                 options.update(address=address)
             try:
                 ray.init(**options)
             except ConnectionError as error:
-                raise ConnectionError(f"cannot reach the Ray cluster at {address}: {error}") from None
+                hint = f" (token authentication: {token} must hold the head's token)" if address and token else ""
+                raise ConnectionError(f"cannot reach the Ray cluster at {address}: {error}{hint}") from None
             self._owns_connection = True
         self._remotes: dict[Callable, Any] = {}
         # What close() may cancel: each task's ref (each stream's generator) -> the ref that is ready when it ends.

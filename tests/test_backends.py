@@ -206,6 +206,10 @@ def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatc
 
     fake = _FakeRay()
     monkeypatch.setattr(backends, "_import_ray", lambda: fake)
+    monkeypatch.setattr(backends, "_check_reachable", lambda address: None)  # tests reach loopback only
+    monkeypatch.setattr(backends, "TOKEN_FILE", Path("/nonexistent/auth_token"))
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
     backends.RayBackend(address="10.0.0.1:6379").close()  # never contacted: the fake records the call
     assert fake.calls[0][1]["address"] == "10.0.0.1:6379" and "_node_ip_address" not in fake.calls[0][1]
 
@@ -214,6 +218,52 @@ def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatc
     with pytest.raises(ValueError, match=r"no node of the Ray cluster has 1 CPU\(s\) and 1 GPU\(s\)"):
         backends.RayBackend(gpus=1)
     assert [name for name, _ in fake.calls] == ["init", "shutdown"]
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(monkeypatch):
+    """ray.init would retry it for ever (Ray 2.60): the backend checks the port first, on loopback here."""
+    import socket
+
+    from scoring import ray_backend
+
+    fake = _FakeRay()
+    monkeypatch.setattr(ray_backend, "_import_ray", lambda: fake)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        ray_backend._check_reachable(f"127.0.0.1:{listener.getsockname()[1]}")  # something answers: no error
+        with socket.socket() as probe:  # a port that was free a moment ago
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match=rf"cannot reach the Ray cluster at 127.0.0.1:{closed}: nothing answers there"):
+        ray_backend.RayBackend(address=f"127.0.0.1:{closed}")
+    assert time.monotonic() - started < 10 and fake.calls == []  # Ray was never asked
+    ray_backend._check_reachable("auto")  # Ray resolves that one itself
+
+
+def test_a_driver_sends_this_machines_token_as_ray_start_does(monkeypatch, tmp_path):
+    """Ray 2.60 turns token authentication on for a head started where ~/.ray/auth_token exists;
+    a driver must then send it, which Ray does only with RAY_AUTH_MODE=token."""
+    pytest.importorskip("ray")
+    from scoring import ray_backend
+
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(ray_backend, "TOKEN_FILE", tmp_path / "auth_token")
+    assert ray_backend._use_token_if_present() is None and "RAY_AUTH_MODE" not in os.environ
+    (tmp_path / "auth_token").write_text("0" * 64)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the user's choice stands
+    assert ray_backend._use_token_if_present() is None and os.environ["RAY_AUTH_MODE"] == "disabled"
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    try:
+        assert ray_backend._use_token_if_present() == str(tmp_path / "auth_token")
+        assert os.environ["RAY_AUTH_MODE"] == "token"
+    finally:  # this process's Ray config back to what the environment says
+        monkeypatch.undo()
+        from ray._raylet import Config
+
+        Config.initialize("")
 
 
 def test_closing_cancels_only_tasks_never_collected(monkeypatch):
