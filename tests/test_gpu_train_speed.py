@@ -36,7 +36,7 @@ def test_cpu_smoke_mode_prints_every_row_with_ratios(bench, capsys):
     assert code == 0
     out = capsys.readouterr().out
     rows = ("(a) kit loop", "(b) data on device", "(c) + device augmentation", "(d) + bf16 autocast",
-            "(e) + CUDA graph", "(i) (f) + fused SGD kernel", "x 2 models in one process", "x 2 processes")
+            "(e) + CUDA graph", "(i) (e) + fused SGD kernel", "x 2 models in one process", "x 2 processes")
     for row in rows:
         assert row in out
     assert "speed-up vs (a)" in out and "failed" not in out
