@@ -15,6 +15,7 @@ import starter_kit
 from data_prep.splitting import PARTS, STRATEGIES, ForgetSpec, split_indices
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.data import Dataset, load_dataset
+from starter_kit.devices import check_available
 from starter_kit.evaluation import accuracy
 from starter_kit.loaders import make_loader
 from starter_kit.recipe import Recipe, default_recipe
@@ -100,8 +101,7 @@ def _check_options(options: BuildOptions, out: Path) -> None:
         raise ValueError("--forget group needs --groups FILE.npy with one integer group id per image")
     if options.epochs is not None and options.epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {options.epochs}")
-    if options.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {options.device} asked for, but torch sees no CUDA device: use --device cpu")
+    check_available(options.device)
     if out.exists() and not options.force:
         raise FileExistsError(f"{out} already exists: pass --force to replace it, or choose another --out")
     if out.exists() and not out.is_dir():

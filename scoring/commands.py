@@ -170,13 +170,11 @@ def _positive(text: str) -> float:
 
 
 def _setup(args) -> None:
-    import torch
-
+    from starter_kit.devices import check_available
     from starter_kit.training import use_threads
 
     use_threads(args.threads)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device} asked for, but torch sees no CUDA device: use --device cpu")
+    check_available(args.device)
 
 
 def references_command(args) -> int:

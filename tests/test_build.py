@@ -196,3 +196,18 @@ def test_a_device_that_is_not_one_is_a_usage_error_before_anything_runs(device, 
         err = capsys.readouterr().err
         assert "Traceback" not in err and f"{device!r} is not a device the kit runs on: use cpu, cuda or cuda:N" in err
     assert not (tmp_path / "s").exists()
+
+
+def test_cuda_without_a_gpu_is_one_line_in_both_commands(capsys, tmp_path, monkeypatch, digits_split_dir):
+    import torch
+
+    from scoring.__main__ import main as scoring_main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["build", "--dataset", "digits", "--out", str(tmp_path / "s"), "--device", "cuda", "--quiet"]) == 2
+    assert scoring_main(["references", "--split-dir", str(digits_split_dir), "--n-models", "2", "--device", "cuda:1",
+                         "--refs", str(tmp_path / "r")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["error: --device cuda asked for, but torch sees no CUDA device: use --device cpu",
+                     "error: --device cuda:1 asked for, but torch sees no CUDA device: use --device cpu"]
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
