@@ -177,6 +177,7 @@ class RayBackend(Backend):
         else:
             self.address = address or "a private local instance (127.0.0.1)"
             options: dict = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
+            token = None  # where this machine's Ray token is, when connecting to a cluster sends it
             if address is None:
                 # A fresh instance on this machine that listens on loopback only, and reaches nothing else.
                 os.environ.update(LOOPBACK_ONLY_ENV)
@@ -188,7 +189,7 @@ class RayBackend(Backend):
             try:
                 ray.init(**options)
             except ConnectionError as error:
-                hint = f" (token authentication: {token} must hold the head's token)" if address and token else ""
+                hint = f" (token authentication: {token} must hold the head's token)" if token else ""
                 raise ConnectionError(f"cannot reach the Ray cluster at {address}: {error}{hint}") from None
             self._owns_connection = True
         self._remotes: dict[Callable, Any] = {}
