@@ -111,6 +111,10 @@ def add_commands(subparsers) -> None:
     board.add_argument("--csv", type=Path, help="where to write the table (default RESULTS/leaderboard.csv)")
     board.set_defaults(handler=leaderboard_command)
 
+    from scoring.hosting.cli import add_codabench
+
+    add_codabench(subparsers)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -1,6 +1,7 @@
 """Run a notebook headless, as ``make demo`` does: parameters injected, figures saved.
 
     python -m starter_kit.notebook run notebooks/starter.ipynb --out results/notebook -p SEED=1
+    python -m starter_kit.notebook pack notebooks/starter.ipynb --out submission.zip   (starter_kit.pack)
 
 The kernel runs in the notebook's own folder, as when it is opened in Jupyter, so the
 relative paths of its parameters cell work the same both ways (and so do relative
@@ -244,11 +245,24 @@ def parser() -> argparse.ArgumentParser:
         help="set a parameter (repeatable); relative paths are relative to the notebook's folder",
     )
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default 1800)")
+    pack = commands.add_parser("pack", help="make the zip Codabench accepts from a notebook or .py")
+    pack.add_argument("submission", type=Path, help="the .ipynb (its 'submission'-tagged cells) or .py file")
+    pack.add_argument("--out", type=Path, required=True, help="the zip to write, e.g. submission.zip")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "pack":
+        from starter_kit.pack import pack_submission
+
+        try:
+            path = pack_submission(args.submission, args.out)
+        except (ValueError, OSError) as error:
+            print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
+        print(f"wrote {path}: upload it on the phase's My Submissions tab")
+        return 0
     try:
         result = run_notebook(args.notebook, args.out, parse_parameters(args.parameter), timeout=args.timeout)
     except (NotebookError, ValueError, OSError) as error:

@@ -1,0 +1,17 @@
+"""Hosting a challenge on Codabench: the bundle an organiser uploads, and a local run of it.
+
+This package owns everything Codabench-specific and nothing else; the runs, the
+metric, the score and the report are the kit's own (``scoring.worker``,
+``scoring.assessment``, ``scoring.html_report``), imported, never copied.
+
+- ``codabench_bundle``: ``python -m scoring codabench export``, the bundle (competition.yaml,
+  pages, the two programs, input and reference data per phase, the starting kit) as a folder
+  and a zip;
+- ``codabench_data``: what input_data and reference_data hold, written and read;
+- ``codabench_ingestion`` and ``codabench_scoring``: the ingestion and scoring programs'
+  work, started by ``program_main`` in the bundle's program folders;
+- ``image``: the check, at each program's start, that the Docker image holds what they import;
+- ``codabench_run``: ``python -m scoring codabench run``, Codabench's compute worker
+  emulated offline (folders, command substitution, binds, the worker's metadata);
+- ``pages``: the competition's pages, terms and logo, from the kit's own texts.
+"""

@@ -1,0 +1,197 @@
+"""The ingestion program's work: run the participant's ``unlearning`` N times, keep what scoring needs.
+
+Run by the bundle's ``ingestion_program`` (``program_main ingest $input $output
+$submission_program``) in Codabench's container, where the container is the sandbox:
+the submission runs in this process, as the kit's own worker runs it, with the worker's
+functions (``scoring.worker``): a fresh copy of the original model per run, seeded with
+``seed_everything`` and given ``submission_loaders``' seeded loaders, so the contract
+and the derivation of a run's torch and numpy seeds are the scorer's, whatever it is.
+
+Run seeds are drawn here, when the submission runs (``secrets``), and recorded in the
+output: input_data is readable by the submission, so they cannot be stored there. An
+offline run pins them with ``$KIT_PINNED_SEEDS`` (comma-separated; Codabench never sets it).
+
+Output (``/app/output``; Codabench also copies the submission's own files there)::
+
+    runs/run-0000.pt ...  torch.save of each returned state_dict, as returned (float32 for the
+                          kit's models): N x 44.7 MB for ResNet-18 on CIFAR-10
+    ingestion.json        written last: status (completed, failed, rejected) and a one-line
+                          reason, the run seeds, per run this program's own times (diagnostics
+                          only: scoring times the step with the worker's metadata), versions
+
+Why the weights and not the models' outputs: scoring must measure test accuracy, and
+the prediction step must not see the test set, so the returned models themselves have
+to reach the scoring step; from them it computes forget confidences, retain, forget and
+test accuracy with ``scoring.outputs.Evaluator``, the code ``scoring score`` uses, so the
+two paths agree bit for bit on the CPU. Forget logits alone would be 200 kB a run, but
+would leave test accuracy unmeasurable, and they would be numbers the submission could
+write itself; a state_dict is checked against the architecture before it is evaluated.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+
+import torch
+
+import starter_kit
+from scoring.efficiency import Limits
+from scoring.hosting.codabench_data import read_task
+from scoring.worker import _Parts, _run, load_submission, warm_up  # the scorer's run, not a copy
+from starter_kit.atomic import write_bytes, write_json
+from starter_kit.submission import submission_source
+
+RESULT_FILE = "ingestion.json"
+RUNS_DIR = "runs"
+PINNED_SEEDS_ENV = "KIT_PINNED_SEEDS"
+SUBMISSION_BYTES = 1 << 20  # source only: anything larger carries data, not code
+SUBMISSION_SUFFIXES = (".py", ".ipynb")
+
+
+def run_file(index: int) -> str:
+    return f"{RUNS_DIR}/run-{index:04d}.pt"
+
+
+class _RunTimeout(BaseException):
+    """Raised in the submission's code when a run or the whole allowance is over."""
+
+
+def find_submission(folder: Path) -> Path:
+    """The one .py or .ipynb of a submission folder; ValueError in one line otherwise."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__MACOSX" not in p.parts)
+    sources = [p for p in files if p.suffix in SUBMISSION_SUFFIXES]
+    others = [p.name for p in files if p.suffix not in SUBMISSION_SUFFIXES]
+    if len(sources) != 1 or others:
+        found = ", ".join(p.name for p in files[:5]) or "nothing"
+        raise ValueError(
+            f"a submission is one .py file or notebook and nothing else (found {found}): "
+            "make it with 'python -m starter_kit.notebook pack NOTEBOOK --out submission.zip'"
+        )
+    if sources[0].stat().st_size > SUBMISSION_BYTES:
+        raise ValueError(f"{sources[0].name} is over {SUBMISSION_BYTES >> 20} MiB: a submission is code, not data")
+    return sources[0]
+
+
+def draw_seeds(n_runs: int) -> list[int]:
+    """N run seeds: pinned by $KIT_PINNED_SEEDS (offline runs), else drawn now, 31 bits each."""
+    pinned = os.environ.get(PINNED_SEEDS_ENV)
+    if pinned:
+        seeds = [int(s) for s in pinned.split(",")]
+        if len(seeds) != n_runs:
+            raise ValueError(f"${PINNED_SEEDS_ENV} holds {len(seeds)} seeds, the phase runs {n_runs}")
+        return seeds
+    return [secrets.randbelow(2**31) for _ in range(n_runs)]
+
+
+def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
+    """Run the submission; write output_dir/runs and output_dir/ingestion.json; return the record."""
+    output_dir = Path(output_dir)
+    started = time.monotonic()
+    record = {"status": "failed", "reason": None, "runs": [], "kit_version": starter_kit.__version__,
+              "torch_version": torch.__version__.split("+")[0]}
+    try:
+        task, phase = read_task(Path(input_dir))
+        record.update(phase=phase["phase"], n_runs=int(phase["n_runs"]), device=phase["device"])
+        record["seeds"] = seeds = draw_seeds(int(phase["n_runs"]))
+        path = find_submission(Path(submission_dir))
+        record["submission"] = path.name
+        source = submission_source(path)
+    except ValueError as error:
+        record["reason"] = " ".join(str(error).split())
+        write_json(output_dir / RESULT_FILE, record)
+        return record
+    torch.set_num_threads(int(phase["threads"]))
+    device = torch.device(phase["device"])
+    if device.type == "cuda" and not torch.cuda.is_available():
+        record["reason"] = f"the phase runs on {device} and this compute worker has no GPU: use a GPU queue"
+        write_json(output_dir / RESULT_FILE, record)
+        return record
+    limits = Limits(run_seconds=float(phase["limit_seconds"]))
+    allowance = float(phase["setup_seconds"]) + limits.allowance(len(seeds))
+    parts, batch_size, spec = _Parts(task["parts"]), int(task["batch_size"]), task["model"]
+    buffer = io.BytesIO()
+    torch.save(task.pop("state"), buffer)
+    original = buffer.getvalue()
+    warm_up(spec, original, parts, batch_size, device)
+    (output_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
+    record["status"], record["reason"] = _runs(record, source, path.name, seeds, original, spec, parts,
+                                               batch_size, device, limits, allowance, started, output_dir)
+    record["ingestion_seconds"] = round(time.monotonic() - started, 3)
+    write_json(output_dir / RESULT_FILE, record)
+    return record
+
+
+def _runs(record, source, filename, seeds, original, spec, parts, batch_size, device, limits, allowance, started,
+          output_dir) -> tuple[str, str | None]:
+    """The load and the N runs, each under an alarm; (status, reason)."""
+    fired = []
+
+    def alarm(signum, frame):
+        fired.append(True)
+        raise _RunTimeout("stopped: over the time allowed")
+
+    signal.signal(signal.SIGALRM, alarm)
+
+    def arm(seconds: float) -> bool:
+        if seconds <= 0:
+            return False
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        return True
+
+    over = (f"the submission ran past its allowance of {allowance:.1f} s (set-up plus N x the limit of "
+            f"{limits.run_seconds:.3f} s on the mean run time)")
+    load_started = time.monotonic()
+    arm(allowance - (load_started - started))
+    try:
+        unlearning, reason = load_submission(source, filename)
+    except _RunTimeout:
+        unlearning, reason = None, None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    record["load_seconds"] = round(time.monotonic() - load_started, 4)
+    if fired:
+        return "rejected", over
+    if unlearning is None:
+        return "failed", reason
+    for index, seed in enumerate(seeds):
+        remaining = allowance - (time.monotonic() - started)
+        if not arm(min(limits.hard_seconds, remaining)):
+            return "rejected", over
+        run_started = time.monotonic()
+        try:
+            message, payload = _run(index, seed, unlearning, original, spec, parts, batch_size, device, filename)
+        except _RunTimeout:  # raised outside the submission's own frames
+            message, payload = {"ok": False}, b""
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        seconds = time.monotonic() - run_started
+        if fired:
+            if remaining < limits.hard_seconds:
+                return "rejected", over
+            return "rejected", (f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
+                                f"(the limit on the mean is {limits.run_seconds:.2f} s)")
+        if not message.get("ok"):
+            return "failed", f"run {index} {message.get('reason', 'failed')}"
+        write_bytes(output_dir / run_file(index), payload)
+        record["runs"].append({"index": index, "seed": int(seed), "reported_seconds": round(seconds, 4)})
+    return "completed", None
+
+
+def read_result(prediction_dir: Path) -> dict:
+    """ingestion.json of a prediction output; ValueError in one line when it is missing or garbled."""
+    path = Path(prediction_dir) / RESULT_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError("the ingestion program ended without writing its results (it crashed or was killed)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise ValueError(f"the ingestion program's results are garbled ({type(error).__name__})") from None
+    if not isinstance(record, dict) or record.get("status") not in ("completed", "failed", "rejected"):
+        raise ValueError("the ingestion program's results are garbled (no valid status)")
+    return record

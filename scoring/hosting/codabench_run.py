@@ -1,0 +1,206 @@
+"""``python -m scoring codabench run BUNDLE SUBMISSION --phase NAME``: Codabench's compute worker, offline.
+
+Follows the worker (codalab/codabench, compute_worker/compute_worker.py) step by step:
+unpack the bundle and the submission; for the prediction step lay out ``program/`` (the
+submission; without a ``metadata`` file the worker copies it into the output),
+``ingestion_program/``, ``input_data/`` and ``output/``, substitute the ingestion
+command's ``$input``, ``$output``, ``$program``, ``$submission_program`` ... as the worker
+does, and run it with ``/app/program``, ``/app/output``, ``/app/data`` (read-only),
+``/app/ingested_program`` and ``/app/input_data`` bound as the worker binds them, working
+directory ``/app/program``, environment ``PYTHONUNBUFFERED=1``; time the step with this
+process's clock and write the worker's ``metadata`` (``exitCode``, ``elapsedTime``,
+``ingestionExitCode``, ``ingestionElapsedTime``), refusing an output that already holds
+one; then the scoring step, with ``/app/input/res`` (that output) and ``/app/input/ref``
+(reference_data, laid out only now) and ``/app/shared``. Each step is killed past the
+phase's ``execution_time_limit``, which the worker reports as a failure.
+
+Each step runs in bubblewrap where it can start (``scoring.sandbox``: no network, the
+Python runtime read-only, nothing of this machine but the bound folders), standing in
+for the worker's container; elsewhere as plain processes with the host folders
+substituted for ``/app/...`` (recorded as ``sandboxed: false``). ``--pin-seeds`` gives the
+ingestion program the seeds ``scoring score`` uses for the split (``$KIT_PINNED_SEEDS``),
+so both paths can be compared bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import yaml
+
+from scoring import sandbox
+from scoring.hosting.codabench_ingestion import PINNED_SEEDS_ENV
+from scoring.hosting.codabench_scoring import SCORES_FILE, WORKER_METADATA
+from scoring.score import run_seed
+from starter_kit.atomic import write_bytes, write_json
+
+TMP_BYTES = 2 << 30  # the private /tmp of a step
+
+
+def substitute(command: str, kind: str, is_scoring: bool, paths: dict[str, str]) -> str:
+    """The worker's substitution of a metadata command (ingestion_only_during_scoring off), onto ``paths``."""
+    table = (
+        ("$input", paths["/app/input_data"] if kind == "ingestion" else paths["/app/input"]),
+        ("$output", paths["/app/output"]),
+        ("$program", paths["/app/program"]),
+        ("$ingestion_program", paths["/app/program"]),
+        ("$hidden", paths["/app/input/ref"]),
+        ("$shared", paths["/app/shared"]),
+        ("$submission_program", paths["/app/ingested_program"]),
+        ("$tmp", paths["/app/output"]),
+        ("$predictions", paths["/app/input/res"] if is_scoring else paths["/app/output"]),
+    )
+    for name, value in table:
+        command = command.replace(name, value)
+    return command
+
+
+def _unzip(archive: Path, target: Path) -> Path:
+    if Path(archive).is_dir():
+        shutil.copytree(archive, target)
+        return target
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(target)
+    except zipfile.BadZipFile:
+        raise ValueError(f"{archive} is not a zip file") from None
+    return target
+
+
+def find_phase(competition: dict, name: str) -> tuple[dict, dict]:
+    """(phase, its task) by phase name, case-insensitive; ValueError naming the phases there are."""
+    for phase in competition.get("phases", []):
+        if str(phase.get("name", "")).lower() == name.lower():
+            task = next(t for t in competition["tasks"] if t["index"] == phase["tasks"][0])
+            return phase, task
+    names = ", ".join(str(p.get("name")).lower() for p in competition.get("phases", []))
+    raise ValueError(f"no phase {name!r} in the bundle: choose one of {names}")
+
+
+def run_bundle(bundle: Path, submission: Path, phase_name: str, out: Path, pin_seeds: bool = False,
+               sandboxed: bool | None = None) -> dict:
+    """Run SUBMISSION through BUNDLE's phase as the worker would; write OUT (the steps' folders); return scores.json."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty: choose another --out")
+    if not Path(submission).exists():
+        raise FileNotFoundError(f"submission {submission} not found: make one with 'python -m starter_kit.notebook pack'")
+    sandboxed = sandbox.sandbox_problem() is None if sandboxed is None else sandboxed
+    root = _unzip(Path(bundle), out / "bundle")
+    if not (root / "competition.yaml").is_file():
+        raise ValueError(f"{bundle} has no competition.yaml at its root: export one with 'python -m scoring codabench export'")
+    competition = yaml.safe_load((root / "competition.yaml").read_text())
+    phase, task = find_phase(competition, phase_name)
+    limit = int(phase.get("execution_time_limit") or phase.get("execution_time_limit_ms", 600_000) // 1000)
+    env = {}
+    if pin_seeds:
+        settings = json.loads((root / task["reference_data"] / "phase.json").read_text())
+        manifest = settings["split"]["manifest_sha256"]
+        env[PINNED_SEEDS_ENV] = ",".join(str(run_seed(manifest, k)) for k in range(settings["n_runs"]))
+
+    prediction = out / "prediction"
+    _unzip(Path(submission), prediction / "program")
+    shutil.copytree(root / task["ingestion_program"], prediction / "ingestion_program")
+    shutil.copytree(root / task["input_data"], prediction / "input_data")
+    if not any((prediction / "program" / name).exists() for name in ("metadata.yaml", "metadata")):
+        shutil.copytree(prediction / "program", prediction / "output")  # what the worker does with a metadata-less program
+    (prediction / "output").mkdir(exist_ok=True)
+    binds = {"/app/program": prediction / "ingestion_program", "/app/output": prediction / "output",
+             "/app/ingested_program": prediction / "program", "/app/input_data": prediction / "input_data"}
+    code, seconds = _step(prediction, prediction / "ingestion_program", binds, "ingestion", False, limit, env, sandboxed)
+    if code is None:
+        return _finish(out, {"status": "failed", "reason": f"Execution Time Limit exceeded. Limit was {limit} seconds"}, sandboxed)
+    if (prediction / "output" / WORKER_METADATA).exists():
+        return _finish(out, {"status": "failed", "reason": "the output directory already contains a metadata file "
+                             "(the worker writes it; a submission must not)"}, sandboxed)
+    metadata = {"exitCode": None, "elapsedTime": seconds, "ingestionExitCode": code, "ingestionElapsedTime": seconds}
+    write_bytes(prediction / "output" / WORKER_METADATA, yaml.dump(metadata, default_flow_style=False).encode())
+
+    scoring = out / "scoring"
+    shutil.copytree(root / task["scoring_program"], scoring / "program")
+    shutil.copytree(prediction / "output", scoring / "input" / "res")
+    shutil.copytree(root / task["reference_data"], scoring / "input" / "ref")
+    (scoring / "output").mkdir()
+    (scoring / "shared").mkdir()
+    binds = {"/app/program": scoring / "program", "/app/output": scoring / "output",
+             "/app/shared": scoring / "shared", "/app/input": scoring / "input"}
+    code, _ = _step(scoring, scoring / "program", binds, "program", True, limit, {}, sandboxed)
+    if code is None:
+        return _finish(out, {"status": "failed", "reason": f"Execution Time Limit exceeded. Limit was {limit} seconds"}, sandboxed)
+    try:
+        scores = json.loads((scoring / "output" / SCORES_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        scores = {"status": "failed", "reason": f"the scoring program (exit code {code}) wrote no readable {SCORES_FILE}"}
+    return _finish(out, scores, sandboxed, competition)
+
+
+def _finish(out: Path, scores: dict, sandboxed: bool, competition: dict | None = None) -> dict:
+    """Check scores.json's keys against the leaderboard columns; keep it as OUT/scores.json."""
+    if competition is not None:
+        keys = [c["key"] for board in competition["leaderboards"] for c in board["columns"]]
+        missing = [key for key in keys if key not in scores]
+        if missing:
+            scores = {**scores, "status": "failed", "reason": f"scores.json lacks the leaderboard columns {', '.join(missing)}"}
+    scores = {**scores, "sandboxed": sandboxed}
+    write_json(out / SCORES_FILE, scores)
+    return scores
+
+
+def _step(folder: Path, program: Path, binds: dict[str, Path], kind: str, is_scoring: bool, limit: int,
+          env: dict[str, str], sandboxed: bool) -> tuple[int | None, float]:
+    """Run one step's program; (exit code, or None past the limit; elapsed seconds). Logs go to FOLDER/*.log."""
+    data = folder / "data"
+    data.mkdir(exist_ok=True)
+    binds = {"/app/data": data, **binds}
+    command = yaml.safe_load((program / "metadata.yaml").read_text())["command"]
+    names = ("/app/input_data", "/app/input", "/app/output", "/app/program", "/app/input/ref", "/app/shared",
+             "/app/ingested_program", "/app/input/res")
+    if sandboxed:
+        paths = {name: name for name in names}
+        argv = _bwrap(binds, substitute(command, kind, is_scoring, paths), env)
+        cwd = None
+    else:
+        host = {name: str(binds.get(name, folder / name.lstrip("/"))) for name in names}
+        host["/app/input/ref"], host["/app/input/res"] = str(folder / "input" / "ref"), str(folder / "input" / "res")
+        line = substitute(command, kind, is_scoring, host).replace("python3 ", f"{sys.executable} ", 1)
+        argv, cwd = line.split(), str(program)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    for target in ("/app/output", "/app/shared"):  # the sandbox's user (nobody) writes there, as the container's user does
+        if target in binds:
+            binds[target].chmod(0o777)
+    for path in folder.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
+    started = time.monotonic()
+    with open(folder / f"{kind}.log", "wb") as log:
+        process = subprocess.Popen(argv, cwd=cwd, env=None if sandboxed else env, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+            code = None
+    return code, time.monotonic() - started
+
+
+def _bwrap(binds: dict[str, Path], command: str, env: dict[str, str]) -> list[str]:
+    """bwrap argv from ``scoring.sandbox`` (runtime read-only, no network) plus the worker's /app binds."""
+    empty = Path(tempfile.mkdtemp(prefix="codabench-job-"))
+    environment = {**sandbox.sandbox_environment(threads=1), "PYTHONUNBUFFERED": "1", **env}
+    environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"  # python3: this runtime's
+    plan = sandbox.SandboxPlan(read_only=sandbox.runtime_paths(), kit={}, job_dir=str(empty), env=environment,
+                               tmp_bytes=TMP_BYTES)
+    argv = sandbox.bwrap_argv(plan, command.split(), sandbox.find_bwrap())
+    split = len(argv) - argv[::-1].index("--") - 1
+    extra = []
+    for target, source in sorted(binds.items()):
+        extra += ["--ro-bind" if target == "/app/data" else "--bind", str(source), target]
+    return [*argv[:split], *extra, "--chdir", "/app/program", *argv[split:]]
