@@ -9,9 +9,10 @@ metric, the score and the report are the kit's own (``scoring.worker``,
   and a zip;
 - ``codabench_data``: what input_data and reference_data hold, written and read;
 - ``codabench_ingestion`` and ``codabench_scoring``: the ingestion and scoring programs'
-  work, started by ``program_main`` in the bundle's program folders;
+  work; ``codabench_programs``: their commands and entry point (each program folder's ``run.py``);
 - ``image``: the check, at each program's start, that the Docker image holds what they import;
 - ``codabench_run``: ``python -m scoring codabench run``, Codabench's compute worker
   emulated offline (folders, command substitution, binds, the worker's metadata);
-- ``pages``: the competition's pages, terms and logo, from the kit's own texts.
+- ``pages``: the competition's pages, terms and logo, from the kit's own texts;
+- ``cli``: the ``codabench`` subcommand of ``python -m scoring``.
 """

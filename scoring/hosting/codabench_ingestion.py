@@ -1,6 +1,6 @@
 """The ingestion program's work: run the participant's ``unlearning`` N times, keep what scoring needs.
 
-Run by the bundle's ``ingestion_program`` (``program_main ingest $input $output
+Run by the bundle's ``ingestion_program`` (``run.py ingest $input $output
 $submission_program``) in Codabench's container, where the container is the sandbox:
 the submission runs in this process, as the kit's own worker runs it, with the worker's
 functions (``scoring.worker``): a fresh copy of the original model per run, seeded with

@@ -1,6 +1,6 @@
 """The scoring program's work: the official score of what ingestion returned, timed by the worker.
 
-Run by the bundle's ``scoring_program`` (``program_main score $input $output``) with
+Run by the bundle's ``scoring_program`` (``run.py score $input $output``) with
 ``/app/input/res`` (the prediction step's output, beside the ``metadata`` file the compute
 worker wrote) and ``/app/input/ref`` (reference_data). It never trains and never runs
 participant code: each returned state_dict is read with ``torch.load(weights_only=True)``,
