@@ -24,7 +24,7 @@ def add_codabench(subparsers) -> None:
     export.add_argument("--out", required=True, type=Path, help="writes OUT/bundle/ and OUT/bundle.zip")
     export.add_argument("--title", default="Machine Unlearning Challenge")
     export.add_argument("--docker-image", help="the image the compute workers run (default unlearning-kit/codabench:<kit "
-                        "version>, built from hosting/Dockerfile and pushed where the workers pull from)")
+                        "version>, built from scoring/hosting/Dockerfile and pushed where the workers pull from)")
     export.add_argument("--queue", help="a Codabench queue of GPU compute workers (default: the public queue)")
     export.add_argument("--max-per-day", type=int, default=5, help="submissions per day and phase (default 5)")
     export.add_argument("--max-submissions", type=int, help="submissions per participant and phase (default unlimited)")

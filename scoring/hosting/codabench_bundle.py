@@ -38,7 +38,7 @@ from starter_kit.atomic import write_bytes
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
 
-DEFAULT_IMAGE = f"unlearning-kit/codabench:{starter_kit.__version__}"  # built from hosting/Dockerfile
+DEFAULT_IMAGE = f"unlearning-kit/codabench:{starter_kit.__version__}"  # built from scoring/hosting/Dockerfile
 DEFAULT_PER_DAY = 5
 REPO_ROOT = Path(starter_kit.__file__).resolve().parent.parent
 STARTING_KIT_FILES = ("notebooks/starter.ipynb", "pyproject.toml", "environment.yml", "README.md", "Makefile")

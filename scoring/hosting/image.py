@@ -25,7 +25,7 @@ def require_image(names=REQUIRED_MODULES) -> None:
     if missing:
         print(
             f"error: the Docker image lacks {', '.join(missing)}: build it from the kit's "
-            "hosting/Dockerfile (python {}.{})".format(*sys.version_info[:2]),
+            "scoring/hosting/Dockerfile (python {}.{})".format(*sys.version_info[:2]),
             file=sys.stderr,
         )
         sys.exit(3)
