@@ -11,7 +11,7 @@ import importlib.util
 import sys
 
 # Third-party packages the programs import (the kit's own two packages travel in the bundle).
-REQUIRED_MODULES = ("torch", "numpy", "pandas", "scipy", "matplotlib", "jinja2", "tqdm", "yaml")
+REQUIRED_MODULES = ("torch", "torchvision", "numpy", "pandas", "scipy", "matplotlib", "jinja2", "tqdm", "yaml")
 
 
 def missing_modules(names=REQUIRED_MODULES) -> list[str]:
