@@ -28,13 +28,13 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test,ray]'
 	touch $@
 
-# The whole story on digits: split + original model, reference models (reused when
-# present), the starter notebook's submission scored in the sandbox, the notebook executed
+# The whole story on digits: split + original model, 2N reference models (reused when
+# present; N of them score, all 2N measure the ceiling at N), the starter notebook's submission scored in the sandbox, the notebook executed
 # headless (it shows that score's report inline), the leaderboard.
 demo: export TIMEFORMAT = took %1R s
 demo: $(DEMO_STAMP)
 	time $(PY) -m data_prep build --dataset digits --split public --out $(SPLIT) --force
-	time $(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS) --jobs 2
+	time $(PY) -m scoring references --split-dir $(SPLIT) --n-models $$((2 * $(N_MODELS))) --jobs 2
 	time $(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public
 	time $(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
 	time $(PY) -m scoring leaderboard --results $(RESULTS)/scores

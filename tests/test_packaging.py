@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from submissions import _fixtures as kit
-
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ("data_prep", "scoring", "starter_kit")
 
@@ -58,7 +56,7 @@ def test_make_test_installs_every_extra_and_make_demo_none():
     assert extras == ["ray", "test"]
     makefile = (ROOT / "Makefile").read_text()
     assert "pip install --quiet -e '.[test,ray]'" in makefile and "pip install --quiet -e .\n" in makefile
-    assert re.search(r"^demo: \$\(DEMO_STAMP\)$", makefile, re.M) and re.search(r"^test: \$\(TEST_STAMP\)$", makefile, re.M)
+    assert re.search(r"^demo: \$\(DEMO_STAMP\)$", makefile, re.MULTILINE) and re.search(r"^test: \$\(TEST_STAMP\)$", makefile, re.MULTILINE)
 
 
 def _kit_files() -> set[str]:
