@@ -84,7 +84,9 @@ def assess(
 
     ``unlearned_acc`` / ``retrained_acc``: {retain_accuracy, forget_accuracy,
     test_accuracy: arrays [N]}, run k pairing with reference k. ``ceiling``: the
-    reference set's ``scoring.ceiling.ceiling`` at this N (None: not reported).
+    reference set's ``scoring.ceiling.ceiling`` at this N (None: not reported). The
+    normalised score F / ceiling is given only against a ceiling measured at this N
+    (2N references); against a smaller one it is None and ``normalised_score_note`` says why.
     """
     n_models = unlearned_conf.shape[0]
     record: dict = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}
@@ -111,15 +113,27 @@ def assess(
                                     "n_resamples": ACCURACY_RESAMPLES, "random_state": seed}
     if ceiling is not None:
         record["ceiling"] = ceiling
-        value = float(metric.forgetting_quality_from_epsilons(epsilons, n_models))
-        record["normalised_score"] = float(estimator_ceiling.normalised_score(value, ceiling["value"]))
-        if "F" in record["intervals"]:
+        record["normalised_score"] = None
+        if ceiling["n_models"] != n_models:  # F at N against a ceiling at fewer models would flatter it
+            record["normalised_score_note"] = omitted_normalised_score(ceiling["n_models"], n_models)
+        else:
+            value = float(metric.forgetting_quality_from_epsilons(epsilons, n_models))
+            record["normalised_score"] = float(estimator_ceiling.normalised_score(value, ceiling["value"]))
+        if record["normalised_score"] is not None and "F" in record["intervals"]:
             record["intervals"]["normalised_score"] = [
                 float(v) for v in estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
             ]
     record["diagnostics"] = _diagnostics(unlearned_conf, retrained_conf)
     record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)
     return record
+
+
+def omitted_normalised_score(ceiling_n: int, n_models: int) -> str:
+    """Why a score has no normalised score: its ceiling was measured at another N."""
+    return (
+        f"no normalised score: the ceiling was measured at N = {ceiling_n}, not at this N = {n_models} "
+        f"(a ceiling at N needs 2N = {2 * n_models} references)"
+    )
 
 
 def _diagnostics(unlearned_conf, retrained_conf) -> dict:

@@ -15,7 +15,9 @@ should land) is the first split's ``models_only`` interval from ``scoring.uncert
 "Reduced": the halves need 2N references. With fewer, each half holds n_refs // 2
 models (at least 3), the ceiling is measured at that smaller N, and the result says so
 (``reduced`` is True, ``note`` gives both N's). The ceiling moves little with N (0.19 at
-N = 8, 0.185 from 32 to 512), so a reduced ceiling remains a fair yardstick.
+N = 8, 0.185 from 32 to 512), but F at N read against a ceiling at N/2 is not the same
+ratio, so ``scoring.assessment`` reports a reduced ceiling beside the score and gives no
+normalised score against it: train 2N references for a ceiling at N.
 
 Pure functions of the references' confidences [n_refs, n_examples] and an integer seed;
 the cost (n_splits official F's plus one interval's model part) is in the table of
@@ -138,6 +140,8 @@ def ceiling(
 
 def normalised_score(forgetting_quality, ceiling_value):
     """F / ceiling: 1 means "as good as retraining at this N and |S|" (can exceed 1 by chance).
+
+    Meaningful only where the ceiling was measured at the N of ``forgetting_quality``.
 
     Parameters
     ----------

@@ -212,7 +212,10 @@ def describe_ceiling(ceiling: dict | None, n_models: int) -> str:
         f"{ceiling['n_references_used']} references into halves of {ceiling['n_models']}"
     )
     if ceiling.get("reduced"):
-        text += f"\n           ({ceiling['note']})"
+        text += (
+            f"\n           ({ceiling['note']}: scores at N = {n_models} get no normalised score; "
+            f"train {2 * n_models} references for a ceiling at N = {n_models})"
+        )
     return text
 
 

@@ -16,8 +16,9 @@ whichever of these names they carry, and left out when absent:
   ``uncertainty`` (``F`` is also found as ``forgetting_quality``); every dict with
   ``low`` and ``high`` anywhere in the record is listed in the uncertainty section
   (``scoring.html_fields`` finds them);
-- ``ceiling`` (a number or a dict with ``value``, ``low``, ``high``, ``note``),
-  ``normalised_score`` (a number, [estimate, low, high] or a dict);
+- ``ceiling`` (a number or a dict with ``value``, ``low``, ``high``, ``n_models``, ``note``),
+  ``normalised_score`` (a number, [estimate, low, high] or a dict; None with
+  ``normalised_score_note`` where the ceiling was measured at another N);
 - ``diagnostics``: lists as long as the runs (at its top or under ``per_run``) become
   columns of the run table, ``flags`` (strings "name: text") and true booleans
   (``mixture``, ``identical``...) warnings, other values a list; per-run keys that the
@@ -138,10 +139,12 @@ def ceiling_section(record: dict) -> dict | None:
     normalised = _find(record, "normalised_score", "normalized_score", "normalised_F", "normalized_F")
     if raw is None and normalised is None:
         return None
-    section = {"value": None, "interval": None, "details": [], "normalised": None, "normalised_interval": None}
+    section = {"value": None, "interval": None, "details": [], "normalised": None, "normalised_interval": None,
+               "n_models": None, "normalised_note": record.get("normalised_score_note")}
     if is_finite(raw):
         section["value"] = fmt(raw)
     elif isinstance(raw, dict):
+        section["n_models"] = raw.get("n_models")
         value = next((raw[k] for k in ("value", "estimate", "F", "mean") if is_finite(raw.get(k))), None)
         section["value"] = fmt(value)
         interval = interval_of(raw)

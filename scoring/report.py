@@ -83,12 +83,14 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         ]
         ceiling = record.get("ceiling")
         if ceiling:
-            measured = f"N = {ceiling['n_models']}" + (" only: too few references" if ceiling.get("reduced") else "")
             lines.append(
-                f"ceiling     F of retraining itself: {ceiling['value']:.4f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}] "
-                f"({measured}, halves drawn from {ceiling['n_references_used']} references); normalised score F / ceiling "
-                f"{with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
+                f"ceiling     F of retraining itself at N = {ceiling['n_models']}: {ceiling['value']:.4f} "
+                f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}] (halves drawn from {ceiling['n_references_used']} references)"
             )
+            if record.get("normalised_score") is None:
+                lines.append(f"            {record.get('normalised_score_note', 'no normalised score')}")
+            else:
+                lines.append(f"normalised  F / ceiling {with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}")
         auxiliary = record.get("auxiliary", {})
         if auxiliary:
             parts = [f"KLoM mean {auxiliary['klom']['mean']:.3f} (lower is better)"]

@@ -78,3 +78,38 @@ def test_accuracy_intervals_cover_their_mean():
     low, high = assessment.mean_interval(values)
     assert low < values.mean() < high and low >= values.min() and high <= values.max()
     assert assessment.mean_interval(values) == [low, high]  # seeded
+
+
+def test_the_normalised_score_is_given_only_against_a_ceiling_at_the_same_n():
+    from scoring import metric
+
+    rng = np.random.default_rng(0)
+    unlearned, retrained = rng.normal(size=(4, 60)), rng.normal(size=(4, 60))
+    accuracies = {column: np.full(4, 0.9) for column in assessment.ACCURACY_COLUMNS}
+    epsilons = metric.per_example_epsilons(unlearned, retrained)
+    quality = metric.forgetting_quality_from_epsilons(epsilons, 4)
+
+    def assess(ceiling_n):
+        return assessment.assess(unlearned, retrained, accuracies, accuracies, epsilons, {"value": 0.2, "n_models": ceiling_n})
+
+    at_n, at_half = assess(4), assess(2)
+    assert at_n["normalised_score"] == pytest.approx(quality / 0.2) and "normalised_score_note" not in at_n
+    assert "normalised_score" in at_n["intervals"]
+    assert at_half["normalised_score"] is None and "normalised_score" not in at_half["intervals"]
+    assert at_half["normalised_score_note"] == (
+        "no normalised score: the ceiling was measured at N = 2, not at this N = 4 (a ceiling at N needs 2N = 8 references)"
+    )
+
+
+def test_a_score_whose_ceiling_is_at_half_its_n_says_so_and_has_no_normalised_score(split, refs8, rows, tmp_path):
+    from scoring.report import summary_text
+
+    at_n = summary_text(rows["noise"])
+    assert f"ceiling     F of retraining itself at N = {N}:" in at_n and "normalised  F / ceiling" in at_n
+    submission = write_sanity_submission("noise", tmp_path, load_split(split).recipe)
+    record = kit.score(split, refs8, submission, tmp_path / "out", n_models=2 * N)  # 2N references: halves of N
+    assert record["status"] == "scored", record["reason"]
+    assert record["ceiling"]["n_models"] == N and record["ceiling"]["reduced"] and record["normalised_score"] is None
+    assert record["normalised_score_note"].startswith(f"no normalised score: the ceiling was measured at N = {N}, not")
+    text = summary_text(record)
+    assert f"at N = {N}:" in text and record["normalised_score_note"] in text and "F / ceiling" not in text

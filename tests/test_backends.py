@@ -220,6 +220,7 @@ def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatc
     assert [name for name, _ in fake.calls] == ["init", "shutdown"]
 
 
+@pytest.mark.timing
 def test_an_address_where_nothing_listens_is_refused_at_once(monkeypatch):
     """ray.init would retry it for ever (Ray 2.60): the backend checks the port first, on loopback here."""
     import socket

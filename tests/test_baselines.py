@@ -62,12 +62,21 @@ def test_baseline_is_reproducible_given_the_seed(digits_split, name):
 
 
 @pytest.mark.parametrize("name", list(BASELINES))
-def test_baseline_fits_the_time_limit(digits_split, name):
+def test_baseline_trains_on_at_most_a_tenth_of_retrainings_examples(digits_split, name):
+    """The time rule in a form no machine's speed or load can change: examples processed."""
     recipe = digits_split.recipe
     retraining_examples = recipe.epochs * (len(digits_split.indices["retain"]) // recipe.batch_size) * recipe.batch_size
     assert trained_examples(digits_split, BASELINES[name]) <= EXAMPLE_BUDGET * retraining_examples
-    # Wall clock: against a slice of retraining timed in the same moments, so that a busy
-    # machine slows both alike; best of three each.
+
+
+@pytest.mark.timing
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_baseline_fits_the_time_limit(digits_split, name):
+    """Wall clock, against a slice of retraining timed in the same moments, so that a slower
+    or busier machine slows both alike; best of three each. The limit is 20% of retraining
+    and the defaults process at most 10% of its examples: 2x slack for per-call overheads
+    (evaluation passes, copies) and for load that hits one timing and not the other."""
+    recipe = digits_split.recipe
     slice_epochs = 2
     recipe_slice = recipe.with_epochs(slice_epochs)
     retain_images, retain_labels = digits_split.images("retain"), digits_split.labels("retain")
@@ -80,7 +89,7 @@ def test_baseline_fits_the_time_limit(digits_split, name):
         train_model(recipe_slice, retain_images, retain_labels, 10, seed=0, progress=False)
         slice_seconds.append(time.perf_counter() - started)
     retraining_seconds = min(slice_seconds) * recipe.epochs / slice_epochs
-    assert min(baseline_seconds) < 0.2 * retraining_seconds
+    assert min(baseline_seconds) < 0.2 * retraining_seconds, (baseline_seconds, retraining_seconds)
 
 
 def test_unknown_baseline_is_a_clear_error():

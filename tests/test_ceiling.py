@@ -66,3 +66,4 @@ def test_the_printed_ceiling_gives_the_n_it_was_measured_at():
     text = describe_ceiling(reduced, 32)
     assert text.splitlines()[0].startswith("  ceiling: F of retraining itself at N = 16: 0.3400")
     assert "not 32" in text.splitlines()[1]
+    assert "no normalised score; train 64 references for a ceiling at N = 32" in text.splitlines()[1]

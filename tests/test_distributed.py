@@ -142,6 +142,7 @@ def test_each_run_arrives_as_it_finishes_not_when_its_chunk_ends(fine_tune_job):
 
 
 def test_a_retried_chunk_counts_each_run_once_and_scores_as_an_undisturbed_run(fine_tune_job):
+    """The retried run against an undisturbed one in this process: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
     _, undisturbed, _ = run(fine_tune_job, LocalBackend(1))
     backend = Recording(replay=True)
     ingestion, outputs, arrived = run(fine_tune_job, backend)

@@ -268,7 +268,7 @@ def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate(fused):
 
 
 def test_several_models_at_once_are_each_the_model_of_its_seed(single_torch_thread):
-    """train_fast_many gives, per seed, what train_fast gives alone (bitwise on the CPU)."""
+    """train_fast_many gives, per seed, what train_fast gives alone (bitwise on the CPU of one machine)."""
     from starter_kit.fast_training import train_fast_many
 
     images, labels = _tiny_rgb()

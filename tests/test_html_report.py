@@ -74,7 +74,7 @@ def sealed_strings(record: dict) -> list[str]:
 
 
 STATISTICS = ("intervals", "uncertainty", "accuracy_intervals", "confidence_level", "ceiling", "normalised_score",
-              "diagnostics", "auxiliary")
+              "normalised_score_note", "diagnostics", "auxiliary")
 RUN_KEYS = ("index", "seed", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy")
 
 
@@ -225,6 +225,21 @@ def test_statistics_fields_are_shown_when_present_and_absent_otherwise(scored):
     shown = visible_text(render_report(older, arrays))
     assert "mixture: the runs fall into two clearly different groups" in shown and "0.1900" in shown
     assert "[0.2900, 0.5000]" in shown
+
+
+def test_the_ceiling_box_names_its_n_and_a_ceiling_at_another_n_gets_no_normalised_score(scored):
+    _, record, arrays = scored["fine-tune"]
+    text = visible_text(render_report(with_statistics(record), arrays))
+    assert "ceiling at N = 4 · retraining vs retraining" in text and "reaches at N = 4 and this |S|" in text
+    halved = with_statistics(record)
+    halved["ceiling"]["n_models"] = 2
+    halved["normalised_score"] = None
+    del halved["intervals"]["normalised_score"]
+    halved["normalised_score_note"] = "no normalised score: the ceiling was measured at N = 2, not at this N = 4"
+    page = render_report(halved, arrays)
+    text = visible_text(page)
+    assert "ceiling at N = 2 · retraining vs retraining" in text and 'id="normalised-note"' in page
+    assert halved["normalised_score_note"] in text and "0.4025" not in text
 
 
 def test_the_epsilon_histogram_falls_back_to_the_recorded_bin_counts(scored):

@@ -6,6 +6,7 @@ import (a second or two), so each test is one behaviour.
 """
 
 import os
+import re
 import tempfile
 import textwrap
 import time
@@ -62,6 +63,7 @@ def test_exception_inside_a_run_names_the_line(split, refs, tmp_path):
     assert "Traceback" in (tmp_path / "out" / "submission.log").read_text()  # the details stay in the log
 
 
+@pytest.mark.timing
 def test_a_hanging_run_is_killed_and_rejected(split, refs, tmp_path):
     before = set(Path(tempfile.gettempdir()).glob("unlearning-worker-*"))
     source = """\
@@ -77,6 +79,7 @@ def test_a_hanging_run_is_killed_and_rejected(split, refs, tmp_path):
     assert set(Path(tempfile.gettempdir()).glob("unlearning-worker-*")) <= before  # its folder is gone
 
 
+@pytest.mark.timing
 def test_a_run_over_the_single_run_cap_is_killed(split):
     source = """\
     import time
@@ -103,23 +106,26 @@ def test_slow_runs_are_rejected_on_the_mean(split, refs, tmp_path):
     assert_one_line(record, "rejected", "2 x 0.300 s", "the mean run time must be within the limit")
 
 
+@pytest.mark.timing
 def test_one_slow_run_among_fast_ones_is_scored(split, refs, tmp_path):
     # Run 0 alone is over the limit (a cold cache, a busy machine): only the mean counts.
+    # Mean = 1.0 s + each run's overhead (returning and checking the model, about 0.05 s
+    # here), under the 1.5 s limit while that overhead stays below 0.5 s a run: 10x slack.
     source = """\
     import time
     calls = []
     def unlearning(net, retain_loader, forget_loader, val_loader):
         calls.append(1)
         if len(calls) == 1:
-            time.sleep(0.5)
+            time.sleep(2.0)
         return net
     """
-    record = score_source(split, refs, tmp_path, source, time_limit=0.4)
+    record = score_source(split, refs, tmp_path, source, time_limit=1.5)
     assert record["status"] == "scored", record["reason"]
     first, second = (run["seconds"] for run in record["runs"])
-    assert first > 0.5 > 0.4 > second
-    assert record["time"]["mean_seconds"] < 0.4 < record["time"]["max_seconds"]
-    assert record["time"]["p95_seconds"] > 0.4 and "mean run time" in record["time"]["rule"]
+    assert first > 2.0 > 1.5 > second
+    assert record["time"]["mean_seconds"] < 1.5 < record["time"]["max_seconds"]
+    assert record["time"]["p95_seconds"] > 1.5 and "mean run time" in record["time"]["rule"]
 
 
 def test_work_done_while_loading_counts_against_the_limit(split, refs, tmp_path):
@@ -230,11 +236,15 @@ def test_a_submission_sees_only_what_the_contract_gives(split, refs, tmp_path):
     assert record["status"] == "scored", record["reason"]
 
 
+@pytest.mark.timing
 def test_a_submission_that_hangs_while_loading_is_rejected(split, refs, tmp_path):
     started = time.monotonic()
     record = score_source(split, refs, tmp_path, "import time\ntime.sleep(600)\n", time_limit=0.5)
     assert time.monotonic() - started < 60
-    assert_one_line(record, "rejected", "loading the submission took 1.", "2 x 0.500 s")
+    assert_one_line(record, "rejected", "loading the submission took", "2 x 0.500 s")
+    # Stopped once the 2 runs' 1 s is spent: how long after that depends on the machine's load.
+    spent = float(re.search(r"loading the submission took (\d+\.\d+) s", record["reason"]).group(1))
+    assert spent >= 1.0, record["reason"]
 
 
 def test_run_submission_hands_each_checked_state_to_the_callback(split):

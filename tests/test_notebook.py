@@ -37,6 +37,7 @@ def test_notebook_ships_clean_with_one_parameters_and_one_submission_cell():
 @pytest.mark.parametrize("method", ["scrub", None])
 def test_exported_submission_alone_submits_its_method(digits_split, single_torch_thread, method):
     # METHOD = "scrub" (the default) submits that baseline; None, the fine-tune written out in the cell.
+    # Compared bitwise: the same machine, seed and torch thread, as the kit promises.
     source = submission_source(NOTEBOOK)
     assert 'METHOD = "scrub"' in source
     namespace = {}

@@ -149,6 +149,7 @@ def test_references_built_with_a_secret_and_read_without_it_name_the_secret(spli
 
 
 def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_path):
+    """Worker processes against this one: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
     with kit.one_thread():
         serial = build_references(split, 2, tmp_path / "serial", progress=False)
         parallel = build_references(split, 2, tmp_path / "parallel", progress=False, jobs=2)
@@ -160,7 +161,7 @@ def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_pa
 
 def test_models_trained_together_in_one_task_are_the_same_reference_set(split, tmp_path):
     """On the CPU a task of several models trains them one after the other: the same set,
-    bit for bit; each file records how it was trained."""
+    bit for bit on the same machine; each file records how it was trained."""
     with kit.one_thread():
         one = build_references(split, 3, tmp_path / "one", progress=False)
         together = build_references(split, 3, tmp_path / "together", progress=False, together=2)

@@ -53,6 +53,7 @@ def _tiny_data():
 
 
 def test_training_is_bitwise_deterministic_for_a_seed_and_differs_across_seeds():
+    """Two trainings in one process: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
     images, labels = _tiny_data()
     recipe = Recipe(model="resnet_digits", epochs=2, batch_size=32, lr=0.05)
     first, second, other = (train_model(recipe, images, labels, 4, seed=s, progress=False) for s in (5, 5, 6))
