@@ -97,6 +97,25 @@ def add_commands(subparsers) -> None:
     _common(bench)
     bench.set_defaults(handler=benchmark_command)
 
+    rehearse = subparsers.add_parser(
+        "rehearse",
+        help="rehearse a CIFAR-10 challenge on synthetic data: split, references, the notebook, sanity rows, a verdict",
+        description="Build a synthetic CIFAR-shaped split, train N references, score the starter notebook and the "
+        "sanity rows, and print a one-screen verdict with a pass/fail line per check. On the CPU the defaults are "
+        "reduced (a smaller set, fewer epochs, a small ResNet); on a GPU they are the challenge's.",
+    )
+    rehearse.add_argument("--dataset", default="synthetic-cifar10",
+                          help="synthetic-cifar10 or synthetic-cifar10-TRAIN-TEST (default synthetic-cifar10; on the "
+                          "CPU it stands for synthetic-cifar10-2000-500)")
+    rehearse.add_argument("--n-models", type=int, default=8, help="N: references and runs (default 8)")
+    rehearse.add_argument("--out", type=Path, default=Path("results") / "rehearsal", help="folder (default results/rehearsal)")
+    rehearse.add_argument("--epochs", type=int, help="the recipe's epochs (default: the recipe's on CUDA, 4 on the CPU)")
+    rehearse.add_argument("--model", help="the architecture (default: the recipe's on CUDA, resnet_digits on the CPU)")
+    rehearse.add_argument("--jobs", type=int, default=1, help="references trained at once on the CPU (default 1)")
+    rehearse.add_argument("--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)")
+    _common(rehearse)
+    rehearse.set_defaults(handler=rehearse_command)
+
     again = subparsers.add_parser(
         "recompute",
         help="recompute a score folder's score and statistics from its saved arrays alone",
@@ -311,3 +330,17 @@ def benchmark_command(args) -> int:
         print("\nsanity_retrain: retrains from scratch with its time limit lifted (it takes as long as retraining by design)")
     print(f"wrote {path} and {path.with_suffix('.html')}; each row's report under {Path(out) / 'scores'}")
     return 0
+
+
+def rehearse_command(args) -> int:
+    from scoring.rehearsal import RehearsalOptions, passed, run_rehearsal, verdict
+
+    _setup(args)
+    result = run_rehearsal(
+        RehearsalOptions(
+            dataset=args.dataset, n_models=args.n_models, out=args.out, device=args.device, epochs=args.epochs,
+            model=args.model, jobs=args.jobs, threads=args.threads, unsealed=args.unsealed, progress=not args.quiet,
+        )
+    )
+    print(verdict(result))
+    return 0 if passed(result) else 1
