@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from starter_kit.data import Dataset, load_dataset
 from starter_kit.devices import check_available
 from starter_kit.evaluation import accuracy
 from starter_kit.loaders import make_loader
+from starter_kit.models import MODELS
 from starter_kit.recipe import Recipe, default_recipe
 from starter_kit.splits import INDEX_DIR, MANIFEST, ORIGINAL_METRICS, ORIGINAL_MODEL, load_split
 from starter_kit.training import train_model, training_record
@@ -42,6 +43,7 @@ class BuildOptions:
     data_root: Path | None = None
     force: bool = False
     epochs: int | None = None
+    model: str | None = None  # override the recipe's architecture (a reduced rehearsal on a CPU)
     device: str = "cpu"
     progress: bool = True
     groups: np.ndarray | None = field(default=None, repr=False)
@@ -77,6 +79,8 @@ def build_split(options: BuildOptions) -> Path:
     recipe = default_recipe(options.dataset)
     if options.epochs is not None:
         recipe = recipe.with_epochs(options.epochs)
+    if options.model is not None:
+        recipe = replace(recipe, model=options.model)
 
     with staged_directory(out, replace=options.force) as staging:
         index_files = {part: npy_bytes(indices[part]) for part in PARTS}
@@ -101,6 +105,8 @@ def _check_options(options: BuildOptions, out: Path) -> None:
         raise ValueError("--forget group needs --groups FILE.npy with one integer group id per image")
     if options.epochs is not None and options.epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {options.epochs}")
+    if options.model is not None and options.model not in MODELS:
+        raise ValueError(f"unknown model {options.model!r}: choose one of {', '.join(MODELS)}")
     check_available(options.device)
     if out.exists() and not options.force:
         raise FileExistsError(f"{out} already exists: pass --force to replace it, or choose another --out")

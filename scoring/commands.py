@@ -42,6 +42,11 @@ def add_commands(subparsers) -> None:
         f"throughput per GPU (default {MODELS_TOGETHER_ON_CUDA} with --device cuda, 1 on the CPU); on Ray a task "
         "reserves K x --cpus-per-model and K x --gpus-per-model",
     )
+    refs.add_argument(
+        "--calibrate", action="store_true",
+        help="time one model trained alone again (the default time limit's basis; measured once per folder "
+        "otherwise, before the references): do it when nothing else runs on the machine",
+    )
     _backend_options(refs, "model")
     _common(refs)
     refs.set_defaults(handler=references_command)
@@ -58,7 +63,8 @@ def add_commands(subparsers) -> None:
     score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (replaced if a score folder)")
     score.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
     score.add_argument(
-        "--time-limit", type=_positive, help="limit on the mean run time in seconds (default 20%% of the mean retraining time)"
+        "--time-limit", type=_positive,
+        help="limit on the mean run time in seconds (default 20%% of retraining one model alone, the references' calibration)"
     )
     score.add_argument(
         "--unsealed", action="store_true",
@@ -90,6 +96,25 @@ def add_commands(subparsers) -> None:
     bench.add_argument("--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)")
     _common(bench)
     bench.set_defaults(handler=benchmark_command)
+
+    rehearse = subparsers.add_parser(
+        "rehearse",
+        help="rehearse a CIFAR-10 challenge on synthetic data: split, references, the notebook, sanity rows, a verdict",
+        description="Build a synthetic CIFAR-shaped split, train N references, score the starter notebook and the "
+        "sanity rows, and print a one-screen verdict with a pass/fail line per check. On the CPU the defaults are "
+        "reduced (a smaller set, fewer epochs, a small ResNet); on a GPU they are the challenge's.",
+    )
+    rehearse.add_argument("--dataset", default="synthetic-cifar10",
+                          help="synthetic-cifar10 or synthetic-cifar10-TRAIN-TEST (default synthetic-cifar10; on the "
+                          "CPU it stands for synthetic-cifar10-2000-500)")
+    rehearse.add_argument("--n-models", type=int, default=8, help="N: references and runs (default 8)")
+    rehearse.add_argument("--out", type=Path, default=Path("results") / "rehearsal", help="folder (default results/rehearsal)")
+    rehearse.add_argument("--epochs", type=int, help="the recipe's epochs (default: the recipe's on CUDA, 4 on the CPU)")
+    rehearse.add_argument("--model", help="the architecture (default: the recipe's on CUDA, resnet_digits on the CPU)")
+    rehearse.add_argument("--jobs", type=int, default=1, help="references trained at once on the CPU (default 1)")
+    rehearse.add_argument("--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)")
+    _common(rehearse)
+    rehearse.set_defaults(handler=rehearse_command)
 
     again = subparsers.add_parser(
         "recompute",
@@ -195,7 +220,8 @@ def references_command(args) -> int:
     split = load_split(args.split_dir)
     with _backend(args, per_task=together) as backend:
         refs = build_references(
-            split, args.n_models, args.refs, device=args.device, progress=not args.quiet, backend=backend, together=together
+            split, args.n_models, args.refs, device=args.device, progress=not args.quiet, backend=backend, together=together,
+            calibrate=args.calibrate,
         )
     print(describe_references(refs))
     print(describe_ceiling(assessment.reference_ceiling(split, args.n_models, refs.directory), args.n_models))
@@ -311,3 +337,17 @@ def benchmark_command(args) -> int:
         print("\nsanity_retrain: retrains from scratch with its time limit lifted (it takes as long as retraining by design)")
     print(f"wrote {path} and {path.with_suffix('.html')}; each row's report under {Path(out) / 'scores'}")
     return 0
+
+
+def rehearse_command(args) -> int:
+    from scoring.rehearsal import RehearsalOptions, passed, run_rehearsal, verdict
+
+    _setup(args)
+    result = run_rehearsal(
+        RehearsalOptions(
+            dataset=args.dataset, n_models=args.n_models, out=args.out, device=args.device, epochs=args.epochs,
+            model=args.model, jobs=args.jobs, threads=args.threads, unsealed=args.unsealed, progress=not args.quiet,
+        )
+    )
+    print(verdict(result))
+    return 0 if passed(result) else 1

@@ -6,7 +6,8 @@ command to receiving its whole model; whatever the worker reports is a diagnosti
 The rule (protocol.md, "Efficiency"):
 
 - the mean run time over the N runs must be within ``run_seconds`` (default 20% of
-  the mean retraining time on the same machine and device). The time the submission's
+  retraining: one model trained alone on the same machine and device, the reference
+  set's calibration; see ``default_limit``). The time the submission's
   own code takes to load (its module body, run once before run 0) is spread over the
   N runs, so work done at import is no escape from the limit;
 - a single run is killed only past ``hard_seconds`` = max(5 x the limit, limit + 10 s),
@@ -85,6 +86,40 @@ class Limits:
             f"mean run time (the submission's load time spread over the runs) <= {self.run_seconds:.3f} s; "
             f"a single run is killed after {self.hard_seconds:.1f} s"
         )
+
+
+TIME_LIMIT_FRACTION = 0.2  # of retraining, as in the competition
+
+
+def default_limit(calibration: dict | None, shared_seconds, together: int = 1) -> tuple[float, str, dict]:
+    """(limit on the mean run time, its rule in words, its basis for score.json) by default.
+
+    ``calibration``: the reference set's record of one model trained alone (its
+    ``seconds``; :mod:`scoring.calibration`), the basis protocol.md defines. A set built
+    before calibrations existed has none: the mean of the references' own training
+    times (``shared_seconds`` [N], each its share when ``together`` > 1 trained at once)
+    is the basis then, as it used to be, and the rule says so and how to add one.
+    """
+    shared = float(np.mean(shared_seconds))
+    basis = {"used": "alone" if calibration else "shared", "alone_seconds": None, "shared_seconds": _round(shared)}
+    if calibration:
+        alone = float(calibration["seconds"])
+        basis.update(alone_seconds=_round(alone), calibration={
+            k: calibration.get(k) for k in ("when", "measured_at", "device", "torch_threads", "host", "excludes")
+        })
+        rule = (
+            f"{TIME_LIMIT_FRACTION:.0%} of retraining one model alone ({alone:.2f} s, the reference set's calibration, "
+            f"measured {calibration.get('when', 'alone')}); the {len(shared_seconds)} references took {shared:.2f} s each as timed"
+        )
+        return TIME_LIMIT_FRACTION * alone, rule, basis
+    rule = (
+        f"{TIME_LIMIT_FRACTION:.0%} of the mean retraining time ({shared:.2f} s over {len(shared_seconds)} models): "
+        "the reference set has no calibration (one model timed alone), so the references' own times are the basis"
+    )
+    if together > 1:
+        rule += f"; up to {together} were trained at once per device, each timed as its share"
+    rule += "; run 'python -m scoring references' on the set again to add one"
+    return TIME_LIMIT_FRACTION * shared, rule, basis
 
 
 def time_statistics(run_seconds: list[float], load_seconds: float | None, n_runs: int) -> dict:

@@ -212,7 +212,8 @@ def time_section(record: dict, runs: list[dict]) -> dict:
             ("setup_seconds", "sandbox set-up (not charged)"),
             ("limit_seconds", "limit on the mean"),
             ("hard_kill_seconds", "a single run is killed after"),
-            ("reference_mean_training_seconds", "mean retraining time"),
+            ("alone_training_seconds", "retraining one model alone (the limit's basis)"),
+            ("reference_mean_training_seconds", "mean training time of the references as timed"),
         )
         if times.get(key) is not None
     ]

@@ -6,6 +6,11 @@ recording its sha256 in index.json (``write_model``, ``write_index``), and readi
 back only after checking it (``read_model``: the sha256 index.json recorded, the key, the
 shapes, the content sha256). :mod:`scoring.references` decides what to train and when;
 this module is the format, so that a damaged file is always named, never half-trusted.
+
+index.json also holds the set's calibration (``read_calibration``): the training time of
+one more model, trained alone on the same device and recipe, that the default time
+limit derives from (protocol.md: retraining means one model trained alone). It is
+measured by :mod:`scoring.references` and is not one of the reference models.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ class DamagedModel(ValueError):
 
 def reference_seed(manifest_sha256: str, index: int) -> int:
     return derive_seed("reference", manifest_sha256, index)
+
+
+def calibration_seed(manifest_sha256: str) -> int:
+    """The seed of the calibration model: its own purpose, so it is none of the references' or runs'."""
+    return derive_seed("calibration", manifest_sha256, 0)
 
 
 def model_file(split, index: int) -> str:
@@ -80,6 +90,26 @@ def recorded_files(directory: Path) -> dict[str, str]:
         return {m["file"]: m["file_sha256"] for m in models if "file_sha256" in m}
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
         raise ValueError(f"{path} is damaged: delete it (the model files are kept and re-checked)") from None
+
+
+def read_calibration(directory: Path) -> dict | None:
+    """The calibration index.json records (None: none yet, as in sets built before it existed)."""
+    path = directory / INDEX_FILE
+    if not path.is_file():
+        return None
+    try:
+        calibration = json.loads(path.read_text()).get("calibration")
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        raise ValueError(f"{path} is damaged: delete it (the model files are kept and re-checked)") from None
+    if calibration is None:
+        return None
+    seconds = calibration.get("seconds") if isinstance(calibration, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+        raise ValueError(
+            f"{path} holds a damaged calibration (seconds {seconds!r}): measure it again with "
+            "'python -m scoring references ... --calibrate'"
+        )
+    return calibration
 
 
 def read_model(split, directory: Path, index: int, file_sha256: str | None = None) -> dict | None:
@@ -177,7 +207,8 @@ def write_model(split, directory: Path, index: int, result: dict) -> dict:
     return {**meta, "file_sha256": hashlib.sha256(blob).hexdigest()}
 
 
-def write_index(split, directory: Path, present: dict[int, dict]) -> None:
+def write_index(split, directory: Path, present: dict[int, dict], calibration: dict | None = None) -> None:
+    """index.json for the models ``present`` ({index: meta}) and the set's ``calibration`` (None: none yet)."""
     models = [
         {
             "index": index,
@@ -200,5 +231,6 @@ def write_index(split, directory: Path, present: dict[int, dict]) -> None:
             "split_dir": str(split.directory),
             "n_models": len(models),
             "models": models,
+            "calibration": calibration,
         },
     )

@@ -37,6 +37,10 @@ evaluate, on the task's node); this process alone writes the files, each as soon
 its task returns, so a lost worker or node loses only unfinished models. On the CPU
 with the same thread count every backend gives the same models, bit for bit.
 
+Calibration (:mod:`scoring.calibration`): a folder's first build, or one with
+``calibrate``, also trains one model alone, excluded from the set, whose time is the
+default time limit's basis.
+
 The reference set's sha256 (recorded in every score.json) hashes the content sha256s of
 the models used, in order; a content sha256 covers the key, the arrays and the
 accuracies, not the timings, so a bitwise-identical rebuild on a CPU has the same hash.
@@ -59,11 +63,14 @@ from tqdm.auto import tqdm
 
 import starter_kit
 from scoring.backends import Backend, LocalBackend
+from scoring.calibration import calibration_record
 from scoring.outputs import Evaluator
 from scoring.reference_files import (
     DamagedModel,
+    calibration_seed,
     check_index,
     model_file,
+    read_calibration,
     read_model,
     recorded_files,
     reference_seed,
@@ -92,6 +99,7 @@ class ReferenceSet:
     torch_threads: np.ndarray  # [N] threads each was trained with (training time depends on it)
     models_together: np.ndarray  # [N] models its task trained at once (>1 on CUDA: its time is its share)
     sha256: str
+    calibration: dict | None = None  # one model trained alone (its "seconds" and how it was measured); None in older sets
     retrained: tuple[str, ...] = ()  # files found damaged or missing and trained again by this build
 
     @property
@@ -156,6 +164,7 @@ def build_references(
     jobs: int = 1,
     backend: Backend | None = None,
     together: int = 1,
+    calibrate: bool = False,
 ) -> ReferenceSet:
     """Make sure models 0..n_models-1 exist in ``refs_dir``, training only the missing ones.
 
@@ -172,6 +181,10 @@ def build_references(
     models share one task: on CUDA they train at once in one process, each on its own
     stream (``starter_kit.fast_training.train_fast_many``, the best throughput per GPU);
     on the CPU one after the other, the same models as one per task.
+
+    Before training, a folder without a calibration (or every folder, with
+    ``calibrate``) gets one: a model of its own seed trained alone, as one task on
+    ``backend`` with nothing else submitted, whose time index.json records (see above).
     """
     n_models = _check_n_models(n_models)
     if isinstance(together, bool) or not isinstance(together, int) or together < 1:
@@ -198,27 +211,33 @@ def build_references(
             present[index] = {**model["meta"], "file_sha256": model["file_sha256"]}
         index += 1
     missing = [k for k in range(n_models) if k not in present]
-    if missing:
+    calibration = None if calibrate else read_calibration(directory)
+    if missing or calibration is None:
         own_backend = backend is None
         backend = LocalBackend(jobs) if own_backend else backend
         try:
-            _train_missing(split, directory, missing, present, device, backend, progress, together)
+            _train_missing(split, directory, missing, present, device, backend, progress, together, calibration)
         finally:
             if own_backend:
                 backend.close()
     else:
-        write_index(split, directory, present)
+        write_index(split, directory, present, calibration)
     refs = load_references(split, n_models, directory)
     return ReferenceSet(**{**refs.__dict__, "retrained": tuple(retrained)})
 
 
 def _train_missing(
-    split, directory: Path, missing: list[int], present: dict, device: str, backend: Backend, progress: bool, together: int
+    split, directory: Path, missing: list[int], present: dict, device: str, backend: Backend, progress: bool,
+    together: int, calibration: dict | None,
 ) -> None:
-    """One task per ``together`` missing models on ``backend``; write each model and the index as its task returns."""
+    """The calibration if there is none, then one task per ``together`` missing models on ``backend``;
+    write each model and the index as its task returns."""
     threads = torch.get_num_threads()
     task_device = backend.task_device(device)
     shared = backend.share(SplitArrays.from_split(split))  # the data go to the workers once, not once per model
+    if calibration is None:
+        calibration = _calibrate(split, backend, shared, task_device, threads, progress, len(missing), together)
+        write_index(split, directory, present, calibration)
     groups = [missing[first : first + together] for first in range(0, len(missing), together)]
     tasks = {
         backend.submit(_reference_task, shared, [reference_seed(split.manifest_sha256, k) for k in group], task_device, threads): group
@@ -235,11 +254,22 @@ def _train_missing(
             for index, result in zip(tasks[task], results):
                 _check_versions(result)
                 present[index] = write_model(split, directory, index, result)
-                write_index(split, directory, present)
+                write_index(split, directory, present, calibration)
             bar.set_postfix(trained=f"{results[-1]['training_seconds']:.1f}s", refresh=False)
             bar.update(len(results))
     finally:
         bar.close()
+
+
+def _calibrate(split, backend: Backend, shared, device: str, threads: int, progress: bool, before: int, together: int) -> dict:
+    """Train the calibration model alone (one task, nothing else submitted); return index.json's record of it."""
+    seed = calibration_seed(split.manifest_sha256)
+    if progress:
+        tqdm.write(f"calibration: one model trained alone on {backend.describe()} (the time limit's basis)", file=sys.stderr)
+    task = backend.submit(_reference_task, shared, [seed], device, threads)
+    (result,) = next(iter(backend.as_completed([task]))).result()
+    _check_versions(result)
+    return calibration_record(result, seed, backend.describe(), before, together)
 
 
 def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: int) -> list[dict]:
@@ -322,6 +352,7 @@ def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = N
         torch_threads=np.array([m["torch_threads"] for m in meta], dtype=np.int64),
         models_together=np.array([m.get("training", {}).get("models_together", 1) for m in meta], dtype=np.int64),
         sha256=hashlib.sha256("\n".join(m["content_sha256"] for m in meta).encode()).hexdigest(),
+        calibration=read_calibration(directory),
     )
 
 
@@ -341,13 +372,18 @@ def _check_n_models(n_models) -> int:
 
 
 def describe_references(refs: ReferenceSet) -> str:
-    """A few lines: how many models, their mean accuracies and training time."""
+    """A few lines: how many models, their mean accuracies, training time and the calibration."""
+    if refs.calibration:
+        alone = f"  one model trained alone (the calibration, the time limit's basis): {refs.calibration['seconds']:.2f} s\n"
+    else:
+        alone = "  no calibration (one model timed alone): the time limit falls back to the times above\n"
     return (
         f"{refs.n_models} reference models in {refs.directory}\n"
         f"  retain accuracy {refs.retain_accuracy.mean():.4f}, forget {refs.forget_accuracy.mean():.4f}, "
         f"test {refs.test_accuracy.mean():.4f}\n"
         f"  training time {refs.training_seconds.mean():.2f} s per model (sd {refs.training_seconds.std():.2f}), "
         f"{refs.training_seconds.sum():.1f} s in all\n"
-        f"  reference set sha256 {refs.sha256[:16]}..."
+        + alone
+        + f"  reference set sha256 {refs.sha256[:16]}..."
         + (f"\n  trained again (damaged or missing): {', '.join(refs.retrained)}" if refs.retrained else "")
     )

@@ -50,7 +50,7 @@ import torch
 import starter_kit
 from scoring import assessment
 from scoring.confinement import make_non_dumpable
-from scoring.efficiency import Limits, time_statistics
+from scoring.efficiency import Limits, default_limit, time_statistics
 from scoring.html_report import render_report
 from scoring.ingestion import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
@@ -60,7 +60,6 @@ from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_j
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
 
-TIME_LIMIT_FRACTION = 0.2  # of the mean retraining time, as in the competition
 SCORE_FILE = "score.json"
 STATUSES = ("scored", "rejected", "failed")
 _OUTPUT_FILES = (
@@ -102,15 +101,17 @@ def run_seed(manifest_sha256: str, index: int) -> int:
 
 
 def time_limit(options: ScoreOptions, refs: ReferenceSet) -> tuple[float, str]:
-    """(limit on the mean run time, how it was set): 20% of the mean retraining time by default."""
-    mean = float(refs.training_seconds.mean())
+    """(limit on the mean run time, how it was set): by default 20% of one model trained alone (``default_limit``)."""
     if options.time_limit is not None:
         return float(options.time_limit), options.limit_note or "--time-limit"
-    rule = f"{TIME_LIMIT_FRACTION:.0%} of the mean retraining time ({mean:.2f} s over {refs.n_models} models)"
-    together = int(refs.models_together.max())
-    if together > 1:  # the time of each is its share of a task that trained several at once on one device
-        rule += f"; up to {together} were trained at once per device, each timed as its share"
-    return TIME_LIMIT_FRACTION * mean, rule
+    limit, rule, _ = default_limit(refs.calibration, refs.training_seconds, int(refs.models_together.max()))
+    return limit, rule
+
+
+def limit_basis(options: ScoreOptions, refs: ReferenceSet) -> dict:
+    """score.json's ``time.limit_basis``: the alone and shared times, and which one the limit used."""
+    _, _, basis = default_limit(refs.calibration, refs.training_seconds, int(refs.models_together.max()))
+    return {**basis, "used": "--time-limit"} if options.time_limit is not None else basis
 
 
 def score_submission(options: ScoreOptions) -> dict:
@@ -120,8 +121,9 @@ def score_submission(options: ScoreOptions) -> dict:
     reference models, an OUT that is not a score folder); anything wrong with the
     submission itself is a status in the record instead.
 
-    Defaults: the limit on the mean run time is 20% of the mean retraining time of the
-    N reference models used, the memory allowance half of the machine's memory. Raises
+    Defaults: the limit on the mean run time is 20% of retraining one model alone (the
+    reference set's calibration; for an older set without one, of the mean training time
+    of the N reference models used), the memory allowance half of the machine's memory. Raises
     ``SandboxUnavailable`` (an OSError) when the sandbox cannot start and
     ``options.unsealed`` is not set.
     """
@@ -252,6 +254,8 @@ def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, li
             "hard_kill_seconds": round(limits.hard_seconds, 4),
             "measured_by": "the scorer, outside the sandbox: from sending a run its command to receiving its model",
             "reference_mean_training_seconds": round(float(refs.training_seconds.mean()), 4),
+            "alone_training_seconds": refs.calibration["seconds"] if refs.calibration else None,
+            "limit_basis": limit_basis(options, refs),
             # Compare with torch_threads below: a limit derived from references trained
             # with other thread counts than the runs get is not a fair 20%.
             "reference_torch_threads": sorted({int(t) for t in refs.torch_threads}),

@@ -9,6 +9,7 @@ import pytest
 from scoring import references
 from scoring.__main__ import main
 from scoring.outputs import Evaluator
+from scoring.reference_files import calibration_seed
 from scoring.references import build_references, default_refs_dir, load_references, model_file, reference_seed
 from scoring.score import run_seed
 from starter_kit.splits import load_split
@@ -22,13 +23,18 @@ def split(tmp_path_factory):
 
 
 @pytest.fixture
-def counting(monkeypatch):
-    """Count reference trainings; ``interrupt_at`` raises KeyboardInterrupt on that call."""
-    calls = {"seeds": [], "interrupt_at": None}
+def counting(monkeypatch, split):
+    """Count reference trainings (not the calibration's, in ``calibrations``); ``interrupt_at`` raises
+    KeyboardInterrupt on that reference training."""
+    calls = {"seeds": [], "calibrations": 0, "interrupt_at": None}
 
     def train(recipe, images, labels, num_classes, seeds, **kwargs):
         models = []
         for seed in seeds:
+            if seed == calibration_seed(split.manifest_sha256):
+                calls["calibrations"] += 1
+                models.append(train_model(recipe, images, labels, num_classes, seed, **kwargs))
+                continue
             calls["seeds"].append(seed)
             if len(calls["seeds"]) == calls["interrupt_at"]:
                 raise KeyboardInterrupt

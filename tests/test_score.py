@@ -50,10 +50,11 @@ def test_returning_the_original_model_scores_zero_end_to_end(split, refs, tmp_pa
     assert (np.load(out / "epsilons.npy") == 50).all()
     assert record["F"] == 0 and record["score"] == 0
     assert record["RA_U"] > 0.9 and record["TA_U"] > 0.9
-    # The default per-run limit: 20% of the mean retraining time of the 4 models used.
-    mean = load_references(load_split(split), 4, refs).training_seconds.mean()
-    assert record["time"]["limit_seconds"] == pytest.approx(0.2 * mean, abs=1e-3)
-    assert record["time"]["hard_kill_seconds"] == pytest.approx(0.2 * mean + 10, abs=1e-3)
+    # The default per-run limit: 20% of retraining one model alone (the reference set's calibration).
+    alone = load_references(load_split(split), 4, refs).calibration["seconds"]
+    assert record["time"]["limit_seconds"] == pytest.approx(0.2 * alone, abs=1e-3)
+    assert record["time"]["hard_kill_seconds"] == pytest.approx(0.2 * alone + 10, abs=1e-3)
+    assert record["time"]["limit_basis"]["used"] == "alone" and record["time"]["alone_training_seconds"] == alone
     assert record["sealed"] is True
     assert "status      scored" in stdout and "score       0.0000" in stdout and stderr == ""
     assert (out / "score.png").read_bytes()[:4] == b"\x89PNG"
@@ -179,16 +180,29 @@ def test_recompute_needs_a_scored_folder_with_its_arrays(fine_tuned, tmp_path, c
     assert code == 2 and "organisers/retrained_conf.npy" in stderr and stderr.count("\n") == 1
 
 
-def test_the_limit_rule_says_when_references_were_timed_as_a_share(split, refs):
-    """References trained K at a time on a GPU each record their share of the task's time: the rule says so."""
+def test_the_limit_rule_says_which_training_time_it_derives_from(split, refs):
+    """By default one model trained alone (the calibration); a set without one falls back to the
+    references' own times and says so, and that they were shares when trained together."""
     from dataclasses import replace
     from pathlib import Path
 
-    from scoring.score import ScoreOptions, time_limit
+    from scoring.score import ScoreOptions, limit_basis, time_limit
 
     loaded = load_references(load_split(split), 4, refs)
     options = ScoreOptions(submission=Path("s.py"), split_dir=Path(split), n_models=4, out=Path("o"))
     limit, rule = time_limit(options, loaded)
-    assert limit == pytest.approx(0.2 * loaded.training_seconds.mean()) and "at once" not in rule
-    shared = replace(loaded, models_together=np.full(4, 4))
-    assert time_limit(options, shared) == (limit, rule + "; up to 4 were trained at once per device, each timed as its share")
+    alone = loaded.calibration["seconds"]
+    assert limit == pytest.approx(0.2 * alone) and rule.startswith(f"20% of retraining one model alone ({alone:.2f} s")
+    basis = limit_basis(options, loaded)
+    assert basis["used"] == "alone" and basis["alone_seconds"] == alone
+    assert basis["shared_seconds"] == pytest.approx(loaded.training_seconds.mean(), abs=1e-4)
+    assert basis["calibration"]["when"].startswith("alone")
+
+    old = replace(loaded, calibration=None)  # a set built before calibrations existed
+    limit, rule = time_limit(options, old)
+    assert limit == pytest.approx(0.2 * loaded.training_seconds.mean()) and "no calibration" in rule
+    assert "at once" not in rule and "run 'python -m scoring references' on the set again" in rule
+    assert limit_basis(options, old)["used"] == "shared" and limit_basis(options, old)["alone_seconds"] is None
+    shared = replace(old, models_together=np.full(4, 4))
+    assert "up to 4 were trained at once per device, each timed as its share" in time_limit(options, shared)[1]
+    assert limit_basis(replace(options, time_limit=3.0), loaded)["used"] == "--time-limit"

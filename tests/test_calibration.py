@@ -1,0 +1,112 @@
+"""The time limit's basis: one model trained alone per reference folder, however the references were trained."""
+
+import json
+import shutil
+
+import pytest
+
+from data_prep.build import BuildOptions, build_split
+from scoring.__main__ import main
+from scoring.backends import LocalBackend
+from scoring.reference_files import calibration_seed, reference_seed
+from scoring.references import build_references, load_references
+from starter_kit.splits import load_split
+from submissions import _fixtures as kit
+
+IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
+
+
+class WatchedBackend(LocalBackend):
+    """Two local worker processes that log, per submitted task, how many others were unfinished."""
+
+    def __init__(self):
+        super().__init__(jobs=2)
+        self.log, self._open = [], set()
+
+    def submit(self, fn, *args):
+        task = super().submit(fn, *args)
+        self.log.append((args[1], len(self._open)))  # (seeds, tasks not yet collected)
+        self._open.add(task)
+        return task
+
+    def as_completed(self, tasks):
+        for task in super().as_completed(tasks):
+            self._open.discard(task)
+            yield task
+
+
+@pytest.fixture(scope="module")
+def two_splits(tmp_path_factory):
+    """The public and private splits of one tiny challenge (digits, 1-epoch recipe)."""
+    root = tmp_path_factory.mktemp("calibration")
+    with kit.one_thread():
+        return [
+            load_split(build_split(BuildOptions(dataset="digits", split=name, out=root / name, epochs=1, progress=False)))
+            for name in ("public", "private")
+        ]
+
+
+def test_two_models_trained_together_get_the_limit_of_one_trained_alone(two_splits, tmp_path):
+    """--jobs 2: each split's calibration is trained before, and while no, reference; the limit is 20% of it."""
+    for split in two_splits:
+        backend = WatchedBackend()
+        with kit.one_thread(), backend:
+            refs = build_references(split, 2, tmp_path / split.manifest["split"]["name"], progress=False, backend=backend)
+        sha = split.manifest_sha256
+        assert backend.log[0] == ([calibration_seed(sha)], 0)  # first, with nothing else running
+        assert sorted(seed for seeds, _ in backend.log[1:] for seed in seeds) == sorted(reference_seed(sha, k) for k in range(2))
+        assert max(others for _, others in backend.log[1:]) == 1  # the two references did train together
+        assert calibration_seed(sha) not in refs.seeds and refs.calibration["when"].startswith("alone, before training 2")
+        assert refs.calibration["torch_threads"] == 1 and refs.calibration["seconds"] > 0
+
+        submission = kit.write_py(tmp_path, IDENTITY)
+        record = kit.score(split.directory, refs.directory, submission, tmp_path / f"score-{split.manifest_sha256}", time_limit=None)
+        basis = record["time"]["limit_basis"]
+        assert basis["used"] == "alone" and basis["alone_seconds"] == refs.calibration["seconds"]
+        assert basis["shared_seconds"] == pytest.approx(refs.training_seconds.mean(), abs=1e-4)
+        assert record["time"]["limit_seconds"] == pytest.approx(0.2 * refs.calibration["seconds"], abs=1e-4)
+        assert "of retraining one model alone" in record["time"]["limit_rule"]
+
+
+def test_a_set_without_a_calibration_falls_back_and_gains_one_without_retraining(two_splits, tmp_path, capsys):
+    split = two_splits[0]
+    refs = tmp_path / "refs"
+    with kit.one_thread():
+        before = build_references(split, 2, refs, progress=False)
+    index = json.loads((refs / "index.json").read_text())
+    del index["calibration"]  # as sets built before calibrations existed
+    (refs / "index.json").write_text(json.dumps(index))
+    record = kit.score(split.directory, refs, kit.write_py(tmp_path, IDENTITY), tmp_path / "old", time_limit=None)
+    assert record["status"] == "scored" and record["time"]["limit_basis"]["used"] == "shared"
+    assert record["time"]["limit_seconds"] == pytest.approx(0.2 * before.training_seconds.mean(), abs=1e-4)
+    assert "no calibration" in record["time"]["limit_rule"] and record["time"]["alone_training_seconds"] is None
+
+    files = {p.name: p.stat().st_mtime_ns for p in refs.glob("model-*.npz")}
+    with kit.one_thread():
+        assert main(["references", "--split-dir", str(split.directory), "--n-models", "2", "--refs", str(refs), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "one model trained alone (the calibration, the time limit's basis)" in out
+    assert {p.name: p.stat().st_mtime_ns for p in refs.glob("model-*.npz")} == files  # no reference trained again
+    after = load_references(split, 2, refs)
+    assert after.sha256 == before.sha256 and after.calibration["when"] == "alone, on this process, nothing else training"
+
+    with kit.one_thread():
+        again = build_references(split, 2, refs, progress=True)
+        assert again.calibration == after.calibration and "calibration:" not in capsys.readouterr().err  # kept
+        fresh = build_references(split, 2, refs, progress=True, calibrate=True)  # measured again
+    assert "calibration: one model trained alone on this process" in capsys.readouterr().err
+    assert fresh.sha256 == before.sha256 and fresh.calibration["seconds"] > 0
+
+
+def test_a_damaged_calibration_is_one_line_naming_the_fix(two_splits, tmp_path, tmp_path_factory, capsys):
+    split = load_split(kit.split_dir(tmp_path_factory))
+    refs = tmp_path / "refs"
+    shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
+    index = json.loads((refs / "index.json").read_text())
+    index["calibration"]["seconds"] = "fast"
+    (refs / "index.json").write_text(json.dumps(index))
+    submission = kit.write_py(tmp_path, IDENTITY)
+    command = ["score", str(submission), "--split-dir", str(split.directory), "--n-models", "2", "--refs", str(refs)]
+    assert main([*command, "--out", str(tmp_path / "out"), "--unsealed", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a damaged calibration (seconds 'fast')" in err and "--calibrate" in err
