@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scoring import cgroups, sandbox
+from scoring import cgroups, sandbox, worker_process
 from scoring.efficiency import Limits
 from scoring.ingestion import job_from_split, payload_problem, run_submission
 from scoring.run_seeds import run_seed
@@ -63,9 +63,8 @@ def test_no_host_setting_key_or_file_is_writable_inside(split):
     status = open("/proc/self/status").read()
     if "Seccomp:\\t2" not in status:
         found.append("no seccomp filter")
-    for path in ("/proc/1/cmdline", "/proc/self/mountinfo"):
-        if "/job" in open(path).read() and "unlearning-worker-" in open(path).read():
-            found.append(path + " shows the job folder")
+    if "unlearning-worker-" in open("/proc/1/cmdline").read():  # bwrap's options come through --args
+        found.append("/proc/1/cmdline shows the job folder")
     def unlearning(net, retain_loader, forget_loader, val_loader):
         assert not found, found
         return net
@@ -90,17 +89,18 @@ def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
             n = 0
             while True:
                 n += 1
-                if n % 100000 == 0:
-                    with open(counter, "w") as out:
-                        out.write(str(time.monotonic()))
+                if n % 20000 == 0:
+                    with open(counter, "a") as out:
+                        out.write(f"{time.monotonic()}\\n")
         threading.Thread(target=spin, daemon=True).start()
         time.sleep(0.2)
         ctypes.CDLL(None).syscall(60, 0)  # exit(2) of the main thread only (x86-64)
     time.sleep(0.5)
     def unlearning(net, retain_loader, forget_loader, val_loader):
         with open(counter) as seen:
-            last = float(seen.read())
-        print("gap", time.monotonic() - last, flush=True)
+            times = [float(t) for t in seen.read().split()]
+        # The longest pause in the helper's work: the scorer's evaluation, if it was frozen.
+        print("gap", max(b - a for a, b in zip(times, times[1:])), flush=True)
         return net
     """
     if os.uname().machine != "x86_64":
@@ -121,12 +121,12 @@ def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
         result = run_submission(job, [0, 1, 2], Limits(run_seconds=60.0), on_model, progress=False)
     assert result.status == "completed", result.reason
     gaps = [float(line.split()[1]) for line in result.output.splitlines() if line.startswith("gap ")]
-    # Runs 1 and 2 start right after an evaluation of 0.5 s: the helper's last write is that old.
+    # Before runs 1 and 2 the scorer evaluated for 0.5 s: the helper stood still that long.
     assert len(gaps) == 3 and all(gap > 0.4 for gap in gaps[1:]), gaps
 
 
 @needs_sandbox
-def test_the_sandbox_root_is_read_only_and_memory_is_capped(split):
+def test_the_sandbox_root_is_read_only_and_memory_is_capped(split, monkeypatch):
     if "memory" not in cgroups.hierarchies():
         pytest.skip("no writable memory cgroup here (not root, or no memory controller): RLIMIT_AS is the cap")
     source = """\
@@ -138,13 +138,17 @@ def test_the_sandbox_root_is_read_only_and_memory_is_capped(split):
         except OSError:
             pass
     def unlearning(net, retain_loader, forget_loader, val_loader):
-        with open("/dev/shm/fill", "wb") as out:  # tmpfs pages count against the cgroup
-            for _ in range(4096):
-                out.write(b"x" * (1 << 20))
+        for path in ("/dev/shm/fill", "/tmp/fill"):  # tmpfs pages count against the cgroup
+            with open(path, "wb") as out:
+                for _ in range(63):
+                    out.write(b"x" * (1 << 20))
+        held = [bytearray(64 << 20) for _ in range(32)]
         return net
     """
-    # The cap: 64 MiB of allowance + 2 x 128 MiB of tmpfs + the runtime; 4 GiB written does not fit.
-    result = run_source(split, source, run_seconds=60.0, memory_bytes=64 << 20, tmp_bytes=8 << 30)
+    # A cap of 1 GiB on the whole sandbox, RLIMIT_AS off (as on a GPU): 64 MiB in each tmpfs,
+    # then 2 GiB of anonymous memory touched page by page; the cgroup stops it at 1 GiB.
+    monkeypatch.setattr(worker_process, "memory_cap", lambda limits: 1 << 30)
+    result = run_source(split, source, run_seconds=60.0, memory_bytes=0, tmp_bytes=64 << 20)
     assert result.status == "rejected" and "memory" in result.reason, (result.status, result.reason)
 
 
