@@ -144,6 +144,9 @@ def _diagnostics(unlearned_conf, retrained_conf) -> dict:
     flags = []
     if found["identical"]:
         flags.append("identical: every run returned the same outputs (a deterministic submission: F = 0)")
+    if found["duplicates"]:
+        sizes = ", ".join(str(len(group)) for group in found["duplicate_groups"])
+        flags.append(f"duplicates: groups of runs returned byte-identical outputs ({sizes} runs; independent runs never coincide)")
     if found["mixture"]:
         sizes = [int(s) for s in found["group_sizes"]]
         flags.append(f"mixture: the runs fall into two clearly different groups of {sizes[0]} and {sizes[1]}")
@@ -152,6 +155,8 @@ def _diagnostics(unlearned_conf, retrained_conf) -> dict:
         "flags": flags,
         "identical": bool(found["identical"]),
         "mixture": bool(found["mixture"]),
+        "duplicates": bool(found["duplicates"]),
+        "duplicate_groups": [[int(k) for k in group] for group in found["duplicate_groups"]],
         "n_distinct_runs": int(found["n_distinct_runs"]),
         "mixture_separation": _finite(found["mixture_separation"]),
         "mixture_threshold": _finite(found["mixture_threshold"]),

@@ -6,13 +6,14 @@ This module owns what the kernel enforces on a submission besides its namespaces
 - :class:`ProcessLimits`: core dumps off, file size, open files, memory (the worker
   caps its own address space after importing torch), and the number of processes and
   threads. The process cap is ``RLIMIT_NPROC`` for an ordinary user; the kernel does
-  not apply that limit to root, so a scorer running as root puts the sandbox in a
-  ``pids`` cgroup of its own with ``pids.max`` instead. A fork bomb hits the cap,
-  fails inside the sandbox, and the machine is unharmed.
+  not apply that limit to root, so where cgroups can be made (``scoring.cgroups``) the
+  sandbox's ``pids.max`` caps it instead. A fork bomb hits the cap, fails inside the
+  sandbox, and the machine is unharmed.
 - :func:`namespace_processes`: every process of one PID namespace (the sandbox's),
-  found through ``/proc/<pid>/ns/pid``; used to freeze the submission between runs
-  (``SIGSTOP``, so no background thread computes while the scorer evaluates) and to
-  verify that nothing survived the worker.
+  found through ``/proc/<pid>/ns/pid``; used to verify that nothing survived the
+  worker, and to freeze the submission between runs (``SIGSTOP``) only where no cgroup
+  freezer is available (SIGSTOP skips a process shown as a zombie whose other threads
+  still run; the freezer does not).
 - :func:`make_non_dumpable`: the scorer itself, so no process of the same user can
   read its memory or environment through ``/proc``.
 """
@@ -24,9 +25,12 @@ import os
 import resource
 import signal
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scoring.cgroups import SandboxCgroup
 
 PR_SET_DUMPABLE = 4
 
@@ -48,19 +52,20 @@ class ProcessLimits:
     file_bytes: int = 1 << 30
     open_files: int = 1024
 
-    def preexec(self, cgroup_fd: int | None):
-        """A function for ``subprocess.Popen(preexec_fn=...)``: set the limits in the child, before bwrap."""
-
+    def preexec(self, cgroup: "SandboxCgroup | None"):
+        """A function for ``subprocess.Popen(preexec_fn=...)``: set the limits in the child, before bwrap,
+        and move it into the sandbox's cgroups (pids.max instead of RLIMIT_NPROC where they cap processes)."""
+        capped = cgroup is not None and "pids" in cgroup.paths
         # Counted per user: add what this user already runs, so the cap is the sandbox's own.
-        nproc = None if cgroup_fd is not None else _user_processes() + self.processes
+        nproc = None if capped else _user_processes() + self.processes
 
         def apply() -> None:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_bytes, self.file_bytes))
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
-            if cgroup_fd is not None:
-                os.write(cgroup_fd, b"0")  # "0": move the writing process (this child) into the cgroup
-            else:
+            if cgroup is not None:
+                cgroup.join()
+            if not capped:
                 resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
         return apply
@@ -77,68 +82,6 @@ def _user_processes() -> int:
             except OSError:
                 pass
     return count
-
-
-class PidsCgroup:
-    """A ``pids`` cgroup of its own for one sandbox (root only): ``pids.max`` caps its processes."""
-
-    def __init__(self, root: Path, limit: int):
-        self.path = root / f"unlearning-sandbox-{uuid.uuid4().hex[:12]}"
-        self.path.mkdir()
-        (self.path / "pids.max").write_text(str(limit))
-        self.fd = os.open(self.path / "cgroup.procs", os.O_WRONLY)
-
-    @classmethod
-    def create(cls, limit: int) -> "PidsCgroup | None":
-        """A new cgroup where this process may make one (root, pids controller mounted), else None."""
-        if os.geteuid() != 0:
-            return None
-        root = _pids_hierarchy()
-        if root is None:
-            return None
-        try:
-            return cls(root, limit)
-        except OSError:
-            return None
-
-    def peak_reached(self) -> bool:
-        """Whether a fork failed on the cap (the kernel counts refusals in pids.events)."""
-        try:
-            events = (self.path / "pids.events").read_text().split()
-        except OSError:
-            return False
-        return len(events) >= 2 and events[0] == "max" and int(events[1]) > 0
-
-    def remove(self) -> None:
-        os.close(self.fd)
-        for _ in range(50):  # the kernel empties the cgroup a moment after its last process ends
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.02)
-
-
-def _pids_hierarchy() -> Path | None:
-    """The writable cgroup folder where the pids controller is: cgroup v1's pids, or v2 with it enabled."""
-    try:
-        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return None
-    for line in mounts:
-        fields = line.split()
-        separator = fields.index("-")
-        kind, options, mount_point = fields[separator + 1], fields[separator + 3], Path(fields[4])
-        if kind == "cgroup" and "pids" in options.split(","):
-            return mount_point if os.access(mount_point, os.W_OK) else None
-        if kind == "cgroup2":
-            controllers = mount_point / "cgroup.subtree_control"
-            try:
-                if "pids" in controllers.read_text().split() and os.access(mount_point, os.W_OK):
-                    return mount_point
-            except OSError:
-                continue
-    return None
 
 
 def pid_namespace(pid: int) -> str | None:

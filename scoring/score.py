@@ -177,6 +177,8 @@ def score_submission(options: ScoreOptions) -> dict:
         "survived_kill": ingestion.processes_survived,
         "cap": limits.processes,
         "cap_reached": ingestion.process_cap_hit,
+        "memory_cap_reached": ingestion.memory_cap_hit,
+        "cgroups_missing": list(ingestion.cgroups_missing),
     }
     record["output"] = {"bytes": ingestion.output_bytes, "truncated": ingestion.output_truncated, "file": "submission.log"}
     record["timing"] = {

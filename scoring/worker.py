@@ -135,6 +135,8 @@ def load_submission(source: str, filename: str):
 
 def main(argv: list[str]) -> int:
     job_path, command_fd, result_fd = argv[0], int(argv[1]), int(argv[2])
+    for fd in (command_fd, result_fd):  # the worker's alone: no process the submission starts inherits them
+        os.set_inheritable(fd, False)
     results = os.fdopen(result_fd, "wb")
     commands = os.fdopen(command_fd, "r")
 

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scoring import confinement, sandbox
+from scoring import confinement, sandbox, syscall_filter
+from scoring.cgroups import SandboxCgroup
 from scoring.channel import CappedOutput, ResultChannel
 from scoring.efficiency import Limits
 
@@ -38,14 +39,20 @@ class WorkerProcess:
         command_read, self.command_write = os.pipe()
         result_read, result_write = os.pipe()
         fds = [command_read, result_write]
+        sandbox_fds = []
         if sealed:
             info_read, info_write = os.pipe()
             fds.append(info_write)
-            argv, cwd, env = _sandboxed_command(job_file, job, limits, fds)
+            sandbox_fds = [syscall_filter.filter_fd()]
+            argv, cwd, env = _sandboxed_command(job_file, job, limits, fds, sandbox_fds[0])
+            split = argv.index("--")
+            sandbox_fds.append(_args_file(argv[1:split]))
+            # Inside, /proc/1/cmdline shows bwrap's options as "--args N", not the binds' host paths.
+            argv = [argv[0], "--args", str(sandbox_fds[-1]), *argv[split:]]
         else:
             argv, cwd, env = _plain_command(job_file, workdir, job, fds)
         self.namespace = None
-        self.cgroup = confinement.PidsCgroup.create(limits.processes)
+        self.cgroup = SandboxCgroup(limits.processes, memory_cap(limits))
         process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files)
         self.started = time.monotonic()
         self.process = subprocess.Popen(
@@ -55,10 +62,12 @@ class WorkerProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            pass_fds=tuple(fds),
+            pass_fds=tuple(fds + sandbox_fds),
             start_new_session=True,
-            preexec_fn=process_limits.preexec(self.cgroup.fd if self.cgroup else None),
+            preexec_fn=process_limits.preexec(self.cgroup),
         )
+        for fd in sandbox_fds:
+            os.close(fd)
         os.close(command_read)
         os.close(result_write)
         if sealed:
@@ -71,11 +80,16 @@ class WorkerProcess:
         os.write(self.command_write, (json.dumps(message) + "\n").encode())
 
     def freeze(self) -> None:
-        if self.namespace:
+        """Stop every task of the submission: the cgroup freezer, or SIGSTOP where there is none."""
+        if "freezer" in self.cgroup.paths:
+            self.cgroup.freeze()
+        elif self.namespace:
             confinement.freeze(self.namespace)
 
     def thaw(self) -> None:
-        if self.namespace:
+        if "freezer" in self.cgroup.paths:
+            self.cgroup.thaw()
+        elif self.namespace:
             confinement.thaw(self.namespace)
 
     def stop(self, result: Ingestion) -> None:
@@ -90,12 +104,14 @@ class WorkerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        self.cgroup.thaw()  # a frozen task dies of its pending SIGKILL only once thawed
         self.process.wait()
         if self.namespace:
             result.processes_survived = len(confinement.wait_until_empty(self.namespace))
-        if self.cgroup:
-            result.process_cap_hit = self.cgroup.peak_reached()
-            self.cgroup.remove()
+        result.process_cap_hit = self.cgroup.process_cap_hit()
+        result.memory_cap_hit = self.cgroup.memory_cap_hit()
+        result.cgroups_missing = self.cgroup.missing
+        self.cgroup.remove()
         os.close(self.channel.fd)
         result.output = self.output.text()
         result.output_bytes = self.output.total
@@ -106,7 +122,25 @@ class WorkerProcess:
 WORKER = [sys.executable, "-s", "-P", "-m", "scoring.worker"]
 
 
-def _sandboxed_command(job_file: Path, job: WorkerJob, limits: Limits, fds: list[int]) -> tuple[list[str], str, dict]:
+RUNTIME_BYTES = 2 << 30  # the worker's own footprint (torch, the job's tensors) under the memory cgroup
+
+
+def memory_cap(limits: Limits) -> int | None:
+    """The memory cgroup's cap: the allowance, both tmpfs (/tmp, /dev/shm) and the runtime; None: no cap."""
+    if limits.memory_bytes == 0:
+        return None
+    return limits.memory + 2 * limits.tmp_bytes + RUNTIME_BYTES
+
+
+def _args_file(args: list[str]) -> int:
+    """A readable fd holding ``args`` NUL-separated, for bwrap's ``--args FD``."""
+    fd = os.memfd_create("unlearning-bwrap-args", os.MFD_CLOEXEC)
+    os.write(fd, b"".join(arg.encode() + b"\0" for arg in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _sandboxed_command(job_file: Path, job: WorkerJob, limits: Limits, fds: list[int], seccomp_fd: int) -> tuple[list[str], str, dict]:
     """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result and bwrap's info pipe."""
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),
@@ -117,7 +151,7 @@ def _sandboxed_command(job_file: Path, job: WorkerJob, limits: Limits, fds: list
         device=job.device,
     )
     command = [*WORKER, f"{sandbox.JOB_DIR}/{job_file.name}", str(fds[0]), str(fds[1])]
-    argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[2])
+    argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[2], seccomp_fd=seccomp_fd)
     return argv, "/", {"PATH": "/usr/bin:/bin"}
 
 

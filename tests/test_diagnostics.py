@@ -83,3 +83,26 @@ def test_two_deterministic_halves_are_a_mixture_not_identical():
     assert report["mixture"] and not report["identical"] and report["n_distinct_runs"] == 2
     assert report["mixture_separation"] == 1e6  # both groups constant: capped, still a number
 
+
+
+def test_byte_identical_runs_form_a_flagged_group_at_small_n():
+    """Issue 20: the original model in half the runs and new heads in the others, at N = 16,
+    escaped the 2-means test; 7 byte-identical runs are flagged whatever the gap says."""
+    rng = np.random.default_rng(20)
+    retrained = rng.normal(0.0, 1.0, (16, 40))
+    original = rng.normal(0.3, 1.0, 40)
+    unlearned = rng.normal(0.0, 1.0, (16, 40))
+    unlearned[::2][:7] = original
+    found = diagnostics.run_diagnostics(unlearned, retrained)
+    assert found["duplicates"] and found["duplicate_groups"] == [[0, 2, 4, 6, 8, 10, 12]]
+    assert not found["identical"]
+
+
+def test_honest_runs_form_no_duplicate_group():
+    rng = np.random.default_rng(21)
+    found = diagnostics.run_diagnostics(rng.normal(0.0, 1.0, (16, 40)), rng.normal(0.0, 1.0, (16, 40)))
+    assert not found["duplicates"] and found["duplicate_groups"] == []
+    one_pair = rng.normal(0.0, 1.0, (32, 40))
+    one_pair[5] = one_pair[3]  # 2 of 32 runs: below 10% of N
+    found = diagnostics.run_diagnostics(one_pair, rng.normal(0.0, 1.0, (32, 40)))
+    assert found["duplicate_groups"] == [[3, 5]] and not found["duplicates"]

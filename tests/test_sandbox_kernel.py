@@ -1,0 +1,191 @@
+"""Issue 20's attacks on the sealed scorer, run as root where CI runs it: each shows, from
+outside, that the leak did not happen. Only harmless knobs are touched, and any that
+changed would be restored (they must not change)."""
+
+import io
+import os
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from scoring import cgroups, sandbox, worker_process
+from scoring.efficiency import Limits
+from scoring.ingestion import job_from_split, payload_problem, run_submission
+from scoring.run_seeds import run_seed
+from starter_kit.splits import load_split
+from submissions import _fixtures as kit
+
+needs_sandbox = pytest.mark.skipif(
+    sandbox.sandbox_problem() is not None, reason=f"no sandbox here: {sandbox.sandbox_problem()}"
+)
+KNOB = Path("/proc/sys/fs/lease-break-time")
+
+
+def run_source(split, source: str, n_runs: int = 1, **limits):
+    job = job_from_split(load_split(split), textwrap.dedent(source), "s.py", threads=1)
+    with kit.one_thread():
+        return run_submission(job, list(range(n_runs)), Limits(**limits), lambda k, s: None, progress=False)
+
+
+@needs_sandbox
+def test_no_host_setting_key_or_file_is_writable_inside(split):
+    before = KNOB.read_text()
+    source = f"""\
+    import ctypes, errno, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    found = []
+    try:
+        with open("{KNOB}", "w") as knob:
+            knob.write("{int(before) + 2}")
+        found.append("sysctl written")
+    except OSError:
+        pass
+    for root, dirs, files in os.walk("/"):
+        if root == "/proc":
+            dirs[:] = [d for d in dirs if not d.isdigit() and d not in ("self", "thread-self")]
+        if root in ("/tmp", "/dev/shm", "/dev/pts"):
+            dirs[:] = []
+            continue
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path) and os.access(path, os.W_OK) and path not in (
+                "/tmp", "/dev/shm", "/dev/pts", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"):
+                found.append(path)
+    # add_key("user", "leak", "x", 1, KEY_SPEC_USER_KEYRING); keyctl; ptrace(PTRACE_TRACEME)
+    for name, number, args in (("add_key", 248, (b"user", b"issue20", b"x", 1, -4)), ("keyctl", 250, (0, -4, 0)),
+                               ("ptrace", 101, (0, 0, 0, 0)), ("perf_event_open", 298, (0, 0, -1, -1, 0)),
+                               ("userfaultfd", 323, (0,)), ("unshare", 272, (0x20000,))):
+        if os.uname().machine == "x86_64" and libc.syscall(number, *args) != -1:
+            found.append(name)
+    status = open("/proc/self/status").read()
+    if "Seccomp:\\t2" not in status:
+        found.append("no seccomp filter")
+    if "unlearning-worker-" in open("/proc/1/cmdline").read():  # bwrap's options come through --args
+        found.append("/proc/1/cmdline shows the job folder")
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        assert not found, found
+        return net
+    """
+    result = run_source(split, source, run_seconds=60.0)
+    after = KNOB.read_text()
+    if after != before:  # never expected: put the host back before failing
+        KNOB.write_text(before)
+    assert after == before
+    assert result.status == "completed", result.reason
+
+
+@needs_sandbox
+def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
+    """A process whose main thread leaves through the raw exit syscall shows state Z, which
+    SIGSTOP skipped; its threads computed while the scorer evaluated. The freezer stops them."""
+    source = """\
+    import ctypes, os, threading, time
+    counter = "/tmp/work/counter"
+    if os.fork() == 0:
+        def spin():
+            n = 0
+            while True:
+                n += 1
+                if n % 20000 == 0:
+                    with open(counter, "a") as out:
+                        out.write(f"{time.monotonic()}\\n")
+        threading.Thread(target=spin, daemon=True).start()
+        time.sleep(0.2)
+        ctypes.CDLL(None).syscall(60, 0)  # exit(2) of the main thread only (x86-64)
+    time.sleep(0.5)
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        with open(counter) as seen:
+            times = [float(t) for t in seen.read().split()]
+        # The longest pause in the helper's work: the scorer's evaluation, if it was frozen.
+        print("gap", max(b - a for a, b in zip(times, times[1:])), flush=True)
+        return net
+    """
+    if os.uname().machine != "x86_64":
+        pytest.skip("the raw exit syscall number used here is x86-64's")
+    freezer = "freezer" in cgroups.hierarchies()
+    if not freezer:
+        pytest.skip("no writable cgroup freezer here (not root, or no freezer controller): SIGSTOP is the fallback")
+    job = job_from_split(load_split(split), textwrap.dedent(source), "s.py", threads=1)
+    paused = []
+
+    def on_model(index, state):  # the scorer evaluating: the submission must not move meanwhile
+        import time
+
+        time.sleep(0.5)
+        paused.append(index)
+
+    with kit.one_thread():
+        result = run_submission(job, [0, 1, 2], Limits(run_seconds=60.0), on_model, progress=False)
+    assert result.status == "completed", result.reason
+    gaps = [float(line.split()[1]) for line in result.output.splitlines() if line.startswith("gap ")]
+    # Before runs 1 and 2 the scorer evaluated for 0.5 s: the helper stood still that long.
+    assert len(gaps) == 3 and all(gap > 0.4 for gap in gaps[1:]), gaps
+
+
+@needs_sandbox
+def test_the_sandbox_root_is_read_only_and_memory_is_capped(split, monkeypatch):
+    if "memory" not in cgroups.hierarchies():
+        pytest.skip("no writable memory cgroup here (not root, or no memory controller): RLIMIT_AS is the cap")
+    source = """\
+    import os
+    for path in ("/big", "/dev/big"):
+        try:
+            open(path, "wb").write(b"x")
+            raise SystemExit("wrote " + path)
+        except OSError:
+            pass
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        for path in ("/dev/shm/fill", "/tmp/fill"):  # tmpfs pages count against the cgroup
+            with open(path, "wb") as out:
+                for _ in range(63):
+                    out.write(b"x" * (1 << 20))
+        held = [bytearray(64 << 20) for _ in range(32)]
+        return net
+    """
+    # A cap of 1 GiB on the whole sandbox, RLIMIT_AS off (as on a GPU): 64 MiB in each tmpfs,
+    # then 2 GiB of anonymous memory touched page by page; the cgroup stops it at 1 GiB.
+    monkeypatch.setattr(worker_process, "memory_cap", lambda limits: 1 << 30)
+    result = run_source(split, source, run_seconds=60.0, memory_bytes=0, tmp_bytes=64 << 20)
+    assert result.status == "rejected" and "memory" in result.reason, (result.status, result.reason)
+
+
+def test_a_compressed_or_oversized_payload_is_refused_before_loading():
+    reference = {"w": torch.zeros(100, 10), "b": torch.zeros(10)}
+    honest = io.BytesIO()
+    torch.save({k: v.clone() for k, v in reference.items()}, honest)
+    assert payload_problem(honest.getvalue(), reference) is None
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out, zipfile.ZipFile(io.BytesIO(honest.getvalue())) as src:
+        for entry in src.infolist():
+            out.writestr(entry.filename, src.read(entry.filename) + (b"\0" * (64 << 20) if "/data/0" in entry.filename else b""))
+    assert len(bomb.getvalue()) < 1 << 20  # 64 MiB inflated from well under 1 MiB
+    assert "compressed" in payload_problem(bomb.getvalue(), reference)
+    bigger = io.BytesIO()
+    torch.save({"w": torch.zeros(1000, 10), "b": torch.zeros(10)}, bigger)
+    assert "larger" in payload_problem(bigger.getvalue(), reference)
+
+
+@needs_sandbox
+def test_a_run_never_sees_its_recorded_seed(split):
+    source = """\
+    import torch
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        print("seen", torch.initial_seed(), flush=True)
+        return net
+    """
+    result = run_source(split, source, n_runs=2, run_seconds=60.0)
+    seen = [int(line.split()[1]) for line in result.output.splitlines() if line.startswith("seen ")]
+    assert seen == [run_seed(0), run_seed(1)] and not {0, 1} & set(seen)
+    assert run_seed(12345) == run_seed(12345) and 0 <= run_seed(2**63) < 2**62
+
+
+@needs_sandbox
+def test_without_writable_cgroups_the_sandbox_falls_back_and_says_so(split, monkeypatch):
+    """A non-root scorer or a cgroup-v2-only host without delegation: RLIMIT_NPROC, RLIMIT_AS and SIGSTOP."""
+    monkeypatch.setattr(cgroups, "hierarchies", lambda: {})
+    result = run_source(split, "def unlearning(net, r, f, v):\n    return net\n", n_runs=2, run_seconds=60.0)
+    assert result.status == "completed", result.reason
+    assert result.cgroups_missing == ["pids", "memory", "freezer"]
