@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from scoring import sandbox
 from scoring.channel import ChannelError, WorkerGone
 from scoring.efficiency import Limits
-from scoring.run_seeds import run_seed
+from scoring.run_seeds import derived_seed
 from scoring.worker_process import WorkerProcess, exit_description
 
 
@@ -241,7 +241,7 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
         worker.thaw()
         sent = time.monotonic()
         try:
-            worker.send({"cmd": "run", "run": index, "seed": run_seed(int(seed))})
+            worker.send({"cmd": "run", "run": index, "seed": derived_seed(int(seed))})
             message = channel.message(wait)
             payload = None
             if message is not None and message.get("ok") is True:

@@ -43,6 +43,7 @@ import torch
 import starter_kit
 from scoring.efficiency import Limits
 from scoring.hosting.codabench_data import read_task
+from scoring.run_seeds import derived_seed  # the seed a run sees, as the scorer derives it
 from scoring.worker import _Parts, _run, load_submission, warm_up  # the scorer's run, not a copy
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.submission import submission_source
@@ -165,7 +166,7 @@ def _runs(record, source, filename, seeds, original, spec, parts, batch_size, de
             return "rejected", over
         run_started = time.monotonic()
         try:
-            message, payload = _run(index, seed, unlearning, original, spec, parts, batch_size, device, filename)
+            message, payload = _run(index, derived_seed(seed), unlearning, original, spec, parts, batch_size, device, filename)
         except _RunTimeout:  # raised outside the submission's own frames
             message, payload = {"ok": False}, b""
         finally:
