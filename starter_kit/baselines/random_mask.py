@@ -12,7 +12,7 @@ alone explains. Unlike pruning, the zeroed weights are free to grow back.
 
 Here each entry of every weight matrix and convolution kernel is zeroed with
 probability ``mask_prob`` (biases and BatchNorm terms are kept), a fresh draw in each
-run; the repair is ``finetune`` at the given rate.
+run; the repair is ``finetune`` (a sixteenth of the recipe's epochs at its rate).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import check_inputs
+from starter_kit.baselines._common import check_inputs, training_recipe
 from starter_kit.baselines.finetune import finetune
+from starter_kit.recipe import Recipe
 
 
 def random_mask(
@@ -29,11 +30,10 @@ def random_mask(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.1,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 1.0,
     mask_prob: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
     """Zero each weight with ``mask_prob`` (see ``mask_weights``), then fine-tune on retain; in place, eval mode.
 
@@ -47,11 +47,12 @@ def random_mask(
     0.3 0.015, 0.5 0.015 (accuracy down to 95-97%, where one epoch of repair no longer
     suffices).
     """
-    check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
     if not 0.0 <= mask_prob < 1.0:
         raise ValueError(f"mask_prob must be a probability in [0, 1), got {mask_prob}")
     mask_weights(net, mask_prob)
-    return finetune(net, retain_loader, forget_loader, val_loader, epochs, lr, momentum, weight_decay)
+    return finetune(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale, recipe)
 
 
 @torch.no_grad()

@@ -33,7 +33,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import batches, check_inputs, frozen_copy, sgd_cosine
+from starter_kit.baselines._common import (
+    batches,
+    budget_steps,
+    check_inputs,
+    frozen_copy,
+    sgd_cosine,
+    take,
+    training_recipe,
+)
+from starter_kit.recipe import Recipe
 
 
 def reinit_distill(
@@ -41,14 +50,13 @@ def reinit_distill(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.1,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 1,
     reinit_prob: float = 0.0,
     reset_head: bool = True,
     distill: float = 0.1,
     input_noise: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
     """Re-initialise random layers (see the module), then distil the original on noisy retain; in place, eval mode.
 
@@ -65,27 +73,28 @@ def reinit_distill(
     more points of accuracy than 0.1 (the logits' squared error is large next to
     cross-entropy). ``input_noise`` 0.3 scored 0.074.
     """
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
+    steps = budget_steps(recipe, retain_loader, epoch_share)
     if not 0.0 <= reinit_prob <= 1.0:
         raise ValueError(f"reinit_prob must be a probability in [0, 1], got {reinit_prob}")
     if distill < 0 or input_noise < 0:
         raise ValueError(f"need distill >= 0 and input_noise >= 0, got {distill} and {input_noise}")
     teacher = frozen_copy(net)
     reinitialise_layers(net, reinit_prob, reset_head)
-    optimizer, scheduler = sgd_cosine(net, lr, epochs * len(retain_loader), momentum, weight_decay)
+    optimizer, scheduler = sgd_cosine(net, recipe, lr_scale, steps)
     criterion = nn.CrossEntropyLoss()
     net.train()
-    for _ in range(epochs):
-        for inputs, targets in batches(retain_loader, device):
-            inputs = inputs + input_noise * torch.randn_like(inputs)
-            logits = net(inputs)
-            with torch.no_grad():
-                teacher_logits = teacher(inputs)
-            loss = criterion(logits, targets) + distill * nn.functional.mse_loss(logits, teacher_logits)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+    for inputs, targets in take(lambda: batches(retain_loader, device), steps):
+        inputs = inputs + input_noise * torch.randn_like(inputs)
+        logits = net(inputs)
+        with torch.no_grad():
+            teacher_logits = teacher(inputs)
+        loss = criterion(logits, targets) + distill * nn.functional.mse_loss(logits, teacher_logits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
     return net.eval()
 
 
