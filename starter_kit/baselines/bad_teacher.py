@@ -47,12 +47,6 @@ def bad_teacher(
     The incompetent teacher's weights come from torch's global generator (seeded by the
     scorer). Paper: Chundawat, Tarun, Mandal and Kankanhalli, "Can Bad Teaching Induce
     Forgetting? Unlearning in Deep Networks Using an Incompetent Teacher", AAAI 2023.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    11% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 98.72%;
-    simple MIA 0.52; official score 0.042 at N=32 and 0.017 at N=128 (retraining: forget
-    98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32). ``lr`` 0.01 scored 0.027, 0.05
-    0.017 (forget accuracy down to 95%, below retraining's).
     """
     device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)

@@ -39,13 +39,6 @@ def l1_sparse(
 
     Paper: Jia, Liu, Ram, Yao, Liu, Liu, Sharma and Liu, "Model Sparsity Can Simplify
     Machine Unlearning", NeurIPS 2023.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    8% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 99.44%;
-    simple MIA 0.54; official score 0.015 at N=32 and 0.002 at N=128, no better than
-    ``finetune`` (retraining: forget 98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32).
-    Within one epoch the penalty barely matters: ``gamma`` 1e-4 scored 0.015, 2e-3
-    0.010, 5e-3 0.003.
     """
     device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)

@@ -39,13 +39,6 @@ def random_mask(
 
     Sources: the NeurIPS 2023 challenge entry of Xinkuan Song and the competition report
     (Triantafillou et al., 2024); see the module.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    8% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 99.00%;
-    simple MIA 0.54; official score 0.026 at N=32 and 0.012 at N=128 (retraining: forget
-    98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32). ``mask_prob`` 0.2 scored 0.021,
-    0.3 0.015, 0.5 0.015 (accuracy down to 95-97%, where one epoch of repair no longer
-    suffices).
     """
     check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)

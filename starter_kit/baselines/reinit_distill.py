@@ -17,15 +17,14 @@ original model as a teacher. Two entries describe it in their own write-ups:
 
 Here each convolution and linear layer is re-initialised with probability
 ``reinit_prob`` (its ``reset_parameters``), the classifier always when ``reset_head``;
-BatchNorm layers stay. Then ``epochs`` over retain minimise
+BatchNorm layers stay. Then ``epoch_share`` of the recipe's epochs over retain minimise
 ``CE + distill * MSE(logits, original logits)`` on images with N(0, ``input_noise``^2)
 noise added (digits' pixels are standardised, so the noise is in units of one pixel
 standard deviation). The forget set is never read.
 
 The default ``reinit_prob`` is 0, so only the classifier is reset: on the small digits
-network, one epoch does not repair a reset convolution (see the figures in
-``reinit_distill``'s docstring). On a ResNet-18 trained for longer, with more time
-to repair, the write-ups re-initialise more; raise ``reinit_prob`` (and ``epochs``).
+network, one epoch did not repair a reset convolution. On a ResNet-18 trained for longer,
+with more time to repair, the write-ups re-initialise more; raise ``reinit_prob`` (and ``epoch_share``).
 """
 
 from __future__ import annotations
@@ -62,16 +61,6 @@ def reinit_distill(
 
     Sources: the NeurIPS 2023 challenge entries of Ahn et al. (8th place) and of the
     Euclid team (6th place), described in the module.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    11% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 98.72%;
-    simple MIA 0.54; official score 0.076 at N=32 and 0.047 at N=128, second to
-    ``scrub`` (retraining: forget 98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32). One
-    epoch does not repair reset convolutions: ``reinit_prob`` 0.05 scored 0.040 at N=32,
-    0.1 scored 0.031 (0.007 at N=128; test accuracy 97%) and 0.3 scored 0.018 (93%).
-    ``distill`` 0.3 scored 0.060; with reset convolutions, ``distill`` 1 cost 2 to 10
-    more points of accuracy than 0.1 (the logits' squared error is large next to
-    cross-entropy). ``input_noise`` 0.3 scored 0.074.
     """
     device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)

@@ -45,13 +45,6 @@ def salun(
 
     Paper: Fan, Liu, Zhang, Wei, Wong and Liu, "SalUn: Empowering Machine Unlearning via
     Gradient-based Weight Saliency in Both Image Classification and Generation", ICLR 2024.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    9% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 98.44%;
-    simple MIA 0.53; official score 0.043 at N=32 and 0.024 at N=128, on a par with
-    ``random_labels``, the same without the mask (0.040 and 0.022); retraining: forget
-    98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32. ``saliency`` 0.2 scored 0.032 at
-    N=32; ``lr`` 0.05 0.017 (forget accuracy down to 94%, below retraining's).
     """
     device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)

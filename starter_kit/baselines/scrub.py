@@ -49,13 +49,6 @@ def scrub(
     steps maximise ``KL(teacher || student)`` on forget, both KLs at ``temperature``.
     In place; returns ``net`` in eval mode. Paper: Kurmanji, Triantafillou, Hayes and
     Triantafillou, "Towards Unbounded Machine Unlearning", NeurIPS 2023.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    11% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 98.77%;
-    simple MIA 0.54; official score 0.090 at N=32 and 0.053 at N=128, the kit's best
-    baseline there (retraining: forget 98.4%, test 98.8%, MIA 0.48, score 0.204 at
-    N=32). At N=32, ``lr`` 0.1 scored 0.059 and 0.02 scored 0.042; ``alpha`` 0.5 scored
-    0.057.
     """
     device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)

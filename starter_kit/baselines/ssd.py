@@ -49,14 +49,6 @@ def ssd(
     Paper: Foster, Schoepf and Brintrup, "Fast Machine Unlearning Without Retraining
     Through Selective Synaptic Dampening", AAAI 2024; ``alpha`` (their selection
     weighting) and ``lam`` (their dampening constant) default to the paper's values.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    8% of retraining's time; accuracy retain 90.59%, forget 89.84%, test 88.64%; simple
-    MIA 0.49; official score 0.035 at N=32 and 0.014 at N=128 (retraining: forget 98.4%,
-    test 98.8%, MIA 0.48, score 0.204 at N=32). It draws no random numbers of its own:
-    runs differ only through how the loaders batch the data (the squared gradients are
-    per batch), a spread narrower than retrained models'. ``alpha`` 20 keeps 98%
-    accuracy but scored 0.018; ``lam`` 3 scored 0.042 (both at N=32).
     """
     check_inputs(net, retain_loader, forget_loader, val_loader)
     if not alpha > 0 or not lam > 0:
