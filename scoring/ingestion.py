@@ -53,6 +53,7 @@ class WorkerJob:
     parts: dict[str, tuple[torch.Tensor, torch.Tensor]]  # retain, forget, val: (images, labels)
     batch_size: int
     threads: int
+    recipe: dict  # the split's training recipe, which the loaders carry (submission_loaders)
     device: str = "cpu"
 
 
@@ -69,6 +70,7 @@ def job_from_split(split, source: str, filename: str, threads: int | None = None
         state={name: value.detach().cpu() for name, value in split.original_model().state_dict().items()},
         parts={part: (split.images(part), split.labels(part)) for part in ("retain", "forget", "val")},
         batch_size=int(split.recipe.batch_size),
+        recipe=split.recipe.to_dict(),
         threads=int(threads or torch.get_num_threads()),
         device=str(device),
     )
@@ -163,6 +165,7 @@ def run_submission(
             "state": job.state,
             "parts": job.parts,
             "batch_size": job.batch_size,
+            "recipe": job.recipe,
             "threads": job.threads,
             "device": job.device,
             "memory_bytes": limits.memory_for(job.device),

@@ -44,16 +44,18 @@ from torch import nn
 
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
+from starter_kit.recipe import Recipe
 from starter_kit.submission import ENTRY_POINT, seed_everything, submission_loaders
 
 REASON_CHARS = 300  # a reason is one line on a screen and in score.json
 
 
 class _Parts:
-    """The retain, forget and validation tensors, with the one method submission_loaders uses."""
+    """The retain, forget and validation tensors and the recipe: what submission_loaders uses."""
 
-    def __init__(self, parts: dict):
+    def __init__(self, parts: dict, recipe: dict):
         self.parts = parts
+        self.recipe = Recipe.from_dict(recipe)
 
     def loader(self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None):
         images, labels = self.parts[part]  # KeyError for "test": it is not here
@@ -148,7 +150,7 @@ def main(argv: list[str]) -> int:
     job = torch.load(job_path, map_location="cpu", weights_only=True)
     torch.set_num_threads(int(job["threads"]))
     filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
-    parts = _Parts(job["parts"])
+    parts = _Parts(job["parts"], job["recipe"])
     buffer = io.BytesIO()
     torch.save(job.pop("state"), buffer)
     original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy

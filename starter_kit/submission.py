@@ -58,10 +58,14 @@ def submission_loaders(split, seed: int, batch_size: int | None = None) -> tuple
     """(retain, forget, validation) loaders as a run receives them; never the test set.
 
     Retain and forget shuffle with generators seeded from ``seed``; validation does not
-    shuffle. ``batch_size`` defaults to the recipe's.
+    shuffle. ``batch_size`` defaults to the recipe's. Each loader carries the split's
+    training recipe as ``loader.recipe``, so that a method can size its budget and rate
+    as fractions of the challenge's (as ``starter_kit.baselines`` do).
     """
     batch_size = batch_size or split.recipe.batch_size
     retain = split.loader("retain", batch_size, shuffle=True, seed=seed)
     forget = split.loader("forget", batch_size, shuffle=True, seed=seed + 1)
     val = split.loader("val", batch_size, shuffle=False)
+    for loader in (retain, forget, val):
+        loader.recipe = split.recipe
     return retain, forget, val

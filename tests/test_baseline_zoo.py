@@ -4,11 +4,13 @@ import pytest
 import torch
 
 from starter_kit.baselines import BASELINES
-from starter_kit.baselines._common import distillation_kl, frozen_copy
+from starter_kit.baselines._common import IMPORTANCE_FLOOR, distillation_kl, frozen_copy
 from starter_kit.baselines.bad_teacher import random_copy
 from starter_kit.baselines.random_mask import mask_weights
 from starter_kit.baselines.reinit_distill import reinitialise_layers
 from starter_kit.baselines.salun import saliency_masks
+from starter_kit.baselines.ssd import dampening_factors, fisher_diagonal
+from starter_kit.loaders import make_loader
 from starter_kit.submission import seed_everything, submission_loaders
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -41,6 +43,64 @@ def test_ssd_with_an_unreachable_threshold_changes_nothing(digits_split):
     assert all(torch.equal(after[key], value) for key, value in before.items())
 
 
+def forget_only_feature_model():
+    """A linear model and loaders where feature 1 is 0 on every retain example, not on forget.
+
+    The weights reading feature 1 get exactly zero retain gradient on any machine (their
+    retain importance is exactly 0) and a positive forget gradient.
+    """
+    generator = torch.Generator().manual_seed(0)
+    retain = torch.randn(64, 2, generator=generator)
+    retain[:, 1] = 0.0
+    forget = torch.randn(16, 2, generator=generator)
+    labels = lambda n: torch.arange(n) % 2  # noqa: E731
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 0.5], [-1.0, -0.5]]))
+        net.bias.zero_()
+    loaders = [make_loader(x, labels(len(x)), batch_size=16) for x in (retain, forget, retain[:16])]
+    return net, loaders
+
+
+def test_ssd_floors_exactly_zero_importances_instead_of_zeroing_their_weights():
+    net, (retain, forget, val) = forget_only_feature_model()
+    keep, lost = fisher_diagonal(net, retain), fisher_diagonal(net, forget)
+    assert (keep[0][:, 1] == 0).all() and (lost[0][:, 1] > 0).all()  # the exact zeros the model is built for
+    floor = IMPORTANCE_FLOOR * float(torch.cat([k.flatten() for k in keep]).double().mean())
+    before = net.weight.detach().clone()
+    BASELINES["ssd"](net, retain, forget, val, alpha=10.0, lam=1.0)
+    expected = (floor / lost[0][:, 1]).clamp(max=1.0)  # dampened against the floor, not multiplied by 0
+    assert torch.allclose(net.weight[:, 1], before[:, 1] * expected)
+    assert (net.weight[:, 1] != 0).all()
+    assert torch.equal(net.weight[:, 0], before[:, 0])  # used by retain as much as by forget: kept
+
+
+def test_ssd_with_an_unreachable_threshold_changes_nothing_even_where_retain_importance_is_zero():
+    net, (retain, forget, val) = forget_only_feature_model()
+    before = {key: value.clone() for key, value in net.state_dict().items()}
+    BASELINES["ssd"](net, retain, forget, val, alpha=1e30)
+    assert all(torch.equal(net.state_dict()[key], value) for key, value in before.items())
+
+
+def test_ssd_treats_zero_and_underflowing_importances_alike():
+    """What differed between CPUs (0 here, a denormal there) gives the same factors."""
+    keep = [torch.tensor([1.0, 0.0, 1e-40, 1e-30]), torch.tensor([1.0, 1.0])]
+    forget = [torch.tensor([1.0, 1e-3, 1e-3, 1e-3]), torch.tensor([0.0, 1e-40])]
+    factors = dampening_factors(keep, forget, alpha=10.0, lam=1.0)
+    assert factors[0][1] == factors[0][2] == factors[0][3] > 0
+    assert torch.equal(factors[1], torch.ones(2))  # forget importances at the floor: never selected
+    assert all(
+        torch.equal(f, torch.ones_like(f)) for f in dampening_factors([torch.zeros(3)], [torch.ones(3)], 10.0, 1.0)
+    )
+
+
+def test_salun_never_masks_a_weight_without_forget_gradient():
+    net, (_, forget, _) = forget_only_feature_model()
+    retain_only = make_loader(torch.tensor([[1.0, 0.0]] * 8), torch.arange(8) % 2, batch_size=8)
+    masks = saliency_masks(net, retain_only, saliency=1.0)  # feature 1 is 0 here: no gradient on its weights
+    assert masks[0][:, 1].sum() == 0 and masks[0][:, 0].sum() == 2
+
+
 def test_salun_moves_only_the_salient_weights(digits_split):
     seed_everything(0)
     _, forget, _ = submission_loaders(digits_split, 0)
@@ -63,7 +123,7 @@ def test_l1_sparse_without_its_penalty_is_finetuning(digits_split):
 
 def test_scrub_without_max_steps_differs_from_scrub(digits_split):
     with_max = run(digits_split, "scrub").state_dict()
-    without = run(digits_split, "scrub", max_epochs=0).state_dict()
+    without = run(digits_split, "scrub", max_passes=0).state_dict()
     assert any(not torch.equal(with_max[key], value) for key, value in without.items() if value.is_floating_point())
 
 
@@ -94,7 +154,9 @@ def test_frozen_copy_is_independent_of_its_source(digits_split):
     assert not torch.equal(next(net.parameters()), next(teacher.parameters()))
 
 
-def test_reinitialise_layers_resets_the_head_always_and_the_rest_by_chance(digits_split):
+def test_reinitialise_layers_resets_the_head_always_and_the_rest_by_chance(
+    digits_split,
+):
     net = digits_split.original_model()
     before = {key: value.clone() for key, value in net.state_dict().items()}
     torch.manual_seed(0)
@@ -108,7 +170,9 @@ def test_reinitialise_layers_resets_the_head_always_and_the_rest_by_chance(digit
     assert reinitialise_layers(digits_split.original_model(), probability=0.0, reset_head=False) == []
 
 
-def test_mask_weights_zeroes_the_given_share_of_kernels_and_keeps_batchnorm(digits_split):
+def test_mask_weights_zeroes_the_given_share_of_kernels_and_keeps_batchnorm(
+    digits_split,
+):
     net = digits_split.original_model()
     before = {key: value.clone() for key, value in net.state_dict().items()}
     torch.manual_seed(0)
@@ -123,18 +187,38 @@ def test_mask_weights_zeroes_the_given_share_of_kernels_and_keeps_batchnorm(digi
 @pytest.mark.parametrize(
     "name, hyper, message",
     [
-        ("scrub", {"max_epochs": 2}, r"max_epochs must be in \[0, epochs=1\], got 2"),
+        (
+            "scrub",
+            {"max_passes": 2},
+            r"max_passes must be in \[0, 1\] \(the passes over retain\), got 2",
+        ),
         ("scrub", {"temperature": 0.0}, "need temperature > 0"),
-        ("salun", {"saliency": 0.0}, r"saliency must be a share of the weights in \(0, 1\], got 0.0"),
-        ("salun", {"epochs": 0}, "epochs must be at least 1"),
+        (
+            "salun",
+            {"saliency": 0.0},
+            r"saliency must be a share of the weights in \(0, 1\], got 0.0",
+        ),
+        ("salun", {"epoch_share": 0}, "epoch_share .* must be positive"),
         ("ssd", {"alpha": 0.0}, "alpha and lam must be positive"),
         ("ssd", {"lam": -1.0}, "alpha and lam must be positive"),
         ("l1_sparse", {"gamma": -1e-4}, "gamma .* must be >= 0"),
         ("bad_teacher", {"temperature": -1.0}, "temperature must be positive"),
-        ("bad_teacher", {"lr": 0.0}, "lr must be positive"),
-        ("reinit_distill", {"reinit_prob": 1.5}, r"reinit_prob must be a probability in \[0, 1\]"),
-        ("reinit_distill", {"input_noise": -0.1}, "need distill >= 0 and input_noise >= 0"),
-        ("random_mask", {"mask_prob": 1.0}, r"mask_prob must be a probability in \[0, 1\)"),
+        ("bad_teacher", {"lr_scale": 0.0}, "lr_scale .* must be positive"),
+        (
+            "reinit_distill",
+            {"reinit_prob": 1.5},
+            r"reinit_prob must be a probability in \[0, 1\]",
+        ),
+        (
+            "reinit_distill",
+            {"input_noise": -0.1},
+            "need distill >= 0 and input_noise >= 0",
+        ),
+        (
+            "random_mask",
+            {"mask_prob": 1.0},
+            r"mask_prob must be a probability in \[0, 1\)",
+        ),
     ],
 )
 def test_bad_hyper_parameters_are_clear_errors(digits_split, name, hyper, message):

@@ -1,5 +1,6 @@
 """Every registered baseline keeps the submission contract and fits the time limit."""
 
+import functools
 import time
 
 import pytest
@@ -79,7 +80,10 @@ def test_baseline_fits_the_time_limit(digits_split, name):
     recipe = digits_split.recipe
     slice_epochs = 2
     recipe_slice = recipe.with_epochs(slice_epochs)
-    retain_images, retain_labels = digits_split.images("retain"), digits_split.labels("retain")
+    retain_images, retain_labels = (
+        digits_split.images("retain"),
+        digits_split.labels("retain"),
+    )
     baseline_seconds, slice_seconds = [], []
     for _ in range(3):
         started = time.perf_counter()
@@ -99,7 +103,14 @@ def test_unknown_baseline_is_a_clear_error():
 
 
 @pytest.mark.parametrize(
-    "hyper, message", [({"epochs": 0}, "epochs must be at least 1"), ({"lr": 0.0}, "lr must be positive")]
+    "hyper, message",
+    [
+        (
+            {"epoch_share": 0},
+            r"epoch_share \(a share of the recipe's epochs\) must be positive",
+        ),
+        ({"lr_scale": 0.0}, "lr_scale .* must be positive"),
+    ],
 )
 def test_bad_hyper_parameters_are_clear_errors(digits_split, hyper, message):
     with pytest.raises(ValueError, match=message):
@@ -133,3 +144,36 @@ def test_baseline_runs_on_the_device_of_the_model(digits_split, name):
     retain, forget, val = submission_loaders(digits_split, 0)
     model = BASELINES[name](digits_split.original_model("cuda"), retain, forget, val)
     assert all(p.device.type == "cuda" for p in model.parameters())
+
+
+def test_a_loader_without_the_recipe_is_a_clear_error_unless_recipe_is_given(
+    digits_split,
+):
+    retain, forget, val = (digits_split.loader(part, 64) for part in ("retain", "forget", "val"))
+    with pytest.raises(
+        ValueError,
+        match="no training recipe: build the loaders with starter_kit.submission",
+    ):
+        BASELINES["finetune"](digits_split.original_model(), retain, forget, val)
+    model = BASELINES["finetune"](digits_split.original_model(), retain, forget, val, recipe=digits_split.recipe)
+    assert not model.training
+
+
+def test_the_budget_is_a_share_of_the_recipes_epochs(digits_split):
+    def with_epochs(epochs):
+        return functools.partial(BASELINES["finetune"], recipe=digits_split.recipe.with_epochs(epochs))
+
+    batches = len(submission_loaders(digits_split, 0)[0])
+    recipe_epochs = digits_split.recipe.epochs
+    assert trained_examples(digits_split, BASELINES["finetune"]) == trained_examples(
+        digits_split, with_epochs(recipe_epochs)
+    )
+    # 1/16 of 8 epochs is half a pass over retain: the budget ends mid-pass.
+    assert trained_examples(digits_split, with_epochs(8)) < trained_examples(digits_split, with_epochs(recipe_epochs))
+    assert trained_examples(digits_split, with_epochs(8)) == pytest.approx(
+        trained_examples(digits_split, with_epochs(recipe_epochs)) * round(batches / 2) / batches,
+        rel=0.05,
+    )
+    assert trained_examples(digits_split, with_epochs(3 * recipe_epochs)) == pytest.approx(
+        3 * trained_examples(digits_split, BASELINES["finetune"]), rel=0.01
+    )

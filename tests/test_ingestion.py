@@ -225,6 +225,7 @@ def test_a_submission_sees_only_what_the_contract_gives(split, refs, tmp_path):
     def unlearning(net, retain_loader, forget_loader, val_loader):
         sizes = [len(loader.dataset) for loader in (retain_loader, forget_loader, val_loader)]
         assert sizes == {[len(sealed.indices[p]) for p in ("retain", "forget", "val")]}, sizes
+        assert all(loader.recipe.to_dict() == {sealed.recipe.to_dict()!r} for loader in (retain_loader, forget_loader, val_loader))
         assert os.listdir(".") == [], os.listdir(".")
         places = " ".join([*sys.argv, *os.environ.values(), os.getcwd()])
         assert {str(split)!r} not in places and {str(split.name)!r} not in places

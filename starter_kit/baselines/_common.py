@@ -1,47 +1,123 @@
-"""What every baseline shares: checks at the door, the device, SGD with a cosine schedule, teachers."""
+"""What every baseline shares: checks at the door, the budget, SGD with a cosine schedule, teachers.
+
+A baseline's budget and rate are fractions of the challenge's training recipe, never
+absolute numbers, so that one set of defaults fits every dataset: ``epoch_share`` of
+the recipe's epochs (counted in batches of the retain loader, so a share may end
+mid-pass) and ``lr_scale`` times the recipe's learning rate, with the recipe's momentum
+and weight decay; the batch size is the loaders'. The time limit is a share of
+retraining too, so a budget that fits on digits fits on CIFAR-10.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from starter_kit.recipe import Recipe
 
-def check_inputs(net, retain_loader, forget_loader, val_loader, epochs: int, lr: float) -> torch.device:
+# Importances and saliencies below this share of their model-wide mean count as nothing
+# measurable (ssd, salun): a millionth of an average weight's is far below anything a
+# method should act on, and far above float32's underflow (1e-38), where CPUs differ.
+IMPORTANCE_FLOOR = 1e-6
+
+
+def training_recipe(retain_loader: DataLoader, recipe: Recipe | None = None) -> Recipe:
+    """``recipe`` if given, else the challenge's recipe the kit attached to ``retain_loader``.
+
+    ``starter_kit.submission.submission_loaders`` (what the scorer and the notebook call)
+    attaches the split's recipe to each loader it builds, as ``loader.recipe``.
+    """
+    recipe = recipe if recipe is not None else getattr(retain_loader, "recipe", None)
+    if not isinstance(recipe, Recipe):
+        raise ValueError(
+            "no training recipe: build the loaders with starter_kit.submission.submission_loaders "
+            "(they carry the split's recipe) or pass recipe=starter_kit.recipe.default_recipe(dataset)"
+        )
+    return recipe
+
+
+def check_inputs(
+    net,
+    retain_loader,
+    forget_loader,
+    val_loader,
+    epoch_share: float = 1.0,
+    lr_scale: float = 1.0,
+) -> torch.device:
     """Raise a clear ValueError for a wrong argument; return the device of ``net``'s parameters."""
     if not isinstance(net, nn.Module):
         raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     parameters = list(net.parameters())
     if not parameters:
         raise ValueError("net has no parameters: nothing to unlearn")
-    loaders = {"retain_loader": retain_loader, "forget_loader": forget_loader, "val_loader": val_loader}
+    loaders = {
+        "retain_loader": retain_loader,
+        "forget_loader": forget_loader,
+        "val_loader": val_loader,
+    }
     for name, loader in loaders.items():
         if not isinstance(loader, DataLoader):
             raise ValueError(f"{name} must be a torch DataLoader, got {type(loader).__name__}")
         if len(loader) == 0:
             raise ValueError(f"{name} is empty")
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    if not epoch_share > 0:
+        raise ValueError(f"epoch_share (a share of the recipe's epochs) must be positive, got {epoch_share}")
+    if not lr_scale > 0:
+        raise ValueError(f"lr_scale (a multiple of the recipe's learning rate) must be positive, got {lr_scale}")
     return parameters[0].device
 
 
-def sgd_cosine(net: nn.Module, lr: float, steps: int, momentum: float = 0.9, weight_decay: float = 5e-4):
-    """SGD with momentum and weight decay, its rate annealed to 0 over ``steps`` by a cosine."""
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+def budget_steps(recipe: Recipe, retain_loader: DataLoader, epoch_share: float) -> int:
+    """Training steps worth ``epoch_share`` of the recipe's epochs over retain: at least one."""
+    return max(1, round(epoch_share * recipe.epochs * len(retain_loader)))
+
+
+def sgd_cosine(
+    net: nn.Module,
+    recipe: Recipe,
+    lr_scale: float,
+    steps: int,
+    weight_decay: bool = True,
+):
+    """SGD at ``lr_scale`` times the recipe's rate, with its momentum and weight decay (unless
+    ``weight_decay`` is False), the rate annealed to 0 over ``steps`` by a cosine."""
+    decay = recipe.weight_decay if weight_decay else 0.0
+    optimizer = torch.optim.SGD(
+        net.parameters(),
+        lr=lr_scale * recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=decay,
+    )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
     return optimizer, scheduler
+
+
+def take(make_pass: Callable[[], Iterable], steps: int) -> Iterator:
+    """The first ``steps`` items of passes made one after another (a fresh pass when one ends)."""
+    taken = 0
+    while taken < steps:
+        before = taken
+        for item in make_pass():
+            yield item
+            taken += 1
+            if taken == steps:
+                return
+        if taken == before:
+            return  # an empty pass: nothing more will come
 
 
 def batches(loader: DataLoader, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One pass over ``loader`` on ``device``, skipping batches of one (BatchNorm needs two)."""
     for inputs, targets in loader:
         if len(targets) > 1:
-            yield inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            yield (
+                inputs.to(device, non_blocking=True),
+                targets.to(device, non_blocking=True),
+            )
 
 
 def with_forget_slices(retain_loader: DataLoader, forget_loader: DataLoader, device: torch.device):

@@ -7,9 +7,9 @@ damage the network enough to lose what it memorised of the forget set, then trai
 the retain set to recover accuracy. Here the damage is a fresh last linear layer and
 shrink-perturb on every other weight (Ash and Adams, "On Warm-Starting Neural Network
 Training", NeurIPS 2020: ``w <- shrink * w + noise * std(w) * N(0, 1)``); the repair is
-one epoch of fine-tuning on retain, at twice the starting kit's rate since there is
-more to repair. On digits this matched two epochs at the kit's rate on the official
-score, in half the time; re-initialising whole residual blocks instead left the
+``finetune`` on retain (a sixteenth of the recipe's epochs: one on digits), at twice
+the recipe's rate since there is more to repair. On digits this matched two epochs at
+the recipe's rate on the official score, in half the time; re-initialising whole residual blocks instead left the
 models under-confident after one epoch, which the official score punishes.
 """
 
@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import check_inputs
+from starter_kit.baselines._common import check_inputs, training_recipe
 from starter_kit.baselines.finetune import finetune
+from starter_kit.recipe import Recipe
 
 
 def erase_repair(
@@ -27,19 +28,19 @@ def erase_repair(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.2,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 2.0,
     shrink: float = 0.8,
     noise: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
-    """Erase (see ``erase``), then repair by fine-tuning on retain for ``epochs``; in place, eval mode."""
-    check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    """Erase (see ``erase``), then repair: ``finetune`` for ``epoch_share`` of the recipe's epochs; in place, eval mode."""
+    check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
     if not 0.0 < shrink <= 1.0 or noise < 0:
         raise ValueError(f"need 0 < shrink <= 1 and noise >= 0, got shrink={shrink}, noise={noise}")
     erase(net, shrink, noise)
-    return finetune(net, retain_loader, forget_loader, val_loader, epochs, lr, momentum, weight_decay)
+    return finetune(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale, recipe)
 
 
 @torch.no_grad()

@@ -14,7 +14,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import batches, check_inputs, sgd_cosine
+from starter_kit.baselines._common import (
+    batches,
+    budget_steps,
+    check_inputs,
+    sgd_cosine,
+    take,
+    training_recipe,
+)
+from starter_kit.recipe import Recipe
 
 
 def l1_sparse(
@@ -22,44 +30,36 @@ def l1_sparse(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.1,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 1.0,
     gamma: float = 5e-4,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
     """Fine-tune on retain with ``+ gamma_t * ||w||_1``, ``gamma_t`` linear from ``gamma`` to 0; in place.
 
     Paper: Jia, Liu, Ram, Yao, Liu, Liu, Sharma and Liu, "Model Sparsity Can Simplify
     Machine Unlearning", NeurIPS 2023.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    8% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 99.44%;
-    simple MIA 0.54; official score 0.015 at N=32 and 0.002 at N=128, no better than
-    ``finetune`` (retraining: forget 98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32).
-    Within one epoch the penalty barely matters: ``gamma`` 1e-4 scored 0.015, 2e-3
-    0.010, 5e-3 0.003.
     """
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
+    steps = budget_steps(recipe, retain_loader, epoch_share)
     if gamma < 0:
         raise ValueError(f"gamma (the l1 weight) must be >= 0, got {gamma}")
-    steps = epochs * len(retain_loader)
-    optimizer, scheduler = sgd_cosine(net, lr, steps, momentum, weight_decay)
+    optimizer, scheduler = sgd_cosine(net, recipe, lr_scale, steps)
     parameters = [p for p in net.parameters() if p.requires_grad]
     criterion = nn.CrossEntropyLoss()
     net.train()
     step = 0
-    for _ in range(epochs):
-        for inputs, targets in batches(retain_loader, device):
-            loss = criterion(net(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            strength = gamma * (1 - step / steps)
-            with torch.no_grad():
-                for parameter in parameters:
-                    if parameter.grad is not None:
-                        parameter.grad.add_(parameter.sign(), alpha=strength)
-            optimizer.step()
-            scheduler.step()
-            step += 1
+    for inputs, targets in take(lambda: batches(retain_loader, device), steps):
+        loss = criterion(net(inputs), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        strength = gamma * (1 - step / steps)
+        with torch.no_grad():
+            for parameter in parameters:
+                if parameter.grad is not None:
+                    parameter.grad.add_(parameter.sign(), alpha=strength)
+        optimizer.step()
+        scheduler.step()
+        step += 1
     return net.eval()

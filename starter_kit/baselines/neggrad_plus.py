@@ -17,7 +17,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import check_inputs, sgd_cosine, with_forget_slices
+from starter_kit.baselines._common import (
+    budget_steps,
+    check_inputs,
+    sgd_cosine,
+    take,
+    training_recipe,
+    with_forget_slices,
+)
+from starter_kit.recipe import Recipe
 
 
 def neggrad_plus(
@@ -25,27 +33,28 @@ def neggrad_plus(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.1,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 1.0,
     beta: float = 0.8,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
-    """Each epoch, one pass over retain, each batch joined by its slice of the forget set; in place."""
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    """Passes over retain, each batch joined by its slice of the forget set, for ``epoch_share`` of the recipe's epochs; in place."""
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
+    steps = budget_steps(recipe, retain_loader, epoch_share)
     if not 0.0 < beta <= 1.0:
         raise ValueError(f"beta must be in (0, 1], got {beta}")
-    optimizer, scheduler = sgd_cosine(net, lr, epochs * len(retain_loader), momentum, weight_decay)
+    optimizer, scheduler = sgd_cosine(net, recipe, lr_scale, steps)
     criterion = nn.CrossEntropyLoss()
+    passes = lambda: with_forget_slices(retain_loader, forget_loader, device)  # noqa: E731
     net.train()
-    for _ in range(epochs):
-        for inputs, targets, forget_inputs, forget_targets in with_forget_slices(retain_loader, forget_loader, device):
-            logits = net(torch.cat([inputs, forget_inputs]))  # one pass: BatchNorm sees both
-            retain_loss = criterion(logits[: len(targets)], targets)
-            forget_loss = criterion(logits[len(targets) :], forget_targets) if len(forget_targets) else 0.0
-            loss = beta * retain_loss - (1 - beta) * forget_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+    for inputs, targets, forget_inputs, forget_targets in take(passes, steps):
+        logits = net(torch.cat([inputs, forget_inputs]))  # one pass: BatchNorm sees both
+        retain_loss = criterion(logits[: len(targets)], targets)
+        forget_loss = criterion(logits[len(targets) :], forget_targets) if len(forget_targets) else 0.0
+        loss = beta * retain_loss - (1 - beta) * forget_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
     return net.eval()

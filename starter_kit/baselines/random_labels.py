@@ -12,7 +12,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import check_inputs, sgd_cosine, with_forget_slices, wrong_labels
+from starter_kit.baselines._common import (
+    budget_steps,
+    check_inputs,
+    sgd_cosine,
+    take,
+    training_recipe,
+    with_forget_slices,
+    wrong_labels,
+)
+from starter_kit.recipe import Recipe
 
 
 def random_labels(
@@ -20,10 +29,9 @@ def random_labels(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.02,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 0.2,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
     """Epochs over retain + relabelled forget examples, mixed evenly; in place, eval mode.
 
@@ -33,16 +41,18 @@ def random_labels(
     uniformly from the other classes, from torch's global generator (which the scorer
     seeds before each run).
     """
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
-    optimizer, scheduler = sgd_cosine(net, lr, epochs * len(retain_loader), momentum, weight_decay)
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
+    steps = budget_steps(recipe, retain_loader, epoch_share)
+    optimizer, scheduler = sgd_cosine(net, recipe, lr_scale, steps)
     criterion = nn.CrossEntropyLoss()
+    passes = lambda: with_forget_slices(retain_loader, forget_loader, device)  # noqa: E731
     net.train()
-    for _ in range(epochs):
-        for inputs, targets, forget_inputs, forget_targets in with_forget_slices(retain_loader, forget_loader, device):
-            logits = net(torch.cat([inputs, forget_inputs]))
-            loss = criterion(logits, torch.cat([targets, wrong_labels(forget_targets, logits.shape[1])]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+    for inputs, targets, forget_inputs, forget_targets in take(passes, steps):
+        logits = net(torch.cat([inputs, forget_inputs]))
+        loss = criterion(logits, torch.cat([targets, wrong_labels(forget_targets, logits.shape[1])]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
     return net.eval()

@@ -12,7 +12,7 @@ alone explains. Unlike pruning, the zeroed weights are free to grow back.
 
 Here each entry of every weight matrix and convolution kernel is zeroed with
 probability ``mask_prob`` (biases and BatchNorm terms are kept), a fresh draw in each
-run; the repair is ``finetune`` at the given rate.
+run; the repair is ``finetune`` (a sixteenth of the recipe's epochs at its rate).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import check_inputs
+from starter_kit.baselines._common import check_inputs, training_recipe
 from starter_kit.baselines.finetune import finetune
+from starter_kit.recipe import Recipe
 
 
 def random_mask(
@@ -29,29 +30,22 @@ def random_mask(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.1,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 1.0,
     mask_prob: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
     """Zero each weight with ``mask_prob`` (see ``mask_weights``), then fine-tune on retain; in place, eval mode.
 
     Sources: the NeurIPS 2023 challenge entry of Xinkuan Song and the competition report
     (Triantafillou et al., 2024); see the module.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    8% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 99.00%;
-    simple MIA 0.54; official score 0.026 at N=32 and 0.012 at N=128 (retraining: forget
-    98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32). ``mask_prob`` 0.2 scored 0.021,
-    0.3 0.015, 0.5 0.015 (accuracy down to 95-97%, where one epoch of repair no longer
-    suffices).
     """
-    check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
     if not 0.0 <= mask_prob < 1.0:
         raise ValueError(f"mask_prob must be a probability in [0, 1), got {mask_prob}")
     mask_weights(net, mask_prob)
-    return finetune(net, retain_loader, forget_loader, val_loader, epochs, lr, momentum, weight_decay)
+    return finetune(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale, recipe)
 
 
 @torch.no_grad()

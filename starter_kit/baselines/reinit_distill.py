@@ -17,15 +17,14 @@ original model as a teacher. Two entries describe it in their own write-ups:
 
 Here each convolution and linear layer is re-initialised with probability
 ``reinit_prob`` (its ``reset_parameters``), the classifier always when ``reset_head``;
-BatchNorm layers stay. Then ``epochs`` over retain minimise
+BatchNorm layers stay. Then ``epoch_share`` of the recipe's epochs over retain minimise
 ``CE + distill * MSE(logits, original logits)`` on images with N(0, ``input_noise``^2)
 noise added (digits' pixels are standardised, so the noise is in units of one pixel
 standard deviation). The forget set is never read.
 
 The default ``reinit_prob`` is 0, so only the classifier is reset: on the small digits
-network, one epoch does not repair a reset convolution (see the figures in
-``reinit_distill``'s docstring). On a ResNet-18 trained for longer, with more time
-to repair, the write-ups re-initialise more; raise ``reinit_prob`` (and ``epochs``).
+network, one epoch did not repair a reset convolution. On a ResNet-18 trained for longer,
+with more time to repair, the write-ups re-initialise more; raise ``reinit_prob`` (and ``epoch_share``).
 """
 
 from __future__ import annotations
@@ -33,7 +32,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import batches, check_inputs, frozen_copy, sgd_cosine
+from starter_kit.baselines._common import (
+    batches,
+    budget_steps,
+    check_inputs,
+    frozen_copy,
+    sgd_cosine,
+    take,
+    training_recipe,
+)
+from starter_kit.recipe import Recipe
 
 
 def reinit_distill(
@@ -41,51 +49,41 @@ def reinit_distill(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.1,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 1,
     reinit_prob: float = 0.0,
     reset_head: bool = True,
     distill: float = 0.1,
     input_noise: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
     """Re-initialise random layers (see the module), then distil the original on noisy retain; in place, eval mode.
 
     Sources: the NeurIPS 2023 challenge entries of Ahn et al. (8th place) and of the
     Euclid team (6th place), described in the module.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    11% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 98.72%;
-    simple MIA 0.54; official score 0.076 at N=32 and 0.047 at N=128, second to
-    ``scrub`` (retraining: forget 98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32). One
-    epoch does not repair reset convolutions: ``reinit_prob`` 0.05 scored 0.040 at N=32,
-    0.1 scored 0.031 (0.007 at N=128; test accuracy 97%) and 0.3 scored 0.018 (93%).
-    ``distill`` 0.3 scored 0.060; with reset convolutions, ``distill`` 1 cost 2 to 10
-    more points of accuracy than 0.1 (the logits' squared error is large next to
-    cross-entropy). ``input_noise`` 0.3 scored 0.074.
     """
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
+    steps = budget_steps(recipe, retain_loader, epoch_share)
     if not 0.0 <= reinit_prob <= 1.0:
         raise ValueError(f"reinit_prob must be a probability in [0, 1], got {reinit_prob}")
     if distill < 0 or input_noise < 0:
         raise ValueError(f"need distill >= 0 and input_noise >= 0, got {distill} and {input_noise}")
     teacher = frozen_copy(net)
     reinitialise_layers(net, reinit_prob, reset_head)
-    optimizer, scheduler = sgd_cosine(net, lr, epochs * len(retain_loader), momentum, weight_decay)
+    optimizer, scheduler = sgd_cosine(net, recipe, lr_scale, steps)
     criterion = nn.CrossEntropyLoss()
     net.train()
-    for _ in range(epochs):
-        for inputs, targets in batches(retain_loader, device):
-            inputs = inputs + input_noise * torch.randn_like(inputs)
-            logits = net(inputs)
-            with torch.no_grad():
-                teacher_logits = teacher(inputs)
-            loss = criterion(logits, targets) + distill * nn.functional.mse_loss(logits, teacher_logits)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+    for inputs, targets in take(lambda: batches(retain_loader, device), steps):
+        inputs = inputs + input_noise * torch.randn_like(inputs)
+        logits = net(inputs)
+        with torch.no_grad():
+            teacher_logits = teacher(inputs)
+        loss = criterion(logits, targets) + distill * nn.functional.mse_loss(logits, teacher_logits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
     return net.eval()
 
 

@@ -17,7 +17,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter_kit.baselines._common import batches, check_inputs, sgd_cosine, with_forget_slices, wrong_labels
+from starter_kit.baselines._common import (
+    IMPORTANCE_FLOOR,
+    batches,
+    budget_steps,
+    check_inputs,
+    sgd_cosine,
+    take,
+    training_recipe,
+    with_forget_slices,
+    wrong_labels,
+)
+from starter_kit.recipe import Recipe
 
 
 def salun(
@@ -25,50 +36,47 @@ def salun(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    lr: float = 0.02,
+    epoch_share: float = 1 / 16,
+    lr_scale: float = 0.2,
     saliency: float = 0.5,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
     """Mask the ``saliency`` share of most salient weights, then random-label training through the mask; in place.
 
     Paper: Fan, Liu, Zhang, Wei, Wong and Liu, "SalUn: Empowering Machine Unlearning via
     Gradient-based Weight Saliency in Both Image Classification and Generation", ICLR 2024.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    9% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 98.44%;
-    simple MIA 0.53; official score 0.043 at N=32 and 0.024 at N=128, on a par with
-    ``random_labels``, the same without the mask (0.040 and 0.022); retraining: forget
-    98.4%, test 98.8%, MIA 0.48, score 0.204 at N=32. ``saliency`` 0.2 scored 0.032 at
-    N=32; ``lr`` 0.05 0.017 (forget accuracy down to 94%, below retraining's).
     """
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
+    steps = budget_steps(recipe, retain_loader, epoch_share)
     if not 0.0 < saliency <= 1.0:
         raise ValueError(f"saliency must be a share of the weights in (0, 1], got {saliency}")
     masks = saliency_masks(net, forget_loader, saliency)
     parameters = [p for p in net.parameters() if p.requires_grad]
     # Weight decay is added to the gradient by hand, so that the mask applies to it too.
-    optimizer, scheduler = sgd_cosine(net, lr, epochs * len(retain_loader), momentum, weight_decay=0.0)
+    optimizer, scheduler = sgd_cosine(net, recipe, lr_scale, steps, weight_decay=False)
     criterion = nn.CrossEntropyLoss()
+    passes = lambda: with_forget_slices(retain_loader, forget_loader, device)  # noqa: E731
     net.train()
-    for _ in range(epochs):
-        for inputs, targets, forget_inputs, forget_targets in with_forget_slices(retain_loader, forget_loader, device):
-            logits = net(torch.cat([inputs, forget_inputs]))
-            loss = criterion(logits, torch.cat([targets, wrong_labels(forget_targets, logits.shape[1])]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():
-                for parameter, mask in zip(parameters, masks):
-                    if parameter.grad is not None:
-                        parameter.grad.add_(parameter, alpha=weight_decay).mul_(mask)
-            optimizer.step()
-            scheduler.step()
+    for inputs, targets, forget_inputs, forget_targets in take(passes, steps):
+        logits = net(torch.cat([inputs, forget_inputs]))
+        loss = criterion(logits, torch.cat([targets, wrong_labels(forget_targets, logits.shape[1])]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for parameter, mask in zip(parameters, masks):
+                if parameter.grad is not None:
+                    parameter.grad.add_(parameter, alpha=recipe.weight_decay).mul_(mask)
+        optimizer.step()
+        scheduler.step()
     return net.eval()
 
 
 def saliency_masks(net: nn.Module, forget_loader, saliency: float) -> list[torch.Tensor]:
     """One 0/1 mask per trainable parameter: 1 for the ``saliency`` share of largest |d forget loss / d w|.
+
+    Only weights whose magnitude exceeds ``IMPORTANCE_FLOOR`` times the mean magnitude can be
+    salient, so a share larger than the measurably salient weights' masks fewer.
 
     The forget loss is the cross-entropy summed over the forget set, its gradient taken
     in eval mode (BatchNorm's running statistics are left alone).
@@ -88,4 +96,7 @@ def saliency_masks(net: nn.Module, forget_loader, saliency: float) -> list[torch
     # The k-th largest magnitude is the threshold; ties at it are kept (so at least k weights move).
     k = max(1, round(saliency * magnitudes.numel()))
     threshold = torch.topk(magnitudes, k, sorted=False).values.min()
-    return [(g >= threshold).to(g.dtype) for g in gradients]
+    # Magnitudes at or below the floor are not salient, whatever the share: which weights
+    # have an exactly zero gradient (or an underflowing one) differs from CPU to CPU.
+    floor = IMPORTANCE_FLOOR * float(magnitudes.double().mean())
+    return [((g >= threshold) & (g > floor)).to(g.dtype) for g in gradients]

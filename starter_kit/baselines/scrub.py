@@ -5,7 +5,7 @@ Machine Unlearning", NeurIPS 2023. The teacher is a frozen copy of the original 
 the student (the model itself) alternates "max steps", which push its outputs on forget
 examples away from the teacher's (gradient ascent on their KL divergence), and "min
 steps", which keep it close to the teacher on retain examples (KL) while fitting their
-labels (cross-entropy). The max steps come only in the first ``max_epochs`` epochs, so
+labels (cross-entropy). The max steps come only in the first ``max_passes`` passes, so
 that the last min steps repair what they broke (the paper's "min-max" schedule).
 
 The paper's CIFAR-10 settings run several epochs at a small rate; one epoch at a
@@ -16,7 +16,17 @@ from __future__ import annotations
 
 from torch import nn
 
-from starter_kit.baselines._common import batches, check_inputs, distillation_kl, frozen_copy, sgd_cosine
+from starter_kit.baselines._common import (
+    batches,
+    budget_steps,
+    check_inputs,
+    distillation_kl,
+    frozen_copy,
+    sgd_cosine,
+    take,
+    training_recipe,
+)
+from starter_kit.recipe import Recipe
 
 
 def scrub(
@@ -24,39 +34,32 @@ def scrub(
     retain_loader,
     forget_loader,
     val_loader,
-    epochs: int = 1,
-    max_epochs: int = 1,
-    lr: float = 0.05,
+    epoch_share: float = 1 / 16,
+    max_passes: int = 1,
+    lr_scale: float = 0.5,
     temperature: float = 4.0,
     alpha: float = 1.0,
     gamma: float = 1.0,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    recipe: Recipe | None = None,
 ) -> nn.Module:
-    """SCRUB for ``epochs`` min passes over retain, the first ``max_epochs`` preceded by a max pass over forget.
+    """SCRUB: min steps over retain for ``epoch_share`` of the recipe's epochs, the first ``max_passes``
+    passes over retain each preceded by a max pass over forget.
 
     Min steps minimise ``gamma * CE + alpha * KL(teacher || student)`` on retain; max
     steps maximise ``KL(teacher || student)`` on forget, both KLs at ``temperature``.
     In place; returns ``net`` in eval mode. Paper: Kurmanji, Triantafillou, Hayes and
     Triantafillou, "Towards Unbounded Machine Unlearning", NeurIPS 2023.
-
-    Measured on the public digits split with the defaults (one torch thread, 5 seeds):
-    11% of retraining's time; accuracy retain 100.00%, forget 100.00%, test 98.77%;
-    simple MIA 0.54; official score 0.090 at N=32 and 0.053 at N=128, the kit's best
-    baseline there (retraining: forget 98.4%, test 98.8%, MIA 0.48, score 0.204 at
-    N=32). At N=32, ``lr`` 0.1 scored 0.059 and 0.02 scored 0.042; ``alpha`` 0.5 scored
-    0.057.
     """
-    device = check_inputs(net, retain_loader, forget_loader, val_loader, epochs, lr)
-    if not 0 <= max_epochs <= epochs:
-        raise ValueError(f"max_epochs must be in [0, epochs={epochs}], got {max_epochs}")
+    device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
+    recipe = training_recipe(retain_loader, recipe)
+    min_steps = budget_steps(recipe, retain_loader, epoch_share)
+    min_passes = -(-min_steps // len(retain_loader))
+    if not 0 <= max_passes <= min_passes:
+        raise ValueError(f"max_passes must be in [0, {min_passes}] (the passes over retain), got {max_passes}")
     if not temperature > 0 or alpha < 0 or gamma < 0:
-        raise ValueError(
-            f"need temperature > 0, alpha >= 0 and gamma >= 0, got {temperature}, {alpha} and {gamma}"
-        )
+        raise ValueError(f"need temperature > 0, alpha >= 0 and gamma >= 0, got {temperature}, {alpha} and {gamma}")
     teacher = frozen_copy(net)
-    steps = epochs * len(retain_loader) + max_epochs * len(forget_loader)
-    optimizer, scheduler = sgd_cosine(net, lr, steps, momentum, weight_decay)
+    optimizer, scheduler = sgd_cosine(net, recipe, lr_scale, min_steps + max_passes * len(forget_loader))
     criterion = nn.CrossEntropyLoss()
     net.train()
 
@@ -66,11 +69,14 @@ def scrub(
         optimizer.step()
         scheduler.step()
 
-    for epoch in range(epochs):
-        if epoch < max_epochs:
+    for done in range(0, min_steps, len(retain_loader)):
+        if done // len(retain_loader) < max_passes:
             for inputs, _ in batches(forget_loader, device):
                 step(-distillation_kl(net(inputs), teacher(inputs), temperature))
-        for inputs, targets in batches(retain_loader, device):
+        for inputs, targets in take(
+            lambda: batches(retain_loader, device),
+            min(len(retain_loader), min_steps - done),
+        ):
             logits = net(inputs)
             step(gamma * criterion(logits, targets) + alpha * distillation_kl(logits, teacher(inputs), temperature))
     return net.eval()
