@@ -80,8 +80,9 @@ def test_input_data_holds_only_what_a_submission_may_see(bundle, split):
         folder = root / f"input_data_{phase}"
         assert sorted(p.name for p in folder.rglob("*")) == ["phase.json", "task.pt"]
         task = torch.load(folder / "task.pt", weights_only=True)
-        assert sorted(task) == ["batch_size", "model", "parts", "state"]
+        assert sorted(task) == ["batch_size", "model", "parts", "recipe", "state"]
         assert sorted(task["parts"]) == ["forget", "retain", "val"]
+        assert task["recipe"] == split.recipe.to_dict()  # public: the protocol publishes the recipe
         for part, (images, labels) in task["parts"].items():
             assert torch.equal(images, split.images(part)) and torch.equal(labels, split.labels(part))
         test_rows = {bytes(row.numpy().tobytes()) for row in split.images("test")}

@@ -93,7 +93,8 @@ def write_phase_data(split, refs_dir, n_models: int, input_dir: Path, reference_
     job = job_from_split(split, source="", filename="", threads=threads, device=device)
     input_dir.mkdir(parents=True)
     buffer = io.BytesIO()
-    torch.save({"model": job.model, "state": job.state, "parts": job.parts, "batch_size": job.batch_size}, buffer)
+    torch.save({"model": job.model, "state": job.state, "parts": job.parts, "recipe": job.recipe,
+                "batch_size": job.batch_size}, buffer)
     write_bytes(input_dir / TASK_FILE, buffer.getvalue())
     write_json(input_dir / PHASE_FILE, public)
 

@@ -115,7 +115,7 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
         return record
     limits = Limits(run_seconds=float(phase["limit_seconds"]))
     allowance = float(phase["setup_seconds"]) + limits.allowance(len(seeds))
-    parts, batch_size, spec = _Parts(task["parts"]), int(task["batch_size"]), task["model"]
+    parts, batch_size, spec = _Parts(task["parts"], task["recipe"]), int(task["batch_size"]), task["model"]
     buffer = io.BytesIO()
     torch.save(task.pop("state"), buffer)
     original = buffer.getvalue()
