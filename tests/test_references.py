@@ -188,7 +188,7 @@ def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(s
     with pytest.raises(ValueError, match=rf"{truncated} is damaged \(unreadable: BadZipFile"):
         load_references(split, 4, refs)
     submission = kit.write_py(tmp_path, "def unlearning(net, retain, forget, val):\n    return net\n")
-    command = ["score", str(submission), "--split-dir", str(split.directory), "--n-models", "4"]
+    command = ["score", str(submission), "--team", "t", "--split-dir", str(split.directory), "--n-models", "4"]
     assert main([*command, "--refs", str(refs), "--out", str(tmp_path / "out"), "--unsealed", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {truncated} is damaged")
