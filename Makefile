@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m data_prep build --dataset digits --split public --out $(SPLIT) --force
 	$(PY) -m scoring references --split-dir $(SPLIT) --n-models $(N_MODELS) --jobs 2
-	$(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public
+	$(PY) -m scoring score notebooks/starter.ipynb --team demo --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public --replace
 	$(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
 	$(PY) -m scoring leaderboard --results $(RESULTS)/scores
 
