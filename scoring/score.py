@@ -57,8 +57,8 @@ from scoring.html_report import render_report
 from scoring.ingestion import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.references import ReferenceSet, load_references
-from scoring.teams import check_team
 from scoring.report import score_figure
+from scoring.teams import check_team
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source

@@ -147,7 +147,7 @@ def test_a_set_read_with_another_secret_names_the_cause_and_the_fix(split, tmp_p
     monkeypatch.setenv("SCORING_SECRET", "organiser only")
     with pytest.raises(ValueError, match="holds another model 0 than this split gives") as error:
         load_references(split, 2, refs)
-    assert f"the set was trained without $SCORING_SECRET, which is set now: unset it to use this set" in str(error.value)
+    assert "the set was trained without $SCORING_SECRET, which is set now: unset it to use this set" in str(error.value)
     assert fix in str(error.value) and "delete" not in str(error.value)
     # a set trained with one secret, read with another or with none
     for k in range(4):
