@@ -35,7 +35,7 @@ demo: export TIMEFORMAT = took %1R s
 demo: $(DEMO_STAMP)
 	time $(PY) -m data_prep build --dataset digits --split public --out $(SPLIT) --force
 	time $(PY) -m scoring references --split-dir $(SPLIT) --n-models $$((2 * $(N_MODELS))) --jobs 2
-	time $(PY) -m scoring score notebooks/starter.ipynb --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public
+	time $(PY) -m scoring score notebooks/starter.ipynb --team demo --split-dir $(SPLIT) --n-models $(N_MODELS) --out $(RESULTS)/scores/starter-public --replace
 	time $(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
 	time $(PY) -m scoring leaderboard --results $(RESULTS)/scores
 

@@ -70,6 +70,7 @@ def main() -> None:
                     split_dir=split_dir,
                     n_models=n,
                     out=work / f"score-n{n}",
+                    replace=True,  # this benchmark's scratch folder
                     refs_dir=work / "references",
                     time_limit=args.time_limit,
                     threads=args.threads,

@@ -88,6 +88,8 @@ def run_benchmark(options, names: list[str] | None = None, progress: bool = True
             options,
             submission=path,
             out=out / "scores" / name,
+            team=name,  # each row is its own entrant
+            replace=True,  # the benchmark's own folder: a rerun scores every row again
             progress=False,
             time_limit=LIFTED_LIMIT if lifted else options.time_limit,
             limit_note=LIFTED_RULE if lifted else None,

@@ -1,4 +1,4 @@
-"""The ``references``, ``score`` and ``leaderboard`` subcommands of ``python -m scoring``.
+"""The ``references``, ``score``, ``leaderboard`` and ``publish`` subcommands of ``python -m scoring``.
 
 Thin: parse, call one function, print. Hook them into a parser with
 ``add_commands(subparsers)``; each subparser sets ``handler(args) -> exit code``.
@@ -60,7 +60,10 @@ def add_commands(subparsers) -> None:
     score.add_argument("submission", type=Path, help="a .ipynb notebook (its 'submission'-tagged cells) or a .py file")
     score.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
     score.add_argument("--n-models", required=True, type=int, help="N: runs of the submission and reference models used")
-    score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (replaced if a score folder)")
+    score.add_argument("--team", help="the team (or participant) that handed the submission in: the leaderboard "
+                       "ranks teams, never file names (required)")
+    score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (new or empty)")
+    score.add_argument("--replace", action="store_true", help="replace the score that --out already holds")
     score.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
     score.add_argument(
         "--time-limit", type=_positive,
@@ -129,16 +132,38 @@ def add_commands(subparsers) -> None:
     board = subparsers.add_parser(
         "leaderboard",
         help="rank every scored submission under a results folder",
-        description="Collect every score.json under a folder and rank the scored submissions, public and "
-        "private split side by side; write the table as CSV.",
+        description="Collect every score.json under a folder and rank the teams, public and private split side "
+        "by side; write the table as CSV and HTML. The page links into the score folders, which hold organisers/: "
+        "it is the organisers' view; publish with 'python -m scoring publish'.",
     )
     board.add_argument("--results", required=True, type=Path, help="folder the score folders were written under")
     board.add_argument("--csv", type=Path, help="where to write the table (default RESULTS/leaderboard.csv)")
+    _phase(board, "final")
     board.set_defaults(handler=leaderboard_command)
+
+    publish = subparsers.add_parser(
+        "publish",
+        help="write the leaderboard to publish: public fields and the ranked entries' reports only",
+        description="Rank the teams of a phase and write into OUT only what may be published: leaderboard.csv "
+        "and leaderboard.html with the allow-listed public columns, and the report.html of each ranked entry's "
+        "counted score(s) under reports/. Nothing of organisers/, no arrays, logs or paths.",
+    )
+    publish.add_argument("--results", required=True, type=Path, help="folder the score folders were written under")
+    publish.add_argument("--out", required=True, type=Path, help="folder to publish (new, empty, or an earlier publish)")
+    _phase(publish, None)
+    publish.set_defaults(handler=publish_command)
 
     from scoring.hosting.cli import add_codabench
 
     add_codabench(subparsers)
+
+
+def _phase(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--phase", choices=("public", "final"), default=default, required=default is None,
+        help="public: during the challenge, public scores only, each team's best; final: each team's latest "
+        "private score beside that submission's public one" + (f" (default {default})" if default else " (required)"),
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -247,7 +272,12 @@ def describe_ceiling(ceiling: dict | None, n_models: int) -> str:
 
 def score_command(args) -> int:
     from scoring.report import summary_text
+    from scoring.teams import check_team
 
+    if args.team is None:
+        raise ValueError(f"--team is missing: name the team (or participant) that handed in {args.submission.name}, "
+                         "e.g. --team team-a (the leaderboard ranks teams; a file name is no identity)")
+    check_team(args.team)
     _setup(args)
     with _backend(args) as backend:
         record = _score(args, backend if args.backend == "ray" else None)
@@ -261,6 +291,8 @@ def _score(args, backend) -> dict:
     return score_submission(
         ScoreOptions(
             submission=args.submission,
+            team=args.team,
+            replace=args.replace,
             split_dir=args.split_dir,
             n_models=args.n_models,
             out=args.out,
@@ -292,12 +324,21 @@ def leaderboard_command(args) -> int:
     scores = collect_scores(args.results)
     if scores.empty:
         raise ValueError(f"no score.json under {args.results}: score a submission with 'python -m scoring score'")
-    table, others = leaderboard(scores), not_ranked(scores)
+    table, others = leaderboard(scores, args.phase), not_ranked(scores, args.phase)
     path = write_leaderboard(table, args.csv or args.results / LEADERBOARD_FILE)
     page = path.with_suffix(".html")
     write_bytes(page, render_leaderboard(table, others, report_links(scores, page.parent)).encode())
     print(format_leaderboard(table, others))
-    print(f"\nwrote {path} and {page}")
+    print(f"\nwrote {path} and {page} ({args.phase} phase; the organisers' view: publish with 'python -m scoring publish')")
+    return 0
+
+
+def publish_command(args) -> int:
+    from scoring.publish import publish
+
+    published = publish(args.results, args.out, args.phase)
+    print(f"published the {args.phase} leaderboard of {published['entries']} entr{'y' if published['entries'] == 1 else 'ies'} "
+          f"and {published['reports']} report(s) into {args.out}: {', '.join(published['files'])}")
     return 0
 
 

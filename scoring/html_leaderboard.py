@@ -121,8 +121,11 @@ def _header(specs: list[dict], splits: list[str]) -> dict:
 
 
 def _leaderboard_row(row: dict, specs: list[dict], splits: list[str], links: dict) -> dict:
-    who = [str(row[k]) for k in ("sha256", "submission") if row.get(k) is not None]
     prefix = f"{row.get('dataset')}/{_int_text(row.get('N'))}"
+    if _present(row.get("team")):  # a team's entry links to its own reports only, never to another team's
+        who = [f"{row['team']}/{row['sha256']}"] if _present(row.get("sha256")) else []
+    else:
+        who = [str(row[k]) for k in ("sha256", "submission") if row.get(k) is not None]
 
     def link_for(split):
         candidates = []
@@ -200,6 +203,9 @@ def not_ranked_rows(frame: pd.DataFrame, links: dict) -> list[dict]:
     for row in frame.to_dict("records"):
         split, who = row.get("split"), str(row.get("submission"))
         candidates = [f"{row.get('dataset')}/{_int_text(row.get('N'))}/{who}/{split}", f"{who}/{split}", who]
+        if _present(row.get("team")):
+            who = f"{row['team']}: {who}" if who else str(row["team"])
+            candidates = [f"{row.get('dataset')}/{_int_text(row.get('N'))}/{row['team']}/{row.get('sha256')}/{split}"]
         rows.append(
             {
                 "submission": who,

@@ -132,7 +132,8 @@ def render_leaderboard(table: pd.DataFrame, not_ranked: pd.DataFrame, links: dic
         ``scoring.leaderboard.not_ranked``: submission, dataset, split, N, status, reason.
     links : dict of key -> href, optional
         Links to each entry's report.html (relative to the page), looked up per split as
-        ``"<dataset>/<N>/<sha256 or submission>/<split>"``, then
+        ``"<dataset>/<N>/<team>/<sha256>/<split>"`` for a row with a team (nothing else),
+        else ``"<dataset>/<N>/<sha256 or submission>/<split>"``, then
         ``"<sha256 or submission>/<split>"``, then ``"<sha256 or submission>"``; see
         ``report_links``.
 
@@ -168,6 +169,7 @@ def report_links(scores: pd.DataFrame, relative_to: str | os.PathLike, *, only_e
     Returns
     -------
     dict
+        ``"<dataset>/<N>/<team>/<sha256[:12]>/<split>"`` for a score with a team, else
         ``"<dataset>/<N>/<sha256[:12]>/<split>"`` and ``"<dataset>/<N>/<submission>/<split>"``
         -> relative href of that score's report.html (the latest score of each).
     """
@@ -179,6 +181,10 @@ def report_links(scores: pd.DataFrame, relative_to: str | os.PathLike, *, only_e
         if only_existing and not report.is_file():
             continue
         href = Path(os.path.relpath(report, Path(relative_to))).as_posix()
+        team = getattr(row, "team", None)
+        if isinstance(team, str) and team:  # a team's reports, apart from another team's identical file
+            links[f"{row.dataset}/{int(row.N)}/{team}/{str(row.submission_sha256)[:12]}/{row.split}"] = href
+            continue
         for who in (str(row.submission_sha256)[:12], row.submission):
             links[f"{row.dataset}/{int(row.N)}/{who}/{row.split}"] = href
     return links

@@ -1,12 +1,13 @@
-"""The leaderboard: every scored submission under a results folder, ranked, one row each.
+"""The leaderboard: every score under a results folder, ranked by team, one row per team.
 
-A submission scored on both the public and the private split gets one row with both
-side by side, as on Kaggle; the ranking uses the private score when there is one
-(the final ranking) and the public score otherwise. Scores are only compared at the
-same dataset and N (F depends on N), so ranks restart for each (dataset, N), and within
-one the private score decides as soon as any submission has one. When the
-same submission was scored more than once on a split at the same N, the latest
-score counts.
+Entrants are teams (score.json's ``team``, from ``scoring score --team``), never file
+names or file hashes: two teams that hand in the same bytes are two entries. Which
+submission of a team counts depends on the phase (``PHASES``): during the challenge
+(``public``) its best public score, and nothing of the private split is shown; for the
+final ranking (``final``) its latest private score, beside that submission's public
+score, as on Kaggle. Scores are only compared at the same dataset and N (F depends on
+N), so ranks restart for each (dataset, N) and reference set. When the same submission
+of a team was scored more than once on a split at the same N, the latest scoring counts.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scoring.score import SCORE_FILE
 from starter_kit.atomic import write_bytes
 
 LEADERBOARD_FILE = "leaderboard.csv"
+PHASES = ("public", "final")
 _VALUES = ("score", "score_low", "score_high", "F", "RA_U", "TA_U", "mean_run_seconds", "sealed", "references")
 
 
@@ -37,6 +39,7 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
             record = json.loads(path.read_text())
             rows.append(
                 {
+                    "team": _team(record),
                     "submission": record["submission"]["name"],
                     "submission_sha256": record["sha256"]["submission"],
                     "dataset": record["split"]["dataset"],
@@ -60,56 +63,116 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
             continue  # not a score.json this scorer wrote
-    columns = ["submission", "submission_sha256", "dataset", "split", "N", "status", "reason", *_VALUES, "scored_at", "path"]
+    columns = ["team", "submission", "submission_sha256", "dataset", "split", "N", "status", "reason", *_VALUES, "scored_at", "path"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
-    """Rank the scored rows of ``collect_scores``: one row per (dataset, N, submission).
+def leaderboard(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
+    """Rank the entrants of ``collect_scores``'s rows: one row per (dataset, N, team).
 
-    Columns: rank, group, dataset, N, submission, sha256 (12 characters), then for each
-    split present (public first, private next) its score with its 95% interval
-    (``score_low``, ``score_high``), F, RA_U, TA_U, mean run seconds, whether it was
-    scored in the sandbox (``sealed``; an unsealed score is no official one) and the
+    ``phase`` says which submission of a team counts (``PHASES``):
+
+    - ``public`` (during the challenge): public-split scores only, nothing of another
+      split; a team's best public score.
+    - ``final``: where any entry at a (dataset, N) has a private score, the team's latest
+      private score (the submission the organiser scored last on the private split for
+      it), beside the public score of that same submission; elsewhere as ``public``.
+
+    Columns: rank, group, team, dataset, N, submission (the counted one's file name),
+    sha256 (12 characters), entries (distinct submissions of the team on the ranking
+    split), then for each split shown (public first, private next) its score with its 95%
+    interval (``score_low``, ``score_high``), F, RA_U, TA_U, mean run seconds, whether it
+    was scored in the sandbox (``sealed``; an unsealed score is no official one) and the
     reference set (12 characters of its sha256); then ``overlaps_above``: whether the
     ranking score's interval overlaps that of the entry ranked just above (a difference
     within noise). Ranks are only given within a group: the same dataset, N and
-    reference set of the ranking split (the private one where any entry has it).
+    reference set of the ranking split. A score without a team (from before teams, or
+    scored through the API without one) is its own entrant, one per submission sha256.
     """
-    scored = scores[scores["status"] == "scored"].copy()
+    scored = _latest(_in_phase(scores, phase))
+    scored = scored[scored["status"] == "scored"]
     if scored.empty:
-        return pd.DataFrame(columns=["rank", "group", "dataset", "N", "submission", "sha256"])
-    scored = scored.sort_values("scored_at").drop_duplicates(["dataset", "N", "submission_sha256", "split"], keep="last")
-    scored["sha256"] = scored["submission_sha256"].str[:12]
-    key = ["dataset", "N", "submission", "sha256"]
-    wide = scored.set_index([*key, "split"])[list(_VALUES)].unstack("split")
-    splits = sorted(scored["split"].unique(), key=lambda s: ({"public": 0, "private": 1}.get(s, 2), s))
-    table = pd.DataFrame(index=wide.index)
-    for split in splits:
-        for value in _VALUES:
-            if (value, split) in wide.columns:
-                table[f"{split} {value}"] = wide[(value, split)]
-    table = table.reset_index()
+        return pd.DataFrame(columns=["rank", "group", "team", "dataset", "N", "submission", "sha256"])
+    rows = []
+    for (dataset, n_models), same_n in scored.groupby(["dataset", "N"]):
+        splits = sorted(same_n["split"].unique(), key=_split_order)
+        ranking = "private" if phase == "final" and "private" in splits else splits[0]
+        for _, mine in same_n.groupby("entrant"):
+            rows.append(_entry(mine, splits, ranking))
+    table = pd.DataFrame(rows)
+    splits = sorted({c.split(" ", 1)[0] for c in table.columns if c.endswith(" score")}, key=_split_order)
+    table.insert(0, "rank", float("nan"))
+    table.insert(1, "group", "")
+    keys = ["rank", "group", "team", "dataset", "N", "submission", "sha256", "entries"]
+    table = table[[*keys, *(f"{s} {v}" for s in splits for v in _VALUES if f"{s} {v}" in table), "_ranking"]]
     rank = pd.Series(float("nan"), index=table.index)
-    group_name = pd.Series("", index=table.index, dtype=object)
     overlaps = pd.Series(pd.NA, index=table.index, dtype="boolean")
-    for (dataset, n_models), same_n in table.groupby(["dataset", "N"]):
-        # The private score decides where there is one (the final ranking), else the first split's.
-        split = "private" if "private score" in same_n and same_n["private score"].notna().any() else splits[0]
+    for (dataset, n_models, split), same_n in table.groupby(["dataset", "N", "_ranking"]):
         missing = same_n.index[same_n[f"{split} score"].isna()]
-        group_name[missing] = f"not ranked: {dataset}, N = {n_models} is ranked on the {split} split, which this has no score on"
+        table.loc[missing, "group"] = (
+            f"not ranked: {dataset}, N = {n_models} is ranked on the {split} split, which this has no score on"
+        )
         for references, group in same_n.groupby(f"{split} references"):
             rank[group.index] = group[f"{split} score"].rank(ascending=False, method="min")
-            group_name[group.index] = f"{dataset}, N = {n_models}, {split} references {references}"
-            ordered = group.assign(_rank=rank[group.index]).sort_values("_rank")
-            lows, highs = ordered[f"{split} score_low"].to_numpy(), ordered[f"{split} score_high"].to_numpy()
-            for position, index in enumerate(ordered.index[1:], start=1):
+            table.loc[group.index, "group"] = f"{dataset}, N = {n_models}, {split} references {references}"
+            ordered_rows = group.assign(_rank=rank[group.index]).sort_values("_rank")
+            lows, highs = ordered_rows[f"{split} score_low"].to_numpy(), ordered_rows[f"{split} score_high"].to_numpy()
+            for position, index in enumerate(ordered_rows.index[1:], start=1):
                 if not any(pd.isna(v) for v in (lows[position], highs[position], lows[position - 1], highs[position - 1])):
                     overlaps[index] = bool(highs[position] >= lows[position - 1] and lows[position] <= highs[position - 1])
-    table.insert(0, "rank", rank.round().astype("Int64"))
-    table.insert(1, "group", group_name)
+    table["rank"] = rank.round().astype("Int64")
     table["overlaps_above"] = overlaps
+    table = table.drop(columns="_ranking")
     return table.sort_values(["dataset", "N", "group", "rank"], na_position="last").reset_index(drop=True)
+
+
+def _split_order(split: str) -> tuple:
+    return {"public": 0, "private": 1}.get(split, 2), split
+
+
+def _entry(mine: pd.DataFrame, splits: list[str], ranking: str) -> dict:
+    """One entrant's row at one (dataset, N): its counted submission, and that submission's other scores."""
+    on_ranking = mine[mine["split"] == ranking]
+    pool = on_ranking if len(on_ranking) else mine  # no score on the ranking split: shown, not ranked
+    if ranking == "private" and len(on_ranking):
+        chosen = pool.sort_values("scored_at").iloc[-1]  # the latest private score
+    else:  # the best score, the earliest of equal ones
+        chosen = pool.sort_values("scored_at", kind="stable").sort_values("score", ascending=False, kind="stable").iloc[0]
+    sha = chosen["submission_sha256"]
+    row = {
+        "team": chosen["team"], "dataset": chosen["dataset"], "N": chosen["N"], "submission": chosen["submission"],
+        "sha256": sha[:12], "entries": int(pool["submission_sha256"].nunique()), "_ranking": ranking,
+    }
+    for split in splits:
+        same = mine[(mine["split"] == split) & (mine["submission_sha256"] == sha)]
+        if len(same):
+            values = same.sort_values("scored_at").iloc[-1]
+            row.update({f"{split} {value}": values[value] for value in _VALUES})
+    return row
+
+
+def _in_phase(scores: pd.DataFrame, phase: str) -> pd.DataFrame:
+    """The rows a phase may show: every split for ``final``, the public split alone for ``public``."""
+    if phase not in PHASES:
+        raise ValueError(f"phase {phase!r} is not one of {', '.join(PHASES)}: 'public' during the challenge, "
+                         "'final' for the final ranking")
+    return scores[scores["split"] == "public"] if phase == "public" else scores
+
+
+def _latest(scores: pd.DataFrame) -> pd.DataFrame:
+    """The latest scoring of each (entrant, dataset, N, submission, split); entrant: the team, else the sha256."""
+    scores = scores.assign(entrant=[
+        f"team:{team}" if isinstance(team, str) else f"sha256:{sha}"
+        for team, sha in zip(scores["team"], scores["submission_sha256"])
+    ])
+    return scores.sort_values("scored_at").drop_duplicates(
+        ["entrant", "dataset", "N", "submission_sha256", "split"], keep="last"
+    )
+
+
+def _team(record: dict) -> str | None:
+    team = record.get("team")
+    return team if isinstance(team, str) and team else None
 
 
 def _interval(record: dict, name: str, end: int) -> float | None:
@@ -117,11 +180,11 @@ def _interval(record: dict, name: str, end: int) -> float | None:
     return None if not interval or interval[end] is None else float(interval[end])
 
 
-def not_ranked(scores: pd.DataFrame) -> pd.DataFrame:
-    """Rejected and failed submissions, with their reasons (latest per submission and split)."""
-    others = scores[scores["status"] != "scored"].sort_values("scored_at")
-    others = others.drop_duplicates(["dataset", "N", "submission_sha256", "split"], keep="last")
-    return others[["submission", "dataset", "split", "N", "status", "reason"]].reset_index(drop=True)
+def not_ranked(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
+    """Rejected and failed submissions of a phase, with their reasons (the latest scoring of each)."""
+    latest = _latest(_in_phase(scores, phase))
+    others = latest[latest["status"] != "scored"].assign(sha256=lambda frame: frame["submission_sha256"].str[:12])
+    return others[["team", "submission", "sha256", "dataset", "split", "N", "status", "reason"]].reset_index(drop=True)
 
 
 def write_leaderboard(table: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -144,6 +207,7 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
                   "scores of different N, splits or reference sets are never ranked together."]
         for group, rows in table.groupby("group", sort=False):
             shown = pd.DataFrame({"rank": rows["rank"], "": rows["overlaps_above"].map(lambda v: "~" if v is True else "")})
+            shown["team"] = rows["team"].map(lambda v: "(no team)" if pd.isna(v) else v)
             shown["submission"] = rows["submission"]
             for column in [c for c in rows.columns if c.endswith(" score")]:
                 split = column[: -len(" score")]
@@ -159,7 +223,8 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             text += "\n\n~ : its 95% interval overlaps the one ranked above: the order of the two is within noise"
     if len(others):
         text += "\n\nnot ranked:\n" + "\n".join(
-            f"  {row.submission} ({row.dataset}/{row.split}, N = {row.N}): {row.status}: {row.reason}"
+            f"  {'(no team)' if pd.isna(row.team) else row.team}: {row.submission} ({row.dataset}/{row.split}, "
+            f"N = {row.N}): {row.status}: {row.reason}"
             for row in others.itertuples()
         )
     return text

@@ -89,14 +89,15 @@ class Evaluator:
 SECRET_ENV = "SCORING_SECRET"
 
 
-def derive_seed(purpose: str, manifest_sha256: str, index: int) -> int:
+def derive_seed(purpose: str, manifest_sha256: str, index: int, secret: str | None = None) -> int:
     """A 31-bit seed from (purpose, split manifest, index, organiser secret): stable, distinct per purpose.
 
     Reference models use purpose ``reference`` and submission runs ``run``, so no run
     ever shares a seed with a reference model of the same split. Without a secret, anyone
     with the manifest can compute the seeds; an organiser sets ``$SCORING_SECRET`` so that
     participants cannot (the seeds are still recorded in the organiser's outputs).
+    ``secret`` overrides the environment (``""``: the seed without a secret).
     """
-    secret = os.environ.get(SECRET_ENV, "")
+    secret = os.environ.get(SECRET_ENV, "") if secret is None else secret
     digest = hashlib.sha256(f"unlearning-kit/{secret}/{purpose}/{manifest_sha256}/{index}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

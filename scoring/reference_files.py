@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -45,6 +46,19 @@ def reference_seed(manifest_sha256: str, index: int) -> int:
 def calibration_seed(manifest_sha256: str) -> int:
     """The seed of the calibration model: its own purpose, so it is none of the references' or runs'."""
     return derive_seed("calibration", manifest_sha256, 0)
+
+
+def _seed_cause(split, name: str, index: int) -> str:
+    """Why a reference file's seed is not this split's, and the fix: the secret it was trained with differs."""
+    fix = "or train a new set into another --refs folder (the references and every score must use one secret)"
+    unsealed = derive_seed("reference", split.manifest_sha256, index, secret="")
+    if name == f"model-{index:04d}-seed-{unsealed}.npz":
+        return (f"the set was trained without ${SECRET_ENV}, which is set now: unset it to use this set (its seeds "
+                f"are computable by anyone), {fix}")
+    if os.environ.get(SECRET_ENV):
+        return f"the set was trained with another ${SECRET_ENV} than the one set now: set the one it was trained with, {fix}"
+    return (f"the set was trained with ${SECRET_ENV} set, which is unset now: set the same secret again; if it is "
+            f"lost, this set cannot be used: {fix.removeprefix('or ')}")
 
 
 def model_file(split, index: int) -> str:
@@ -123,11 +137,7 @@ def read_model(split, directory: Path, index: int, file_sha256: str | None = Non
     if not path.is_file():
         stray = [p.name for p in directory.glob(f"model-{index:04d}-seed-*.npz")] if directory.is_dir() else []
         if stray:
-            raise ValueError(
-                f"{directory / stray[0]} was made with another seed than this split gives model {index}: "
-                f"if the references were built with ${SECRET_ENV} set, set the same secret; otherwise they "
-                f"belong to another split: choose another --refs"
-            )
+            raise ValueError(f"{directory} holds another model {index} than this split gives: {_seed_cause(split, stray[0], index)}")
         return None
     try:
         blob = path.read_bytes()

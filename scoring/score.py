@@ -9,7 +9,8 @@ Folder layout of a scoring run (one folder per submission and split, written in 
 hidden staging folder and renamed into place, ``score.json`` last)::
 
     OUT/
-      score.json           status (scored / rejected / failed) and reason; score, F, RA_U,
+      score.json           the team that handed it in; status (scored / rejected / failed)
+                           and reason; score, F, RA_U,
                            TA_U, RA_R, TA_R, FA_U, FA_R; N and |S|; run times and the limits
                            applied; sha256 of the submission, split manifest and reference
                            set; kit and torch versions; whether sealed; run times as the
@@ -37,6 +38,7 @@ same references gives the same values: the run seeds derive from the split manif
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ from scoring.ingestion import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.references import ReferenceSet, load_references
 from scoring.report import score_figure
+from scoring.teams import check_team
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
@@ -93,6 +96,8 @@ class ScoreOptions:
     unsealed: bool = False
     limit_note: str | None = None  # says why --time-limit was set (e.g. lifted for a sanity row)
     backend: object | None = None  # a scoring.backends backend: runs in chunks there (None: one local worker)
+    team: str | None = None  # who handed it in (scoring.teams); the command line requires it
+    replace: bool = False  # True: an OUT that already holds a score is replaced
 
 
 def run_seed(manifest_sha256: str, index: int) -> int:
@@ -118,7 +123,8 @@ def score_submission(options: ScoreOptions) -> dict:
     """Score ``options.submission``; write ``options.out`` (layout above); return score.json's record.
 
     Raises ValueError or OSError for what the organiser must fix (no split, too few
-    reference models, an OUT that is not a score folder); anything wrong with the
+    reference models, an OUT that is not a score folder, or one that holds a score
+    without ``options.replace``, a bad team name); anything wrong with the
     submission itself is a status in the record instead.
 
     Defaults: the limit on the mean run time is 20% of retraining one model alone (the
@@ -131,7 +137,8 @@ def score_submission(options: ScoreOptions) -> dict:
         make_non_dumpable()  # nothing of the same user reads this process's memory or environment
     submission = Path(options.submission)
     out = Path(options.out)
-    _check_out(out)
+    team = None if options.team is None else check_team(options.team)
+    _check_out(out, options.replace)
     if not submission.is_file():
         raise FileNotFoundError(f"submission {submission} not found: give a .ipynb notebook or a .py file")
     split = load_split(options.split_dir)
@@ -140,6 +147,7 @@ def score_submission(options: ScoreOptions) -> dict:
     limits = Limits(run_seconds=limit, memory_bytes=options.memory_bytes, setup_seconds=options.setup_limit)
     seeds = [run_seed(split.manifest_sha256, k) for k in range(options.n_models)]
     record = _base_record(options, submission, split, refs, seeds, limits, rule)
+    record["team"] = team
 
     outputs: list[ModelOutputs] = []  # one per completed run, in run order
     try:
@@ -214,8 +222,8 @@ def score_submission(options: ScoreOptions) -> dict:
     return record
 
 
-def _check_out(out: Path) -> None:
-    """OUT may be new, empty, or an earlier score folder (replaced); anything else is refused."""
+def _check_out(out: Path, replace: bool) -> None:
+    """OUT may be new, empty, or an earlier score folder with ``replace``; anything else is refused."""
     if not out.exists():
         return
     if not out.is_dir():
@@ -225,6 +233,19 @@ def _check_out(out: Path) -> None:
         raise FileExistsError(
             f"{out} exists and is not a score folder (it holds {', '.join(sorted(names)[:3])}...): choose another --out"
         )
+    if names and not replace:
+        raise FileExistsError(f"{out} already holds a score{_whose(out / SCORE_FILE)}: pass --replace to replace it, "
+                              "or choose another --out")
+
+
+def _whose(path: Path) -> str:
+    """`` (team's file, scored at ...)`` from an earlier score.json, as far as it can be read."""
+    try:
+        record = json.loads(path.read_text())
+        team = f"{record['team']}'s " if record.get("team") else ""
+        return f" ({team}{record['submission']['name']}, scored {record['scored_at']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, limits: Limits, rule: str) -> dict:

@@ -9,6 +9,8 @@ paths given with ``-p``: they are relative to the notebook's folder). Parameters
 the papermill convention: a cell tagged ``parameters`` holds the defaults, and a cell
 tagged ``injected-parameters`` is inserted after it with the values given. The executed
 copy is written atomically into ``--out``, its figures as PNG files into ``--out/figures``.
+The kernel gets the notebook's path in ``$NOTEBOOK_PATH``, so that a notebook that
+scores itself (``this_notebook``) scores the file that runs, whatever its name.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starter_kit.atomic import write_bytes
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+PATH_ENV = "NOTEBOOK_PATH"
 
 
 class NotebookError(RuntimeError):
@@ -61,6 +64,35 @@ def parse_parameters(pairs: list[str]) -> dict[str, object]:
         except (ValueError, SyntaxError):
             parameters[name] = text
     return parameters
+
+
+def this_notebook(namespace: dict | None = None) -> Path:
+    """The ``.ipynb`` file of the running notebook, as saved on disk, for it to score itself.
+
+    A kernel does not know its notebook's file, so it is looked up in order:
+    ``$NOTEBOOK_PATH`` (``run_notebook`` sets it; set it yourself where nothing else
+    works), VS Code's ``__vsc_ipynb_file__`` in ``namespace`` (the notebook's globals),
+    then Jupyter Server's ``$JPY_SESSION_NAME`` or IPython's ``__session__``: the
+    notebook's path from the server's root, found by its name in the kernel's folder,
+    which is the notebook's own. Raises ValueError, asking for ``NOTEBOOK_PATH``, when
+    none names an existing notebook.
+    """
+    namespace = namespace or {}
+    explicit = os.environ.get(PATH_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if path.suffix != ".ipynb" or not path.is_file():
+            raise ValueError(f"${PATH_ENV} is {explicit!r}, which is no .ipynb file: set it to this notebook's path")
+        return path.resolve()
+    for name in (namespace.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME"), namespace.get("__session__")):
+        if isinstance(name, str) and name.endswith(".ipynb"):
+            for path in (Path(name), Path.cwd() / Path(name).name):
+                if path.is_file():
+                    return path.resolve()
+    raise ValueError(
+        f"cannot tell which file this notebook is: set {PATH_ENV} to its path, e.g. "
+        f"os.environ['{PATH_ENV}'] = 'starter.ipynb' (relative to the notebook's folder)"
+    )
 
 
 def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict[str, object]) -> nbformat.NotebookNode:
@@ -147,7 +179,7 @@ def run_notebook(
     )
     started = time.perf_counter()
     try:
-        client.execute()
+        client.execute(env={**os.environ, PATH_ENV: str(path.resolve())})
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
         # Keep what ran, tracebacks included, for the participant to open.
         write_bytes(executed, nbformat.writes(notebook).encode())

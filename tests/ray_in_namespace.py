@@ -191,7 +191,7 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
 
     # The command line: `score --backend ray` writes the local score.json's numbers, bit for bit.
     out = tmp_path / "cli"
-    argv = ["score", str(submission), "--split-dir", str(split.directory), "--n-models", "4", "--refs", str(refs),
+    argv = ["score", str(submission), "--team", "t", "--split-dir", str(split.directory), "--n-models", "4", "--refs", str(refs),
             "--out", str(out), "--time-limit", "30", "--threads", "1", "--quiet"]
     with kit.one_thread():
         assert main([*argv, "--backend", "ray", "--ray-address", cluster.address]) == 0

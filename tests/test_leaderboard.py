@@ -114,3 +114,59 @@ def test_intervals_overlaps_and_groups_by_reference_set(tmp_path):
     text = format_leaderboard(leaderboard(collect_scores(tmp_path)), not_ranked(collect_scores(tmp_path)))
     assert "0.0450 [0.035, 0.055]" in text and "~" in text and "never ranked together" in text
     assert "digits, N = 32, public references rrrrrrrrrrrr:" in text
+
+
+def team_record(team, name, split, score, sha="s", when="2026-01-01T00:00:00+00:00", **extra):
+    value = record(name, split, score, when=when, **extra)
+    value["team"] = team
+    value["sha256"]["submission"] = (sha * 64)[:64]
+    return value
+
+
+@pytest.fixture
+def two_teams(tmp_path):
+    """Two teams hand in the same starter.ipynb, byte for byte; team-a also an improved one."""
+    scores = {
+        "a-1-public": team_record("team-a", "starter.ipynb", "public", 0.05, when="2026-01-01T00:00:00+00:00"),
+        "a-1-private": team_record("team-a", "starter.ipynb", "private", 0.04, when="2026-01-01T00:00:01+00:00"),
+        "b-1-public": team_record("team-b", "starter.ipynb", "public", 0.05, when="2026-01-02T00:00:00+00:00"),
+        "b-1-private": team_record("team-b", "starter.ipynb", "private", 0.045, when="2026-01-02T00:00:01+00:00"),
+        "a-2-public": team_record("team-a", "mine.ipynb", "public", 0.02, sha="m", when="2026-01-03T00:00:00+00:00"),
+        "a-3-public": team_record("team-a", "mine.ipynb", "public", None, sha="n", status="failed",
+                                  reason="run 0 raised KeyError", when="2026-01-04T00:00:00+00:00"),
+    }
+    for folder, value in scores.items():
+        write_json(tmp_path / folder / "score.json", value)
+    return tmp_path
+
+
+def test_teams_with_identical_files_are_two_entries_each_with_its_private_score(two_teams):
+    table = leaderboard(collect_scores(two_teams), "final").set_index("team")
+    assert sorted(table.index) == ["team-a", "team-b"] and table["rank"].notna().all()
+    assert table.loc["team-a", "private score"] == 0.04 and table.loc["team-b", "private score"] == 0.045
+    assert list(table["rank"].sort_values()) == [1, 2] and table.loc["team-b", "rank"] == 1
+    # final: the latest private score, beside the public score of that same submission (not the team's best)
+    assert table.loc["team-a", "public score"] == 0.05 and table.loc["team-a", "submission"] == "starter.ipynb"
+    assert table.loc["team-a", "entries"] == 1
+
+
+def test_the_public_phase_shows_public_scores_only_and_each_teams_best(two_teams):
+    scores = collect_scores(two_teams)
+    table = leaderboard(scores, "public").set_index("team")
+    assert not [c for c in table.columns if "private" in c]
+    assert not any("private" in str(v) for v in table["group"])
+    assert table.loc["team-a", "public score"] == 0.05 and table.loc["team-a", "entries"] == 2  # best of two scored
+    assert table.loc["team-b", "public score"] == 0.05 and list(table["rank"]) == [1, 1]  # a tie, both first
+    others = not_ranked(scores, "public")
+    assert list(others["team"]) == ["team-a"] and list(others["split"]) == ["public"]
+    text = format_leaderboard(table.reset_index(), others)
+    assert "team-b" in text and "team-a: mine.ipynb (digits/public, N = 32): failed: run 0 raised KeyError" in text
+    with pytest.raises(ValueError, match="'during' is not one of public, final"):
+        leaderboard(scores, "during")
+
+
+def test_the_command_takes_a_phase(two_teams, capsys):
+    assert main(["leaderboard", "--results", str(two_teams), "--phase", "public"]) == 0
+    out = capsys.readouterr().out
+    assert "private" not in out and "team-b" in out and "public phase" in out
+    assert "private score" not in pd.read_csv(two_teams / "leaderboard.csv").columns

@@ -10,7 +10,7 @@ import torch
 
 from scoring.references import default_refs_dir
 from starter_kit.baselines import BASELINES
-from starter_kit.notebook import inject_parameters, main, parse_parameters, run_notebook
+from starter_kit.notebook import inject_parameters, main, parse_parameters, run_notebook, this_notebook
 from starter_kit.submission import seed_everything, submission_loaders, submission_source
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "starter.ipynb"
@@ -82,12 +82,15 @@ def test_notebook_runs_headless_without_errors_or_warnings(digits_split_dir, tmp
     assert NOTEBOOK.read_bytes() == shipped  # the notebook itself is left untouched
 
 
-def run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n):
-    """Run the notebook's last cell in ``tmp_path/notebooks``: (what it printed, what it displayed)."""
+def run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n, name="starter.ipynb"):
+    """Run the notebook's last cell in ``tmp_path/notebooks``, as Jupyter runs ``name`` there: (printed, displayed)."""
     source = cell_source(lambda cell: cell.get("id") == "local-report")
     folder = tmp_path / "notebooks"
     folder.mkdir()
     (folder / "starter.ipynb").write_bytes(NOTEBOOK.read_bytes())
+    (folder / name).write_bytes(NOTEBOOK.read_bytes())
+    monkeypatch.delenv("NOTEBOOK_PATH", raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", f"notebooks/{name}")  # Jupyter Server: the path from its root folder
     score_dir = tmp_path / "scores"
     score_dir.mkdir()
     (score_dir / "score.json").write_text("{}")  # a score folder, which the scorer may replace
@@ -115,9 +118,45 @@ def test_the_report_cell_shows_no_stale_report_if_scoring_fails(monkeypatch, tmp
     # No reference models in ../results/references (beside the notebook's folder, as section 5 builds them).
     printed, shown = run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n=2)
     assert not shown
-    assert len(printed) == 1 and printed[0].startswith("not scored: ")
+    assert len(printed) == 2 and printed[1].startswith("not scored: ")
+    assert "save the notebook first" in printed[0]
     # absolute, so that the command the error suggests works from the repository's root too
-    assert str(default_refs_dir(digits_split, tmp_path.resolve() / "results" / "references")) in printed[0]
+    assert str(default_refs_dir(digits_split, tmp_path.resolve() / "results" / "references")) in printed[1]
+
+
+def test_the_report_cell_scores_the_notebook_that_runs_not_starter(monkeypatch, tmp_path, digits_split, digits_split_dir):
+    """A renamed copy scored starter.ipynb beside it, silently: it must score itself."""
+    asked = []
+    monkeypatch.setattr("scoring.score.score_submission", asked.append)
+    printed, _ = run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n=2, name="mine v2.ipynb")
+    copy = (tmp_path / "notebooks" / "mine v2.ipynb").resolve()
+    assert [options.submission for options in asked] == [copy]
+    assert asked[0].team == "local" and asked[0].replace
+    assert printed[0] == f"scoring {copy} as saved on disk: save the notebook first (Ctrl+S), or your latest edits are not scored"
+
+
+def test_this_notebook_asks_for_notebook_path_where_it_cannot_tell(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.delenv("NOTEBOOK_PATH", raising=False)
+    with pytest.raises(ValueError, match="cannot tell which file this notebook is: set NOTEBOOK_PATH"):
+        this_notebook({})
+    (tmp_path / "a.ipynb").write_text("{}")
+    assert this_notebook({"__vsc_ipynb_file__": str(tmp_path / "a.ipynb")}) == tmp_path / "a.ipynb"
+    assert this_notebook({"__session__": "elsewhere/a.ipynb"}) == tmp_path / "a.ipynb"  # found in the kernel's folder
+    monkeypatch.setenv("NOTEBOOK_PATH", "b.ipynb")
+    with pytest.raises(ValueError, match="NOTEBOOK_PATH is 'b.ipynb', which is no .ipynb file"):
+        this_notebook({"__session__": "a.ipynb"})
+
+
+def test_the_headless_runner_tells_the_kernel_its_notebook(tmp_path):
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("from starter_kit.notebook import this_notebook\nprint(this_notebook(globals()))")]
+    )
+    path = tmp_path / "renamed copy.ipynb"
+    nbformat.write(notebook, path)
+    executed = nbformat.read(run_notebook(path, tmp_path / "out", timeout=120).notebook, as_version=4)
+    assert executed.cells[0].outputs[0].text.strip() == str(path.resolve())
 
 
 def test_section_4_names_every_baseline():

@@ -8,7 +8,7 @@ import pytest
 
 from scoring import references
 from scoring.__main__ import main
-from scoring.outputs import Evaluator
+from scoring.outputs import Evaluator, derive_seed
 from scoring.reference_files import calibration_seed
 from scoring.references import build_references, default_refs_dir, load_references, model_file, reference_seed
 from scoring.score import run_seed
@@ -144,14 +144,28 @@ def test_an_organiser_secret_changes_every_seed(split, monkeypatch):
     assert sealed == [reference_seed(sha, k) for k in range(8)] + [run_seed(sha, k) for k in range(8)]
 
 
-def test_references_built_with_a_secret_and_read_without_it_name_the_secret(split, tmp_path_factory, tmp_path, monkeypatch):
+def test_a_set_read_with_another_secret_names_the_cause_and_the_fix(split, tmp_path_factory, tmp_path, monkeypatch):
     """Not "delete them": a missing or mistyped secret must not cost the organiser the set."""
     refs = tmp_path / "refs"
     shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
+    fix = "or train a new set into another --refs folder (the references and every score must use one secret)"
+    # `make demo` trains without a secret; then README's `export SCORING_SECRET=...`
     monkeypatch.setenv("SCORING_SECRET", "organiser only")
-    with pytest.raises(ValueError, match=r"set the same secret; otherwise") as error:
+    with pytest.raises(ValueError, match="holds another model 0 than this split gives") as error:
         load_references(split, 2, refs)
-    assert "SCORING_SECRET" in str(error.value) and "delete" not in str(error.value)
+    assert "the set was trained without $SCORING_SECRET, which is set now: unset it to use this set" in str(error.value)
+    assert fix in str(error.value) and "delete" not in str(error.value)
+    # a set trained with one secret, read with another or with none
+    for k in range(4):
+        name = f"model-{k:04d}-seed-{derive_seed('reference', split.manifest_sha256, k, secret='')}.npz"
+        (refs / name).rename(refs / f"model-{k:04d}-seed-{derive_seed('reference', split.manifest_sha256, k, secret='old')}.npz")
+    monkeypatch.setenv("SCORING_SECRET", "mistyped")
+    with pytest.raises(ValueError, match="trained with another \\$SCORING_SECRET than the one set now: set the one it"):
+        load_references(split, 2, refs)
+    monkeypatch.delenv("SCORING_SECRET")
+    with pytest.raises(ValueError, match="trained with \\$SCORING_SECRET set, which is unset now: set the same secret "
+                                         "again; if it is lost, this set cannot be used: train a new set"):
+        load_references(split, 2, refs)
 
 
 def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_path):
@@ -195,7 +209,7 @@ def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(s
     with pytest.raises(ValueError, match=rf"{truncated} is damaged \(unreadable: BadZipFile"):
         load_references(split, 4, refs)
     submission = kit.write_py(tmp_path, "def unlearning(net, retain, forget, val):\n    return net\n")
-    command = ["score", str(submission), "--split-dir", str(split.directory), "--n-models", "4"]
+    command = ["score", str(submission), "--team", "t", "--split-dir", str(split.directory), "--n-models", "4"]
     assert main([*command, "--refs", str(refs), "--out", str(tmp_path / "out"), "--unsealed", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {truncated} is damaged")

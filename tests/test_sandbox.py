@@ -403,7 +403,7 @@ def no_sandbox(monkeypatch):
 
 def test_without_a_sandbox_scoring_stops_with_one_line_unless_unsealed(split, refs, tmp_path, capsys, no_sandbox):
     submission = kit.write_py(tmp_path, "def unlearning(net, r, f, v):\n    return net\n")
-    args = ["score", str(submission), "--split-dir", str(split), "--n-models", "2", "--refs", str(refs), "--quiet"]
+    args = ["score", str(submission), "--team", "t", "--split-dir", str(split), "--n-models", "2", "--refs", str(refs), "--quiet"]
     with kit.one_thread():
         code = scoring_main([*args, "--out", str(tmp_path / "sealed")])
     stderr = capsys.readouterr().err

@@ -37,12 +37,13 @@ def test_returning_the_original_model_scores_zero_end_to_end(split, refs, tmp_pa
     )
     out = tmp_path / "identity"
     code, stdout, stderr = cli(
-        ["score", notebook, "--split-dir", split, "--n-models", 4, "--refs", refs, "--out", out, "--threads", 1, "--quiet"],
+        ["score", notebook, "--team", "Team A", "--split-dir", split, "--n-models", 4, "--refs", refs, "--out", out,
+         "--threads", 1, "--quiet"],
         capsys,
     )
     assert code == 0, stderr
     record = json.loads((out / "score.json").read_text())
-    assert record["status"] == "scored" and record["reason"] is None
+    assert record["status"] == "scored" and record["reason"] is None and record["team"] == "Team A"
     # Deterministic: the 4 runs give identical confidences, so every example hits the
     # spread rule (epsilon 50, worth 0 points), whatever the utility.
     unlearned = np.load(out / "unlearned_conf.npy")
@@ -109,7 +110,7 @@ def test_score_json_records_what_the_protocol_lists(fine_tuned):
 def test_more_models_than_references_is_a_one_line_error(split, refs, tmp_path, capsys):
     submission = kit.write_py(tmp_path, IDENTITY)
     code, stdout, stderr = cli(
-        ["score", submission, "--split-dir", split, "--n-models", 9, "--refs", refs, "--out", tmp_path / "o"], capsys
+        ["score", submission, "--team", "t", "--split-dir", split, "--n-models", 9, "--refs", refs, "--out", tmp_path / "o"], capsys
     )
     assert code == 2 and stdout == ""
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
@@ -120,7 +121,7 @@ def test_more_models_than_references_is_a_one_line_error(split, refs, tmp_path, 
 def test_a_failed_submission_prints_its_reason_and_exits_1(split, refs, tmp_path, capsys):
     submission = kit.write_py(tmp_path, "def unlearning(net, r, f, v):\n    return None\n")
     code, stdout, stderr = cli(
-        ["score", submission, "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o", "--quiet"],
+        ["score", submission, "--team", "t", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o", "--quiet"],
         capsys,
     )
     assert code == 1 and stderr == ""
@@ -132,19 +133,41 @@ def test_out_must_be_new_or_a_score_folder(split, refs, tmp_path, capsys):
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
     submission = kit.write_py(tmp_path, IDENTITY)
-    code, _, stderr = cli(["score", submission, "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", out], capsys)
+    command = ["score", submission, "--team", "t", "--split-dir", split, "--n-models", 2, "--refs", refs, "--quiet"]
+    code, _, stderr = cli([*command, "--out", out], capsys)
     assert code == 2 and "is not a score folder" in stderr
     assert (out / "precious.txt").read_text() == "keep me"
+    # a score folder is replaced only when asked: scoring twice into one --out is most often a mistake
+    scored = tmp_path / "scored"
+    assert cli([*command, "--out", scored], capsys)[0] == 0
+    first = (scored / "score.json").read_text()
+    code, _, stderr = cli([*command, "--out", scored], capsys)
+    assert code == 2 and stderr.count("\n") == 1 and "pass --replace to replace it, or choose another --out" in stderr
+    assert f"already holds a score (t's {submission.name}, scored " in stderr and (scored / "score.json").read_text() == first
+    assert cli([*command, "--out", scored, "--replace"], capsys)[0] == 0
+    assert json.loads((scored / "score.json").read_text())["scored_at"] >= json.loads(first)["scored_at"]
+
+
+@pytest.mark.parametrize("team, message", [
+    (None, "--team is missing: name the team (or participant) that handed in identity.py"),
+    ("", "the team name is empty"),
+    ("a/b", "team name 'a/b' is not accepted"),
+    ("x" * 65, "at most 64"),
+])
+def test_a_score_needs_a_team(split, tmp_path, capsys, team, message):
+    command = ["score", kit.HERE / "identity.py", "--split-dir", split, "--n-models", 2, "--out", tmp_path / "o"]
+    code, _, stderr = cli([*command, *([] if team is None else ["--team", team])], capsys)
+    assert code == 2 and stderr.count("\n") == 1 and message in stderr and not (tmp_path / "o").exists()
 
 
 def test_a_missing_submission_or_split_is_a_one_line_error(split, refs, tmp_path, capsys):
     code, _, stderr = cli(
-        ["score", tmp_path / "nope.py", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o"],
+        ["score", tmp_path / "nope.py", "--team", "t", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o"],
         capsys,
     )
     assert code == 2 and "nope.py not found" in stderr and stderr.count("\n") == 1
     code, _, stderr = cli(
-        ["score", kit.HERE / "identity.py", "--split-dir", tmp_path, "--n-models", 2, "--out", tmp_path / "o"], capsys
+        ["score", kit.HERE / "identity.py", "--team", "t", "--split-dir", tmp_path, "--n-models", 2, "--out", tmp_path / "o"], capsys
     )
     assert code == 2 and "is not a split directory" in stderr
 
