@@ -106,7 +106,7 @@ def test_a_damaged_calibration_is_one_line_naming_the_fix(two_splits, tmp_path, 
     index["calibration"]["seconds"] = "fast"
     (refs / "index.json").write_text(json.dumps(index))
     submission = kit.write_py(tmp_path, IDENTITY)
-    command = ["score", str(submission), "--split-dir", str(split.directory), "--n-models", "2", "--refs", str(refs)]
+    command = ["score", str(submission), "--team", "t", "--split-dir", str(split.directory), "--n-models", "2", "--refs", str(refs)]
     assert main([*command, "--out", str(tmp_path / "out"), "--unsealed", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds a damaged calibration (seconds 'fast')" in err and "--calibrate" in err

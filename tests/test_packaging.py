@@ -120,7 +120,7 @@ def test_the_kit_installed_from_its_wheel_scores_the_starter_notebook(wheel, spl
     assert "score" in python("-m", "scoring", "--help")
     out = tmp_path / "score"
     unsealed = ["--unsealed"] if sandbox.sandbox_problem() else []  # the sandbox is tested where it runs
-    python("-m", "scoring", "score", str(ROOT / "notebooks" / "starter.ipynb"), "--split-dir", str(split), "--refs", str(refs),
+    python("-m", "scoring", "score", str(ROOT / "notebooks" / "starter.ipynb"), "--team", "t", "--split-dir", str(split), "--refs", str(refs),
            "--n-models", "2", "--out", str(out), "--threads", "1", "--time-limit", "60", "--quiet", *unsealed)
     record = json.loads((out / "score.json").read_text())
     assert record["status"] == "scored" and record["N"] == 2, record["reason"]
