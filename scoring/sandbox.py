@@ -44,7 +44,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 SANDBOX_UID = 65534  # nobody
@@ -78,6 +78,9 @@ class SandboxPlan:
     ``kit``: {package name: host directory}, bound read-only at ``/kit/<name>``.
     ``job_dir``: host folder bound read-only at ``/job``.
     ``tmp_bytes``: size of the private tmpfs at ``/tmp``.
+    ``binds``: (host path, path inside, writable) for a job laid out as another platform
+    lays it (Codabench's ``/app`` folders), bound before the root is made read-only.
+    ``workdir``: the working directory inside.
     """
 
     read_only: tuple[str, ...]
@@ -86,7 +89,8 @@ class SandboxPlan:
     env: dict[str, str]
     tmp_bytes: int
     device: str = "cpu"
-    extra_fds: tuple[int, ...] = field(default=())
+    binds: tuple[tuple[str, str, bool], ...] = ()
+    workdir: str = WORK_DIR
 
 
 def bwrap_argv(
@@ -126,9 +130,11 @@ def bwrap_argv(
     argv += ["--size", str(int(plan.tmp_bytes)), "--tmpfs", "/dev/shm"]
     if plan.device.startswith("cuda"):
         argv += _cuda_binds()
+    for source, target, writable in plan.binds:
+        argv += ["--bind" if writable else "--ro-bind", source, target]
     # bwrap's own tmpfs at / and /dev are uncapped: read-only once set up (/tmp, /dev/shm stay writable, capped).
     argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
-    argv += ["--chdir", WORK_DIR, "--clearenv"]
+    argv += ["--chdir", plan.workdir, "--clearenv"]
     for name, value in sorted(plan.env.items()):
         argv += ["--setenv", name, value]
     if info_fd is not None:

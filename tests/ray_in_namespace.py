@@ -49,6 +49,7 @@ from scoring.distributed import run_in_chunks  # noqa: E402
 from scoring.efficiency import Limits  # noqa: E402
 from scoring.ingestion import job_from_split  # noqa: E402
 from scoring.references import build_references, load_references, model_file  # noqa: E402
+from scoring.run_seeds import derived_seed  # noqa: E402
 from starter_kit.splits import load_split  # noqa: E402
 from starter_kit.submission import submission_source  # noqa: E402
 from submissions import _fixtures as kit  # noqa: E402
@@ -236,7 +237,7 @@ def _until(condition, what: str, seconds: float = 120) -> None:
 
 def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(split, cluster, tmp_path):
     seeds = [score.run_seed(split.manifest_sha256, k) for k in range(6)]
-    source = (kit.HERE / "fine_tune.py").read_text() + GATED.replace("WAIT", repr({seeds[1], seeds[4]})).replace(
+    source = (kit.HERE / "fine_tune.py").read_text() + GATED.replace("WAIT", repr({derived_seed(seeds[1]), derived_seed(seeds[4])})).replace(
         "FOLDER", repr(str(tmp_path))
     )
     job = job_from_split(split, source, "gated_fine_tune.py", threads=1)
@@ -263,7 +264,7 @@ def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(sp
     scorer.start()
     # Both chunks (runs 0-2 and 3-5, one per node) have sent their first run and wait in their second.
     _until(lambda: len(list(tmp_path.glob("waiting-*"))) == 2 and {0, 3} <= set(arrived), "runs 0 and 3")
-    (waiting,) = tmp_path.glob(f"waiting-{seeds[1]}-*")
+    (waiting,) = tmp_path.glob(f"waiting-{derived_seed(seeds[1])}-*")
     ray_worker = int(waiting.read_text())
     (doomed,) = [node for node in cluster.workers if _parent(ray_worker) == node.all_processes["raylet"][0].process.pid]
     cluster.workers.remove(doomed)
@@ -275,7 +276,7 @@ def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(sp
     assert not scorer.is_alive() and "error" not in done, done.get("error")
 
     ingestion, outputs = done["result"]
-    assert len(list(tmp_path.glob(f"waiting-{seeds[1]}-*"))) == 2  # runs 0-2 were run again (on the other node)
+    assert len(list(tmp_path.glob(f"waiting-{derived_seed(seeds[1])}-*"))) == 2  # runs 0-2 were run again (on the other node)
     assert ingestion.status == "completed", ingestion.reason
     assert [r.index for r in ingestion.runs] == list(range(6)) and [r.seed for r in ingestion.runs] == seeds
     assert sorted(arrived) == list(range(6))  # run 0 was received once, though its chunk ran twice

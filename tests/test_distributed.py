@@ -13,6 +13,7 @@ from scoring.backends import LocalBackend
 from scoring.distributed import ChunkResult, RunOutputs, run_in_chunks
 from scoring.efficiency import Limits
 from scoring.ingestion import job_from_split
+from scoring.run_seeds import derived_seed
 from scoring.score import run_seed
 from submissions import _fixtures as kit
 
@@ -73,7 +74,7 @@ def test_a_run_failing_in_a_later_chunk_is_named_by_its_chunk(digits_split):
     source = (
         "import torch\n"
         "def unlearning(net, retain, forget, val):\n"
-        f"    if torch.initial_seed() == {seeds[2]}:\n"
+        f"    if torch.initial_seed() == {derived_seed(seeds[2])}:\n"  # the seed a run sees
         "        raise RuntimeError('not this seed')\n"
         "    return net\n"
     )

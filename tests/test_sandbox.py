@@ -325,7 +325,7 @@ def test_a_forged_clock_does_not_change_the_measured_time(split, refs, tmp_path)
     assert record["status"] == "scored", record["reason"]
     assert all(run["seconds"] >= 0.4 and run["reported_seconds"] == 0.0 for run in record["runs"])
     assert record["time"]["mean_seconds"] >= 0.4
-    record = score_source(split, refs, tmp_path, source, time_limit=0.3)
+    record = score_source(split, refs, tmp_path, source, time_limit=0.3, replace=True)
     assert record["status"] == "rejected" and "mean run time" in record["reason"]
 
 

@@ -196,11 +196,7 @@ def _bwrap(binds: dict[str, Path], command: str, env: dict[str, str]) -> list[st
     empty = Path(tempfile.mkdtemp(prefix="codabench-job-"))
     environment = {**sandbox.sandbox_environment(threads=1), "PYTHONUNBUFFERED": "1", **env}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"  # python3: this runtime's
+    binds = tuple((str(source), target, target != "/app/data") for target, source in sorted(binds.items()))
     plan = sandbox.SandboxPlan(read_only=sandbox.runtime_paths(), kit={}, job_dir=str(empty), env=environment,
-                               tmp_bytes=TMP_BYTES)
-    argv = sandbox.bwrap_argv(plan, command.split(), sandbox.find_bwrap())
-    split = len(argv) - argv[::-1].index("--") - 1
-    extra = []
-    for target, source in sorted(binds.items()):
-        extra += ["--ro-bind" if target == "/app/data" else "--bind", str(source), target]
-    return [*argv[:split], *extra, "--chdir", "/app/program", *argv[split:]]
+                               tmp_bytes=TMP_BYTES, binds=binds, workdir="/app/program")
+    return sandbox.bwrap_argv(plan, command.split(), sandbox.find_bwrap())
