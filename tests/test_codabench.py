@@ -150,8 +150,8 @@ def test_a_hostile_submission_can_neither_read_references_nor_reach_the_network(
 @needs_sandbox
 @pytest.mark.parametrize("case, source, reason", [
     ("crash", "import os\ndef unlearning(net, r, f, v):\n    os._exit(3)\n", "ended without writing its results"),
-    ("garbage", "import os\ndef unlearning(net, r, f, v):\n    if os.path.exists('/app/output/runs/run-0000.pt'):\n"
-     "        open('/app/output/runs/run-0000.pt', 'wb').write(b'not a model')\n    return net\n",
+    ("garbage", "import os\ndef unlearning(net, r, f, v):\n    if os.path.exists('/app/output/runs/run-0000.delta'):\n"
+     "        open('/app/output/runs/run-0000.delta', 'wb').write(b'not a model')\n    return net\n",
      "run 0's model cannot be read"),
 ])
 def test_a_crash_or_garbage_output_fails_with_a_one_line_reason(bundle, tmp_path, case, source, reason):

@@ -13,19 +13,25 @@ offline run pins them with ``$KIT_PINNED_SEEDS`` (comma-separated; Codabench nev
 
 Output (``/app/output``; Codabench also copies the submission's own files there)::
 
-    runs/run-0000.pt ...  torch.save of each returned state_dict, as returned (float32 for the
-                          kit's models): N x 44.7 MB for ResNet-18 on CIFAR-10
-    ingestion.json        written last: status (completed, failed, rejected) and a one-line
-                          reason, the run seeds, per run this program's own times (diagnostics
-                          only: scoring times the step with the worker's metadata), versions
+    runs/run-0000.delta ...  each returned model, exact, as its difference from the original
+                             (``scoring.hosting.weights_delta``): tensors the run left untouched
+                             by name only, the others as XOR byte planes that the worker's zip
+                             deflates well
+    ingestion.json           written last: status (completed, failed, rejected) and a one-line
+                             reason, the run seeds, per run this program's own times (diagnostics
+                             only: scoring times the step with the worker's metadata) and the size
+                             of its file, versions
 
 Why the weights and not the models' outputs: scoring must measure test accuracy, and
 the prediction step must not see the test set, so the returned models themselves have
-to reach the scoring step; from them it computes forget confidences, retain, forget and
-test accuracy with ``scoring.outputs.Evaluator``, the code ``scoring score`` uses, so the
-two paths agree bit for bit on the CPU. Forget logits alone would be 200 kB a run, but
-would leave test accuracy unmeasurable, and they would be numbers the submission could
-write itself; a state_dict is checked against the architecture before it is evaluated.
+to reach the scoring step (Codabench gives the two steps nothing in common but this
+zipped output: ``/app/shared`` exists only when ingestion runs during scoring, beside
+``/app/input/ref``, which a submission must never read). From them scoring computes
+forget confidences, retain, forget and test accuracy with ``scoring.outputs.Evaluator``,
+the code ``scoring score`` uses, so the two paths agree bit for bit on the CPU. Outputs
+the submission's process computed would be numbers it could write itself. A returned
+model is checked against the original's architecture here (a clear reason at once) and
+again by scoring, which trusts nothing this step wrote.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ import torch
 import starter_kit
 from scoring.efficiency import Limits
 from scoring.hosting.codabench_data import read_task
+from scoring.hosting.weights_delta import SUFFIX, encode
+from scoring.ingestion import check_state
 from scoring.run_seeds import derived_seed  # the seed a run sees, as the scorer derives it
 from scoring.worker import _Parts, _run, load_submission, warm_up  # the scorer's run, not a copy
 from starter_kit.atomic import write_bytes, write_json
@@ -56,7 +64,7 @@ SUBMISSION_SUFFIXES = (".py", ".ipynb")
 
 
 def run_file(index: int) -> str:
-    return f"{RUNS_DIR}/run-{index:04d}.pt"
+    return f"{RUNS_DIR}/run-{index:04d}{SUFFIX}"
 
 
 class _RunTimeout(BaseException):
@@ -116,12 +124,13 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
     limits = Limits(run_seconds=float(phase["limit_seconds"]))
     allowance = float(phase["setup_seconds"]) + limits.allowance(len(seeds))
     parts, batch_size, spec = _Parts(task["parts"], task["recipe"]), int(task["batch_size"]), task["model"]
+    state = task.pop("state")
     buffer = io.BytesIO()
-    torch.save(task.pop("state"), buffer)
+    torch.save(state, buffer)
     original = buffer.getvalue()
     warm_up(spec, original, parts, batch_size, device)
     (output_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
-    record["status"], record["reason"] = _runs(record, source, path.name, seeds, original, spec, parts,
+    record["status"], record["reason"] = _runs(record, source, path.name, seeds, (original, state), spec, parts,
                                                batch_size, device, limits, allowance, started, output_dir)
     record["ingestion_seconds"] = round(time.monotonic() - started, 3)
     write_json(output_dir / RESULT_FILE, record)
@@ -130,7 +139,8 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
 
 def _runs(record, source, filename, seeds, original, spec, parts, batch_size, device, limits, allowance, started,
           output_dir) -> tuple[str, str | None]:
-    """The load and the N runs, each under an alarm; (status, reason)."""
+    """The load and the N runs, each under an alarm; (status, reason). ``original``: (its bytes, its state_dict)."""
+    original, original_state = original
     fired = []
 
     def alarm(signum, frame):
@@ -179,8 +189,16 @@ def _runs(record, source, filename, seeds, original, spec, parts, batch_size, de
                                 f"(the limit on the mean is {limits.run_seconds:.2f} s)")
         if not message.get("ok"):
             return "failed", f"run {index} {message.get('reason', 'failed')}"
-        write_bytes(output_dir / run_file(index), payload)
-        record["runs"].append({"index": index, "seed": int(seed), "reported_seconds": round(seconds, 4)})
+        returned = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        problem = check_state(returned, original_state)
+        if problem:
+            return "failed", f"run {index} {problem}"
+        try:
+            data = encode(returned, original_state)
+        except ValueError as error:
+            return "failed", f"run {index} returned a model that cannot be stored: {error}"
+        write_bytes(output_dir / run_file(index), data)
+        record["runs"].append({"index": index, "seed": int(seed), "reported_seconds": round(seconds, 4), "bytes": len(data)})
     return "completed", None
 
 

@@ -10,7 +10,10 @@ does, and run it with ``/app/program``, ``/app/output``, ``/app/data`` (read-onl
 directory ``/app/program``, environment ``PYTHONUNBUFFERED=1``; time the step with this
 process's clock and write the worker's ``metadata`` (``exitCode``, ``elapsedTime``,
 ``ingestionExitCode``, ``ingestionElapsedTime``), refusing an output that already holds
-one; then the scoring step, with ``/app/input/res`` (that output) and ``/app/input/ref``
+one; zip that output as the worker does before uploading it (``shutil.make_archive``,
+kept as ``prediction_result.zip``: its size is what each submission costs the server's
+storage and network); then the scoring step, with ``/app/input/res`` (that zip, extracted)
+and ``/app/input/ref``
 (reference_data, laid out only now) and ``/app/shared``. Each step is killed past the
 phase's ``execution_time_limit``, which the worker reports as a failure.
 
@@ -126,7 +129,9 @@ def run_bundle(bundle: Path, submission: Path, phase_name: str, out: Path, pin_s
 
     scoring = out / "scoring"
     shutil.copytree(root / task["scoring_program"], scoring / "program")
-    shutil.copytree(prediction / "output", scoring / "input" / "res")
+    archive = Path(shutil.make_archive(str(out / "prediction_result"), "zip", prediction / "output"))  # the worker's _put_dir
+    with zipfile.ZipFile(archive) as result:
+        result.extractall(scoring / "input" / "res")
     shutil.copytree(root / task["reference_data"], scoring / "input" / "ref")
     (scoring / "output").mkdir()
     (scoring / "shared").mkdir()
@@ -139,7 +144,7 @@ def run_bundle(bundle: Path, submission: Path, phase_name: str, out: Path, pin_s
         scores = json.loads((scoring / "output" / SCORES_FILE).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         scores = {"status": "failed", "reason": f"the scoring program (exit code {code}) wrote no readable {SCORES_FILE}"}
-    return _finish(out, scores, sandboxed, competition)
+    return _finish(out, {**scores, "prediction_result_bytes": archive.stat().st_size}, sandboxed, competition)
 
 
 def _finish(out: Path, scores: dict, sandboxed: bool, competition: dict | None = None) -> dict:

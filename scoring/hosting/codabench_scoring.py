@@ -3,8 +3,8 @@
 Run by the bundle's ``scoring_program`` (``run.py score $input $output``) with
 ``/app/input/res`` (the prediction step's output, beside the ``metadata`` file the compute
 worker wrote) and ``/app/input/ref`` (reference_data). It never trains and never runs
-participant code: each returned state_dict is read with ``torch.load(weights_only=True)``,
-checked against the original architecture (``scoring.ingestion.check_state``) and
+participant code: each returned model is decoded from its exact difference with the
+original (``scoring.hosting.weights_delta``: no pickle), checked against the original architecture (``scoring.ingestion.check_state``) and
 evaluated by ``scoring.outputs.Evaluator``; the score, its interval, the ceiling and the
 diagnostics are ``scoring.assessment``'s, the page ``scoring.html_report``'s.
 
@@ -31,6 +31,7 @@ import starter_kit
 from scoring import assessment
 from scoring.hosting.codabench_data import read_reference
 from scoring.hosting.codabench_ingestion import read_result, run_file
+from scoring.hosting.weights_delta import decode
 from scoring.html_report import render_report
 from scoring.ingestion import check_state
 from scoring.outputs import Evaluator
@@ -157,11 +158,11 @@ def _score(record: dict, prediction_dir: Path, reference: dict) -> dict:
     for index in range(n_runs):
         path = prediction_dir / run_file(index)
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = decode(path.read_bytes(), reference["original"])
         except FileNotFoundError:
             raise _Stop("failed", f"run {index}'s model is missing from the prediction output") from None
-        except Exception as error:  # noqa: BLE001 - whatever the bytes hold, the submission's failure
-            raise _Stop("failed", f"run {index}'s model cannot be read as a state_dict ({type(error).__name__})") from None
+        except (ValueError, OSError) as error:
+            raise _Stop("failed", f"run {index}'s model cannot be read: {' '.join(str(error).split())}") from None
         reason = check_state(state, reference["original"])
         if reason:
             raise _Stop("failed", f"run {index} {reason}")
