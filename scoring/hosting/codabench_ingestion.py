@@ -51,8 +51,15 @@ from scoring.efficiency import Limits
 from scoring.hosting.codabench_data import read_task
 from scoring.hosting.weights_delta import SUFFIX, encode
 from scoring.ingestion import check_state
-from scoring.run_seeds import derived_seed  # the seed a run sees, as the scorer derives it
-from scoring.worker import _Parts, _run, load_submission, warm_up  # the scorer's run, not a copy
+from scoring.run_seeds import (
+    derived_seed,  # the seed a run sees, as the scorer derives it
+)
+from scoring.worker import (  # the scorer's run, not a copy
+    _Parts,
+    _run,
+    load_submission,
+    warm_up,
+)
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.submission import submission_source
 
