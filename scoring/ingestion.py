@@ -24,6 +24,7 @@ checked, and handed to ``on_model`` before the next run starts.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tempfile
 import time
@@ -154,27 +155,28 @@ def run_submission(
     """
     if sealed:
         sandbox.require_sandbox()
-    workdir = Path(tempfile.mkdtemp(prefix="unlearning-worker-"))
-    job_file = workdir / "job" / "job.pt"
-    job_file.parent.mkdir()
-    torch.save(
-        {
-            "source": job.source,
-            "filename": job.filename,
-            "model": job.model,
-            "state": job.state,
-            "parts": job.parts,
-            "batch_size": job.batch_size,
-            "recipe": job.recipe,
-            "threads": job.threads,
-            "device": job.device,
-            "memory_bytes": limits.memory_for(job.device),
-        },
-        job_file,
-    )
+    workdir = Path(tempfile.mkdtemp(prefix="unlearning-worker-"))  # the unsealed worker's folders; bound nowhere
     result = Ingestion(status="completed", reason=None, sealed=sealed)
-    started = time.monotonic()
-    worker = WorkerProcess(job_file, workdir, job, limits, sealed)
+    with tempfile.TemporaryFile() as job_file:  # unnamed (O_TMPFILE): the worker reads it from a descriptor
+        torch.save(
+            {
+                "source": job.source,
+                "filename": job.filename,
+                "model": job.model,
+                "state": job.state,
+                "parts": job.parts,
+                "batch_size": job.batch_size,
+                "recipe": job.recipe,
+                "threads": job.threads,
+                "device": job.device,
+                "memory_bytes": limits.memory_for(job.device),
+            },
+            job_file,
+        )
+        job_file.flush()
+        job_file.seek(0)
+        started = time.monotonic()
+        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job, limits, sealed)
     bar = tqdm(total=len(seeds), desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         _drive(worker, job, seeds, limits, on_model, result, bar)

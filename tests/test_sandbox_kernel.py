@@ -78,6 +78,44 @@ def test_no_host_setting_key_or_file_is_writable_inside(split):
 
 
 @needs_sandbox
+def test_no_path_of_the_repository_job_or_results_is_visible_inside(split):
+    """Mount sources, command lines, environments and open files, as a submission reads them.
+
+    The runtime's own folders are the one exception (the kernel prints a bind's source in
+    mountinfo): they are cut out first, so a runtime inside the repository still passes
+    only through its own paths."""
+    source = """\
+    import os
+    seen = [open("/proc/self/mountinfo").read()]
+    for pid in ("1", "2", "self"):
+        for name in ("cmdline", "environ"):
+            try:
+                seen.append(open(f"/proc/{pid}/{name}", "rb").read().replace(b"\\0", b" ").decode())
+            except OSError:
+                pass
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    import scoring
+    seen += [scoring.__file__, os.getcwd()]
+    print("SEEN", repr("\\n".join(seen)), flush=True)
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return net
+    """
+    result = run_source(split, source, run_seconds=60.0)
+    assert result.status == "completed", result.reason
+    seen = next(eval(line[5:]) for line in result.output.splitlines() if line.startswith("SEEN "))
+    assert "/kit/kit.zip" in seen and "bwrap --args" in seen  # what was read is what the worker sees
+    for path in sorted(sandbox.runtime_paths(), key=len, reverse=True):
+        seen = seen.replace(path, "<runtime>")
+    project = Path(__file__).resolve().parents[1]
+    for host in (str(project), str(project / "results"), str(Path(split).resolve()), "unlearning-worker-"):
+        assert host not in seen, (host, seen)
+
+
+@needs_sandbox
 def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
     """A process whose main thread leaves through the raw exit syscall shows state Z, which
     SIGSTOP skipped; its threads computed while the scorer evaluated. The freezer stops them."""
