@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from submissions import _fixtures as kit
 
 from scoring import diagnostics, metric
 from scoring.references import build_references
@@ -15,7 +16,6 @@ from starter_kit.baselines import finetune, random_labels
 from starter_kit.evaluation import predict
 from starter_kit.splits import load_split
 from starter_kit.submission import seed_everything, submission_loaders
-from submissions import _fixtures as kit
 
 N = 8  # runs of each honest submission; the references: 2N, half the yardstick, half retraining's runs
 

@@ -3,6 +3,7 @@ outside, that the leak did not happen. Only harmless knobs are touched, and any 
 changed would be restored (they must not change)."""
 
 import collections
+import ctypes
 import io
 import os
 import pickle
@@ -26,6 +27,13 @@ needs_sandbox = pytest.mark.skipif(
     sandbox.sandbox_problem() is not None, reason=f"no sandbox here: {sandbox.sandbox_problem()}"
 )
 KNOB = Path("/proc/sys/fs/lease-break-time")
+KEY = "unlearning-issue20"
+SYSCALLS = {  # the calls the attacks make, by machine (asm/unistd.h)
+    "x86_64": {"add_key": 248, "keyctl": 250, "ptrace": 101, "perf_event_open": 298, "userfaultfd": 323,
+               "unshare": 272, "exit": 60},
+    "aarch64": {"add_key": 217, "keyctl": 219, "ptrace": 117, "perf_event_open": 241, "userfaultfd": 282,
+                "unshare": 97, "exit": 93},
+}
 
 
 def run_source(split, source: str, n_runs: int = 1, **limits):
@@ -36,7 +44,10 @@ def run_source(split, source: str, n_runs: int = 1, **limits):
 
 @needs_sandbox
 def test_no_host_setting_key_or_file_is_writable_inside(split):
+    if os.uname().machine not in SYSCALLS:
+        pytest.skip(f"the system call numbers this test uses are x86-64's and arm64's, not {os.uname().machine}'s")
     before = KNOB.read_text()
+    numbers = SYSCALLS[os.uname().machine]
     source = f"""\
     import ctypes, errno, os
     libc = ctypes.CDLL(None, use_errno=True)
@@ -58,11 +69,11 @@ def test_no_host_setting_key_or_file_is_writable_inside(split):
             if not os.path.islink(path) and os.access(path, os.W_OK) and path not in (
                 "/tmp", "/dev/shm", "/dev/pts", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"):
                 found.append(path)
-    # add_key("user", "leak", "x", 1, KEY_SPEC_USER_KEYRING); keyctl; ptrace(PTRACE_TRACEME)
-    for name, number, args in (("add_key", 248, (b"user", b"issue20", b"x", 1, -4)), ("keyctl", 250, (0, -4, 0)),
-                               ("ptrace", 101, (0, 0, 0, 0)), ("perf_event_open", 298, (0, 0, -1, -1, 0)),
-                               ("userfaultfd", 323, (0,)), ("unshare", 272, (0x20000,))):
-        if os.uname().machine == "x86_64" and libc.syscall(number, *args) != -1:
+    # add_key("user", "issue20", "x", 1, KEY_SPEC_USER_KEYRING); keyctl; ptrace(PTRACE_TRACEME); ...
+    numbers = {numbers}
+    for name, args in (("add_key", (b"user", b"{KEY}", b"x", 1, -4)), ("keyctl", (0, -4, 0)), ("ptrace", (0, 0, 0, 0)),
+                       ("perf_event_open", (0, 0, -1, -1, 0)), ("userfaultfd", (0,)), ("unshare", (0x20000,))):
+        if libc.syscall(numbers[name], *args) != -1:
             found.append(name)
     status = open("/proc/self/status").read()
     if "Seccomp:\\t2" not in status:
@@ -73,12 +84,27 @@ def test_no_host_setting_key_or_file_is_writable_inside(split):
         assert not found, found
         return net
     """
-    result = run_source(split, source, run_seconds=60.0)
-    after = KNOB.read_text()
-    if after != before:  # never expected: put the host back before failing
-        KNOB.write_text(before)
-    assert after == before
+    try:
+        result = run_source(split, source, run_seconds=60.0)
+    finally:  # never expected to change: put the host back before failing
+        after = KNOB.read_text()
+        if after != before:
+            KNOB.write_text(before)
+        key = _user_key(KEY)
+    assert after == before and key is None, (after, key)
     assert result.status == "completed", result.reason
+
+
+def _user_key(description: str) -> int | None:
+    """The key of this description in the scorer's user keyring (removed at once), None if there is none.
+
+    Seen from outside: what a submission's add_key left behind for the next one."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    found = libc.syscall(SYSCALLS[os.uname().machine]["keyctl"], 10, -4, b"user", description.encode(), 0)  # SEARCH
+    if found < 0:
+        return None  # ENOKEY; or keyctl is refused here too, and nothing could have been added either
+    libc.syscall(SYSCALLS[os.uname().machine]["keyctl"], 21, found)  # KEYCTL_INVALIDATE
+    return found
 
 
 @needs_sandbox
@@ -136,7 +162,7 @@ def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
                         out.write(f"{time.monotonic()}\\n")
         threading.Thread(target=spin, daemon=True).start()
         time.sleep(0.2)
-        ctypes.CDLL(None).syscall(60, 0)  # exit(2) of the main thread only (x86-64)
+        ctypes.CDLL(None).syscall(EXIT, 0)  # exit(2) of the main thread only
     time.sleep(0.5)
     def unlearning(net, retain_loader, forget_loader, val_loader):
         with open(counter) as seen:
@@ -145,8 +171,9 @@ def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
         print("gap", max(b - a for a, b in zip(times, times[1:])), flush=True)
         return net
     """
-    if os.uname().machine != "x86_64":
-        pytest.skip("the raw exit syscall number used here is x86-64's")
+    if os.uname().machine not in SYSCALLS:
+        pytest.skip(f"the exit system call's number is known here for x86-64 and arm64, not {os.uname().machine}")
+    source = source.replace("EXIT", str(SYSCALLS[os.uname().machine]["exit"]))
     freezer = "freezer" in cgroups.hierarchies()
     if not freezer:
         pytest.skip("no writable cgroup freezer here (not root, or no freezer controller): SIGSTOP is the fallback")
@@ -272,7 +299,7 @@ def test_a_run_never_sees_its_recorded_seed(split):
 @needs_sandbox
 def test_without_writable_cgroups_the_sandbox_falls_back_and_says_so(split, monkeypatch):
     """A non-root scorer or a cgroup-v2-only host without delegation: RLIMIT_NPROC, RLIMIT_AS and SIGSTOP."""
-    monkeypatch.setattr(cgroups, "hierarchies", lambda: {})
+    monkeypatch.setattr(cgroups, "hierarchies", dict)
     result = run_source(split, "def unlearning(net, r, f, v):\n    return net\n", n_runs=2, run_seconds=60.0)
     assert result.status == "completed", result.reason
     assert result.cgroups_missing == ["pids", "memory", "freezer"]
