@@ -12,22 +12,24 @@ that run starts. Starting that process, its pipes, freezing it and ending it are
 
 The scorer's side, here, enforces ``scoring.efficiency``'s rule with its own clock:
 each run is timed from sending its command to receiving its whole model, the
-submission is frozen (SIGSTOP) while the scorer evaluates what it returned, and
-every process it started is killed and counted when the worker ends. Too slow means
+submission is frozen (the cgroup freezer, SIGSTOP without one) while the scorer
+evaluates what it returned, and every process it started is killed and counted when
+the worker ends. Too slow means
 ``rejected``; a crash, an exception, an exit, a forged or garbled message, or a return
 value that is not a model of the original architecture with finite weights means
-``failed``. Each returned state_dict's archive is checked first (stored entries, no
-tensor larger than the original's), then read with ``torch.load(weights_only=True)``,
-checked, and handed to ``on_model`` before the next run starts.
+``failed``. Each returned state_dict's archive is checked first, nothing allocated
+(``scoring.payload_check``: stored entries, the original's keys, shapes and sizes),
+then read with ``torch.load(weights_only=True)``, checked, and handed to ``on_model``
+before the next run starts.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,6 +40,7 @@ from tqdm.auto import tqdm
 from scoring import sandbox
 from scoring.channel import ChannelError, WorkerGone
 from scoring.efficiency import Limits
+from scoring.payload_check import payload_problem
 from scoring.run_seeds import derived_seed
 from scoring.worker_process import WorkerProcess, exit_description
 
@@ -154,27 +157,28 @@ def run_submission(
     """
     if sealed:
         sandbox.require_sandbox()
-    workdir = Path(tempfile.mkdtemp(prefix="unlearning-worker-"))
-    job_file = workdir / "job" / "job.pt"
-    job_file.parent.mkdir()
-    torch.save(
-        {
-            "source": job.source,
-            "filename": job.filename,
-            "model": job.model,
-            "state": job.state,
-            "parts": job.parts,
-            "batch_size": job.batch_size,
-            "recipe": job.recipe,
-            "threads": job.threads,
-            "device": job.device,
-            "memory_bytes": limits.memory_for(job.device),
-        },
-        job_file,
-    )
+    workdir = Path(tempfile.mkdtemp(prefix="unlearning-worker-"))  # the unsealed worker's folders; bound nowhere
     result = Ingestion(status="completed", reason=None, sealed=sealed)
-    started = time.monotonic()
-    worker = WorkerProcess(job_file, workdir, job, limits, sealed)
+    with tempfile.TemporaryFile() as job_file:  # unnamed (O_TMPFILE): the worker reads it from a descriptor
+        torch.save(
+            {
+                "source": job.source,
+                "filename": job.filename,
+                "model": job.model,
+                "state": job.state,
+                "parts": job.parts,
+                "batch_size": job.batch_size,
+                "recipe": job.recipe,
+                "threads": job.threads,
+                "device": job.device,
+                "memory_bytes": limits.memory_for(job.device),
+            },
+            job_file,
+        )
+        job_file.flush()
+        job_file.seek(0)
+        started = time.monotonic()
+        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job, limits, sealed)
     bar = tqdm(total=len(seeds), desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         _drive(worker, job, seeds, limits, on_model, result, bar)
@@ -286,30 +290,6 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
         result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, reported_seconds=reported))
         bar.update(1)
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")
-
-
-def payload_problem(payload: bytes, reference: dict) -> str | None:
-    """Why ``payload`` may not be handed to ``torch.load``, or None: read before anything is inflated.
-
-    ``torch.save`` writes a zip archive of stored (uncompressed) entries; a deflated entry
-    could inflate to far more than the payload (1 MB to 1 GiB). So every entry must be
-    stored, each tensor record (``data/<n>``) no larger than the original's largest
-    tensor, and all of them together no larger than the original's tensors: what
-    ``torch.load`` then allocates is bounded by the payload's own, checked size.
-    """
-    try:
-        entries = zipfile.ZipFile(io.BytesIO(payload)).infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
-        return "returned a model that cannot be read as a state_dict (not a torch.save archive)"
-    sizes = [v.numel() * v.element_size() for v in reference.values()]
-    records = [entry for entry in entries if "/data/" in entry.filename]
-    if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries):
-        return "returned a model saved with compressed entries (torch.save writes them uncompressed)"
-    if any(entry.file_size > max(sizes, default=0) for entry in records) or sum(e.file_size for e in records) > sum(sizes):
-        return "returned a model whose tensors are larger than the original model's"
-    if sum(entry.file_size for entry in entries) > len(payload):
-        return "returned a model whose archive declares more data than it holds"
-    return None
 
 
 def _read_state(payload: bytes, reference: dict) -> tuple[dict | None, str | None]:

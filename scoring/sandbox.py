@@ -10,11 +10,17 @@ can check without starting anything. Inside the sandbox:
   network but a loopback nobody listens on; a fresh ``/proc`` that shows the sandbox's
   own processes only; nested user namespaces disabled;
 - a file system that is an empty tmpfs plus, read-only: ``/usr`` (the C runtime and
-  shared libraries), the Python runtime and its installed packages, the kit's own two
-  packages at ``/kit`` (``starter_kit`` and ``scoring``, not the repository) and the
-  job folder at ``/job``; a private, size-capped tmpfs at ``/tmp`` (also the working
-  directory and ``$HOME``). No home directory, split directory, test set, references,
-  results or scorer paths. The working directory and ``$HOME`` are ``/tmp/work``;
+  shared libraries), the Python runtime and its installed packages (at their host
+  paths), and files copied in from descriptors (``SandboxPlan.files``: the kit's own two
+  packages as one zip archive at ``/kit/kit.zip``, :func:`kit_archive`); a private,
+  size-capped tmpfs at ``/tmp`` (also the working directory and ``$HOME``). No home
+  directory, repository, split directory, test set, references, results, job folder or
+  scorer paths: the job itself comes in on a descriptor of an unnamed file. A bind's
+  host path shows in ``/proc/self/mountinfo`` (the kernel prints each mount's source
+  folder), so the runtime's paths are the only host paths visible there, and nothing
+  but the runtime and ``/usr`` is bound; bwrap's options reach it through ``--args FD``,
+  so ``/proc/1/cmdline`` shows none of them. The working directory and ``$HOME`` are
+  ``/tmp/work``;
 - an environment cleared to :func:`sandbox_environment`;
 - uid and gid 65534 (nobody), no capabilities, a new session, killed with its parent;
 - bwrap's own tmpfs at ``/`` and ``/dev`` remounted read-only once set up (they have no
@@ -40,16 +46,17 @@ PATH.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 SANDBOX_UID = 65534  # nobody
-KIT_ROOT = "/kit"  # where the kit's packages appear inside
-JOB_DIR = "/job"  # the job folder, read-only
+KIT_ARCHIVE = "/kit/kit.zip"  # the kit's packages inside: one read-only zip archive, imported by zipimport
 TMP_DIR = "/tmp"  # the private, size-capped tmpfs
 WORK_DIR = "/tmp/work"  # the working directory and $HOME, on that tmpfs
 KIT_PACKAGES = ("starter_kit", "scoring")
@@ -75,8 +82,8 @@ class SandboxPlan:
     """Everything one sandboxed process may see and use.
 
     ``read_only``: host paths bound read-only at the same path (the Python runtime).
-    ``kit``: {package name: host directory}, bound read-only at ``/kit/<name>``.
-    ``job_dir``: host folder bound read-only at ``/job``.
+    ``files``: (readable descriptor, path inside): the descriptor's data copied into a
+    read-only file there (bwrap ``--ro-bind-data``), which shows no host path.
     ``tmp_bytes``: size of the private tmpfs at ``/tmp``.
     ``binds``: (host path, path inside, writable) for a job laid out as another platform
     lays it (Codabench's ``/app`` folders), bound before the root is made read-only.
@@ -84,10 +91,9 @@ class SandboxPlan:
     """
 
     read_only: tuple[str, ...]
-    kit: dict[str, str]
-    job_dir: str
     env: dict[str, str]
     tmp_bytes: int
+    files: tuple[tuple[int, str], ...] = ()
     device: str = "cpu"
     binds: tuple[tuple[str, str, bool], ...] = ()
     workdir: str = WORK_DIR
@@ -118,9 +124,8 @@ def bwrap_argv(
             argv += ["--ro-bind", str(host), f"/{name}"]
     for path in plan.read_only:
         argv += ["--ro-bind", path, path]
-    for name, path in sorted(plan.kit.items()):
-        argv += ["--ro-bind", path, f"{KIT_ROOT}/{name}"]
-    argv += ["--ro-bind", plan.job_dir, JOB_DIR]
+    for fd, target in plan.files:
+        argv += ["--ro-bind-data", str(fd), target]
     argv += ["--proc", "/proc"]
     # The sandbox's uid is the scorer's on the host (root in CI): cover every root-owned,
     # host-wide file of the fresh /proc read-only (/proc/sys: sysctls such as core_pattern).
@@ -167,7 +172,7 @@ def sandbox_environment(threads: int, device: str = "cpu") -> dict[str, str]:
         "LOGNAME": SANDBOX_USER,
         "TMPDIR": TMP_DIR,
         "LANG": "C.UTF-8",
-        "PYTHONPATH": KIT_ROOT,
+        "PYTHONPATH": KIT_ARCHIVE,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": str(threads),
@@ -183,7 +188,7 @@ def runtime_paths() -> tuple[str, ...]:
     """The Python runtime and its installed packages: the prefixes and every site-packages folder.
 
     Only these, never the project folder that ``python -m scoring`` may have put on
-    ``sys.path``: the kit's own packages come in through ``/kit`` instead.
+    ``sys.path``: the kit's own packages come in through :func:`kit_archive` instead.
     """
     candidates = {sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix}
     candidates.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
@@ -199,6 +204,30 @@ def kit_packages() -> dict[str, str]:
     import starter_kit
 
     return {"scoring": str(Path(scoring.__file__).resolve().parent), "starter_kit": str(Path(starter_kit.__file__).resolve().parent)}
+
+
+@functools.lru_cache(maxsize=None)
+def kit_archive() -> bytes:
+    """The kit's packages the worker imports, as a stored zip archive (for ``KIT_ARCHIVE``).
+
+    Copied in rather than bound: a bind would show the repository's path in the
+    sandbox's mountinfo. Source files only (no ``__pycache__``); about 0.8 MB.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, folder in sorted(kit_packages().items()):
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    archive.write(path, f"{name}/{path.relative_to(folder).as_posix()}")
+    return buffer.getvalue()
+
+
+def data_fd(data: bytes, name: str) -> int:
+    """A readable, unnamed file descriptor holding ``data`` (for ``SandboxPlan.files``; caller closes it)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def find_bwrap() -> str:
@@ -235,7 +264,7 @@ def sandbox_problem() -> str | None:
         seccomp_fd = filter_fd()
     except FilterUnavailable as error:
         return str(error)
-    plan = SandboxPlan(read_only=(), kit={}, job_dir="/usr", env={"PATH": "/usr/bin:/bin"}, tmp_bytes=1 << 20)
+    plan = SandboxPlan(read_only=(), env={"PATH": "/usr/bin:/bin"}, tmp_bytes=1 << 20)
     try:
         probe = subprocess.run(
             bwrap_argv(plan, ["true"], bwrap, seccomp_fd=seccomp_fd), stdin=subprocess.DEVNULL, capture_output=True,

@@ -3,11 +3,11 @@
 Started by ``scoring.worker_process`` for ``scoring.ingestion`` (never by hand), inside the sandbox of
 ``scoring.sandbox`` or, with ``--unsealed``, as a plain process::
 
-    python -s -P -m scoring.worker JOB_FILE COMMAND_FD RESULT_FD
+    python -s -P -m scoring.worker JOB_FD COMMAND_FD RESULT_FD
 
-with a private temporary folder as its working directory. ``JOB_FILE`` (read with
-``weights_only=True``) holds only what the contract gives a submission: its source,
-the architecture's name and sizes, the original model's state_dict, the retain,
+with a private temporary folder as its working directory. ``JOB_FD``, a descriptor of
+an unnamed file (read with ``weights_only=True``, closed before the submission loads),
+holds only what the contract gives a submission: its source, the architecture's name and sizes, the original model's state_dict, the retain,
 forget and validation tensors, the batch size, the torch thread count, the device and
 the memory allowance (``memory_bytes``, 0 for none). Never the test set, the split
 directory, or a run's seed before that run starts.
@@ -136,7 +136,7 @@ def load_submission(source: str, filename: str):
 
 
 def main(argv: list[str]) -> int:
-    job_path, command_fd, result_fd = argv[0], int(argv[1]), int(argv[2])
+    job_fd, command_fd, result_fd = int(argv[0]), int(argv[1]), int(argv[2])
     for fd in (command_fd, result_fd):  # the worker's alone: no process the submission starts inherits them
         os.set_inheritable(fd, False)
     results = os.fdopen(result_fd, "wb")
@@ -147,7 +147,8 @@ def main(argv: list[str]) -> int:
         results.flush()
 
     workdir = os.getcwd()  # every run starts here, whatever the submission does with its cwd
-    job = torch.load(job_path, map_location="cpu", weights_only=True)
+    with os.fdopen(job_fd, "rb") as job_file:
+        job = torch.load(job_file, map_location="cpu", weights_only=True)
     torch.set_num_threads(int(job["threads"]))
     filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
     parts = _Parts(job["parts"], job["recipe"])

@@ -35,22 +35,23 @@ if TYPE_CHECKING:
 class WorkerProcess:
     """One started worker: its process, pipes, and (sealed) the sandbox's PID namespace and cgroup."""
 
-    def __init__(self, job_file: Path, workdir: Path, job: WorkerJob, limits: Limits, sealed: bool):
+    def __init__(self, job_fd: int, workdir: Path, job: WorkerJob, limits: Limits, sealed: bool):
+        """``job_fd``: a readable descriptor of the job (an unnamed file: no job folder's path reaches the worker)."""
         command_read, self.command_write = os.pipe()
         result_read, result_write = os.pipe()
-        fds = [command_read, result_write]
+        fds = [command_read, result_write, job_fd]
         sandbox_fds = []
         if sealed:
             info_read, info_write = os.pipe()
             fds.append(info_write)
-            sandbox_fds = [syscall_filter.filter_fd()]
-            argv, cwd, env = _sandboxed_command(job_file, job, limits, fds, sandbox_fds[0])
+            sandbox_fds = [syscall_filter.filter_fd(), sandbox.data_fd(sandbox.kit_archive(), "unlearning-kit")]
+            argv, cwd, env = _sandboxed_command(job, limits, fds, *sandbox_fds)
             split = argv.index("--")
-            sandbox_fds.append(_args_file(argv[1:split]))
-            # Inside, /proc/1/cmdline shows bwrap's options as "--args N", not the binds' host paths.
+            sandbox_fds.append(sandbox.data_fd(b"".join(arg.encode() + b"\0" for arg in argv[1:split]), "unlearning-bwrap-args"))
+            # Inside, /proc/1/cmdline shows bwrap's options as "--args N" (bwrap's --args FD).
             argv = [argv[0], "--args", str(sandbox_fds[-1]), *argv[split:]]
         else:
-            argv, cwd, env = _plain_command(job_file, workdir, job, fds)
+            argv, cwd, env = _plain_command(workdir, job, fds)
         self.namespace = None
         self.cgroup = SandboxCgroup(limits.processes, memory_cap(limits))
         process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files)
@@ -70,6 +71,7 @@ class WorkerProcess:
             os.close(fd)
         os.close(command_read)
         os.close(result_write)
+        os.close(job_fd)
         if sealed:
             os.close(info_write)
             self.namespace = _read_namespace(info_read, limits.setup_seconds)
@@ -132,36 +134,27 @@ def memory_cap(limits: Limits) -> int | None:
     return limits.memory + 2 * limits.tmp_bytes + RUNTIME_BYTES
 
 
-def _args_file(args: list[str]) -> int:
-    """A readable fd holding ``args`` NUL-separated, for bwrap's ``--args FD``."""
-    fd = os.memfd_create("unlearning-bwrap-args", os.MFD_CLOEXEC)
-    os.write(fd, b"".join(arg.encode() + b"\0" for arg in args))
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
-def _sandboxed_command(job_file: Path, job: WorkerJob, limits: Limits, fds: list[int], seccomp_fd: int) -> tuple[list[str], str, dict]:
-    """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result and bwrap's info pipe."""
+def _sandboxed_command(job: WorkerJob, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int) -> tuple[list[str], str, dict]:
+    """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result, job and bwrap's info pipe."""
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),
-        kit=sandbox.kit_packages(),
-        job_dir=str(job_file.parent),
         env=sandbox.sandbox_environment(job.threads, job.device),
         tmp_bytes=limits.tmp_bytes,
+        files=((kit_fd, sandbox.KIT_ARCHIVE),),
         device=job.device,
     )
-    command = [*WORKER, f"{sandbox.JOB_DIR}/{job_file.name}", str(fds[0]), str(fds[1])]
-    argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[2], seccomp_fd=seccomp_fd)
+    command = [*WORKER, str(fds[2]), str(fds[0]), str(fds[1])]
+    argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[3], seccomp_fd=seccomp_fd)
     return argv, "/", {"PATH": "/usr/bin:/bin"}
 
 
-def _plain_command(job_file: Path, workdir: Path, job: WorkerJob, fds: list[int]) -> tuple[list[str], Path, dict]:
+def _plain_command(workdir: Path, job: WorkerJob, fds: list[int]) -> tuple[list[str], Path, dict]:
     """(argv, cwd, env) of the worker as a plain process (``--unsealed``): same environment, own folders."""
     cwd = workdir / "tmp" / "work"
     cwd.mkdir(parents=True)
     env = sandbox.sandbox_environment(job.threads, job.device)
     env.update(HOME=str(cwd), TMPDIR=str(cwd.parent), PYTHONPATH=str(Path(sandbox.kit_packages()["scoring"]).parent))
-    return [*WORKER, str(job_file), str(fds[0]), str(fds[1])], cwd, env
+    return [*WORKER, str(fds[2]), str(fds[0]), str(fds[1])], cwd, env
 
 
 def _read_namespace(fd: int, timeout: float) -> str | None:

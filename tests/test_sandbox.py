@@ -51,14 +51,12 @@ def run_source(split, source: str, n_runs: int = 1, **limits):
         return run_submission(job, list(range(n_runs)), Limits(**limits), lambda k, s: None, progress=False)
 
 
-def test_the_argv_binds_only_what_a_run_needs(tmp_path):
-    job_dir = tmp_path / "job"
+def test_the_argv_binds_only_what_a_run_needs():
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),
-        kit=sandbox.kit_packages(),
-        job_dir=str(job_dir),
         env=sandbox.sandbox_environment(threads=1),
         tmp_bytes=2**20,
+        files=((7, sandbox.KIT_ARCHIVE),),
     )
     argv = sandbox.bwrap_argv(plan, ["python", "-c", "pass"])
     for flag in ("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -69,10 +67,12 @@ def test_the_argv_binds_only_what_a_run_needs(tmp_path):
     assert "--bind" not in argv  # nothing of the host is writable
     project = Path(__file__).resolve().parents[1]
     assert str(project) not in sources and str(project / "results") not in sources and str(Path.home()) not in sources
-    assert str(job_dir) in sources and argv[argv.index(str(job_dir)) + 1] == "/job"
+    system = {f"/{d}" for d in ("usr", "bin", "lib", "lib64", "sbin") if Path(f"/{d}").is_dir() and not Path(f"/{d}").is_symlink()}
+    assert set(sources) == system | set(sandbox.runtime_paths())  # the kit and the job come in by descriptor
+    assert argv[argv.index("--ro-bind-data") + 1 : argv.index("--ro-bind-data") + 3] == ["7", "/kit/kit.zip"]
     assert not any(arg.startswith("/dev/nvidia") for arg in argv)  # only with device cuda
     env = dict(zip(argv[argv.index("--clearenv") + 2 :: 3], argv[argv.index("--clearenv") + 3 :: 3]))
-    assert "SCORING_SECRET" not in env and env["PYTHONPATH"] == "/kit"
+    assert "SCORING_SECRET" not in env and env["PYTHONPATH"] == "/kit/kit.zip"
     assert argv[argv.index("--tmpfs") - 1] == str(2**20)
 
 
@@ -80,10 +80,10 @@ def test_a_runtime_under_tmp_stays_visible_above_the_private_tmp(tmp_path):
     # bwrap mounts in order: the private /tmp must come before the binds that may lie in it
     # (a checkout or virtual environment under /tmp, as CI's clone may be).
     venv = str(tmp_path / "venv")
-    plan = sandbox.SandboxPlan(read_only=(venv,), kit={}, job_dir=str(tmp_path / "job"), env={}, tmp_bytes=2**20)
+    plan = sandbox.SandboxPlan(read_only=(venv,), env={}, tmp_bytes=2**20, files=((7, "/kit/kit.zip"),))
     argv = sandbox.bwrap_argv(plan, ["true"])
     tmpfs = argv.index("--tmpfs")
-    assert argv[tmpfs + 1] == "/tmp" and tmpfs < argv.index(venv) and tmpfs < argv.index(str(tmp_path / "job"))
+    assert argv[tmpfs + 1] == "/tmp" and tmpfs < argv.index(venv) and tmpfs < argv.index("--ro-bind-data")
 
 
 def test_the_sandbox_environment_is_fixed(monkeypatch):

@@ -2,26 +2,38 @@
 outside, that the leak did not happen. Only harmless knobs are touched, and any that
 changed would be restored (they must not change)."""
 
+import collections
+import ctypes
 import io
 import os
+import pickle
+import resource
 import textwrap
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
+from submissions import _fixtures as kit
 
 from scoring import cgroups, sandbox, worker_process
 from scoring.efficiency import Limits
-from scoring.ingestion import job_from_split, payload_problem, run_submission
+from scoring.ingestion import _read_state, job_from_split, run_submission
+from scoring.payload_check import payload_problem
 from scoring.run_seeds import derived_seed
 from starter_kit.splits import load_split
-from submissions import _fixtures as kit
 
 needs_sandbox = pytest.mark.skipif(
     sandbox.sandbox_problem() is not None, reason=f"no sandbox here: {sandbox.sandbox_problem()}"
 )
 KNOB = Path("/proc/sys/fs/lease-break-time")
+KEY = "unlearning-issue20"
+SYSCALLS = {  # the calls the attacks make, by machine (asm/unistd.h)
+    "x86_64": {"add_key": 248, "keyctl": 250, "ptrace": 101, "perf_event_open": 298, "userfaultfd": 323,
+               "unshare": 272, "exit": 60},
+    "aarch64": {"add_key": 217, "keyctl": 219, "ptrace": 117, "perf_event_open": 241, "userfaultfd": 282,
+                "unshare": 97, "exit": 93},
+}
 
 
 def run_source(split, source: str, n_runs: int = 1, **limits):
@@ -32,7 +44,10 @@ def run_source(split, source: str, n_runs: int = 1, **limits):
 
 @needs_sandbox
 def test_no_host_setting_key_or_file_is_writable_inside(split):
+    if os.uname().machine not in SYSCALLS:
+        pytest.skip(f"the system call numbers this test uses are x86-64's and arm64's, not {os.uname().machine}'s")
     before = KNOB.read_text()
+    numbers = SYSCALLS[os.uname().machine]
     source = f"""\
     import ctypes, errno, os
     libc = ctypes.CDLL(None, use_errno=True)
@@ -54,11 +69,11 @@ def test_no_host_setting_key_or_file_is_writable_inside(split):
             if not os.path.islink(path) and os.access(path, os.W_OK) and path not in (
                 "/tmp", "/dev/shm", "/dev/pts", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"):
                 found.append(path)
-    # add_key("user", "leak", "x", 1, KEY_SPEC_USER_KEYRING); keyctl; ptrace(PTRACE_TRACEME)
-    for name, number, args in (("add_key", 248, (b"user", b"issue20", b"x", 1, -4)), ("keyctl", 250, (0, -4, 0)),
-                               ("ptrace", 101, (0, 0, 0, 0)), ("perf_event_open", 298, (0, 0, -1, -1, 0)),
-                               ("userfaultfd", 323, (0,)), ("unshare", 272, (0x20000,))):
-        if os.uname().machine == "x86_64" and libc.syscall(number, *args) != -1:
+    # add_key("user", "issue20", "x", 1, KEY_SPEC_USER_KEYRING); keyctl; ptrace(PTRACE_TRACEME); ...
+    numbers = {numbers}
+    for name, args in (("add_key", (b"user", b"{KEY}", b"x", 1, -4)), ("keyctl", (0, -4, 0)), ("ptrace", (0, 0, 0, 0)),
+                       ("perf_event_open", (0, 0, -1, -1, 0)), ("userfaultfd", (0,)), ("unshare", (0x20000,))):
+        if libc.syscall(numbers[name], *args) != -1:
             found.append(name)
     status = open("/proc/self/status").read()
     if "Seccomp:\\t2" not in status:
@@ -69,12 +84,65 @@ def test_no_host_setting_key_or_file_is_writable_inside(split):
         assert not found, found
         return net
     """
-    result = run_source(split, source, run_seconds=60.0)
-    after = KNOB.read_text()
-    if after != before:  # never expected: put the host back before failing
-        KNOB.write_text(before)
-    assert after == before
+    try:
+        result = run_source(split, source, run_seconds=60.0)
+    finally:  # never expected to change: put the host back before failing
+        after = KNOB.read_text()
+        if after != before:
+            KNOB.write_text(before)
+        key = _user_key(KEY)
+    assert after == before and key is None, (after, key)
     assert result.status == "completed", result.reason
+
+
+def _user_key(description: str) -> int | None:
+    """The key of this description in the scorer's user keyring (removed at once), None if there is none.
+
+    Seen from outside: what a submission's add_key left behind for the next one."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    found = libc.syscall(SYSCALLS[os.uname().machine]["keyctl"], 10, -4, b"user", description.encode(), 0)  # SEARCH
+    if found < 0:
+        return None  # ENOKEY; or keyctl is refused here too, and nothing could have been added either
+    libc.syscall(SYSCALLS[os.uname().machine]["keyctl"], 21, found)  # KEYCTL_INVALIDATE
+    return found
+
+
+@needs_sandbox
+def test_no_path_of_the_repository_job_or_results_is_visible_inside(split):
+    """Mount sources, command lines, environments and open files, as a submission reads them.
+
+    The runtime's own folders are the one exception (the kernel prints a bind's source in
+    mountinfo): they are cut out first, so a runtime inside the repository still passes
+    only through its own paths."""
+    source = """\
+    import os
+    seen = [open("/proc/self/mountinfo").read()]
+    for pid in ("1", "2", "self"):
+        for name in ("cmdline", "environ"):
+            try:
+                seen.append(open(f"/proc/{pid}/{name}", "rb").read().replace(b"\\0", b" ").decode())
+            except OSError:
+                pass
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    import scoring
+    seen += [scoring.__file__, os.getcwd()]
+    print("SEEN", repr("\\n".join(seen)), flush=True)
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return net
+    """
+    result = run_source(split, source, run_seconds=60.0)
+    assert result.status == "completed", result.reason
+    seen = next(eval(line[5:]) for line in result.output.splitlines() if line.startswith("SEEN "))
+    assert "/kit/kit.zip" in seen and "bwrap --args" in seen  # what was read is what the worker sees
+    for path in sorted(sandbox.runtime_paths(), key=len, reverse=True):
+        seen = seen.replace(path, "<runtime>")
+    project = Path(__file__).resolve().parents[1]
+    for host in (str(project), str(project / "results"), str(Path(split).resolve()), "unlearning-worker-"):
+        assert host not in seen, (host, seen)
 
 
 @needs_sandbox
@@ -94,7 +162,7 @@ def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
                         out.write(f"{time.monotonic()}\\n")
         threading.Thread(target=spin, daemon=True).start()
         time.sleep(0.2)
-        ctypes.CDLL(None).syscall(60, 0)  # exit(2) of the main thread only (x86-64)
+        ctypes.CDLL(None).syscall(EXIT, 0)  # exit(2) of the main thread only
     time.sleep(0.5)
     def unlearning(net, retain_loader, forget_loader, val_loader):
         with open(counter) as seen:
@@ -103,8 +171,9 @@ def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
         print("gap", max(b - a for a, b in zip(times, times[1:])), flush=True)
         return net
     """
-    if os.uname().machine != "x86_64":
-        pytest.skip("the raw exit syscall number used here is x86-64's")
+    if os.uname().machine not in SYSCALLS:
+        pytest.skip(f"the exit system call's number is known here for x86-64 and arm64, not {os.uname().machine}")
+    source = source.replace("EXIT", str(SYSCALLS[os.uname().machine]["exit"]))
     freezer = "freezer" in cgroups.hierarchies()
     if not freezer:
         pytest.skip("no writable cgroup freezer here (not root, or no freezer controller): SIGSTOP is the fallback")
@@ -152,20 +221,65 @@ def test_the_sandbox_root_is_read_only_and_memory_is_capped(split, monkeypatch):
     assert result.status == "rejected" and "memory" in result.reason, (result.status, result.reason)
 
 
-def test_a_compressed_or_oversized_payload_is_refused_before_loading():
+def _forged(reference: dict, declared: dict) -> bytes:
+    """torch.save's archive of ``reference`` with its pickle replaced: {name: (shape, storage numel)}.
+
+    Each record stays the original's (small); only the declarations change."""
+
+    class Storage:
+        def __init__(self, key, numel):
+            self.key, self.numel = key, numel
+
+    class Tensor:
+        def __init__(self, key, shape, numel):
+            self.storage, self.shape = Storage(key, numel), shape
+
+        def __reduce__(self):
+            stride = tuple(int(torch.tensor(self.shape[i + 1 :]).prod()) for i in range(len(self.shape)))
+            return torch._utils._rebuild_tensor_v2, (self.storage, 0, self.shape, stride, False, collections.OrderedDict())
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
+
+    honest = io.BytesIO()
+    torch.save({k: v.clone() for k, v in reference.items()}, honest)
+    keys = {name: str(k) for k, name in enumerate(reference)}
+    data = io.BytesIO()
+    Pickler(data, protocol=2).dump({name: Tensor(keys.get(name, "0"), shape, n) for name, (shape, n) in declared.items()})
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(honest.getvalue())) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for entry in src.infolist():
+            dst.writestr(entry, data.getvalue() if entry.filename.endswith("/data.pkl") else src.read(entry))
+    return out.getvalue()
+
+
+def test_a_compressed_or_forged_payload_is_refused_before_anything_is_allocated(monkeypatch):
     reference = {"w": torch.zeros(100, 10), "b": torch.zeros(10)}
     honest = io.BytesIO()
     torch.save({k: v.clone() for k, v in reference.items()}, honest)
     assert payload_problem(honest.getvalue(), reference) is None
+    assert payload_problem(_forged(reference, {"w": ((100, 10), 1000), "b": ((10,), 10)}), reference) is None
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out, zipfile.ZipFile(io.BytesIO(honest.getvalue())) as src:
         for entry in src.infolist():
             out.writestr(entry.filename, src.read(entry.filename) + (b"\0" * (64 << 20) if "/data/0" in entry.filename else b""))
     assert len(bomb.getvalue()) < 1 << 20  # 64 MiB inflated from well under 1 MiB
-    assert "compressed" in payload_problem(bomb.getvalue(), reference)
-    bigger = io.BytesIO()
-    torch.save({"w": torch.zeros(1000, 10), "b": torch.zeros(10)}, bigger)
-    assert "larger" in payload_problem(bigger.getvalue(), reference)
+    huge = 100_000 * 100_000  # 40 GB of float32 declared, on records of 4 kB and 40 bytes
+    forgeries = {
+        "compressed": bomb.getvalue(),
+        "w has shape [100000, 100000]": _forged(reference, {"w": ((100_000, 100_000), huge), "b": ((10,), 10)}),
+        "declares a storage of 10000000000 elements": _forged(reference, {"w": ((100, 10), huge), "b": ((10,), 10)}),
+        "unexpected extra": _forged(reference, {"w": ((100, 10), 1000), "b": ((10,), 10), "extra": ((1,), 1)}),
+        "missing b": _forged(reference, {"w": ((100, 10), 1000)}),
+    }
+    # What the scorer does with a payload: nothing reaches torch.load, and its memory stays put.
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was reached"))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for expected, payload in forgeries.items():
+        state, reason = _read_state(payload, reference)
+        assert state is None and expected in reason and "\n" not in reason, (expected, reason)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 64 << 10  # KiB: under 64 MiB more
 
 
 @needs_sandbox
@@ -185,7 +299,7 @@ def test_a_run_never_sees_its_recorded_seed(split):
 @needs_sandbox
 def test_without_writable_cgroups_the_sandbox_falls_back_and_says_so(split, monkeypatch):
     """A non-root scorer or a cgroup-v2-only host without delegation: RLIMIT_NPROC, RLIMIT_AS and SIGSTOP."""
-    monkeypatch.setattr(cgroups, "hierarchies", lambda: {})
+    monkeypatch.setattr(cgroups, "hierarchies", dict)
     result = run_source(split, "def unlearning(net, r, f, v):\n    return net\n", n_runs=2, run_seconds=60.0)
     assert result.status == "completed", result.reason
     assert result.cgroups_missing == ["pids", "memory", "freezer"]

@@ -32,7 +32,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -198,10 +197,9 @@ def _step(folder: Path, program: Path, binds: dict[str, Path], kind: str, is_sco
 
 def _bwrap(binds: dict[str, Path], command: str, env: dict[str, str]) -> list[str]:
     """bwrap argv from ``scoring.sandbox`` (runtime read-only, no network) plus the worker's /app binds."""
-    empty = Path(tempfile.mkdtemp(prefix="codabench-job-"))
     environment = {**sandbox.sandbox_environment(threads=1), "PYTHONUNBUFFERED": "1", **env}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"  # python3: this runtime's
     binds = tuple((str(source), target, target != "/app/data") for target, source in sorted(binds.items()))
-    plan = sandbox.SandboxPlan(read_only=sandbox.runtime_paths(), kit={}, job_dir=str(empty), env=environment,
-                               tmp_bytes=TMP_BYTES, binds=binds, workdir="/app/program")
+    plan = sandbox.SandboxPlan(read_only=sandbox.runtime_paths(), env=environment, tmp_bytes=TMP_BYTES, binds=binds,
+                               workdir="/app/program")
     return sandbox.bwrap_argv(plan, command.split(), sandbox.find_bwrap())
