@@ -30,7 +30,7 @@ def test_cpu_smoke_mode_prints_every_row_with_ratios(bench, capsys):
     """A small model keeps this to seconds; the real run uses resnet18_cifar."""
     before = torch.get_num_threads()
     try:
-        code = bench.main(["--device", "cpu", "--images", "64", "--epochs", "1", "--model", "resnet_digits", "--processes", "2", "--together", "2"])
+        code = bench.main(["--device", "cpu", "--images", "256", "--epochs", "1", "--model", "resnet_digits", "--processes", "2", "--together", "2"])
     finally:
         torch.set_num_threads(before)
     assert code == 0
