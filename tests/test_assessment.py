@@ -5,6 +5,8 @@ noise-only must stay below the ceiling, and retraining from scratch (the time li
 lifted) must land inside the ceiling's interval.
 """
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -18,10 +20,12 @@ N = 4
 
 
 @pytest.fixture(scope="module")
-def refs8(split, tmp_path_factory):
+def refs8(split, refs, tmp_path_factory):
+    """The session's 4 references extended to 8 in a copy (4 trained, the calibration kept)."""
     out = tmp_path_factory.mktemp("refs8") / "refs"
+    shutil.copytree(refs, out)
     with kit.one_thread():
-        build_references(load_split(split), 2 * N, out, progress=False)
+        assert build_references(load_split(split), 2 * N, out, progress=False).n_models == 2 * N
     return out
 
 

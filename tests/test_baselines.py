@@ -25,8 +25,12 @@ def run(split, method, seed=0, **hyper):
     return method(net, retain, forget, val, **hyper), net
 
 
-def trained_examples(split, method):
-    """Examples ``method`` pushes through the network in training mode, on digits."""
+def hooked_run(split, method):
+    """(model, the net it was given, examples trained on) of ``method`` at seed 0 on digits.
+
+    Examples are those it pushes through the network in training mode, counted by a
+    forward hook removed before returning.
+    """
     seen = []
 
     def count(module, inputs):
@@ -37,15 +41,25 @@ def trained_examples(split, method):
     retain, forget, val = submission_loaders(split, 0)
     net = split.original_model()
     handle = net.register_forward_pre_hook(count)
-    method(net, retain, forget, val)
+    model = method(net, retain, forget, val)
     handle.remove()
-    return sum(seen)
+    return model, net, sum(seen)
+
+
+_seed_zero_runs: dict[str, tuple] = {}
+
+
+def seed_zero_run(split, name):
+    """``hooked_run`` of baseline ``name``, once per session (three tests read it; none may change the model)."""
+    if name not in _seed_zero_runs:
+        _seed_zero_runs[name] = hooked_run(split, BASELINES[name])
+    return _seed_zero_runs[name]
 
 
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_baseline_returns_the_same_architecture_changed_finite_and_in_eval_mode(digits_split, name):
     original = digits_split.original_model().state_dict()
-    model, given = run(digits_split, BASELINES[name])
+    model, given, _ = seed_zero_run(digits_split, name)
     assert model is given  # in place: nothing copied
     state = model.state_dict()
     assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in original.items()}
@@ -56,8 +70,9 @@ def test_baseline_returns_the_same_architecture_changed_finite_and_in_eval_mode(
 
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_baseline_is_reproducible_given_the_seed(digits_split, name):
-    first, _ = run(digits_split, BASELINES[name], seed=3)
-    second, _ = run(digits_split, BASELINES[name], seed=3)
+    """Run again at seed 0 against the session's first run (hooked, which must not matter): bitwise, same machine."""
+    first, _, _ = seed_zero_run(digits_split, name)
+    second, _ = run(digits_split, BASELINES[name], seed=0)
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -67,7 +82,7 @@ def test_baseline_trains_on_at_most_a_tenth_of_retrainings_examples(digits_split
     """The time rule in a form no machine's speed or load can change: examples processed."""
     recipe = digits_split.recipe
     retraining_examples = recipe.epochs * (len(digits_split.indices["retain"]) // recipe.batch_size) * recipe.batch_size
-    assert trained_examples(digits_split, BASELINES[name]) <= EXAMPLE_BUDGET * retraining_examples
+    assert seed_zero_run(digits_split, name)[2] <= EXAMPLE_BUDGET * retraining_examples
 
 
 @pytest.mark.timing
@@ -163,17 +178,15 @@ def test_the_budget_is_a_share_of_the_recipes_epochs(digits_split):
     def with_epochs(epochs):
         return functools.partial(BASELINES["finetune"], recipe=digits_split.recipe.with_epochs(epochs))
 
+    def trained_examples(method):
+        return hooked_run(digits_split, method)[2]
+
     batches = len(submission_loaders(digits_split, 0)[0])
     recipe_epochs = digits_split.recipe.epochs
-    assert trained_examples(digits_split, BASELINES["finetune"]) == trained_examples(
-        digits_split, with_epochs(recipe_epochs)
-    )
+    default, at_recipe = seed_zero_run(digits_split, "finetune")[2], trained_examples(with_epochs(recipe_epochs))
+    assert default == at_recipe
     # 1/16 of 8 epochs is half a pass over retain: the budget ends mid-pass.
-    assert trained_examples(digits_split, with_epochs(8)) < trained_examples(digits_split, with_epochs(recipe_epochs))
-    assert trained_examples(digits_split, with_epochs(8)) == pytest.approx(
-        trained_examples(digits_split, with_epochs(recipe_epochs)) * round(batches / 2) / batches,
-        rel=0.05,
-    )
-    assert trained_examples(digits_split, with_epochs(3 * recipe_epochs)) == pytest.approx(
-        3 * trained_examples(digits_split, BASELINES["finetune"]), rel=0.01
-    )
+    at_8 = trained_examples(with_epochs(8))
+    assert at_8 < at_recipe
+    assert at_8 == pytest.approx(at_recipe * round(batches / 2) / batches, rel=0.05)
+    assert trained_examples(with_epochs(3 * recipe_epochs)) == pytest.approx(3 * default, rel=0.01)

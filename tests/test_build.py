@@ -13,11 +13,11 @@ from starter_kit.splits import load_split
 
 
 @pytest.fixture(scope="module")
-def public_twice(tmp_path_factory):
-    root = tmp_path_factory.mktemp("builds")
-    for name in ("a", "b"):
-        assert main(["build", "--dataset", "digits", "--split", "public", "--out", str(root / name), "--quiet"]) == 0
-    return root / "a", root / "b"
+def public_twice(tmp_path_factory, digits_split_dir):
+    """The session's public digits split (built through the API) and the same split built again by the command."""
+    again = tmp_path_factory.mktemp("builds") / "b"
+    assert main(["build", "--dataset", "digits", "--split", "public", "--out", str(again), "--quiet"]) == 0
+    return digits_split_dir, again
 
 
 def test_building_twice_gives_byte_identical_indices_manifest_and_model(public_twice):

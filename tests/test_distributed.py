@@ -134,21 +134,26 @@ def run(fine_tune_job, backend):
     return ingestion, outputs, arrived
 
 
-def test_each_run_arrives_as_it_finishes_not_when_its_chunk_ends(fine_tune_job):
+@pytest.fixture(scope="module")
+def undisturbed(fine_tune_job):
+    """One recorded run of the four, no chunk retried: (backend, ingestion, outputs, arrived)."""
     backend = Recording()
-    ingestion, outputs, arrived = run(fine_tune_job, backend)
+    return (backend, *run(fine_tune_job, backend))
+
+
+def test_each_run_arrives_as_it_finishes_not_when_its_chunk_ends(undisturbed):
+    backend, ingestion, outputs, arrived = undisturbed
     kinds = [(type(i).__name__, getattr(i, "index", getattr(i, "first", None))) for i in backend.items]
     assert kinds == [("RunOutputs", 0), ("RunOutputs", 1), ("ChunkResult", 0), ("RunOutputs", 2), ("RunOutputs", 3), ("ChunkResult", 2)]
     assert arrived == [0, 1, 2, 3] and [r.index for r in ingestion.runs] == [0, 1, 2, 3] and len(outputs) == 4
 
 
-def test_a_retried_chunk_counts_each_run_once_and_scores_as_an_undisturbed_run(fine_tune_job):
+def test_a_retried_chunk_counts_each_run_once_and_scores_as_an_undisturbed_run(fine_tune_job, undisturbed):
     """The retried run against an undisturbed one in this process: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
-    _, undisturbed, _ = run(fine_tune_job, LocalBackend(1))
     backend = Recording(replay=True)
     ingestion, outputs, arrived = run(fine_tune_job, backend)
     assert [i.index for i in backend.items if isinstance(i, RunOutputs)] == [0, 0, 1, 2, 3]  # run 0 came twice
     assert arrived == [0, 1, 2, 3]  # ... and was counted once (the progress bar advances with these)
     assert [r.index for r in ingestion.runs] == [0, 1, 2, 3] and len(outputs) == 4
-    for mine, theirs in zip(outputs, undisturbed):
+    for mine, theirs in zip(outputs, undisturbed[2]):
         assert np.array_equal(mine.forget_conf, theirs.forget_conf) and mine.accuracies() == theirs.accuracies()

@@ -49,9 +49,9 @@ def scored(tmp_path_factory):
     split, refs = kit.split_dir(tmp_path_factory), kit.refs_dir(tmp_path_factory)
     root = tmp_path_factory.mktemp("html-report")
     results = root / "scores"
+    shutil.copytree(kit.fine_tune_score_dir(tmp_path_factory), results / "fine-tune")  # scored with no secret set, as:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(SECRET_ENV, raising=False)  # run seeds land in score.json: the pages must still hide them
-        kit.score(split, refs, kit.HERE / "fine_tune.py", results / "fine-tune", n_models=4)
         kit.score(split, refs, kit.write_py(root, BROKEN, "broken.py"), results / "broken", n_models=2)
         kit.score(split, refs, kit.write_py(root, SLOW, "slow.py"), results / "slow", n_models=4, time_limit=0.2)
     found = {}

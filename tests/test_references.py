@@ -168,29 +168,30 @@ def test_a_set_read_with_another_secret_names_the_cause_and_the_fix(split, tmp_p
         load_references(split, 2, refs)
 
 
-def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_path):
-    """Worker processes against this one: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
+def test_training_in_parallel_workers_gives_the_same_reference_set(split, tmp_path, tmp_path_factory):
+    """Worker processes against the session's set, trained in this process one model at a time: a bitwise
+    promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
+    serial = load_references(split, 2, kit.refs_dir(tmp_path_factory))
     with kit.one_thread():
-        serial = build_references(split, 2, tmp_path / "serial", progress=False)
         parallel = build_references(split, 2, tmp_path / "parallel", progress=False, jobs=2)
     assert parallel.sha256 == serial.sha256
     assert np.array_equal(parallel.forget_conf, serial.forget_conf)
     with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
-        build_references(split, 3, tmp_path / "serial", progress=False, jobs=0)
+        build_references(split, 3, tmp_path / "parallel", progress=False, jobs=0)
 
 
-def test_models_trained_together_in_one_task_are_the_same_reference_set(split, tmp_path):
-    """On the CPU a task of several models trains them one after the other: the same set,
-    bit for bit on the same machine; each file records how it was trained."""
+def test_models_trained_together_in_one_task_are_the_same_reference_set(split, tmp_path, tmp_path_factory):
+    """On the CPU a task of several models trains them one after the other: the same set as
+    the session's (one model a task), bit for bit on the same machine; each file records how it was trained."""
+    one = load_references(split, 3, kit.refs_dir(tmp_path_factory))
     with kit.one_thread():
-        one = build_references(split, 3, tmp_path / "one", progress=False)
         together = build_references(split, 3, tmp_path / "together", progress=False, together=2)
     assert together.sha256 == one.sha256
     with np.load(tmp_path / "together" / model_file(split, 2)) as archive:
         meta = json.loads(str(archive["meta"]))
     assert meta["training"]["path"] == "reference" and meta["training"]["bitwise_reproducible"] is True
     with pytest.raises(ValueError, match="models together must be a whole number >= 1"):
-        build_references(split, 3, tmp_path / "one", progress=False, together=0)
+        build_references(split, 3, tmp_path / "together", progress=False, together=0)
 
 
 def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(split, tmp_path, tmp_path_factory, capsys):

@@ -6,16 +6,19 @@ from scoring.__main__ import main
 from submissions import _fixtures as kit
 
 
+TINY = "synthetic-cifar10-100-40"  # 100 training and 40 test images: what the stages do, not how well
+
+
 def test_a_tiny_rehearsal_runs_every_stage_and_prints_a_verdict(tmp_path, capsys):
     out = tmp_path / "rehearsal"
-    command = ["rehearse", "--dataset", "synthetic-cifar10-300-100", "--n-models", "2", "--epochs", "1",
+    command = ["rehearse", "--dataset", TINY, "--n-models", "2", "--epochs", "1",
                "--out", str(out), "--quiet", "--threads", "1"]
     with kit.one_thread():
         code = main(command)
     captured = capsys.readouterr()
     assert code in (0, 1), captured.err
     text = captured.out
-    for part in ("rehearsal   synthetic-cifar10-300-100", "reduced for a CPU", "  original  ", "  refs      ", "  notebook  ",
+    for part in (f"rehearsal   {TINY}", "reduced for a CPU", "  original  ", "  refs      ", "  notebook  ",
                  "basis: alone", "against the ceiling", "sanity identity: F = 0", "verdict     "):
         assert part in text, part
     lines = [line for line in text.splitlines() if line[:4] in ("PASS", "FAIL", "SKIP")]

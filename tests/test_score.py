@@ -1,6 +1,7 @@
 """The official score end to end: the bars a scorer must clear, and its command line."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -23,9 +24,10 @@ def cli(argv, capsys) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def fine_tuned(split, refs, tmp_path_factory):
-    """The fine-tuning baseline scored twice with the same seeds, N = 4."""
+    """The fine-tuning baseline scored twice with the same seeds, N = 4 (the first: a copy of the session's score)."""
     out = tmp_path_factory.mktemp("fine-tune")
-    first = kit.score(split, refs, kit.HERE / "fine_tune.py", out / "first", n_models=4)
+    shutil.copytree(kit.fine_tune_score_dir(tmp_path_factory), out / "first")
+    first = json.loads((out / "first" / "score.json").read_text())
     second = kit.score(split, refs, kit.HERE / "fine_tune.py", out / "second", n_models=4)
     return out, first, second
 
@@ -180,8 +182,6 @@ def test_every_number_is_recomputed_from_the_saved_arrays(fine_tuned, tmp_path, 
     code, stdout, _ = cli(["recompute", out / "first"], capsys)
     assert code == 0 and "matches" in stdout and f"score {record['score']:.4f} [" in stdout
     forged = tmp_path / "forged"
-    import shutil
-
     shutil.copytree(out / "first", forged)
     changed = json.loads((forged / "score.json").read_text())
     changed["score"] *= 2
@@ -195,8 +195,6 @@ def test_recompute_needs_a_scored_folder_with_its_arrays(fine_tuned, tmp_path, c
     out, _, _ = fine_tuned
     code, _, stderr = cli(["recompute", tmp_path], capsys)
     assert code == 2 and "has no score.json" in stderr
-    import shutil
-
     shutil.copytree(out / "first", tmp_path / "copy")
     shutil.rmtree(tmp_path / "copy" / "organisers")
     code, _, stderr = cli(["recompute", tmp_path / "copy"], capsys)

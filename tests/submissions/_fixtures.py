@@ -1,9 +1,10 @@
-"""Shared by the scorer's tests: one tiny split and one reference set per test session.
+"""Shared by the scorer's tests: one tiny split, one reference set and one score per test session.
 
 The split is digits with its recipe cut to 2 epochs (a model trains in about half a
-second on one thread); the reference set holds 4 models. Both are built once, however
-many test modules ask for them, and everything runs on one torch thread: on a small,
-busy machine two threads can be many times slower than one.
+second on one thread); the reference set holds 4 models; the score is the fine-tuning
+submission at N = 4. Each is built once, however many test modules ask for it, and
+everything runs on one torch thread: on a small, busy machine two threads can be many
+times slower than one. Tests that change a shared folder change a copy of it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pytest
 import torch
 
 from data_prep.build import BuildOptions, build_split
@@ -51,6 +53,19 @@ def refs_dir(tmp_path_factory) -> Path:
             build_references(load_split(split_dir(tmp_path_factory)), N_REFERENCES, out, progress=False)
         _built["refs"] = out
     return _built["refs"]
+
+
+def fine_tune_score_dir(tmp_path_factory) -> Path:
+    """``fine_tune.py`` scored at N = 4 against ``refs_dir``, with no organiser secret set (run seeds in score.json)."""
+    if "fine-tune" not in _built:
+        from scoring.outputs import SECRET_ENV
+
+        out = tmp_path_factory.mktemp("scoring-fine-tune") / "fine-tune"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv(SECRET_ENV, raising=False)
+            score(split_dir(tmp_path_factory), refs_dir(tmp_path_factory), HERE / "fine_tune.py", out, n_models=4)
+        _built["fine-tune"] = out
+    return _built["fine-tune"]
 
 
 def write_py(directory: Path, source: str, name: str = "submission.py") -> Path:
