@@ -23,19 +23,19 @@ the public digits split, at N=32 and N=128 (regenerated from the benchmark's out
 ``benchmarks/zoo_table.py``, never typed by hand):
 
     name            N=32   N=128
-    retrain         0.204  0.179
-    scrub           0.090  0.053
-    reinit_distill  0.076  0.047
-    erase_repair    0.049  0.014
-    salun           0.043  0.024
-    bad_teacher     0.042  0.017
-    random_labels   0.040  0.022
+    retrain         0.189  0.185
+    reinit_distill  0.083  0.053
+    scrub           0.083  0.046
+    bad_teacher     0.043  0.019
+    salun           0.046  0.019
+    random_labels   0.037  0.019
+    erase_repair    0.048  0.015
     ssd             0.035  0.014
-    random_mask     0.025  0.011
-    neggrad_plus    0.016  0.002
+    random_mask     0.026  0.010
+    finetune        0.015  0.002
+    neggrad_plus    0.015  0.002
     l1_sparse       0.015  0.002
-    finetune        0.015  0.003
-    noise           0.014  0.002
+    noise           0.015  0.002
     identity        0.000  0.000
 
 Scores at N=32 run high; N=128 separates the methods better. The defaults are
