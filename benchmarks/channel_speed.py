@@ -25,7 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scoring.channel import ResultChannel  # noqa: E402
 
-SIZES_MIB = {"resnet_digits (digits)": 0.3, "resnet18_cifar (CIFAR-10)": 42.7, "resnet18 (ImageNet stem)": 44.8, "4x resnet18": 179.0}
+SIZES_MIB = {
+    "resnet_digits (digits)": 0.3,
+    "resnet18_cifar (CIFAR-10)": 42.7,
+    "resnet18 (ImageNet stem)": 44.8,
+    "4x resnet18": 179.0,
+}
 
 
 def read_once(size: int) -> float:

@@ -59,12 +59,21 @@ KINDS: list[tuple[str, str]] = [
     ("convolution: split-K reductions", r"splitk|split_k"),
     ("convolution: backward (CPU, both)", r"^aten::(mkldnn_)?convolution_backward"),
     ("convolution: forward", r"fprop|convolve|conv2d|convolution|winograd|nhwckrsc"),
-    ("GEMM (classifier; cuDNN may run 1x1 convolutions as GEMMs)", r"gemm|nvjet|cublas|cutlass|xmma|matmul|^aten::(mm|addmm|linear)$"),
+    (
+        "GEMM (classifier; cuDNN may run 1x1 convolutions as GEMMs)",
+        r"gemm|nvjet|cublas|cutlass|xmma|matmul|^aten::(mm|addmm|linear)$",
+    ),
     ("batch norm (eager)", r"batch_norm|batchnorm|bn_fw|bn_bw|welford"),
     ("SGD update (foreach)", r"multi_tensor_apply|foreach"),
-    ("shuffle, flip + crop (gather, random)", r"index_elementwise|index_kernel|^aten::index$|gather|randperm|radix|philox|distribution|^aten::(rand|randint|arange)"),
+    (
+        "shuffle, flip + crop (gather, random)",
+        r"index_elementwise|index_kernel|^aten::index$|gather|randperm|radix|philox|distribution|^aten::(rand|randint|arange)",
+    ),
     ("layout changes and casts", r"nchwtonhwc|nhwctonchw|transpose|permute|copy|convert|cast"),
-    ("eager pointwise and reductions", r"elementwise|vectorized|unrolled|reduce_kernel|^aten::(add|mul|sub|div|relu|threshold|clamp|sum|mean)"),
+    (
+        "eager pointwise and reductions",
+        r"elementwise|vectorized|unrolled|reduce_kernel|^aten::(add|mul|sub|div|relu|threshold|clamp|sum|mean)",
+    ),
 ]
 _KIND_PATTERNS = [(kind, re.compile(pattern)) for kind, pattern in KINDS]
 OTHER = "other"
@@ -82,12 +91,23 @@ def kind_of(name: str) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a smoke test of this script)")
-    parser.add_argument("--images", type=int, default=10_240, help="images in the profiled epoch (default 10,240: 40 steps)")
-    parser.add_argument("--models", type=int, default=4, help="models trained together, as `references --models-together` (default 4)")
-    parser.add_argument("--compile", default="default",
-                        help="torch.compile mode inside the graph: default, max-autotune-no-cudagraphs, or none")
-    parser.add_argument("--no-graph", action="store_true", help="no CUDA graph: eager launches (kernel names stay the same)")
-    parser.add_argument("--fused-sgd", action="store_true", help="the SGD update as one fused kernel (FastOptions.fused_sgd)")
+    parser.add_argument(
+        "--images", type=int, default=10_240, help="images in the profiled epoch (default 10,240: 40 steps)"
+    )
+    parser.add_argument(
+        "--models", type=int, default=4, help="models trained together, as `references --models-together` (default 4)"
+    )
+    parser.add_argument(
+        "--compile",
+        default="default",
+        help="torch.compile mode inside the graph: default, max-autotune-no-cudagraphs, or none",
+    )
+    parser.add_argument(
+        "--no-graph", action="store_true", help="no CUDA graph: eager launches (kernel names stay the same)"
+    )
+    parser.add_argument(
+        "--fused-sgd", action="store_true", help="the SGD update as one fused kernel (FastOptions.fused_sgd)"
+    )
     parser.add_argument("--model", default=None, help="override the recipe's model (default resnet18_cifar)")
     parser.add_argument("--top", type=int, default=15, help="how many of the busiest kernels to list (default 15)")
     parser.add_argument("--trace", default=None, help="also write the Chrome trace here (open it in ui.perfetto.dev)")
@@ -118,14 +138,20 @@ def main(argv=None) -> int:
     from starter_kit.recipe import default_recipe
 
     if args.compile is not None and args.compile not in COMPILE_MODES:
-        print(f"error: unknown --compile {args.compile!r}: choose one of {', '.join(COMPILE_MODES)} or none", file=sys.stderr)
+        print(
+            f"error: unknown --compile {args.compile!r}: choose one of {', '.join(COMPILE_MODES)} or none",
+            file=sys.stderr,
+        )
         return 2
     recipe = default_recipe(RECIPE_DATASET).with_epochs(1)
     if args.model:
         recipe = replace(recipe, model=args.model)
     if args.images < 2 * recipe.batch_size:
-        print(f"error: --images {args.images} is under two batches of {recipe.batch_size}: profile at least "
-              f"{2 * recipe.batch_size} images", file=sys.stderr)
+        print(
+            f"error: --images {args.images} is under two batches of {recipe.batch_size}: profile at least "
+            f"{2 * recipe.batch_size} images",
+            file=sys.stderr,
+        )
         return 2
     if not cuda:
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -135,10 +161,13 @@ def main(argv=None) -> int:
     seeds = [args.seed + k for k in range(args.models)]
     card = torch.cuda.get_device_name(args.device) if cuda else "CPU"
     steps = args.images // recipe.batch_size
-    print(f"{card}, torch {torch.__version__}: {recipe.model}, batch {recipe.batch_size}, {args.models} model(s) together, "
-          f"compile {args.compile or 'none'}, {'no graph' if args.no_graph else 'CUDA graph on CUDA'}, "
-          f"{'fused' if args.fused_sgd else 'foreach'} SGD; "
-          f"profiling one epoch of {steps} steps", flush=True)
+    print(
+        f"{card}, torch {torch.__version__}: {recipe.model}, batch {recipe.batch_size}, {args.models} model(s) together, "
+        f"compile {args.compile or 'none'}, {'no graph' if args.no_graph else 'CUDA graph on CUDA'}, "
+        f"{'fused' if args.fused_sgd else 'foreach'} SGD; "
+        f"profiling one epoch of {steps} steps",
+        flush=True,
+    )
 
     forget_trainers()
     warm = slice(0, 2 * recipe.batch_size)
@@ -149,10 +178,14 @@ def main(argv=None) -> int:
         # captured may see none of its replayed kernels. Only the epoch is counted.
         with torch.profiler.profile(activities=activities) as profiler:
             started = time.perf_counter()
-            first = train_fast_many(recipe, images[warm], labels[warm], 10, seeds, args.device, options=options, progress=False)
+            first = train_fast_many(
+                recipe, images[warm], labels[warm], 10, seeds, args.device, options=options, progress=False
+            )
             print(f"  warm-up (compile, capture): {time.perf_counter() - started:.1f} s", flush=True)
             with torch.profiler.record_function(MEASURED):
-                results = train_fast_many(recipe, images, labels, 10, seeds, args.device, options=options, progress=False)
+                results = train_fast_many(
+                    recipe, images, labels, 10, seeds, args.device, options=options, progress=False
+                )
         wall = sum(results[0].epoch_seconds)
         profiler.export_chrome_trace(str(trace_path))
         trace = json.loads(trace_path.read_text())
@@ -170,8 +203,10 @@ def main(argv=None) -> int:
     table = kind_table(events, steps, scale)
     unit = "GPU" if cuda else "CPU"
     print()
-    print(f"{unit} time by kind of {'kernel' if cuda else 'operator'}: seconds per model-epoch of {EPOCH_IMAGES:,} images "
-          f"(kernel time; {args.models} model(s), {steps} steps profiled)")
+    print(
+        f"{unit} time by kind of {'kernel' if cuda else 'operator'}: seconds per model-epoch of {EPOCH_IMAGES:,} images "
+        f"(kernel time; {args.models} model(s), {steps} steps profiled)"
+    )
     print(table.to_string(index=False))
     print()
     print(f"busiest {'kernels' if cuda else 'operators'}:")
@@ -179,20 +214,30 @@ def main(argv=None) -> int:
     busy = union_seconds(events) if cuda else None
     kernel_seconds = sum(e["dur"] for e in events) / 1e6
     print()
-    print(f"wall time {wall:.3f} s for the profiled epoch = {wall * scale:.3f} s per model-epoch of {EPOCH_IMAGES:,} images "
-          f"(profiling adds a little)")
+    print(
+        f"wall time {wall:.3f} s for the profiled epoch = {wall * scale:.3f} s per model-epoch of {EPOCH_IMAGES:,} images "
+        f"(profiling adds a little)"
+    )
     if busy is not None:
-        print(f"GPU busy {busy / wall:.0%} of the wall time; kernels overlapping {kernel_seconds / max(busy, 1e-12):.2f} "
-              f"on average (sum of kernel time / busy time; > 1 when the models' streams overlap)")
+        print(
+            f"GPU busy {busy / wall:.0%} of the wall time; kernels overlapping {kernel_seconds / max(busy, 1e-12):.2f} "
+            f"on average (sum of kernel time / busy time; > 1 when the models' streams overlap)"
+        )
     flops = training_flops_per_image(recipe.model, tuple(images.shape[1:]))
     # cuDNN may run 1x1 convolutions as GEMMs, and max-autotune as Triton templates: all count as convolution time
-    conv_seconds = sum(e["dur"] for e in events if e["kind"].startswith(("convolution", "GEMM", "inductor: template"))) / 1e6
+    conv_seconds = (
+        sum(e["dur"] for e in events if e["kind"].startswith(("convolution", "GEMM", "inductor: template"))) / 1e6
+    )
     trained = steps * recipe.batch_size * args.models
-    print(f"arithmetic: {flops / 1e9:.2f} GFLOP per training image (convolutions and classifier, forward + 2 x backward); "
-          f"{flops * trained / wall / 1e12:.3g} TFLOP/s over the wall time, "
-          f"{flops * trained / max(conv_seconds, 1e-12) / 1e12:.3g} TFLOP/s inside the convolution and GEMM kernels")
+    print(
+        f"arithmetic: {flops / 1e9:.2f} GFLOP per training image (convolutions and classifier, forward + 2 x backward); "
+        f"{flops * trained / wall / 1e12:.3g} TFLOP/s over the wall time, "
+        f"{flops * trained / max(conv_seconds, 1e-12) / 1e12:.3g} TFLOP/s inside the convolution and GEMM kernels"
+    )
     if cuda:
-        print(f"a 8192^3 bf16 matmul on this card: {matmul_tflops(args.device):.0f} TFLOP/s (what its tensor cores give here)")
+        print(
+            f"a 8192^3 bf16 matmul on this card: {matmul_tflops(args.device):.0f} TFLOP/s (what its tensor cores give here)"
+        )
     forget_trainers()
     return 0
 
@@ -204,8 +249,15 @@ def kernel_events(trace: dict) -> list[dict]:
         if event.get("ph") != "X" or event.get("cat") not in ("kernel", "gpu_memcpy", "gpu_memset"):
             continue
         name = event.get("name", "")
-        events.append({"name": name, "kind": kind_of(name), "ts": float(event["ts"]), "dur": float(event.get("dur", 0.0)),
-                       "stream": (event.get("args") or {}).get("stream")})
+        events.append(
+            {
+                "name": name,
+                "kind": kind_of(name),
+                "ts": float(event["ts"]),
+                "dur": float(event.get("dur", 0.0)),
+                "stream": (event.get("args") or {}).get("stream"),
+            }
+        )
     return events
 
 
@@ -221,8 +273,14 @@ def cpu_self_events(trace: dict) -> list[dict]:
         stack: list[dict] = []
         for op in ops:
             start, duration = float(op["ts"]), float(op.get("dur", 0.0))
-            record = {"name": op.get("name", ""), "kind": kind_of(op.get("name", "")), "ts": start, "dur": duration,
-                      "stream": None, "end": start + duration}
+            record = {
+                "name": op.get("name", ""),
+                "kind": kind_of(op.get("name", "")),
+                "ts": start,
+                "dur": duration,
+                "stream": None,
+                "end": start + duration,
+            }
             while stack and stack[-1]["end"] <= start:
                 stack.pop()
             if stack:
@@ -271,10 +329,23 @@ def kind_table(events: list[dict], steps: int, scale: float):
         seconds[event["kind"]] += event["dur"] / 1e6
         counts[event["kind"]] += 1
     total = sum(seconds.values())
-    rows = [{"kind": kind, "s per model-epoch": round(s * scale, 4), "share": f"{s / total:.1%}",
-             "per step": round(counts[kind] / steps, 1)} for kind, s in sorted(seconds.items(), key=lambda item: -item[1])]
-    rows.append({"kind": "all", "s per model-epoch": round(total * scale, 4), "share": "100.0%",
-                 "per step": round(sum(counts.values()) / steps, 1)})
+    rows = [
+        {
+            "kind": kind,
+            "s per model-epoch": round(s * scale, 4),
+            "share": f"{s / total:.1%}",
+            "per step": round(counts[kind] / steps, 1),
+        }
+        for kind, s in sorted(seconds.items(), key=lambda item: -item[1])
+    ]
+    rows.append(
+        {
+            "kind": "all",
+            "s per model-epoch": round(total * scale, 4),
+            "share": "100.0%",
+            "per step": round(sum(counts.values()) / steps, 1),
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -287,11 +358,18 @@ def top_table(events: list[dict], steps: int, scale: float, top: int):
         seconds[event["name"]] += event["dur"] / 1e6
         counts[event["name"]] += 1
     busiest = sorted(seconds.items(), key=lambda item: -item[1])[:top]
-    return pd.DataFrame([
-        {"s per model-epoch": round(s * scale, 4), "per step": round(counts[name] / steps, 1), "kind": kind_of(name),
-         "name": name if len(name) <= 90 else name[:87] + "..."}
-        for name, s in busiest
-    ], columns=["s per model-epoch", "per step", "kind", "name"])
+    return pd.DataFrame(
+        [
+            {
+                "s per model-epoch": round(s * scale, 4),
+                "per step": round(counts[name] / steps, 1),
+                "kind": kind_of(name),
+                "name": name if len(name) <= 90 else name[:87] + "...",
+            }
+            for name, s in busiest
+        ],
+        columns=["s per model-epoch", "per step", "kind", "name"],
+    )
 
 
 def training_flops_per_image(model_name: str, shape: tuple) -> float:
@@ -307,7 +385,9 @@ def training_flops_per_image(model_name: str, shape: tuple) -> float:
 
     def count(module, inputs, output):
         if isinstance(module, nn.Conv2d):
-            macs.append(output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1])
+            macs.append(
+                output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            )
         elif isinstance(module, nn.Linear):
             macs.append(output.numel() * module.in_features)
 

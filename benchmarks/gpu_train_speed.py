@@ -48,16 +48,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a smoke test of this script)")
     parser.add_argument("--images", type=int, default=50_000, help="training images (default 50,000 as CIFAR-10)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per row, after a warm-up (default 3)")
-    parser.add_argument("--together", default=None, help="k for row (g), comma-separated (default 2,4,8 on cuda, 2 on cpu)")
-    parser.add_argument("--processes", default=None, help="k for row (h), comma-separated (default 2,4 on cuda, 2 on cpu)")
     parser.add_argument(
-        "--compile-modes", default=None,
+        "--together", default=None, help="k for row (g), comma-separated (default 2,4,8 on cuda, 2 on cpu)"
+    )
+    parser.add_argument(
+        "--processes", default=None, help="k for row (h), comma-separated (default 2,4 on cuda, 2 on cpu)"
+    )
+    parser.add_argument(
+        "--compile-modes",
+        default=None,
         help="torch.compile modes for row (f), comma-separated (default, max-autotune-no-cudagraphs); "
         "none to skip (default: default on cuda, none on cpu, where compiling takes minutes)",
     )
     parser.add_argument("--model", default=None, help="override the recipe's model (default resnet18_cifar)")
     parser.add_argument("--skip-kit", action="store_true", help="skip row (a), the slowest")
-    parser.add_argument("--rows", default="abcdefghi", help="which rows to run, by letter (default abcdefghi; e.g. fig)")
+    parser.add_argument(
+        "--rows", default="abcdefghi", help="which rows to run, by letter (default abcdefghi; e.g. fig)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.images < 2 or args.epochs < 1:
@@ -124,10 +131,16 @@ def main(argv=None) -> int:
         ("(e) + CUDA graph of the whole step", dict(augment_on_device=True, autocast=True, cuda_graph=True)),
     ]
     for mode in args.compile_modes:
-        steps.append((f"(f) + torch.compile {mode}", dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=mode)))
+        steps.append(
+            (f"(f) + torch.compile {mode}", dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=mode))
+        )
     fused_mode = args.compile_modes[0] if args.compile_modes else None
-    steps.append((f"(i) {'(f)' if fused_mode else '(e)'} + fused SGD kernel",
-                  dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=fused_mode, fused_sgd=True)))
+    steps.append(
+        (
+            f"(i) {'(f)' if fused_mode else '(e)'} + fused SGD kernel",
+            dict(augment_on_device=True, autocast=True, cuda_graph=True, compile=fused_mode, fused_sgd=True),
+        )
+    )
     steps = [(name, options) for name, options in steps if name[1] in args.rows]
 
     rows = []
@@ -139,32 +152,61 @@ def main(argv=None) -> int:
             warmup, wall, peak = run()
         except Exception as error:  # report and go on: one failing row must not hide the others
             print(f" failed: {type(error).__name__}: {str(error).splitlines()[0][:300]}", flush=True)
-            rows.append({"configuration": name, "models": models, "processes": processes, "warm-up s": None,
-                         "s per epoch": None, "s per model-epoch": None, "peak GiB": None, "note": f"failed: {type(error).__name__}"})
+            rows.append(
+                {
+                    "configuration": name,
+                    "models": models,
+                    "processes": processes,
+                    "warm-up s": None,
+                    "s per epoch": None,
+                    "s per model-epoch": None,
+                    "peak GiB": None,
+                    "note": f"failed: {type(error).__name__}",
+                }
+            )
             return None
         per_model_epoch = wall / (models * args.epochs)
         print(f" {per_model_epoch:.3f} s per model-epoch", flush=True)
-        rows.append({"configuration": name, "models": models, "processes": processes, "warm-up s": round(warmup, 2),
-                     "s per epoch": round(wall / args.epochs, 4), "s per model-epoch": round(per_model_epoch, 4),
-                     "peak GiB": None if peak is None else round(peak / 2**30, 2), "note": ""})
+        rows.append(
+            {
+                "configuration": name,
+                "models": models,
+                "processes": processes,
+                "warm-up s": round(warmup, 2),
+                "s per epoch": round(wall / args.epochs, 4),
+                "s per model-epoch": round(per_model_epoch, 4),
+                "peak GiB": None if peak is None else round(peak / 2**30, 2),
+                "note": "",
+            }
+        )
         return per_model_epoch
 
     for name, options in steps:
-        per_model_epoch = measure(name, 1, 1, lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, 1))
+        per_model_epoch = measure(
+            name, 1, 1, lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, 1)
+        )
         if options is not None and per_model_epoch is not None and (best is None or per_model_epoch < best[1]):
             best = (options, per_model_epoch, name.split(" ", 1)[0])
 
     if best is not None:
         options, _, label = best
         for k in args.together if "g" in args.rows else []:
-            measure(f"(g) {label} x {k} models in one process", k, 1,
-                    lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, k))
+            measure(
+                f"(g) {label} x {k} models in one process",
+                k,
+                1,
+                lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, k),
+            )
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "data.pt"
             torch.save({"images": images, "labels": labels}, path)
             for k in args.processes if "h" in args.rows else []:
-                measure(f"(h) {label} x {k} processes", k, k,
-                        lambda: time_processes(k, recipe, path, args.device, args.seed, options))
+                measure(
+                    f"(h) {label} x {k} processes",
+                    k,
+                    k,
+                    lambda: time_processes(k, recipe, path, args.device, args.seed, options),
+                )
 
     table = pd.DataFrame(rows)
     if not table["note"].astype(bool).any():
@@ -177,10 +219,14 @@ def main(argv=None) -> int:
     scale = RETAIN_IMAGES / args.images
     unit = "GPU-hours" if args.device.startswith("cuda") else "CPU-hours"
     full_epochs = default_recipe(RECIPE_DATASET).epochs
-    table[f"{unit}, {REFERENCES} refs"] = (table["s per model-epoch"] * scale * full_epochs * REFERENCES / 3600).round(2)
+    table[f"{unit}, {REFERENCES} refs"] = (table["s per model-epoch"] * scale * full_epochs * REFERENCES / 3600).round(
+        2
+    )
     print()
-    print(f"{card}: seconds per epoch of {args.images} images; s per model-epoch = wall time / (models x epochs); "
-          f"{unit} = s per model-epoch scaled to {RETAIN_IMAGES} retain images x {full_epochs} epochs x {REFERENCES} models")
+    print(
+        f"{card}: seconds per epoch of {args.images} images; s per model-epoch = wall time / (models x epochs); "
+        f"{unit} = s per model-epoch scaled to {RETAIN_IMAGES} retain images x {full_epochs} epochs x {REFERENCES} models"
+    )
     print(table.to_string(index=False))
     if args.device.startswith("cuda"):
         print("target (issue 14): <= 0.6 s per model-epoch in aggregate for 50,000 images on one H100")
@@ -211,7 +257,9 @@ def time_in_process(recipe, images, labels, device, seed, options, models) -> tu
         wall = time.perf_counter() - started
     else:
         options = FastOptions(**options)
-        train_fast_many(recipe.with_epochs(1), images[warm], labels[warm], 10, seeds, device, options=options, progress=False)
+        train_fast_many(
+            recipe.with_epochs(1), images[warm], labels[warm], 10, seeds, device, options=options, progress=False
+        )
         warmup = time.perf_counter() - started
         results = train_fast_many(recipe, images, labels, 10, seeds, device, options=options, progress=False)
         _check(results, options)
@@ -224,8 +272,9 @@ def time_in_process(recipe, images, labels, device, seed, options, models) -> tu
 def _check(results, options) -> None:
     """A row that silently fell back (no compilation, no graph) would be mislabelled: fail it instead."""
     for result in results:
-        if (options.compile and not result.compiled) or (options.cuda_graph and not result.cuda_graph
-                                                         and result.device.startswith("cuda")):
+        if (options.compile and not result.compiled) or (
+            options.cuda_graph and not result.cuda_graph and result.device.startswith("cuda")
+        ):
             raise RuntimeError(f"fell back: {result.notes}")
 
 

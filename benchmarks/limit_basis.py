@@ -33,7 +33,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="models trained at once, in worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (default: the public recipe)")
-    parser.add_argument("--work", type=Path, help="folder to keep splits and references (default: temporary; reused if given)")
+    parser.add_argument(
+        "--work", type=Path, help="folder to keep splits and references (default: temporary; reused if given)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -43,29 +45,37 @@ def main() -> None:
         for name in ("public", "private"):
             split_dir = work / f"digits-{name}"
             if not (split_dir / "manifest.json").is_file():
-                build_split(BuildOptions(dataset="digits", split=name, out=split_dir, epochs=args.epochs, progress=False))
+                build_split(
+                    BuildOptions(dataset="digits", split=name, out=split_dir, epochs=args.epochs, progress=False)
+                )
             split = load_split(split_dir)
             started = time.perf_counter()
             refs = build_references(split, args.n_models, work / f"refs-{name}", progress=False, jobs=args.jobs)
             wall = time.perf_counter() - started
             shared, alone = float(refs.training_seconds.mean()), float(refs.calibration["seconds"])
-            rows.append({
-                "split": name,
-                "references (wall s)": round(wall, 1),
-                "shared: s per model as timed": round(shared, 3),
-                "alone: calibration s": round(alone, 3),
-                "shared / alone": round(shared / alone, 2),
-                "limit from shared (old)": round(TIME_LIMIT_FRACTION * shared, 3),
-                "limit from alone (default)": round(TIME_LIMIT_FRACTION * alone, 3),
-            })
+            rows.append(
+                {
+                    "split": name,
+                    "references (wall s)": round(wall, 1),
+                    "shared: s per model as timed": round(shared, 3),
+                    "alone: calibration s": round(alone, 3),
+                    "shared / alone": round(shared / alone, 2),
+                    "limit from shared (old)": round(TIME_LIMIT_FRACTION * shared, 3),
+                    "limit from alone (default)": round(TIME_LIMIT_FRACTION * alone, 3),
+                }
+            )
     table = pd.DataFrame(rows).set_index("split").T
-    print(f"\ndigits, {split.recipe.epochs}-epoch recipe, N = {args.n_models} per split, --jobs {args.jobs}, "
-          f"{args.threads} torch thread(s):")
+    print(
+        f"\ndigits, {split.recipe.epochs}-epoch recipe, N = {args.n_models} per split, --jobs {args.jobs}, "
+        f"{args.threads} torch thread(s):"
+    )
     print(table.to_string())
     limits = table.loc["limit from alone (default)"]
     old = table.loc["limit from shared (old)"]
-    print(f"\nthe two splits' limits differ by {abs(limits.iloc[0] / limits.iloc[1] - 1):.1%} (alone basis), "
-          f"{abs(old.iloc[0] / old.iloc[1] - 1):.1%} (shared basis)")
+    print(
+        f"\nthe two splits' limits differ by {abs(limits.iloc[0] / limits.iloc[1] - 1):.1%} (alone basis), "
+        f"{abs(old.iloc[0] / old.iloc[1] - 1):.1%} (shared basis)"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ def realistic_confidences(n_models: int, n_examples: int, seed: int) -> tuple[np
     mean = rng.normal(2.5, 2.5, n_examples)
     spread = rng.uniform(0.5, 2.0, n_examples)
     retrained = rng.normal(mean, spread, (n_models, n_examples))
-    unlearned = rng.normal(mean + rng.normal(0.5, 0.5, n_examples), spread * rng.uniform(0.6, 1.1, n_examples),
-                           (n_models, n_examples))
+    unlearned = rng.normal(
+        mean + rng.normal(0.5, 0.5, n_examples), spread * rng.uniform(0.6, 1.1, n_examples), (n_models, n_examples)
+    )
     return unlearned, retrained
 
 
@@ -81,8 +82,10 @@ def main() -> None:
         ]
     )
     f = metric.forgetting_quality_from_epsilons(fast, args.n_models)
-    print(f"N = {args.n_models} models, S = {args.n_examples} forget examples, F = {f:.4f}; "
-          f"fast and dense agree on the first {d} epsilons")
+    print(
+        f"N = {args.n_models} models, S = {args.n_examples} forget examples, F = {f:.4f}; "
+        f"fast and dense agree on the first {d} epsilons"
+    )
     print(table.to_string(index=False))
 
 

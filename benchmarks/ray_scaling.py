@@ -50,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from scoring.ray_backend import LOOPBACK_ONLY_ENV  # noqa: E402  (imports no Ray)
+
 SUBMISSION = ROOT / "tests" / "submissions" / "fine_tune.py"
 LOOPBACK = "127.0.0.1"
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
@@ -59,14 +60,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--references", type=int, default=8, help="R, reference models per timing (default 8)")
     parser.add_argument("--runs", type=int, default=16, help="N, submission runs per timing (default 16)")
-    parser.add_argument("--run-epochs", type=int, default=1, help="epochs of fine-tuning per submission run (default 1)")
+    parser.add_argument(
+        "--run-epochs", type=int, default=1, help="epochs of fine-tuning per submission run (default 1)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timings per row; the median is shown (default 3)")
     parser.add_argument("--nodes", default="1,2", help="Ray worker node counts K, comma-separated (default 1,2)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)  # set by the re-execution only
     args = parser.parse_args(argv)
     args.nodes = [int(k) for k in args.nodes.split(",") if k.strip()]
-    if args.references < 2 or min(args.runs, args.run_epochs, args.repeats) < 1 or not args.nodes or min(args.nodes) < 1:
-        parser.error("--references must be at least 2, --runs, --run-epochs, --repeats and every --nodes count at least 1")
+    if (
+        args.references < 2
+        or min(args.runs, args.run_epochs, args.repeats) < 1
+        or not args.nodes
+        or min(args.nodes) < 1
+    ):
+        parser.error(
+            "--references must be at least 2, --runs, --run-epochs, --repeats and every --nodes count at least 1"
+        )
     if 1 not in args.nodes:
         parser.error("--nodes must include 1: speed-ups are relative to Ray with one worker node")
     return args
@@ -79,7 +89,9 @@ def namespace_problem() -> str | None:
     """Why a private network namespace cannot be made here, or None when it can."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "unshare or ip (util-linux, iproute2) is not installed"
-    probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up"], capture_output=True, text=True, timeout=30)
+    probe = subprocess.run(
+        ["unshare", "--net", "sh", "-c", "ip link set lo up"], capture_output=True, text=True, timeout=30
+    )
     if probe.returncode != 0:
         why = " ".join(probe.stderr.split())[:200] or f"exit {probe.returncode}"
         return f"'unshare --net' is not permitted here (it needs root): {why}"
@@ -135,7 +147,9 @@ def time_row(split, job, seeds, backend, args, scratch: Path, warm_models: int) 
     def submission():
         ingestion, outputs = run_in_chunks(job, seeds, Limits(run_seconds=30.0), split, backend, progress=False)
         if ingestion.status != "completed":
-            raise SystemExit(f"error: the submission was {ingestion.status} on {backend.describe()}: {ingestion.reason}")
+            raise SystemExit(
+                f"error: the submission was {ingestion.status} on {backend.describe()}: {ingestion.reason}"
+            )
         return outputs
 
     refs_seconds, refs = median_of(args.repeats, references)
@@ -147,7 +161,10 @@ def time_row(split, job, seeds, backend, args, scratch: Path, warm_models: int) 
 def inner(args: argparse.Namespace) -> int:
     interfaces = [name for _, name in socket.if_nameindex()]  # this process's namespace (not /sys/class/net)
     if interfaces != ["lo"]:
-        print(f"error: --inner runs only in a private network namespace with loopback alone, here: {interfaces}", file=sys.stderr)
+        print(
+            f"error: --inner runs only in a private network namespace with loopback alone, here: {interfaces}",
+            file=sys.stderr,
+        )
         return 2
     os.environ.update(LOOPBACK_ONLY_ENV)  # before Ray is imported; its node and worker processes inherit it
     import ray
@@ -156,8 +173,8 @@ def inner(args: argparse.Namespace) -> int:
 
     from data_prep.build import BuildOptions, build_split
     from scoring.backends import LocalBackend
-    from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses
     from scoring.ingestion import job_from_split
+    from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses
     from scoring.score import run_seed
     from starter_kit.splits import load_split
     from starter_kit.submission import submission_source
@@ -172,7 +189,9 @@ def inner(args: argparse.Namespace) -> int:
         source = submission_source(SUBMISSION)
         if "EPOCHS = 1\n" not in source:
             raise SystemExit(f"error: {SUBMISSION} no longer sets EPOCHS = 1: --run-epochs cannot change it")
-        job = job_from_split(split, source.replace("EPOCHS = 1\n", f"EPOCHS = {args.run_epochs}\n"), SUBMISSION.name, threads=1)
+        job = job_from_split(
+            split, source.replace("EPOCHS = 1\n", f"EPOCHS = {args.run_epochs}\n"), SUBMISSION.name, threads=1
+        )
         seeds = [run_seed(split.manifest_sha256, k) for k in range(args.runs)]
 
         with LocalBackend(1) as backend:
@@ -184,14 +203,18 @@ def inner(args: argparse.Namespace) -> int:
             try:
                 for _ in range(k):
                     cluster.add_node(**NODE)
-                ray.init(address=cluster.address, _node_ip_address=LOOPBACK, log_to_driver=False, logging_level="WARNING")
+                ray.init(
+                    address=cluster.address, _node_ip_address=LOOPBACK, log_to_driver=False, logging_level="WARNING"
+                )
                 alive = len([n for n in ray.nodes() if n["Alive"]])
                 if alive != k + 1:
                     raise SystemExit(f"error: {alive} Ray nodes alive, expected {k + 1}")
                 if not listening_addresses() <= LOOPBACK_HEX:
                     raise SystemExit(f"error: a Ray port listens beyond loopback: {sorted(listening_addresses())}")
                 with RayBackend(cpus=1) as backend:
-                    rows[f"Ray, K={k} worker node{'s' if k > 1 else ''}"] = time_row(split, job, seeds, backend, args, scratch, k)
+                    rows[f"Ray, K={k} worker node{'s' if k > 1 else ''}"] = time_row(
+                        split, job, seeds, backend, args, scratch, k
+                    )
             finally:
                 ray.shutdown()
                 cluster.shutdown()

@@ -34,7 +34,9 @@ IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    
 
 
 def measure(job, runs: int, sealed: bool) -> dict:
-    result = run_submission(job, list(range(runs)), Limits(run_seconds=30.0), lambda k, s: None, progress=False, sealed=sealed)
+    result = run_submission(
+        job, list(range(runs)), Limits(run_seconds=30.0), lambda k, s: None, progress=False, sealed=sealed
+    )
     if result.status != "completed":
         raise SystemExit(f"error: the identity submission was {result.status}: {result.reason}")
     seconds = np.array([run.seconds for run in result.runs])
@@ -59,7 +61,9 @@ def main() -> int:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         split = load_split(
-            build_split(BuildOptions(dataset="digits", split="public", out=Path(folder) / "split", epochs=2, progress=False))
+            build_split(
+                BuildOptions(dataset="digits", split="public", out=Path(folder) / "split", epochs=2, progress=False)
+            )
         )
         job = job_from_split(split, IDENTITY, "identity.py", threads=1)
         rows = {True: [], False: []}

@@ -44,7 +44,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (default: the public recipe)")
     parser.add_argument("--time-limit", type=float, help="seconds per run (default: 20%% of retraining)")
     parser.add_argument("--submission", type=Path, help="a submission to time instead of the fine-tuning one")
-    parser.add_argument("--work", type=Path, help="folder to keep the split, references and scores (default: temporary)")
+    parser.add_argument(
+        "--work", type=Path, help="folder to keep the split, references and scores (default: temporary)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -53,7 +55,9 @@ def main() -> None:
         split_dir = work / "digits-public"
         started = time.perf_counter()
         if not (split_dir / "manifest.json").is_file():
-            build_split(BuildOptions(dataset="digits", split="public", out=split_dir, epochs=args.epochs, progress=False))
+            build_split(
+                BuildOptions(dataset="digits", split="public", out=split_dir, epochs=args.epochs, progress=False)
+            )
         print(f"split built in {time.perf_counter() - started:.1f} s ({split_dir})")
         split = load_split(split_dir)
         refs = build_references(split, max(args.n_models), work / "references", progress=True)
@@ -101,7 +105,11 @@ def main() -> None:
                 }
             )
             if record["status"] != "scored":
-                hint = " (--epochs shortened the default limit: add --time-limit 10)" if args.epochs and args.time_limit is None else ""
+                hint = (
+                    " (--epochs shortened the default limit: add --time-limit 10)"
+                    if args.epochs and args.time_limit is None
+                    else ""
+                )
                 print(f"N = {n}: {record['status']}: {record['reason']}{hint}")
 
     table = pd.DataFrame(rows).set_index("N").T

@@ -29,8 +29,13 @@ def tutorial_loop(recipe, images, labels, num_classes, seed):
     torch.manual_seed(seed)
     model = build_model(recipe.model, images.shape[1], num_classes)
     loader = DataLoader(TensorDataset(images, labels), batch_size=recipe.batch_size, shuffle=True, drop_last=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
+    )
     total = recipe.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(recipe, step, total))
     criterion = nn.CrossEntropyLoss()
@@ -58,8 +63,12 @@ def main() -> None:
     images, labels = dataset.images[:n], dataset.labels[:n]
     default_threads = torch.get_num_threads()
     loops = {
-        "kit recipe (batched tensor indexing)": lambda s: train_model(recipe, images, labels, dataset.num_classes, s, progress=False),
-        "tutorial loop (per-sample DataLoader)": lambda s: tutorial_loop(recipe, images, labels, dataset.num_classes, s),
+        "kit recipe (batched tensor indexing)": lambda s: train_model(
+            recipe, images, labels, dataset.num_classes, s, progress=False
+        ),
+        "tutorial loop (per-sample DataLoader)": lambda s: tutorial_loop(
+            recipe, images, labels, dataset.num_classes, s
+        ),
     }
     runs = [(name, threads) for threads in sorted({1, default_threads}) for name in loops]
     seconds = {run: [] for run in runs}
@@ -73,15 +82,19 @@ def main() -> None:
     rows = []
     for (name, threads), times in seconds.items():
         best = min(times)
-        rows.append({
-            "loop": name,
-            "threads": threads,
-            "seconds per model": round(best, 2),
-            "images per second": round(n * recipe.epochs / best),
-            f"speed-up vs tutorial, {default_threads} threads": round(baseline / best, 2),
-        })
-    print(f"{args.dataset}: {n} images x {recipe.epochs} epochs, model {recipe.model}, "
-          f"batch {recipe.batch_size}, best of {args.repeats}")
+        rows.append(
+            {
+                "loop": name,
+                "threads": threads,
+                "seconds per model": round(best, 2),
+                "images per second": round(n * recipe.epochs / best),
+                f"speed-up vs tutorial, {default_threads} threads": round(baseline / best, 2),
+            }
+        )
+    print(
+        f"{args.dataset}: {n} images x {recipe.epochs} epochs, model {recipe.model}, "
+        f"batch {recipe.batch_size}, best of {args.repeats}"
+    )
     print(pd.DataFrame(rows).to_string(index=False))
 
 

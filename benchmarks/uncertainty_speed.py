@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from metric_speed import realistic_confidences  # run as a script: benchmarks/ is on sys.path
+
 from scoring import auxiliary, ceiling, diagnostics, metric, uncertainty
 
 
@@ -44,10 +44,18 @@ def _rows(n_models: int, n_examples: int, jobs: int | None, seed: int) -> list[d
     size = {"N": n_models, "|S|": n_examples}
     return [
         {**size, "step": "official epsilons and F", "seconds": official_s, "result": f"F = {f['estimate']:.4f}"},
-        {**size, "step": "F and score intervals", "seconds": interval_s,
-         "result": f"[{f['low']:.4f}, {f['high']:.4f}], {f['n_groups']} groups x {f['n_model_examples']} examples"},
-        {**size, "step": f"ceiling ({top['n_splits']} splits)", "seconds": ceiling_s,
-         "result": f"{top['value']:.4f} [{top['low']:.4f}, {top['high']:.4f}]"},
+        {
+            **size,
+            "step": "F and score intervals",
+            "seconds": interval_s,
+            "result": f"[{f['low']:.4f}, {f['high']:.4f}], {f['n_groups']} groups x {f['n_model_examples']} examples",
+        },
+        {
+            **size,
+            "step": f"ceiling ({top['n_splits']} splits)",
+            "seconds": ceiling_s,
+            "result": f"{top['value']:.4f} [{top['low']:.4f}, {top['high']:.4f}]",
+        },
         {**size, "step": "run diagnostics", "seconds": diagnostics_s, "result": ""},
         {**size, "step": "KLoM", "seconds": klom_s, "result": ""},
         {**size, "step": "likelihood-ratio attack", "seconds": lira_s, "result": ""},

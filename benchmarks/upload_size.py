@@ -46,8 +46,10 @@ def main() -> None:
     split = load_split(args.split_dir)
     original = {name: value.detach().clone() for name, value in split.original_model().state_dict().items()}
     print(f"{split.manifest['dataset']['name']}, {split.manifest['recipe']['model']}: one run per baseline")
-    print(f"{'baseline':<15} {'changed':>8} {'state_dict':>11} {'zipped':>10} {'delta':>11} {'zipped':>10} "
-          f"{'zip ratio':>9} {'encode s':>8} {'decode s':>8}")
+    print(
+        f"{'baseline':<15} {'changed':>8} {'state_dict':>11} {'zipped':>10} {'delta':>11} {'zipped':>10} "
+        f"{'zip ratio':>9} {'encode s':>8} {'decode s':>8}"
+    )
     for name in args.baselines:
         seed_everything(1)
         net = BASELINES[name](split.original_model(), *submission_loaders(split, 1))
@@ -63,8 +65,11 @@ def main() -> None:
         decoding = time.perf_counter() - started
         changed = sum(not torch.equal(value, original[key]) for key, value in state.items())
         full_zip, delta_zip = zipped(full), zipped(delta)
-        print(f"{name:<15} {changed:>3}/{len(state):<4} {len(full):>11,} {full_zip:>10,} {len(delta):>11,} "
-              f"{delta_zip:>10,} {delta_zip / full_zip:>9.2f} {encoding:>8.3f} {decoding:>8.3f}", flush=True)
+        print(
+            f"{name:<15} {changed:>3}/{len(state):<4} {len(full):>11,} {full_zip:>10,} {len(delta):>11,} "
+            f"{delta_zip:>10,} {delta_zip / full_zip:>9.2f} {encoding:>8.3f} {decoding:>8.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ def parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build a split directory with its original model")
     build.add_argument(
-        "--dataset", required=True,
+        "--dataset",
+        required=True,
         help=f"one of {', '.join(DATASETS)}; synthetic-cifar10-TRAIN-TEST (e.g. synthetic-cifar10-400-100) for a "
         "small synthetic one, to rehearse without the real CIFAR-10 files",
     )
@@ -40,7 +41,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
     build.add_argument("--epochs", type=int, help="override the recipe's epochs (recorded in the manifest)")
     build.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N")
-    build.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest and steadiest for digits)")
+    build.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest and steadiest for digits)"
+    )
     build.add_argument("--force", action="store_true", help="replace an existing output directory")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -243,9 +243,9 @@ def describe_split(directory: Path, data_root: Path | None = None) -> str:
     ).T
     counts.insert(0, "size", [manifest["parts"][part]["size"] for part in PARTS])
     metrics = split.original_metrics()
-    accuracies = pd.DataFrame(
-        {"accuracy": [metrics[f"{part}_accuracy"] for part in PARTS]}, index=list(PARTS)
-    ).T.map(lambda a: f"{100 * a:.2f}%")
+    accuracies = pd.DataFrame({"accuracy": [metrics[f"{part}_accuracy"] for part in PARTS]}, index=list(PARTS)).T.map(
+        lambda a: f"{100 * a:.2f}%"
+    )
     forget = manifest["split"]["forget"]
     lines = [
         f"split {directory}: {manifest['dataset']['name']} / {manifest['split']['name']} "

@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a bug of the scorer, still one line
         if os.environ.get("SCORING_DEBUG"):
             raise
-        print(f"error: unexpected {type(error).__name__}: {error} (set SCORING_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(error).__name__}: {error} (set SCORING_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 2
 
 

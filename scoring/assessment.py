@@ -31,7 +31,9 @@ ORGANISERS_DIR = "organisers"
 ACCURACY_COLUMNS = ("retain_accuracy", "forget_accuracy", "test_accuracy")
 
 
-def mean_interval(values, confidence_level: float = uncertainty.CONFIDENCE_LEVEL, seed: int = ASSESSMENT_SEED) -> list[float]:
+def mean_interval(
+    values, confidence_level: float = uncertainty.CONFIDENCE_LEVEL, seed: int = ASSESSMENT_SEED
+) -> list[float]:
     """Percentile bootstrap interval of the mean of per-model values [N] (accuracies)."""
     values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -92,25 +94,42 @@ def assess(
     record: dict = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}
     if n_models >= 3:  # the jackknife over model pairs needs three
         both = uncertainty.score_interval(
-            unlearned_conf, retrained_conf,
-            unlearned_acc["retain_accuracy"], unlearned_acc["test_accuracy"],
-            retrained_acc["retain_accuracy"], retrained_acc["test_accuracy"],
-            random_state=seed, epsilons=epsilons,
+            unlearned_conf,
+            retrained_conf,
+            unlearned_acc["retain_accuracy"],
+            unlearned_acc["test_accuracy"],
+            retrained_acc["retain_accuracy"],
+            retrained_acc["test_accuracy"],
+            random_state=seed,
+            epsilons=epsilons,
         )
         quality, score = both["forgetting_quality"], both["score"]
         record["intervals"].update(score=[score["low"], score["high"]], F=[quality["low"], quality["high"]])
         record["uncertainty"] = {
             key: quality[key]
-            for key in ("method", "confidence_level", "n_resamples", "n_groups", "group_size", "n_model_examples",
-                        "random_state", "standard_error", "standard_errors", "models_only")
+            for key in (
+                "method",
+                "confidence_level",
+                "n_resamples",
+                "n_groups",
+                "group_size",
+                "n_model_examples",
+                "random_state",
+                "standard_error",
+                "standard_errors",
+                "models_only",
+            )
             if key in quality
         }
         record["uncertainty"]["score_standard_error"] = score["standard_error"]
     for side, accuracies in (("U", unlearned_acc), ("R", retrained_acc)):
         for short, column in zip(("RA", "FA", "TA"), ACCURACY_COLUMNS):
             record["intervals"][f"{short}_{side}"] = mean_interval(accuracies[column], seed=seed)
-    record["accuracy_intervals"] = {"method": "percentile bootstrap of the mean over models",
-                                    "n_resamples": ACCURACY_RESAMPLES, "random_state": seed}
+    record["accuracy_intervals"] = {
+        "method": "percentile bootstrap of the mean over models",
+        "n_resamples": ACCURACY_RESAMPLES,
+        "random_state": seed,
+    }
     if ceiling is not None:
         record["ceiling"] = ceiling
         record["normalised_score"] = None
@@ -121,7 +140,8 @@ def assess(
             record["normalised_score"] = float(estimator_ceiling.normalised_score(value, ceiling["value"]))
         if record["normalised_score"] is not None and "F" in record["intervals"]:
             record["intervals"]["normalised_score"] = [
-                float(v) for v in estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
+                float(v)
+                for v in estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
             ]
     record["diagnostics"] = _diagnostics(unlearned_conf, retrained_conf)
     record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)
@@ -146,7 +166,9 @@ def _diagnostics(unlearned_conf, retrained_conf) -> dict:
         flags.append("identical: every run returned the same outputs (a deterministic submission: F = 0)")
     if found["duplicates"]:
         sizes = ", ".join(str(len(group)) for group in found["duplicate_groups"])
-        flags.append(f"duplicates: groups of runs returned byte-identical outputs ({sizes} runs; independent runs never coincide)")
+        flags.append(
+            f"duplicates: groups of runs returned byte-identical outputs ({sizes} runs; independent runs never coincide)"
+        )
     if found["mixture"]:
         sizes = [int(s) for s in found["group_sizes"]]
         flags.append(f"mixture: the runs fall into two clearly different groups of {sizes[0]} and {sizes[1]}")
@@ -205,22 +227,40 @@ def recompute(folder: str | Path) -> dict:
         raise FileNotFoundError(f"{folder} has no score.json: give a folder written by 'python -m scoring score'")
     record = json.loads(record_path.read_text())
     if record.get("status") != "scored":
-        raise ValueError(f"{folder} holds a {record.get('status')} submission: only scored ones have arrays to recompute")
+        raise ValueError(
+            f"{folder} holds a {record.get('status')} submission: only scored ones have arrays to recompute"
+        )
     organisers = folder / ORGANISERS_DIR
-    needed = [folder / "unlearned_conf.npy", folder / "runs.csv", organisers / "retrained_conf.npy",
-              organisers / "retrained_accuracies.csv"]
+    needed = [
+        folder / "unlearned_conf.npy",
+        folder / "runs.csv",
+        organisers / "retrained_conf.npy",
+        organisers / "retrained_accuracies.csv",
+    ]
     missing = [str(p.relative_to(folder)) for p in needed if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: recomputing needs the organisers' copy of the folder")
+        raise FileNotFoundError(
+            f"{folder} lacks {', '.join(missing)}: recomputing needs the organisers' copy of the folder"
+        )
     unlearned, retrained = np.load(needed[0]), np.load(needed[2])
     unlearned_acc = accuracies_from_frame(pd.read_csv(needed[1]))
     retrained_acc = accuracies_from_frame(pd.read_csv(needed[3]))
     fields, epsilons = official(unlearned, retrained, unlearned_acc, retrained_acc)
-    assessment = assess(unlearned, retrained, unlearned_acc, retrained_acc, epsilons, record.get("ceiling"),
-                        seed=int(record.get("accuracy_intervals", {}).get("random_state", ASSESSMENT_SEED)))
+    assessment = assess(
+        unlearned,
+        retrained,
+        unlearned_acc,
+        retrained_acc,
+        epsilons,
+        record.get("ceiling"),
+        seed=int(record.get("accuracy_intervals", {}).get("random_state", ASSESSMENT_SEED)),
+    )
     differences = [key for key, value in fields.items() if not _same(value, record.get(key))]
-    differences += [key for key in ("intervals", "normalised_score", "diagnostics", "auxiliary")
-                    if key in record and not _same(assessment.get(key), record.get(key))]
+    differences += [
+        key
+        for key in ("intervals", "normalised_score", "diagnostics", "auxiliary")
+        if key in record and not _same(assessment.get(key), record.get(key))
+    ]
     return {"official": fields, "assessment": assessment, "matches": not differences, "differences": differences}
 
 

@@ -42,8 +42,9 @@ PERCENTILES = (5, 25, 50, 75, 95, 99)
 _VAR_FLOOR = 1e-12  # Gaussian fits of constant samples
 
 
-def klom(unlearned_conf, retrained_conf, *, n_bins: int = KLOM_BINS, floor: float = KLOM_FLOOR,
-         clip: float = KLOM_CLIP) -> np.ndarray:
+def klom(
+    unlearned_conf, retrained_conf, *, n_bins: int = KLOM_BINS, floor: float = KLOM_FLOOR, clip: float = KLOM_CLIP
+) -> np.ndarray:
     """KL(unlearned || retrained) of each example's binned margins (see module doc).
 
     Parameters

@@ -40,9 +40,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 BACKENDS = ("local", "ray")
 
@@ -271,7 +272,9 @@ def make_backend(
                 raise ValueError(f"{flag} applies to --backend ray only")
         return LocalBackend(jobs)
     if jobs != 1:
-        raise ValueError("--jobs applies to --backend local: on Ray, --cpus-per-model and --gpus-per-model decide how many run at once")
+        raise ValueError(
+            "--jobs applies to --backend local: on Ray, --cpus-per-model and --gpus-per-model decide how many run at once"
+        )
     if gpus is None:
         gpus = 1.0 if cuda else 0.0
     if cuda and not gpus > 0:

@@ -15,7 +15,7 @@ the set. Its cost is one model more per folder.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def calibration_record(result: dict, seed: int, backend: str, before: int, together: int) -> dict:
@@ -27,16 +27,22 @@ def calibration_record(result: dict, seed: int, backend: str, before: int, toget
     """
     training = result["training"]
     fast = "epochs_seconds" in training
-    when = f"before training {before} reference model(s) on {backend}" if before else f"on {backend}, nothing else training"
+    when = (
+        f"before training {before} reference model(s) on {backend}"
+        if before
+        else f"on {backend}, nothing else training"
+    )
     if before and together > 1:
         when += f", {together} at once per task"
     return {
         "seconds": round(float(training["epochs_seconds"] if fast else result["training_seconds"]), 4),
         "wall_seconds": round(float(result["training_seconds"]), 4),
-        "excludes": "set-up, compilation and capture (the epochs alone)" if fast else "nothing (no compilation on this path)",
+        "excludes": "set-up, compilation and capture (the epochs alone)"
+        if fast
+        else "nothing (no compilation on this path)",
         "seed": seed,
         "when": "alone, " + when,
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": result["device"],
         "torch_threads": int(result["torch_threads"]),
         "host": result["host"],

@@ -107,8 +107,15 @@ def ceiling(
         values.append(metric.forgetting_quality_from_epsilons(epsilons, half))
         if split == 0:
             first = forgetting_quality_interval(
-                refs[a], refs[b], confidence_level=confidence_level, n_resamples=n_resamples, n_groups=n_groups,
-                n_model_examples=n_model_examples, random_state=random_state, n_jobs=n_jobs, epsilons=epsilons,
+                refs[a],
+                refs[b],
+                confidence_level=confidence_level,
+                n_resamples=n_resamples,
+                n_groups=n_groups,
+                n_model_examples=n_model_examples,
+                random_state=random_state,
+                n_jobs=n_jobs,
+                epsilons=epsilons,
             )
     value = float(np.mean(values))
     se = first["models_only"]["standard_error"]

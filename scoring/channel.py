@@ -84,7 +84,9 @@ class ResultChannel:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ChannelError("the worker announced a model of no valid size")
         if size > limit:
-            raise ChannelError(f"the worker announced a model of {size / 2**20:.1f} MiB, more than twice the original's size")
+            raise ChannelError(
+                f"the worker announced a model of {size / 2**20:.1f} MiB, more than twice the original's size"
+            )
         deadline = time.monotonic() + timeout
         while len(self.buffer) < size:
             if not self._fill(deadline):

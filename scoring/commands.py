@@ -34,16 +34,22 @@ def add_commands(subparsers) -> None:
     refs.add_argument("--n-models", required=True, type=int, help="how many reference models (N)")
     refs.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
     refs.add_argument(
-        "--jobs", type=int, default=1, help="models trained at once, in local worker processes (default 1; --backend local)"
+        "--jobs",
+        type=int,
+        default=1,
+        help="models trained at once, in local worker processes (default 1; --backend local)",
     )
     refs.add_argument(
-        "--models-together", type=int, metavar="K",
+        "--models-together",
+        type=int,
+        metavar="K",
         help=f"models per task, trained at once in one process: on CUDA each on its own stream, the best "
         f"throughput per GPU (default {MODELS_TOGETHER_ON_CUDA} with --device cuda, 1 on the CPU); on Ray a task "
         "reserves K x --cpus-per-model and K x --gpus-per-model",
     )
     refs.add_argument(
-        "--calibrate", action="store_true",
+        "--calibrate",
+        action="store_true",
         help="time one model trained alone again (the default time limit's basis; measured once per folder "
         "otherwise, before the references): do it when nothing else runs on the machine",
     )
@@ -59,18 +65,27 @@ def add_commands(subparsers) -> None:
     )
     score.add_argument("submission", type=Path, help="a .ipynb notebook (its 'submission'-tagged cells) or a .py file")
     score.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
-    score.add_argument("--n-models", required=True, type=int, help="N: runs of the submission and reference models used")
-    score.add_argument("--team", help="the team (or participant) that handed the submission in: the leaderboard "
-                       "ranks teams, never file names (required)")
-    score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (new or empty)")
-    score.add_argument("--replace", action="store_true", help="replace the score that --out already holds")
-    score.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
     score.add_argument(
-        "--time-limit", type=_positive,
-        help="limit on the mean run time in seconds (default 20%% of retraining one model alone, the references' calibration)"
+        "--n-models", required=True, type=int, help="N: runs of the submission and reference models used"
     )
     score.add_argument(
-        "--unsealed", action="store_true",
+        "--team",
+        help="the team (or participant) that handed the submission in: the leaderboard "
+        "ranks teams, never file names (required)",
+    )
+    score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (new or empty)")
+    score.add_argument("--replace", action="store_true", help="replace the score that --out already holds")
+    score.add_argument(
+        "--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)"
+    )
+    score.add_argument(
+        "--time-limit",
+        type=_positive,
+        help="limit on the mean run time in seconds (default 20%% of retraining one model alone, the references' calibration)",
+    )
+    score.add_argument(
+        "--unsealed",
+        action="store_true",
         help="run the submission without the OS sandbox, where it cannot start; the score records sealed: false",
     )
     score.add_argument(
@@ -89,12 +104,22 @@ def add_commands(subparsers) -> None:
         "(sealed, N runs, the first N reference models, reused), and rank them in OUT/leaderboard.csv and .html.",
     )
     bench.add_argument("--split-dir", required=True, type=Path, help="split directory from 'python -m data_prep build'")
-    bench.add_argument("--n-models", required=True, type=int, help="N: runs of each submission and reference models used")
-    bench.add_argument("--out", type=Path, help="folder for the submissions, scores and leaderboard "
-                       "(default results/benchmark/<dataset>-<split>-N<N>)")
-    bench.add_argument("--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)")
-    bench.add_argument("--only", help="comma-separated rows to score (baseline names, sanity_identity, sanity_noise, "
-                       "sanity_retrain; default all)")
+    bench.add_argument(
+        "--n-models", required=True, type=int, help="N: runs of each submission and reference models used"
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the submissions, scores and leaderboard (default results/benchmark/<dataset>-<split>-N<N>)",
+    )
+    bench.add_argument(
+        "--refs", type=Path, help="reference folder (default results/references/<dataset>-<split>-<sha>)"
+    )
+    bench.add_argument(
+        "--only",
+        help="comma-separated rows to score (baseline names, sanity_identity, sanity_noise, "
+        "sanity_retrain; default all)",
+    )
     bench.add_argument("--time-limit", type=_positive, help="limit on the mean run time (default 20%% of retraining)")
     bench.add_argument("--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)")
     _common(bench)
@@ -107,15 +132,24 @@ def add_commands(subparsers) -> None:
         "sanity rows, and print a one-screen verdict with a pass/fail line per check. On the CPU the defaults are "
         "reduced (a smaller set, fewer epochs, a small ResNet); on a GPU they are the challenge's.",
     )
-    rehearse.add_argument("--dataset", default="synthetic-cifar10",
-                          help="synthetic-cifar10 or synthetic-cifar10-TRAIN-TEST (default synthetic-cifar10; on the "
-                          "CPU it stands for synthetic-cifar10-2000-500)")
+    rehearse.add_argument(
+        "--dataset",
+        default="synthetic-cifar10",
+        help="synthetic-cifar10 or synthetic-cifar10-TRAIN-TEST (default synthetic-cifar10; on the "
+        "CPU it stands for synthetic-cifar10-2000-500)",
+    )
     rehearse.add_argument("--n-models", type=int, default=8, help="N: references and runs (default 8)")
-    rehearse.add_argument("--out", type=Path, default=Path("results") / "rehearsal", help="folder (default results/rehearsal)")
-    rehearse.add_argument("--epochs", type=int, help="the recipe's epochs (default: the recipe's on CUDA, 4 on the CPU)")
+    rehearse.add_argument(
+        "--out", type=Path, default=Path("results") / "rehearsal", help="folder (default results/rehearsal)"
+    )
+    rehearse.add_argument(
+        "--epochs", type=int, help="the recipe's epochs (default: the recipe's on CUDA, 4 on the CPU)"
+    )
     rehearse.add_argument("--model", help="the architecture (default: the recipe's on CUDA, resnet_digits on the CPU)")
     rehearse.add_argument("--jobs", type=int, default=1, help="references trained at once on the CPU (default 1)")
-    rehearse.add_argument("--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)")
+    rehearse.add_argument(
+        "--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)"
+    )
     _common(rehearse)
     rehearse.set_defaults(handler=rehearse_command)
 
@@ -149,7 +183,9 @@ def add_commands(subparsers) -> None:
         "counted score(s) under reports/. Nothing of organisers/, no arrays, logs or paths.",
     )
     publish.add_argument("--results", required=True, type=Path, help="folder the score folders were written under")
-    publish.add_argument("--out", required=True, type=Path, help="folder to publish (new, empty, or an earlier publish)")
+    publish.add_argument(
+        "--out", required=True, type=Path, help="folder to publish (new, empty, or an earlier publish)"
+    )
     _phase(publish, None)
     publish.set_defaults(handler=publish_command)
 
@@ -160,7 +196,10 @@ def add_commands(subparsers) -> None:
 
 def _phase(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument(
-        "--phase", choices=("public", "final"), default=default, required=default is None,
+        "--phase",
+        choices=("public", "final"),
+        default=default,
+        required=default is None,
         help="public: during the challenge, public scores only, each team's best; final: each team's latest "
         "private score beside that submission's public one" + (f" (default {default})" if default else " (required)"),
     )
@@ -168,7 +207,9 @@ def _phase(parser: argparse.ArgumentParser, default: str | None) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS,
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
         help=f"torch CPU threads for training, runs and evaluation (default {DEFAULT_THREADS}); use the same for "
         "references and scores, since the time limit derives from the references' training time",
     )
@@ -179,20 +220,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
     """--backend, --ray-address and the resources of one Ray task (one ``unit``: a model or a chunk of runs)."""
     parser.add_argument(
-        "--backend", choices=("local", "ray"), default="local",
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
         help="where the work runs: this machine (default) or a Ray cluster, one task per " + unit,
     )
     parser.add_argument(
-        "--ray-address", metavar="ADDR",
+        "--ray-address",
+        metavar="ADDR",
         help="the Ray cluster's head, host:port as 'ray start --head' printed it, or 'auto' "
         "(default: start a private Ray instance on this machine, on 127.0.0.1)",
     )
     parser.add_argument(
-        "--cpus-per-model", type=_positive, metavar="CPUS",
+        "--cpus-per-model",
+        type=_positive,
+        metavar="CPUS",
         help=f"CPUs Ray reserves for the task of each {unit} (default --threads)",
     )
     parser.add_argument(
-        "--gpus-per-model", type=_positive, metavar="GPUS",
+        "--gpus-per-model",
+        type=_positive,
+        metavar="GPUS",
         help=f"GPUs Ray reserves for the task of each {unit}, a fraction to share a GPU: 0.25 runs four on one "
         "(default 1 with --device cuda; leave it out on the CPU)",
     )
@@ -245,7 +293,13 @@ def references_command(args) -> int:
     split = load_split(args.split_dir)
     with _backend(args, per_task=together) as backend:
         refs = build_references(
-            split, args.n_models, args.refs, device=args.device, progress=not args.quiet, backend=backend, together=together,
+            split,
+            args.n_models,
+            args.refs,
+            device=args.device,
+            progress=not args.quiet,
+            backend=backend,
+            together=together,
             calibrate=args.calibrate,
         )
     print(describe_references(refs))
@@ -275,8 +329,10 @@ def score_command(args) -> int:
     from scoring.teams import check_team
 
     if args.team is None:
-        raise ValueError(f"--team is missing: name the team (or participant) that handed in {args.submission.name}, "
-                         "e.g. --team team-a (the leaderboard ranks teams; a file name is no identity)")
+        raise ValueError(
+            f"--team is missing: name the team (or participant) that handed in {args.submission.name}, "
+            "e.g. --team team-a (the leaderboard ranks teams; a file name is no identity)"
+        )
     check_team(args.team)
     _setup(args)
     with _backend(args) as backend:
@@ -310,6 +366,7 @@ def _score(args, backend) -> dict:
 
 
 def leaderboard_command(args) -> int:
+    from scoring.html_report import render_leaderboard, report_links
     from scoring.leaderboard import (
         LEADERBOARD_FILE,
         collect_scores,
@@ -318,7 +375,6 @@ def leaderboard_command(args) -> int:
         not_ranked,
         write_leaderboard,
     )
-    from scoring.html_report import render_leaderboard, report_links
     from starter_kit.atomic import write_bytes
 
     scores = collect_scores(args.results)
@@ -329,7 +385,9 @@ def leaderboard_command(args) -> int:
     page = path.with_suffix(".html")
     write_bytes(page, render_leaderboard(table, others, report_links(scores, page.parent)).encode())
     print(format_leaderboard(table, others))
-    print(f"\nwrote {path} and {page} ({args.phase} phase; the organisers' view: publish with 'python -m scoring publish')")
+    print(
+        f"\nwrote {path} and {page} ({args.phase} phase; the organisers' view: publish with 'python -m scoring publish')"
+    )
     return 0
 
 
@@ -337,8 +395,10 @@ def publish_command(args) -> int:
     from scoring.publish import publish
 
     published = publish(args.results, args.out, args.phase)
-    print(f"published the {args.phase} leaderboard of {published['entries']} entr{'y' if published['entries'] == 1 else 'ies'} "
-          f"and {published['reports']} report(s) into {args.out}: {', '.join(published['files'])}")
+    print(
+        f"published the {args.phase} leaderboard of {published['entries']} entr{'y' if published['entries'] == 1 else 'ies'} "
+        f"and {published['reports']} report(s) into {args.out}: {', '.join(published['files'])}"
+    )
     return 0
 
 
@@ -348,8 +408,10 @@ def recompute_command(args) -> int:
 
     found = recompute(args.folder)
     official, intervals = found["official"], found["assessment"]["intervals"]
-    print(f"score {with_interval(official['score'], intervals.get('score'))} = F {with_interval(official['F'], intervals.get('F'))} "
-          f"x RA {official['RA_U']:.4f}/{official['RA_R']:.4f} x TA {official['TA_U']:.4f}/{official['TA_R']:.4f}")
+    print(
+        f"score {with_interval(official['score'], intervals.get('score'))} = F {with_interval(official['F'], intervals.get('F'))} "
+        f"x RA {official['RA_U']:.4f}/{official['RA_R']:.4f} x TA {official['TA_U']:.4f}/{official['TA_R']:.4f}"
+    )
     if found["matches"]:
         print(f"matches {args.folder / 'score.json'}: every recorded number recomputed from the arrays alone")
         return 0
@@ -365,17 +427,29 @@ def benchmark_command(args) -> int:
 
     _setup(args)
     split = load_split(args.split_dir)
-    out = args.out or Path("results") / "benchmark" / f"{split.dataset.name}-{split.manifest['split']['name']}-N{args.n_models}"
+    out = (
+        args.out
+        or Path("results") / "benchmark" / f"{split.dataset.name}-{split.manifest['split']['name']}-N{args.n_models}"
+    )
     options = ScoreOptions(
-        submission=Path("-"), split_dir=args.split_dir, n_models=args.n_models, out=out, refs_dir=args.refs,
-        time_limit=args.time_limit, threads=args.threads, device=args.device, unsealed=args.unsealed,
+        submission=Path("-"),
+        split_dir=args.split_dir,
+        n_models=args.n_models,
+        out=out,
+        refs_dir=args.refs,
+        time_limit=args.time_limit,
+        threads=args.threads,
+        device=args.device,
+        unsealed=args.unsealed,
     )
     names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     _, path = run_benchmark(options, names, progress=not args.quiet)
     scores = collect_scores(Path(out) / "scores")
     print(format_leaderboard(leaderboard(scores), not_ranked(scores)))
     if (Path(out) / "scores" / "sanity_retrain").is_dir():  # in the table, from this run or an earlier one
-        print("\nsanity_retrain: retrains from scratch with its time limit lifted (it takes as long as retraining by design)")
+        print(
+            "\nsanity_retrain: retrains from scratch with its time limit lifted (it takes as long as retraining by design)"
+        )
     print(f"wrote {path} and {path.with_suffix('.html')}; each row's report under {Path(out) / 'scores'}")
     return 0
 
@@ -386,8 +460,16 @@ def rehearse_command(args) -> int:
     _setup(args)
     result = run_rehearsal(
         RehearsalOptions(
-            dataset=args.dataset, n_models=args.n_models, out=args.out, device=args.device, epochs=args.epochs,
-            model=args.model, jobs=args.jobs, threads=args.threads, unsealed=args.unsealed, progress=not args.quiet,
+            dataset=args.dataset,
+            n_models=args.n_models,
+            out=args.out,
+            device=args.device,
+            epochs=args.epochs,
+            model=args.model,
+            jobs=args.jobs,
+            threads=args.threads,
+            unsealed=args.unsealed,
+            progress=not args.quiet,
         )
     )
     print(verdict(result))

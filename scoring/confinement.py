@@ -52,7 +52,7 @@ class ProcessLimits:
     file_bytes: int = 1 << 30
     open_files: int = 1024
 
-    def preexec(self, cgroup: "SandboxCgroup | None"):
+    def preexec(self, cgroup: SandboxCgroup | None):
         """A function for ``subprocess.Popen(preexec_fn=...)``: set the limits in the child, before bwrap,
         and move it into the sandbox's cgroups (pids.max instead of RLIMIT_NPROC where they cap processes)."""
         capped = cgroup is not None and "pids" in cgroup.paths

@@ -79,7 +79,11 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
     n_models = unlearned.shape[0]
     if mixture_separation is None:
         mixture_separation = next((t for n, t in MIXTURE_SEPARATION.items() if n_models >= n), None)
-    elif isinstance(mixture_separation, bool) or not isinstance(mixture_separation, (int, float)) or not mixture_separation > 0:
+    elif (
+        isinstance(mixture_separation, bool)
+        or not isinstance(mixture_separation, (int, float))
+        or not mixture_separation > 0
+    ):
         raise ValueError(f"mixture_separation must be a number > 0, got {mixture_separation!r}")
     center = retrained.mean(axis=0)
     scale = np.maximum(retrained.std(axis=0, ddof=1), _STD_FLOOR)

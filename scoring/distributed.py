@@ -38,15 +38,15 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
 from scoring.backends import Backend
 from scoring.efficiency import Limits
-from scoring.ingestion import Ingestion, RunRecord, WorkerJob, run_submission
+from scoring.ingestion import Ingestion, WorkerJob, run_submission
 from scoring.outputs import Evaluator, ModelOutputs
 from scoring.references import SplitArrays
 

@@ -104,9 +104,12 @@ def default_limit(calibration: dict | None, shared_seconds, together: int = 1) -
     basis = {"used": "alone" if calibration else "shared", "alone_seconds": None, "shared_seconds": _round(shared)}
     if calibration:
         alone = float(calibration["seconds"])
-        basis.update(alone_seconds=_round(alone), calibration={
-            k: calibration.get(k) for k in ("when", "measured_at", "device", "torch_threads", "host", "excludes")
-        })
+        basis.update(
+            alone_seconds=_round(alone),
+            calibration={
+                k: calibration.get(k) for k in ("when", "measured_at", "device", "torch_threads", "host", "excludes")
+            },
+        )
         rule = (
             f"{TIME_LIMIT_FRACTION:.0%} of retraining one model alone ({alone:.2f} s, the reference set's calibration, "
             f"measured {calibration.get('when', 'alone')}); the {len(shared_seconds)} references took {shared:.2f} s each as timed"

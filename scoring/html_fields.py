@@ -130,7 +130,7 @@ _NOT_INTERVALS = {"ceiling", "auxiliary", "diagnostics", "time", "sha256", "spli
 
 
 def _level_of(value, record: dict | None = None) -> str:
-    """"95%": the interval's own confidence level, else the record's, else the kit's default."""
+    """ "95%": the interval's own confidence level, else the record's, else the kit's default."""
     level = value.get("confidence_level") if isinstance(value, dict) else None
     if not is_finite(level) and record is not None:
         level = record.get("confidence_level")
@@ -177,18 +177,40 @@ def all_intervals(record: dict) -> list[dict]:
                 estimate = next((value[k] for k in ("estimate", "value", "mean") if is_finite(value.get(k))), None)
                 details = ", ".join(
                     f"{k.replace('_', ' ')} {short(value[k])}"
-                    for k in ("method", "confidence_level", "n_resamples", "n_groups", "random_state", "n_models", "note")
+                    for k in (
+                        "method",
+                        "confidence_level",
+                        "n_resamples",
+                        "n_groups",
+                        "random_state",
+                        "n_models",
+                        "note",
+                    )
                     if value.get(k) is not None
                 )
-                rows.append({"name": " › ".join(path), "estimate": fmt(estimate), "low": fmt(interval[0]),
-                             "high": fmt(interval[1]), "details": details})
+                rows.append(
+                    {
+                        "name": " › ".join(path),
+                        "estimate": fmt(estimate),
+                        "low": fmt(interval[0]),
+                        "high": fmt(interval[1]),
+                        "details": details,
+                    }
+                )
             for key, item in value.items():
                 if key in {"low", "high", "lower", "upper"}:
                     continue
                 if isinstance(item, (list, tuple)) and str(key).endswith(("_interval", "_ci")) and interval_of(item):
                     low, high = interval_of(item)
-                    rows.append({"name": " › ".join([*path, str(key)]), "estimate": "", "low": fmt(low),
-                                 "high": fmt(high), "details": ""})
+                    rows.append(
+                        {
+                            "name": " › ".join([*path, str(key)]),
+                            "estimate": "",
+                            "low": fmt(low),
+                            "high": fmt(high),
+                            "details": "",
+                        }
+                    )
                 elif isinstance(item, (dict, list)):
                     walk(item, [*path, str(key)])
         elif isinstance(value, list) and len(value) <= 64:
@@ -205,7 +227,14 @@ def all_intervals(record: dict) -> list[dict]:
             if interval and not isinstance(value, dict):
                 accuracy = name[:3] in {"RA_", "TA_", "FA_"} or "accuracy" in name
                 how = methods.get("accuracy_intervals" if accuracy else "uncertainty") or ""
-                rows.append({"name": f"intervals › {name}", "estimate": fmt(record.get(name)), "low": fmt(interval[0]),
-                             "high": fmt(interval[1]), "details": how})
+                rows.append(
+                    {
+                        "name": f"intervals › {name}",
+                        "estimate": fmt(record.get(name)),
+                        "low": fmt(interval[0]),
+                        "high": fmt(interval[1]),
+                        "details": how,
+                    }
+                )
     walk({k: v for k, v in record.items() if k not in {"runs"}}, [])
     return rows

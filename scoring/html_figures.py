@@ -72,8 +72,15 @@ def time_figure(seconds: list[float], times: dict) -> str:
         if float(limit) <= 3 * top:
             top = max(top, float(limit))
         else:  # a generous limit would flatten every bar: mark it with an arrow instead
-            axes.annotate(f"limit {float(limit):.3g} s: far above (off the chart) ↑", xy=(0.01, 0.97),
-                          xycoords="axes fraction", ha="left", va="top", fontsize=8, color=RED)
+            axes.annotate(
+                f"limit {float(limit):.3g} s: far above (off the chart) ↑",
+                xy=(0.01, 0.97),
+                xycoords="axes fraction",
+                ha="left",
+                va="top",
+                fontsize=8,
+                color=RED,
+            )
     axes.set_ylim(0, top * 1.18)
     axes.set_xlabel("run", fontsize=9)
     axes.set_ylabel("seconds", fontsize=9)
@@ -96,18 +103,31 @@ def accuracy_figure(record: dict, runs: list[dict]) -> str | None:
     for i, (name, key, retrained) in enumerate(columns):
         values = np.array([r[key] for r in runs if is_finite(r.get(key))], dtype=np.float64)
         jitter = rng.uniform(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(len(values))
-        axes.scatter(i + jitter, values, s=22 if len(values) <= 64 else 7, color=BLUE,
-                     alpha=0.75 if len(values) <= 64 else 0.45, zorder=3, linewidths=0,
-                     label="unlearned runs" if i == 0 else None)
+        axes.scatter(
+            i + jitter,
+            values,
+            s=22 if len(values) <= 64 else 7,
+            color=BLUE,
+            alpha=0.75 if len(values) <= 64 else 0.45,
+            zorder=3,
+            linewidths=0,
+            label="unlearned runs" if i == 0 else None,
+        )
         if is_finite(record.get(retrained)):
-            axes.hlines(float(record[retrained]), i - 0.32, i + 0.32, color=GREEN, lw=2.2, zorder=2,
-                        label="retrained models' mean" if i == 0 else None)
+            axes.hlines(
+                float(record[retrained]),
+                i - 0.32,
+                i + 0.32,
+                color=GREEN,
+                lw=2.2,
+                zorder=2,
+                label="retrained models' mean" if i == 0 else None,
+            )
     axes.set_xticks(range(len(columns)), [f"{name} accuracy" for name, _, _ in columns], fontsize=9)
     axes.set_xlim(-0.6, len(columns) - 0.4)
     figure.legend(fontsize=8, frameon=False, loc="outside upper right", ncols=2)
     _style(axes)
     return _svg(figure)
-
 
 
 # ----------------------------------------------------------------------------------

@@ -29,12 +29,25 @@ _SPLIT_ORDER = {"public": 0, "private": 1}
 
 def _companions(column: str, columns: list[str]) -> tuple[str | None, str | None, str | None]:
     """(low column, high column, interval column) that belong to ``column``, where present."""
-    low = next((c for c in (f"{column}_low", f"{column} low", f"{column}_lower", f"{column} lower",
-                            f"{column}_ci_low") if c in columns), None)
-    high = next((c for c in (f"{column}_high", f"{column} high", f"{column}_upper", f"{column} upper",
-                             f"{column}_ci_high") if c in columns), None)
-    pair = next((c for c in (f"{column}_interval", f"{column} interval", f"{column}_ci", f"{column} ci")
-                 if c in columns), None)
+    low = next(
+        (
+            c
+            for c in (f"{column}_low", f"{column} low", f"{column}_lower", f"{column} lower", f"{column}_ci_low")
+            if c in columns
+        ),
+        None,
+    )
+    high = next(
+        (
+            c
+            for c in (f"{column}_high", f"{column} high", f"{column}_upper", f"{column} upper", f"{column}_ci_high")
+            if c in columns
+        ),
+        None,
+    )
+    pair = next(
+        (c for c in (f"{column}_interval", f"{column} interval", f"{column}_ci", f"{column} ci") if c in columns), None
+    )
     return (low, high, None) if low and high else (None, None, pair)
 
 
@@ -62,8 +75,18 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
         value = column[len(split) + 1 :] if split else column
         label = _VALUE_LABELS.get(value, value if value != value.lower() else value.replace("_", " "))
         numeric = column in table and any(is_number(v) and not isinstance(v, (bool, np.bool_)) for v in table[column])
-        specs.append({"key": column, "label": label, "split": split, "numeric": numeric,
-                      "value": value, "low": low, "high": high, "pair": pair})
+        specs.append(
+            {
+                "key": column,
+                "label": label,
+                "split": split,
+                "numeric": numeric,
+                "value": value,
+                "low": low,
+                "high": high,
+                "pair": pair,
+            }
+        )
     specs = [s for s in specs if s["key"] not in consumed and s["key"] != "sha256"]  # the hash goes under the name
     # "within noise of the entry above" belongs beside the rank, as the terminal table has it
     overlap = [s for s in specs if "overlap" in s["value"] and not s["split"]]
@@ -103,9 +126,17 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
         rows = [_leaderboard_row(row, shown, splits, links) for row in records]
         overlaps = any(cell.get("kind") == "overlap" for row in rows for cell in row["cells"])
         detail = " · ".join(d for d in details if d)
-        groups.append({"heading": heading, "detail": detail, "rows": rows, "header": _header(shown, splits),
-                       "overlaps": overlaps,
-                       "specs": shown, "anchor": _slug(f"{heading} {detail}")})
+        groups.append(
+            {
+                "heading": heading,
+                "detail": detail,
+                "rows": rows,
+                "header": _header(shown, splits),
+                "overlaps": overlaps,
+                "specs": shown,
+                "anchor": _slug(f"{heading} {detail}"),
+            }
+        )
     return groups
 
 
@@ -165,8 +196,12 @@ def _cell(spec: dict, value, row: dict) -> dict:
             word = "sealed" if truth else "unsealed"
             return {"text": word, "sort": int(truth), "kind": word}
         if "overlap" in spec["value"]:
-            return {"text": "≈" if truth else "", "sort": int(truth), "kind": "overlap" if truth else "plain",
-                    "title": "its interval overlaps the entry ranked above: the difference is within noise"}
+            return {
+                "text": "≈" if truth else "",
+                "sort": int(truth),
+                "kind": "overlap" if truth else "plain",
+                "title": "its interval overlaps the entry ranked above: the difference is within noise",
+            }
         return {"text": "yes" if truth else "no", "sort": int(truth), "kind": "plain"}
     if is_number(value):
         digits = 2 if "seconds" in spec["value"] else 4

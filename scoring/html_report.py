@@ -44,8 +44,19 @@ from scoring.html_fields import fmt, short
 from scoring.html_figures import AMBER, BLUE, GREEN, RED
 
 __all__ = [
-    "REPORT_FILE", "LEADERBOARD_HTML", "TEMPLATES", "render_report", "render_leaderboard", "report_links",
-    "inline_frame", "fmt", "short", "BLUE", "GREEN", "RED", "AMBER",
+    "REPORT_FILE",
+    "LEADERBOARD_HTML",
+    "TEMPLATES",
+    "render_report",
+    "render_leaderboard",
+    "report_links",
+    "inline_frame",
+    "fmt",
+    "short",
+    "BLUE",
+    "GREEN",
+    "RED",
+    "AMBER",
 ]
 
 REPORT_FILE = "report.html"
@@ -148,9 +159,16 @@ def render_leaderboard(table: pd.DataFrame, not_ranked: pd.DataFrame, links: dic
     links = dict(links or {})
     groups = html_leaderboard.leaderboard_groups(table, links)
     others = html_leaderboard.not_ranked_rows(not_ranked, links)
-    return _environment().get_template("leaderboard.html").render(
-        title="Leaderboard", groups=groups, others=others, any_unsealed=html_leaderboard.any_unsealed(table),
-        n_entries=int(table["rank"].notna().sum()) if "rank" in table else int(len(table)),
+    return (
+        _environment()
+        .get_template("leaderboard.html")
+        .render(
+            title="Leaderboard",
+            groups=groups,
+            others=others,
+            any_unsealed=html_leaderboard.any_unsealed(table),
+            n_entries=int(table["rank"].notna().sum()) if "rank" in table else int(len(table)),
+        )
     )
 
 

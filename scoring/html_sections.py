@@ -33,7 +33,6 @@ from __future__ import annotations
 import numpy as np
 
 from scoring import metric
-from scoring.html_figures import epsilon_figure, time_figure
 from scoring.html_fields import (
     ACCURACIES,
     find_interval,
@@ -44,6 +43,7 @@ from scoring.html_fields import (
     is_number,
     short,
 )
+from scoring.html_figures import epsilon_figure, time_figure
 
 _RUN_COLUMNS = ("index", "seconds", "reported_seconds", "retain_accuracy", "test_accuracy", "forget_accuracy")
 _RUN_LABELS = {
@@ -60,11 +60,15 @@ _TERMS = (  # (key, label, what it is, aliases under which an interval may be re
     ("test_ratio", "TA_U / TA_R", "test accuracy ratio", ("test_ratio", "TA_ratio", "ta_ratio")),
 )
 _FLAG_TEXT = {  # (what, why it matters) for the diagnostics' flags the kit knows
-    "mixture": ("the runs fall into two clearly different groups.",
-                "F tests each forget example on its own, so a submission that mixes two algorithms across its runs "
-                "can score well: read the score with care."),
-    "identical": ("every run returned exactly the same outputs.",
-                  "A deterministic submission scores F = 0 through the spread rule."),
+    "mixture": (
+        "the runs fall into two clearly different groups.",
+        "F tests each forget example on its own, so a submission that mixes two algorithms across its runs "
+        "can score well: read the score with care.",
+    ),
+    "identical": (
+        "every run returned exactly the same outputs.",
+        "A deterministic submission scores F = 0 through the spread rule.",
+    ),
 }
 
 
@@ -139,8 +143,15 @@ def ceiling_section(record: dict) -> dict | None:
     normalised = _find(record, "normalised_score", "normalized_score", "normalised_F", "normalized_F")
     if raw is None and normalised is None:
         return None
-    section = {"value": None, "interval": None, "details": [], "normalised": None, "normalised_interval": None,
-               "n_models": None, "normalised_note": record.get("normalised_score_note")}
+    section = {
+        "value": None,
+        "interval": None,
+        "details": [],
+        "normalised": None,
+        "normalised_interval": None,
+        "n_models": None,
+        "normalised_note": record.get("normalised_score_note"),
+    }
     if is_finite(raw):
         section["value"] = fmt(raw)
     elif isinstance(raw, dict):
@@ -151,7 +162,8 @@ def ceiling_section(record: dict) -> dict | None:
         if interval:
             section["interval"] = interval_text(interval)
         section["details"] = [
-            (k.replace("_", " "), short(v)) for k, v in raw.items()
+            (k.replace("_", " "), short(v))
+            for k, v in raw.items()
             if k not in {"value", "estimate", "low", "high", "interval"} and not isinstance(v, dict)
         ]
     if is_finite(normalised):

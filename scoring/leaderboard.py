@@ -63,7 +63,19 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
             continue  # not a score.json this scorer wrote
-    columns = ["team", "submission", "submission_sha256", "dataset", "split", "N", "status", "reason", *_VALUES, "scored_at", "path"]
+    columns = [
+        "team",
+        "submission",
+        "submission_sha256",
+        "dataset",
+        "split",
+        "N",
+        "status",
+        "reason",
+        *_VALUES,
+        "scored_at",
+        "path",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -118,8 +130,12 @@ def leaderboard(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
             ordered_rows = group.assign(_rank=rank[group.index]).sort_values("_rank")
             lows, highs = ordered_rows[f"{split} score_low"].to_numpy(), ordered_rows[f"{split} score_high"].to_numpy()
             for position, index in enumerate(ordered_rows.index[1:], start=1):
-                if not any(pd.isna(v) for v in (lows[position], highs[position], lows[position - 1], highs[position - 1])):
-                    overlaps[index] = bool(highs[position] >= lows[position - 1] and lows[position] <= highs[position - 1])
+                if not any(
+                    pd.isna(v) for v in (lows[position], highs[position], lows[position - 1], highs[position - 1])
+                ):
+                    overlaps[index] = bool(
+                        highs[position] >= lows[position - 1] and lows[position] <= highs[position - 1]
+                    )
     table["rank"] = rank.round().astype("Int64")
     table["overlaps_above"] = overlaps
     table = table.drop(columns="_ranking")
@@ -137,11 +153,18 @@ def _entry(mine: pd.DataFrame, splits: list[str], ranking: str) -> dict:
     if ranking == "private" and len(on_ranking):
         chosen = pool.sort_values("scored_at").iloc[-1]  # the latest private score
     else:  # the best score, the earliest of equal ones
-        chosen = pool.sort_values("scored_at", kind="stable").sort_values("score", ascending=False, kind="stable").iloc[0]
+        chosen = (
+            pool.sort_values("scored_at", kind="stable").sort_values("score", ascending=False, kind="stable").iloc[0]
+        )
     sha = chosen["submission_sha256"]
     row = {
-        "team": chosen["team"], "dataset": chosen["dataset"], "N": chosen["N"], "submission": chosen["submission"],
-        "sha256": sha[:12], "entries": int(pool["submission_sha256"].nunique()), "_ranking": ranking,
+        "team": chosen["team"],
+        "dataset": chosen["dataset"],
+        "N": chosen["N"],
+        "submission": chosen["submission"],
+        "sha256": sha[:12],
+        "entries": int(pool["submission_sha256"].nunique()),
+        "_ranking": ranking,
     }
     for split in splits:
         same = mine[(mine["split"] == split) & (mine["submission_sha256"] == sha)]
@@ -154,17 +177,21 @@ def _entry(mine: pd.DataFrame, splits: list[str], ranking: str) -> dict:
 def _in_phase(scores: pd.DataFrame, phase: str) -> pd.DataFrame:
     """The rows a phase may show: every split for ``final``, the public split alone for ``public``."""
     if phase not in PHASES:
-        raise ValueError(f"phase {phase!r} is not one of {', '.join(PHASES)}: 'public' during the challenge, "
-                         "'final' for the final ranking")
+        raise ValueError(
+            f"phase {phase!r} is not one of {', '.join(PHASES)}: 'public' during the challenge, "
+            "'final' for the final ranking"
+        )
     return scores[scores["split"] == "public"] if phase == "public" else scores
 
 
 def _latest(scores: pd.DataFrame) -> pd.DataFrame:
     """The latest scoring of each (entrant, dataset, N, submission, split); entrant: the team, else the sha256."""
-    scores = scores.assign(entrant=[
-        f"team:{team}" if isinstance(team, str) else f"sha256:{sha}"
-        for team, sha in zip(scores["team"], scores["submission_sha256"])
-    ])
+    scores = scores.assign(
+        entrant=[
+            f"team:{team}" if isinstance(team, str) else f"sha256:{sha}"
+            for team, sha in zip(scores["team"], scores["submission_sha256"])
+        ]
+    )
     return scores.sort_values("scored_at").drop_duplicates(
         ["entrant", "dataset", "N", "submission_sha256", "split"], keep="last"
     )
@@ -203,19 +230,26 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
     if not len(table):
         text = "no scored submission yet"
     else:
-        blocks = ["Ranks are given only within a group (the same dataset, N and reference set): "
-                  "scores of different N, splits or reference sets are never ranked together."]
+        blocks = [
+            "Ranks are given only within a group (the same dataset, N and reference set): "
+            "scores of different N, splits or reference sets are never ranked together."
+        ]
         for group, rows in table.groupby("group", sort=False):
-            shown = pd.DataFrame({"rank": rows["rank"], "": rows["overlaps_above"].map(lambda v: "~" if v is True else "")})
+            shown = pd.DataFrame(
+                {"rank": rows["rank"], "": rows["overlaps_above"].map(lambda v: "~" if v is True else "")}
+            )
             shown["team"] = rows["team"].map(lambda v: "(no team)" if pd.isna(v) else v)
             shown["submission"] = rows["submission"]
             for column in [c for c in rows.columns if c.endswith(" score")]:
                 split = column[: -len(" score")]
                 shown[column] = [
-                    _with_interval(v, lo, hi) for v, lo, hi in zip(rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"])
+                    _with_interval(v, lo, hi)
+                    for v, lo, hi in zip(rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"])
                 ]
                 shown[f"{split} F"] = rows[f"{split} F"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
-                shown[f"{split} sealed"] = rows[f"{split} sealed"].map(lambda v: "" if pd.isna(v) else ("yes" if v else "NO"))
+                shown[f"{split} sealed"] = rows[f"{split} sealed"].map(
+                    lambda v: "" if pd.isna(v) else ("yes" if v else "NO")
+                )
             with pd.option_context("display.width", 250, "display.max_columns", 50):
                 blocks.append(f"{group}:\n" + shown.to_string(index=False))
         text = "\n\n".join(blocks)

@@ -15,7 +15,6 @@ import numpy as np
 from scoring import metric
 from starter_kit.atomic import npy_bytes, write_bytes
 
-
 _NPY_MAGIC = b"\x93NUMPY"
 
 

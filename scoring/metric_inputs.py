@@ -49,9 +49,7 @@ def check_confidences(unlearned_conf, retrained_conf) -> tuple[np.ndarray, np.nd
         bad = ~np.isfinite(array)
         if bad.any():
             model, example = np.argwhere(bad)[0]
-            raise ValueError(
-                f"{name} has {int(bad.sum())} non-finite values (first: model {model}, example {example})"
-            )
+            raise ValueError(f"{name} has {int(bad.sum())} non-finite values (first: model {model}, example {example})")
         if np.abs(array).max() > CONFIDENCE_LIMIT:
             raise ValueError(
                 f"{name} has values beyond +-{CONFIDENCE_LIMIT:g}: not logit-scaled confidences "

@@ -28,9 +28,7 @@ EPSILON_CAP = 50
 def threshold_epsilons(fpr: np.ndarray, fnr: np.ndarray) -> np.ndarray:
     """Step 2.5 for arrays of rates [n_thresholds]: epsilon, NaN where discarded."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        candidates = np.stack(
-            [np.log(1 - DELTA - fpr) - np.log(fnr), np.log(1 - DELTA - fnr) - np.log(fpr)]
-        )
+        candidates = np.stack([np.log(1 - DELTA - fpr) - np.log(fnr), np.log(1 - DELTA - fnr) - np.log(fpr)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: both candidates ignored
         eps = np.nanmax(candidates, axis=0)
@@ -108,7 +106,10 @@ def per_example_epsilons(unlearned_conf: np.ndarray, retrained_conf: np.ndarray)
 def undefined_examples(unlearned_conf: np.ndarray, retrained_conf: np.ndarray) -> np.ndarray:
     """Bool [n_examples]: True where no threshold survives (those get epsilon 0)."""
     return np.array(
-        [np.isnan(example_epsilon_or_nan(unlearned_conf[:, i], retrained_conf[:, i])) for i in range(unlearned_conf.shape[1])]
+        [
+            np.isnan(example_epsilon_or_nan(unlearned_conf[:, i], retrained_conf[:, i]))
+            for i in range(unlearned_conf.shape[1])
+        ]
     )
 
 

@@ -59,7 +59,7 @@ class Evaluator:
         """A fresh model of the split's architecture (to load a state_dict into)."""
         return self.split.new_model()
 
-    def from_state(self, state: dict[str, torch.Tensor]) -> "ModelOutputs":
+    def from_state(self, state: dict[str, torch.Tensor]) -> ModelOutputs:
         """Outputs of the split's architecture with ``state`` loaded (strictly)."""
         model = self.new_model()
         model.load_state_dict(state, strict=True)

@@ -27,8 +27,16 @@ import torch
 STORAGE_TYPES = {
     f"{name}Storage": getattr(torch, dtype)
     for name, dtype in (
-        ("Float", "float32"), ("Double", "float64"), ("Half", "float16"), ("BFloat16", "bfloat16"),
-        ("Long", "int64"), ("Int", "int32"), ("Short", "int16"), ("Char", "int8"), ("Byte", "uint8"), ("Bool", "bool"),
+        ("Float", "float32"),
+        ("Double", "float64"),
+        ("Half", "float16"),
+        ("BFloat16", "bfloat16"),
+        ("Long", "int64"),
+        ("Int", "int32"),
+        ("Short", "int16"),
+        ("Char", "int8"),
+        ("Byte", "uint8"),
+        ("Bool", "bool"),
     )
 }
 CANNOT_READ = "returned a model that cannot be read as a state_dict"
@@ -105,20 +113,27 @@ def payload_problem(payload: bytes, reference: dict[str, torch.Tensor]) -> str |
     unexpected = [name for name in state if name not in reference]
     missing = [name for name in reference if name not in state]
     if unexpected or missing:
-        parts = [f"{what} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
-                 for what, names in (("missing", missing), ("unexpected", unexpected)) if names]
+        parts = [
+            f"{what} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+            for what, names in (("missing", missing), ("unexpected", unexpected))
+            if names
+        ]
         return f"returned a model of another architecture ({'; '.join(parts)})"
     for name, tensor in state.items():
         expected = reference[name]
         if tensor.size != tuple(expected.shape):
             shape = list(tensor.size) if len(tensor.size) <= 8 else f"of {len(tensor.size)} dimensions"
-            return f"returned a model of another architecture ({name} has shape {shape}, expected {list(expected.shape)})"
+            return (
+                f"returned a model of another architecture ({name} has shape {shape}, expected {list(expected.shape)})"
+            )
         dtype = tensor.storage.dtype
         if dtype.is_floating_point != expected.is_floating_point():
             return f"returned a model whose {name} is {dtype}, expected {expected.dtype}"
         if tensor.storage.numel > expected.numel():
-            return (f"returned a model whose {name} declares a storage of {tensor.storage.numel} elements, "
-                    f"more than the original's {expected.numel()}")
+            return (
+                f"returned a model whose {name} declares a storage of {tensor.storage.numel} elements, "
+                f"more than the original's {expected.numel()}"
+            )
         nbytes = tensor.storage.numel * dtype.itemsize
         record = entries.get(f"{prefix}data/{tensor.storage.key}")
         if record is None or record.file_size != nbytes:

@@ -64,7 +64,11 @@ def publish(results: str | os.PathLike, out: str | os.PathLike, phase: str) -> d
         write_bytes(staging / LEADERBOARD_FILE, public.to_csv(index=False).encode())
         write_bytes(staging / "leaderboard.html", render_leaderboard(public, hidden, links).encode())
         files = sorted(p.name for p in staging.iterdir())
-    return {"entries": int(table["rank"].notna().sum()) if "rank" in table else 0, "reports": len(links), "files": files}
+    return {
+        "entries": int(table["rank"].notna().sum()) if "rank" in table else 0,
+        "reports": len(links),
+        "files": files,
+    }
 
 
 def _link_key(row: dict, split: str) -> str:
@@ -87,4 +91,3 @@ def _check_out(out: Path, results: Path) -> None:
             f"{out} holds other files than a publish ({', '.join(sorted(names - set(PUBLISHED))[:3]) or 'no leaderboard.html'}): "
             "choose a new --out folder; it is replaced as a whole on every publish"
         )
-

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from scoring.backends import Backend, Task, TaskLost, check_resource
 
@@ -74,7 +75,7 @@ def _import_ray():
     return ray
 
 
-def _get(backend: "RayBackend", ref) -> Any:
+def _get(backend: RayBackend, ref) -> Any:
     """The value of ``ref``; raises what the task's function raised, or TaskLost when Ray gave up on it."""
     ray = backend.ray
     try:
@@ -92,7 +93,7 @@ def _get(backend: "RayBackend", ref) -> Any:
 
 
 class _RayTask(Task):
-    def __init__(self, backend: "RayBackend", ref):
+    def __init__(self, backend: RayBackend, ref):
         self.backend, self.ref = backend, ref
 
     def result(self) -> Any:
@@ -105,7 +106,7 @@ class _RayTask(Task):
 class _RayStream(Task):
     """A streaming generator task: ``generator`` is Ray's ObjectRefGenerator, one ObjectRef per item."""
 
-    def __init__(self, backend: "RayBackend", generator):
+    def __init__(self, backend: RayBackend, generator):
         self.backend, self.generator = backend, generator
 
     def result(self) -> None:
@@ -164,7 +165,10 @@ class RayBackend(Backend):
         max_retries: int = DEFAULT_MAX_RETRIES,
         local_cpus: int | None = None,
     ):
-        self.cpus, self.gpus = check_resource("--cpus-per-model", cpus, 0.0), check_resource("--gpus-per-model", gpus, 0.0)
+        self.cpus, self.gpus = (
+            check_resource("--cpus-per-model", cpus, 0.0),
+            check_resource("--gpus-per-model", gpus, 0.0),
+        )
         if self.gpus > 1 and self.gpus != int(self.gpus):
             raise ValueError(f"--gpus-per-model above 1 must be a whole number, got {gpus!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -222,7 +226,9 @@ class RayBackend(Backend):
     def slots(self) -> int:
         """Tasks the cluster can run at once now: its CPUs (and GPUs) over what one task reserves."""
         resources = self.ray.cluster_resources()
-        fits = [int(resources.get(name, 0) // need) for name, need in (("CPU", self.cpus), ("GPU", self.gpus)) if need > 0]
+        fits = [
+            int(resources.get(name, 0) // need) for name, need in (("CPU", self.cpus), ("GPU", self.gpus)) if need > 0
+        ]
         return max(1, min(fits)) if fits else 1
 
     def task_device(self, device: str) -> str:

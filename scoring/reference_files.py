@@ -53,12 +53,16 @@ def _seed_cause(split, name: str, index: int) -> str:
     fix = "or train a new set into another --refs folder (the references and every score must use one secret)"
     unsealed = derive_seed("reference", split.manifest_sha256, index, secret="")
     if name == f"model-{index:04d}-seed-{unsealed}.npz":
-        return (f"the set was trained without ${SECRET_ENV}, which is set now: unset it to use this set (its seeds "
-                f"are computable by anyone), {fix}")
+        return (
+            f"the set was trained without ${SECRET_ENV}, which is set now: unset it to use this set (its seeds "
+            f"are computable by anyone), {fix}"
+        )
     if os.environ.get(SECRET_ENV):
         return f"the set was trained with another ${SECRET_ENV} than the one set now: set the one it was trained with, {fix}"
-    return (f"the set was trained with ${SECRET_ENV} set, which is unset now: set the same secret again; if it is "
-            f"lost, this set cannot be used: {fix.removeprefix('or ')}")
+    return (
+        f"the set was trained with ${SECRET_ENV} set, which is unset now: set the same secret again; if it is "
+        f"lost, this set cannot be used: {fix.removeprefix('or ')}"
+    )
 
 
 def model_file(split, index: int) -> str:
@@ -137,7 +141,9 @@ def read_model(split, directory: Path, index: int, file_sha256: str | None = Non
     if not path.is_file():
         stray = [p.name for p in directory.glob(f"model-{index:04d}-seed-*.npz")] if directory.is_dir() else []
         if stray:
-            raise ValueError(f"{directory} holds another model {index} than this split gives: {_seed_cause(split, stray[0], index)}")
+            raise ValueError(
+                f"{directory} holds another model {index} than this split gives: {_seed_cause(split, stray[0], index)}"
+            )
         return None
     try:
         blob = path.read_bytes()

@@ -99,7 +99,9 @@ class ReferenceSet:
     torch_threads: np.ndarray  # [N] threads each was trained with (training time depends on it)
     models_together: np.ndarray  # [N] models its task trained at once (>1 on CUDA: its time is its share)
     sha256: str
-    calibration: dict | None = None  # one model trained alone (its "seconds" and how it was measured); None in older sets
+    calibration: dict | None = (
+        None  # one model trained alone (its "seconds" and how it was measured); None in older sets
+    )
     retrained: tuple[str, ...] = ()  # files found damaged or missing and trained again by this build
 
     @property
@@ -123,7 +125,7 @@ class SplitArrays:
     parts: dict  # part name -> (images [n, C, H, W] float32, labels [n] int64), numpy
 
     @classmethod
-    def from_split(cls, split, parts=("retain", "forget", "test")) -> "SplitArrays":
+    def from_split(cls, split, parts=("retain", "forget", "test")) -> SplitArrays:
         return cls(
             recipe=split.recipe,
             in_channels=int(split.dataset.image_shape[0]),
@@ -227,8 +229,15 @@ def build_references(
 
 
 def _train_missing(
-    split, directory: Path, missing: list[int], present: dict, device: str, backend: Backend, progress: bool,
-    together: int, calibration: dict | None,
+    split,
+    directory: Path,
+    missing: list[int],
+    present: dict,
+    device: str,
+    backend: Backend,
+    progress: bool,
+    together: int,
+    calibration: dict | None,
 ) -> None:
     """The calibration if there is none, then one task per ``together`` missing models on ``backend``;
     write each model and the index as its task returns."""
@@ -240,14 +249,19 @@ def _train_missing(
         write_index(split, directory, present, calibration)
     groups = [missing[first : first + together] for first in range(0, len(missing), together)]
     tasks = {
-        backend.submit(_reference_task, shared, [reference_seed(split.manifest_sha256, k) for k in group], task_device, threads): group
+        backend.submit(
+            _reference_task, shared, [reference_seed(split.manifest_sha256, k) for k in group], task_device, threads
+        ): group
         for group in groups
     }
     # smoothing=0: the average rate since the start; tasks finish in bursts, which would read as hundreds per second
     bar = tqdm(total=len(missing), desc="reference models", unit="model", disable=not progress, smoothing=0)
     if progress:
-        bar.write(f"training {len(missing)} reference model(s) on {backend.describe()}"
-                  + (f", {together} at once per task" if together > 1 else ""), file=sys.stderr)
+        bar.write(
+            f"training {len(missing)} reference model(s) on {backend.describe()}"
+            + (f", {together} at once per task" if together > 1 else ""),
+            file=sys.stderr,
+        )
     try:
         for task in backend.as_completed(tasks):
             results = task.result()
@@ -261,11 +275,15 @@ def _train_missing(
         bar.close()
 
 
-def _calibrate(split, backend: Backend, shared, device: str, threads: int, progress: bool, before: int, together: int) -> dict:
+def _calibrate(
+    split, backend: Backend, shared, device: str, threads: int, progress: bool, before: int, together: int
+) -> dict:
     """Train the calibration model alone (one task, nothing else submitted); return index.json's record of it."""
     seed = calibration_seed(split.manifest_sha256)
     if progress:
-        tqdm.write(f"calibration: one model trained alone on {backend.describe()} (the time limit's basis)", file=sys.stderr)
+        tqdm.write(
+            f"calibration: one model trained alone on {backend.describe()} (the time limit's basis)", file=sys.stderr
+        )
     task = backend.submit(_reference_task, shared, [seed], device, threads)
     (result,) = next(iter(backend.as_completed([task]))).result()
     _check_versions(result)
@@ -282,7 +300,13 @@ def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: i
     torch.set_num_threads(threads)
     started = time.perf_counter()
     models = train_models(
-        data.recipe, data.images("retain"), data.labels("retain"), data.num_classes, seeds, device=device, progress=False
+        data.recipe,
+        data.images("retain"),
+        data.labels("retain"),
+        data.num_classes,
+        seeds,
+        device=device,
+        progress=False,
     )
     seconds = (time.perf_counter() - started) / len(seeds)
     evaluate = Evaluator(data, device=device)
@@ -330,9 +354,13 @@ def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = N
         try:
             model = read_model(split, directory, index, recorded.get(name))
         except DamagedModel as damage:
-            raise ValueError(f"{damage}: repair the reference set (this model is trained again) with {command}") from None
+            raise ValueError(
+                f"{damage}: repair the reference set (this model is trained again) with {command}"
+            ) from None
         if model is None and name in recorded:
-            raise ValueError(f"{directory / name} is missing (index.json lists it): repair the reference set with {command}")
+            raise ValueError(
+                f"{directory / name} is missing (index.json lists it): repair the reference set with {command}"
+            )
         if model is None:
             have = count_references(split, directory)
             raise ValueError(
@@ -367,7 +395,9 @@ def count_references(split, refs_dir: str | os.PathLike | None = None) -> int:
 
 def _check_n_models(n_models) -> int:
     if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)) or n_models < 2:
-        raise ValueError(f"--n-models must be an integer >= 2 (the metric compares N models per side), got {n_models!r}")
+        raise ValueError(
+            f"--n-models must be an integer >= 2 (the metric compares N models per side), got {n_models!r}"
+        )
     return int(n_models)
 
 

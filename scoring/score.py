@@ -42,7 +42,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -165,12 +165,20 @@ def score_submission(options: ScoreOptions) -> dict:
 
         job = job_from_split(split, source, submission.name, threads=options.threads, device=options.device)
         if options.backend is None:
-            ingestion = run_submission(job, seeds, limits, evaluate, progress=options.progress, sealed=not options.unsealed)
+            ingestion = run_submission(
+                job, seeds, limits, evaluate, progress=options.progress, sealed=not options.unsealed
+            )
         else:
             from scoring.distributed import run_in_chunks
 
             ingestion, chunk_outputs = run_in_chunks(
-                job, seeds, limits, split, options.backend, sealed=not options.unsealed, device=options.device,
+                job,
+                seeds,
+                limits,
+                split,
+                options.backend,
+                sealed=not options.unsealed,
+                device=options.device,
                 progress=options.progress,
             )
             outputs.extend(chunk_outputs)
@@ -178,7 +186,9 @@ def score_submission(options: ScoreOptions) -> dict:
             ceiling = assessment.reference_ceiling(split, options.n_models, refs.directory)
 
     record.update(status=ingestion.status, reason=ingestion.reason)
-    record["time"].update(time_statistics([r.seconds for r in ingestion.runs], ingestion.load_seconds, options.n_models))
+    record["time"].update(
+        time_statistics([r.seconds for r in ingestion.runs], ingestion.load_seconds, options.n_models)
+    )
     record["time"]["setup_seconds"] = _round(ingestion.setup_seconds)
     record["processes"] = {
         "left_running": ingestion.processes_left,
@@ -188,7 +198,11 @@ def score_submission(options: ScoreOptions) -> dict:
         "memory_cap_reached": ingestion.memory_cap_hit,
         "cgroups_missing": list(ingestion.cgroups_missing),
     }
-    record["output"] = {"bytes": ingestion.output_bytes, "truncated": ingestion.output_truncated, "file": "submission.log"}
+    record["output"] = {
+        "bytes": ingestion.output_bytes,
+        "truncated": ingestion.output_truncated,
+        "file": "submission.log",
+    }
     record["timing"] = {
         "ingestion_seconds": round(ingestion.wall_seconds - ingestion.callback_seconds, 3),
         "evaluation_seconds": round(ingestion.callback_seconds, 3),
@@ -217,7 +231,7 @@ def score_submission(options: ScoreOptions) -> dict:
         record["run_seeds"] = [int(s) for s in seeds]
         for run in record["runs"]:
             run["seed"] = int(seeds[run["index"]])
-    record["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record["scored_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     _write_outputs(out, record, arrays, ingestion.output, organisers, refs.forget_conf if arrays else None)
     return record
 
@@ -234,8 +248,10 @@ def _check_out(out: Path, replace: bool) -> None:
             f"{out} exists and is not a score folder (it holds {', '.join(sorted(names)[:3])}...): choose another --out"
         )
     if names and not replace:
-        raise FileExistsError(f"{out} already holds a score{_whose(out / SCORE_FILE)}: pass --replace to replace it, "
-                              "or choose another --out")
+        raise FileExistsError(
+            f"{out} already holds a score{_whose(out / SCORE_FILE)}: pass --replace to replace it, "
+            "or choose another --out"
+        )
 
 
 def _whose(path: Path) -> str:
@@ -324,8 +340,14 @@ def _reference_runs(refs: ReferenceSet) -> pd.DataFrame:
     )
 
 
-def _write_outputs(out: Path, record: dict, arrays: dict[str, np.ndarray], log: str, organisers: dict,
-                   retrained_conf: np.ndarray | None) -> None:
+def _write_outputs(
+    out: Path,
+    record: dict,
+    arrays: dict[str, np.ndarray],
+    log: str,
+    organisers: dict,
+    retrained_conf: np.ndarray | None,
+) -> None:
     """The folder: participant-facing files at the top, reference outputs and seeds under organisers/."""
     columns = ["index", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy"]
     if "run_seeds" in record:

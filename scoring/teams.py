@@ -18,8 +18,9 @@ _NAME = re.compile(r"[^\W_][\w .+@-]*", re.UNICODE)  # starts with a letter or d
 def check_team(name) -> str:
     """``name`` stripped, or ValueError saying what a team name may hold."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("the team name is empty: give the team (or participant) that handed the submission in, "
-                         "e.g. --team team-a")
+        raise ValueError(
+            "the team name is empty: give the team (or participant) that handed the submission in, e.g. --team team-a"
+        )
     name = name.strip()
     if len(name) > MAX_LENGTH or not _NAME.fullmatch(name) or "  " in name:
         raise ValueError(

@@ -168,8 +168,15 @@ def forgetting_quality_interval(
         ``n_models``, ``n_examples``.
     """
     parts = _forgetting_quality_parts(
-        unlearned_conf, retrained_conf, confidence_level, n_resamples, n_groups, n_model_examples,
-        random_state, n_jobs, epsilons,
+        unlearned_conf,
+        retrained_conf,
+        confidence_level,
+        n_resamples,
+        n_groups,
+        n_model_examples,
+        random_state,
+        n_jobs,
+        epsilons,
     )
     return parts["result"]
 
@@ -215,8 +222,15 @@ def score_interval(
         (retain_acc_unlearned, test_acc_unlearned, retain_acc_retrained, test_acc_retrained), n_models
     )
     parts = _forgetting_quality_parts(
-        unlearned_conf, retrained_conf, confidence_level, n_resamples, n_groups, n_model_examples,
-        random_state, n_jobs, epsilons,
+        unlearned_conf,
+        retrained_conf,
+        confidence_level,
+        n_resamples,
+        n_groups,
+        n_model_examples,
+        random_state,
+        n_jobs,
+        epsilons,
     )
     f_result = parts["result"]
     estimate = metric.official_score(f_result["estimate"], *accuracies)
@@ -224,7 +238,9 @@ def score_interval(
     ratio_var = _jackknife_ratio_variance(accuracies)
     kept = parts["kept"]  # [n_groups, n_models] bool: the pairs each replicate kept
     ratios = np.array([_utility_ratio(*(a[keep] for a in accuracies)) for keep in kept])
-    cov = parts["factor"] * float(np.sum((parts["group_means"] - parts["group_means"].mean()) * (ratios - ratios.mean())))
+    cov = parts["factor"] * float(
+        np.sum((parts["group_means"] - parts["group_means"].mean()) * (ratios - ratios.mean()))
+    )
 
     f_value, shared, models_var = f_result["estimate"], parts["shared"], parts["models_var"]
     # Percentile interval: the F replicates (examples + shared model noise) times Q plus
@@ -258,8 +274,15 @@ def score_interval(
 
 
 def _forgetting_quality_parts(
-    unlearned_conf, retrained_conf, confidence_level, n_resamples, n_groups, n_model_examples, random_state,
-    n_jobs, epsilons,
+    unlearned_conf,
+    retrained_conf,
+    confidence_level,
+    n_resamples,
+    n_groups,
+    n_model_examples,
+    random_state,
+    n_jobs,
+    epsilons,
 ) -> dict:
     """The F interval plus what the score interval reuses (replicates, groups, noise)."""
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
@@ -320,8 +343,16 @@ def _forgetting_quality_parts(
         "n_examples": n_examples,
     }
     return {
-        "result": result, "kept": kept, "factor": factor, "group_means": left_out.mean(axis=1), "shared": shared,
-        "models_var": models_var, "noise": noise, "replicates": replicates, "rng": rng, "df_models": df_models,
+        "result": result,
+        "kept": kept,
+        "factor": factor,
+        "group_means": left_out.mean(axis=1),
+        "shared": shared,
+        "models_var": models_var,
+        "noise": noise,
+        "replicates": replicates,
+        "rng": rng,
+        "df_models": df_models,
     }
 
 
@@ -419,8 +450,17 @@ def _t(confidence_level: float, df: float) -> float:
 
 
 def _recorded(result: dict) -> dict:
-    keys = ("method", "confidence_level", "n_resamples", "n_groups", "group_size", "n_model_examples",
-            "random_state", "n_models", "n_examples")
+    keys = (
+        "method",
+        "confidence_level",
+        "n_resamples",
+        "n_groups",
+        "group_size",
+        "n_model_examples",
+        "random_state",
+        "n_models",
+        "n_examples",
+    )
     return {key: result[key] for key in keys}
 
 
@@ -446,7 +486,9 @@ def _check_accuracies(arrays, n_models) -> tuple[np.ndarray, ...]:
     for name, value in zip(names, arrays):
         array = real_array(value, name).astype(np.float64, copy=False)
         if array.ndim != 1 or (n_models is not None and len(array) != n_models):
-            raise ValueError(f"{name} must be 1-D [n_models] = [{n_models}] (one accuracy per run), got shape {array.shape}")
+            raise ValueError(
+                f"{name} must be 1-D [n_models] = [{n_models}] (one accuracy per run), got shape {array.shape}"
+            )
         if not np.isfinite(array).all() or (array < 0).any() or (array > 1).any():
             raise ValueError(f"{name} must hold accuracies in [0, 1]")
         out.append(array)

@@ -92,7 +92,7 @@ def limit_memory(allowance: int) -> int:
     return cap
 
 
-def warm_up(model_spec: dict, original: bytes, parts: "_Parts", batch_size: int, device: torch.device) -> None:
+def warm_up(model_spec: dict, original: bytes, parts: _Parts, batch_size: int, device: torch.device) -> None:
     """One forward and backward pass of the original model on a retain batch: the CUDA context,
     cuDNN's algorithm choice and the allocator's first blocks are paid for here, before run 0."""
     net = _fresh_model(model_spec, original, device).train()
@@ -188,7 +188,12 @@ def _run(index, seed, unlearning, original: bytes, model_spec: dict, parts, batc
         returned = unlearning(net, retain, forget, val)
     except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
         traceback.print_exc()
-        return {"event": "run", "index": index, "ok": False, "reason": f"raised {describe_exception(error, filename)}"}, b""
+        return {
+            "event": "run",
+            "index": index,
+            "ok": False,
+            "reason": f"raised {describe_exception(error, filename)}",
+        }, b""
     seconds = time.perf_counter() - started
     if not isinstance(returned, nn.Module):
         reason = f"returned {type(returned).__name__}, expected the model (a torch.nn.Module)"

@@ -47,7 +47,9 @@ class WorkerProcess:
             sandbox_fds = [syscall_filter.filter_fd(), sandbox.data_fd(sandbox.kit_archive(), "unlearning-kit")]
             argv, cwd, env = _sandboxed_command(job, limits, fds, *sandbox_fds)
             split = argv.index("--")
-            sandbox_fds.append(sandbox.data_fd(b"".join(arg.encode() + b"\0" for arg in argv[1:split]), "unlearning-bwrap-args"))
+            sandbox_fds.append(
+                sandbox.data_fd(b"".join(arg.encode() + b"\0" for arg in argv[1:split]), "unlearning-bwrap-args")
+            )
             # Inside, /proc/1/cmdline shows bwrap's options as "--args N" (bwrap's --args FD).
             argv = [argv[0], "--args", str(sandbox_fds[-1]), *argv[split:]]
         else:
@@ -99,7 +101,9 @@ class WorkerProcess:
         os.close(self.command_write)
         if self.namespace:
             # Inside, pid 1 is bwrap's init and pid 2 the worker: anything else the submission started.
-            left = [p for p in confinement.namespace_processes(self.namespace) if confinement.inner_pid(p) not in (1, 2)]
+            left = [
+                p for p in confinement.namespace_processes(self.namespace) if confinement.inner_pid(p) not in (1, 2)
+            ]
             result.processes_left = len(left)
             confinement.kill_namespace(self.namespace)
         try:
@@ -134,7 +138,9 @@ def memory_cap(limits: Limits) -> int | None:
     return limits.memory + 2 * limits.tmp_bytes + RUNTIME_BYTES
 
 
-def _sandboxed_command(job: WorkerJob, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int) -> tuple[list[str], str, dict]:
+def _sandboxed_command(
+    job: WorkerJob, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int
+) -> tuple[list[str], str, dict]:
     """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result, job and bwrap's info pipe."""
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),

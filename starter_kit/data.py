@@ -180,7 +180,9 @@ def _read_cifar10_batches(source: Path, checksums: dict[str, str]) -> dict[str, 
                 blobs[name] = (source / name).read_bytes()
     missing = [n for n in names if n not in blobs]
     if missing:
-        raise FileNotFoundError(f"CIFAR-10 at {source} lacks {', '.join(missing)}: expected the standard python release")
+        raise FileNotFoundError(
+            f"CIFAR-10 at {source} lacks {', '.join(missing)}: expected the standard python release"
+        )
     batches = {}
     for name in names:
         _check_md5(blobs[name], checksums[name], source / name if source.is_dir() else f"{source}:{name}")

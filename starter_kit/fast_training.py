@@ -144,11 +144,13 @@ def resolve_options(options: FastOptions | None, device: torch.device) -> FastOp
     """``options`` with ``autocast`` and ``cuda_graph`` decided for ``device`` (None: on for CUDA only)."""
     options = FastOptions() if options is None else options
     cuda = device.type == "cuda"
-    return FastOptions(**{
-        **asdict(options),
-        "autocast": cuda if options.autocast is None else options.autocast,
-        "cuda_graph": cuda and options.cuda_graph is not False,
-    })
+    return FastOptions(
+        **{
+            **asdict(options),
+            "autocast": cuda if options.autocast is None else options.autocast,
+            "cuda_graph": cuda and options.cuda_graph is not False,
+        }
+    )
 
 
 def train_fast(
@@ -285,8 +287,16 @@ def sgd_update(
     """
     if fused:
         torch._fused_sgd_(
-            params, grads, momentum_buffers if momentum else [], weight_decay=weight_decay, momentum=momentum,
-            lr=lr, dampening=0.0, nesterov=nesterov, maximize=False, is_first_step=False,
+            params,
+            grads,
+            momentum_buffers if momentum else [],
+            weight_decay=weight_decay,
+            momentum=momentum,
+            lr=lr,
+            dampening=0.0,
+            nesterov=nesterov,
+            maximize=False,
+            is_first_step=False,
         )
         return
     with torch.no_grad():
@@ -305,8 +315,16 @@ def sgd_update(
 class _Trainer:
     """One model's training state in this process: model, momentum, static batch, graph, stream."""
 
-    def __init__(self, recipe: Recipe, shape: tuple, num_classes: int, batch: int, device: torch.device, options: FastOptions):
-        self.recipe, self.shape, self.num_classes, self.device, self.options = recipe, shape, num_classes, device, options
+    def __init__(
+        self, recipe: Recipe, shape: tuple, num_classes: int, batch: int, device: torch.device, options: FastOptions
+    ):
+        self.recipe, self.shape, self.num_classes, self.device, self.options = (
+            recipe,
+            shape,
+            num_classes,
+            device,
+            options,
+        )
         self.layout = torch.channels_last if options.channels_last else torch.contiguous_format
         self.model = build_model(recipe.model, shape[0], num_classes).to(device, memory_format=self.layout)
         self.params = [p for p in self.model.parameters()]
@@ -314,7 +332,9 @@ class _Trainer:
         self.lr = torch.zeros((), device=device)
         self.running = torch.zeros((), device=device)
         dtype = torch.bfloat16 if options.autocast else torch.float32
-        self.static_inputs = torch.zeros((batch, *shape), device=device, dtype=dtype).contiguous(memory_format=self.layout)
+        self.static_inputs = torch.zeros((batch, *shape), device=device, dtype=dtype).contiguous(
+            memory_format=self.layout
+        )
         self.static_targets = torch.zeros(batch, device=device, dtype=torch.int64)
         self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -338,8 +358,16 @@ class _Trainer:
         grads = list(torch.autograd.grad(loss, self.params))
         recipe = self.recipe
         nesterov = recipe.nesterov and recipe.momentum > 0
-        sgd_update(self.params, grads, self.momentum_buffers, self.lr, recipe.momentum, nesterov, recipe.weight_decay,
-                   fused=self.options.fused_sgd)
+        sgd_update(
+            self.params,
+            grads,
+            self.momentum_buffers,
+            self.lr,
+            recipe.momentum,
+            nesterov,
+            recipe.weight_decay,
+            fused=self.options.fused_sgd,
+        )
         self.running += loss.detach()
 
     def reset(self, seed: int) -> None:
@@ -349,7 +377,9 @@ class _Trainer:
         torch.manual_seed(seed)
         fresh = build_model(self.recipe.model, self.shape[0], self.num_classes)
         with torch.no_grad():
-            for mine, new in zip(self.model.state_dict(keep_vars=True).values(), fresh.state_dict(keep_vars=True).values()):
+            for mine, new in zip(
+                self.model.state_dict(keep_vars=True).values(), fresh.state_dict(keep_vars=True).values()
+            ):
                 mine.copy_(new)
             for buffer in self.momentum_buffers:
                 buffer.zero_()
@@ -457,10 +487,20 @@ class _Trainer:
 _TRAINERS: dict[tuple, list[_Trainer]] = {}
 
 
-def _trainers(recipe: Recipe, shape: tuple, num_classes: int, batch: int, device: torch.device, options: FastOptions, count: int) -> list[_Trainer]:
+def _trainers(
+    recipe: Recipe, shape: tuple, num_classes: int, batch: int, device: torch.device, options: FastOptions, count: int
+) -> list[_Trainer]:
     key = (
-        recipe.model, recipe.label_smoothing, recipe.momentum, recipe.nesterov, recipe.weight_decay,
-        shape, num_classes, batch, str(device), options,
+        recipe.model,
+        recipe.label_smoothing,
+        recipe.momentum,
+        recipe.nesterov,
+        recipe.weight_decay,
+        shape,
+        num_classes,
+        batch,
+        str(device),
+        options,
     )
     if key not in _TRAINERS:
         forget_trainers()

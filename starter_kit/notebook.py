@@ -273,7 +273,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("notebook", type=Path, help="the .ipynb file to run")
     run.add_argument("--out", type=Path, required=True, help="folder for the executed copy and figures/")
     run.add_argument(
-        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="set a parameter (repeatable); relative paths are relative to the notebook's folder",
     )
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default 1800)")

@@ -44,8 +44,10 @@ def pack_submission(path: str | Path, out: str | Path) -> Path:
     except SyntaxError as error:
         raise ValueError(f"the submission of {path} does not compile (line {error.lineno}: {error.msg})") from None
     if not found:
-        raise ValueError(f"the submission of {path} does not define {ENTRY_POINT}(net, retain_loader, forget_loader, "
-                         "val_loader): define it in a cell tagged 'submission'")
+        raise ValueError(
+            f"the submission of {path} does not define {ENTRY_POINT}(net, retain_loader, forget_loader, "
+            "val_loader): define it in a cell tagged 'submission'"
+        )
     if out.suffix != ".zip":
         raise ValueError(f"--out {out} must end in .zip: Codabench takes a zip")
     buffer = io.BytesIO()

@@ -48,14 +48,14 @@ class Recipe:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Recipe":
+    def from_dict(cls, values: dict) -> Recipe:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"recipe has unknown fields {sorted(unknown)}; known: {sorted(known)}")
         return cls(**values)
 
-    def with_epochs(self, epochs: int) -> "Recipe":
+    def with_epochs(self, epochs: int) -> Recipe:
         return replace(self, epochs=epochs)
 
 

@@ -133,7 +133,9 @@ def fast_options(device: str | torch.device):
     if mode.lower() in ("", "none", "off", "eager"):
         return FastOptions(compile=None)
     if mode not in COMPILE_MODES:
-        raise ValueError(f"${COMPILE_ENV}={mode!r} is not a torch.compile mode: choose one of {', '.join(COMPILE_MODES)} or none")
+        raise ValueError(
+            f"${COMPILE_ENV}={mode!r} is not a torch.compile mode: choose one of {', '.join(COMPILE_MODES)} or none"
+        )
     return FastOptions(compile=mode)
 
 

@@ -40,19 +40,19 @@ if [name for _, name in socket.if_nameindex()] != ["lo"] or not os.environ.get("
 
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
+from submissions import _fixtures as kit  # noqa: E402
 
 from scoring import metric, score  # noqa: E402
 from scoring.__main__ import main  # noqa: E402
 from scoring.backends import LocalBackend, make_backend  # noqa: E402
-from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
 from scoring.distributed import run_in_chunks  # noqa: E402
 from scoring.efficiency import Limits  # noqa: E402
 from scoring.ingestion import job_from_split  # noqa: E402
+from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
 from scoring.references import build_references, load_references, model_file  # noqa: E402
 from scoring.run_seeds import derived_seed  # noqa: E402
 from starter_kit.splits import load_split  # noqa: E402
 from starter_kit.submission import submission_source  # noqa: E402
-from submissions import _fixtures as kit  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
@@ -103,8 +103,18 @@ def test_references_on_ray_are_the_local_ones_bit_for_bit(split, cluster, local,
 
     # The command line, pointed at the cluster's head: extends the set to 6 in one task of two
     # models (one CPU per task: --threads), the same as local.
-    argv = ["references", "--split-dir", str(split.directory), "--n-models", "6", "--refs", str(refs), "--quiet",
-            "--models-together", "2"]
+    argv = [
+        "references",
+        "--split-dir",
+        str(split.directory),
+        "--n-models",
+        "6",
+        "--refs",
+        str(refs),
+        "--quiet",
+        "--models-together",
+        "2",
+    ]
     with kit.one_thread():
         assert main([*argv, "--backend", "ray", "--ray-address", cluster.address, "--threads", "1"]) == 0
     assert load_references(split, 6, refs).sha256 == load_references(split, 6, local).sha256
@@ -174,7 +184,13 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
     arrived = []
     with kit.one_thread(), RayBackend(cpus=1) as backend:
         ingestion, outputs = run_in_chunks(
-            job, seeds, Limits(run_seconds=30.0), split, backend, chunk_runs=2, progress=False,
+            job,
+            seeds,
+            Limits(run_seconds=30.0),
+            split,
+            backend,
+            chunk_runs=2,
+            progress=False,
             on_outputs=lambda k, o: arrived.append(k),
         )
     assert ingestion.status == "completed", ingestion.reason
@@ -188,12 +204,34 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
     quality = metric.forgetting_quality(unlearned, retrained.forget_conf)
     ra_u, ta_u = [o.retain_accuracy for o in outputs], [o.test_accuracy for o in outputs]
     official = metric.official_score(quality, ra_u, ta_u, retrained.retain_accuracy, retrained.test_accuracy)
-    assert (official, quality, float(np.mean(ra_u)), float(np.mean(ta_u))) == (local["score"], local["F"], local["RA_U"], local["TA_U"])
+    assert (official, quality, float(np.mean(ra_u)), float(np.mean(ta_u))) == (
+        local["score"],
+        local["F"],
+        local["RA_U"],
+        local["TA_U"],
+    )
 
     # The command line: `score --backend ray` writes the local score.json's numbers, bit for bit.
     out = tmp_path / "cli"
-    argv = ["score", str(submission), "--team", "t", "--split-dir", str(split.directory), "--n-models", "4", "--refs", str(refs),
-            "--out", str(out), "--time-limit", "30", "--threads", "1", "--quiet"]
+    argv = [
+        "score",
+        str(submission),
+        "--team",
+        "t",
+        "--split-dir",
+        str(split.directory),
+        "--n-models",
+        "4",
+        "--refs",
+        str(refs),
+        "--out",
+        str(out),
+        "--time-limit",
+        "30",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     with kit.one_thread():
         assert main([*argv, "--backend", "ray", "--ray-address", cluster.address]) == 0
     distributed = json.loads((out / "score.json").read_text())
@@ -204,7 +242,7 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
 
 # A fine-tune whose runs with the seeds in WAIT stop at their start until the file GATE exists, after noting
 # (in a file named after the seed and their pid) the pid of the Ray worker running their chunk.
-GATED = '''
+GATED = """
 import os, time
 from pathlib import Path
 
@@ -218,7 +256,7 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
         while not Path(FOLDER, "gate").exists():
             time.sleep(0.02)
     return _fine_tune(net, retain_loader, forget_loader, val_loader)
-'''
+"""
 
 
 def _gone(pid: int) -> bool:
@@ -237,9 +275,9 @@ def _until(condition, what: str, seconds: float = 120) -> None:
 
 def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(split, cluster, tmp_path):
     seeds = [score.run_seed(split.manifest_sha256, k) for k in range(6)]
-    source = (kit.HERE / "fine_tune.py").read_text() + GATED.replace("WAIT", repr({derived_seed(seeds[1]), derived_seed(seeds[4])})).replace(
-        "FOLDER", repr(str(tmp_path))
-    )
+    source = (kit.HERE / "fine_tune.py").read_text() + GATED.replace(
+        "WAIT", repr({derived_seed(seeds[1]), derived_seed(seeds[4])})
+    ).replace("FOLDER", repr(str(tmp_path)))
     job = job_from_split(split, source, "gated_fine_tune.py", threads=1)
     limits = Limits(run_seconds=60.0)
     (tmp_path / "gate").touch()
@@ -254,7 +292,14 @@ def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(sp
         try:
             with kit.one_thread(), RayBackend(cpus=1) as backend:
                 done["result"] = run_in_chunks(
-                    job, seeds, limits, split, backend, chunk_runs=3, progress=False, sealed=False,
+                    job,
+                    seeds,
+                    limits,
+                    split,
+                    backend,
+                    chunk_runs=3,
+                    progress=False,
+                    sealed=False,
                     on_outputs=lambda k, o: arrived.append(k),
                 )
         except BaseException as error:  # noqa: BLE001 - reported below
@@ -276,7 +321,9 @@ def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(sp
     assert not scorer.is_alive() and "error" not in done, done.get("error")
 
     ingestion, outputs = done["result"]
-    assert len(list(tmp_path.glob(f"waiting-{derived_seed(seeds[1])}-*"))) == 2  # runs 0-2 were run again (on the other node)
+    assert (
+        len(list(tmp_path.glob(f"waiting-{derived_seed(seeds[1])}-*"))) == 2
+    )  # runs 0-2 were run again (on the other node)
     assert ingestion.status == "completed", ingestion.reason
     assert [r.index for r in ingestion.runs] == list(range(6)) and [r.seed for r in ingestion.runs] == seeds
     assert sorted(arrived) == list(range(6))  # run 0 was received once, though its chunk ran twice

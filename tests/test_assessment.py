@@ -9,12 +9,12 @@ import shutil
 
 import numpy as np
 import pytest
+from submissions import _fixtures as kit
 
 from scoring import assessment
 from scoring.references import build_references
 from scoring.sanity import ROWS, sanity_source, write_sanity_submission
 from starter_kit.splits import load_split
-from submissions import _fixtures as kit
 
 N = 4
 
@@ -94,7 +94,9 @@ def test_the_normalised_score_is_given_only_against_a_ceiling_at_the_same_n():
     quality = metric.forgetting_quality_from_epsilons(epsilons, 4)
 
     def assess(ceiling_n):
-        return assessment.assess(unlearned, retrained, accuracies, accuracies, epsilons, {"value": 0.2, "n_models": ceiling_n})
+        return assessment.assess(
+            unlearned, retrained, accuracies, accuracies, epsilons, {"value": 0.2, "n_models": ceiling_n}
+        )
 
     at_n, at_half = assess(4), assess(2)
     assert at_n["normalised_score"] == pytest.approx(quality / 0.2) and "normalised_score_note" not in at_n

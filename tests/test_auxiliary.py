@@ -75,7 +75,9 @@ def test_likelihood_ratio_attack_chance_and_separation():
     assert abs(same["mean"] - 0.5) < 0.03
     far = auxiliary.likelihood_ratio_accuracy(retrained + 10.0, retrained)
     np.testing.assert_array_equal(far["per_example"], 1.0)
-    narrower = auxiliary.likelihood_ratio_accuracy(retrained.mean(axis=0) + 0.2 * (retrained - retrained.mean(axis=0)), retrained)
+    narrower = auxiliary.likelihood_ratio_accuracy(
+        retrained.mean(axis=0) + 0.2 * (retrained - retrained.mean(axis=0)), retrained
+    )
     assert narrower["mean"] > 0.7  # same mean, a fifth of the spread: the Gaussian fit sees it
 
 

@@ -126,16 +126,28 @@ def _run_namespaced_ray_tests() -> tuple[subprocess.CompletedProcess, str]:
     # Ray's sessions and logs in a folder of our own, removed afterwards.
     private = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     os.mkdir(os.path.join(private, "ray"))  # $RAY_TMPDIR/ray: where Ray notes the address of the cluster it started
-    env = {**os.environ, **LOOPBACK_ONLY_ENV, "OMP_NUM_THREADS": "1", "KIT_RAY_NAMESPACE_TESTS": "1", "RAY_TMPDIR": private}
+    env = {
+        **os.environ,
+        **LOOPBACK_ONLY_ENV,
+        "OMP_NUM_THREADS": "1",
+        "KIT_RAY_NAMESPACE_TESTS": "1",
+        "RAY_TMPDIR": private,
+    }
     inner = f"{sys.executable} -u -m pytest -v -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"  # -u: nothing lost if it dies
     try:
         process = subprocess.run(
             ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=540,
         )
         logs = []
         if process.returncode != 0:
-            for path in sorted(Path(private).rglob("*.out"))[-6:] + sorted(Path(private).rglob("python-core-driver*.log"))[-1:]:
+            for path in (
+                sorted(Path(private).rglob("*.out"))[-6:] + sorted(Path(private).rglob("python-core-driver*.log"))[-1:]
+            ):
                 lines = path.read_text(errors="replace").splitlines()[-15:]
                 logs.append(f"--- {path.name}\n" + "\n".join(lines))
     finally:
@@ -237,7 +249,9 @@ def test_an_address_where_nothing_listens_is_refused_at_once(monkeypatch):
             probe.bind(("127.0.0.1", 0))
             closed = probe.getsockname()[1]
     started = time.monotonic()
-    with pytest.raises(ConnectionError, match=rf"cannot reach the Ray cluster at 127.0.0.1:{closed}: nothing answers there"):
+    with pytest.raises(
+        ConnectionError, match=rf"cannot reach the Ray cluster at 127.0.0.1:{closed}: nothing answers there"
+    ):
         ray_backend.RayBackend(address=f"127.0.0.1:{closed}")
     assert time.monotonic() - started < 10 and fake.calls == []  # Ray was never asked
     ray_backend._check_reachable("auto")  # Ray resolves that one itself

@@ -3,21 +3,38 @@
 import json
 
 import pandas as pd
-import pytest
+from submissions import _fixtures as kit
 
 from scoring.__main__ import main
-from submissions import _fixtures as kit
 
 
 def test_benchmark_scores_the_chosen_rows_into_one_leaderboard(split, refs, tmp_path, capsys):
     out = tmp_path / "bench"
-    args = ["benchmark", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", out, "--quiet",
-            "--only", "finetune,sanity_identity,sanity_retrain", "--time-limit", 30]
+    args = [
+        "benchmark",
+        "--split-dir",
+        split,
+        "--n-models",
+        2,
+        "--refs",
+        refs,
+        "--out",
+        out,
+        "--quiet",
+        "--only",
+        "finetune,sanity_identity,sanity_retrain",
+        "--time-limit",
+        30,
+    ]
     with kit.one_thread():
         code = main([str(a) for a in args])
     stdout = capsys.readouterr().out
     assert code == 0, stdout
-    assert sorted(p.name for p in (out / "submissions").iterdir()) == ["finetune.py", "sanity_identity.py", "sanity_retrain.py"]
+    assert sorted(p.name for p in (out / "submissions").iterdir()) == [
+        "finetune.py",
+        "sanity_identity.py",
+        "sanity_retrain.py",
+    ]
     table = pd.read_csv(out / "leaderboard.csv")
     assert sorted(table["submission"]) == ["finetune.py", "sanity_identity.py", "sanity_retrain.py"]
     assert table["public sealed"].all()
@@ -31,7 +48,20 @@ def test_benchmark_scores_the_chosen_rows_into_one_leaderboard(split, refs, tmp_
 
 
 def test_an_unknown_row_is_a_one_line_error(split, refs, tmp_path, capsys):
-    code = main(["benchmark", "--split-dir", str(split), "--n-models", "2", "--refs", str(refs),
-                 "--out", str(tmp_path / "b"), "--only", "finetune,oracle"])
+    code = main(
+        [
+            "benchmark",
+            "--split-dir",
+            str(split),
+            "--n-models",
+            "2",
+            "--refs",
+            str(refs),
+            "--out",
+            str(tmp_path / "b"),
+            "--only",
+            "finetune,oracle",
+        ]
+    )
     stderr = capsys.readouterr().err
     assert code == 2 and "unknown row(s) oracle" in stderr and stderr.count("\n") == 1

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from fake_cifar import make_fake_cifar10
 
 from data_prep import build as build_module
 from data_prep.__main__ import main
-from fake_cifar import make_fake_cifar10
 from starter_kit import data
 from starter_kit.splits import load_split
 
@@ -57,7 +57,23 @@ def test_loaded_split_serves_parts_and_the_original_model(public_twice):
 
 
 def test_private_split_uses_its_own_seed(tmp_path, public_twice):
-    assert main(["build", "--dataset", "digits", "--split", "private", "--out", str(tmp_path / "p"), "--quiet", "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                "digits",
+                "--split",
+                "private",
+                "--out",
+                str(tmp_path / "p"),
+                "--quiet",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     private = json.loads((tmp_path / "p" / "manifest.json").read_text())
     public = json.loads((public_twice[0] / "manifest.json").read_text())
     assert private["split"]["seed"] == 2024
@@ -102,7 +118,15 @@ def test_missing_cifar10_location_names_the_option_and_variable(capsys, tmp_path
 
 def test_corrupt_cifar10_is_one_line_exit_2(capsys, tmp_path):
     make_fake_cifar10(tmp_path / "cifar")
-    _fails(capsys, tmp_path, "--dataset", "cifar10", "--data-root", str(tmp_path / "cifar"), match="corrupt or not the official release")
+    _fails(
+        capsys,
+        tmp_path,
+        "--dataset",
+        "cifar10",
+        "--data-root",
+        str(tmp_path / "cifar"),
+        match="corrupt or not the official release",
+    )
 
 
 def test_existing_output_needs_force_and_force_replaces_it(capsys, tmp_path):
@@ -124,19 +148,55 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
 
     monkeypatch.setattr(build_module, "train_model", interrupted)
     with pytest.raises((KeyboardInterrupt, RuntimeError)):
-        build_module.build_split(build_module.BuildOptions(dataset="digits", split="public", out=tmp_path / "s", progress=False))
+        build_module.build_split(
+            build_module.BuildOptions(dataset="digits", split="public", out=tmp_path / "s", progress=False)
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_class_and_group_strategies_through_the_command_line(tmp_path):
-    assert main(["build", "--dataset", "digits", "--out", str(tmp_path / "c"), "--quiet", "--epochs", "1",
-                 "--forget", "class", "--forget-classes", "3"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                "digits",
+                "--out",
+                str(tmp_path / "c"),
+                "--quiet",
+                "--epochs",
+                "1",
+                "--forget",
+                "class",
+                "--forget-classes",
+                "3",
+            ]
+        )
+        == 0
+    )
     split = load_split(tmp_path / "c")
     assert set(split.labels("forget").tolist()) == {3}
     groups = np.arange(1797) % 50
     np.save(tmp_path / "groups.npy", groups)
-    assert main(["build", "--dataset", "digits", "--out", str(tmp_path / "g"), "--quiet", "--epochs", "1",
-                 "--forget", "group", "--groups", str(tmp_path / "groups.npy")]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                "digits",
+                "--out",
+                str(tmp_path / "g"),
+                "--quiet",
+                "--epochs",
+                "1",
+                "--forget",
+                "group",
+                "--groups",
+                str(tmp_path / "groups.npy"),
+            ]
+        )
+        == 0
+    )
     split = load_split(tmp_path / "g")
     assert set(groups[split.indices["forget"]]).isdisjoint(groups[split.indices["retain"]])
     assert split.manifest["split"]["forget"]["groups_sha256"]
@@ -144,15 +204,40 @@ def test_class_and_group_strategies_through_the_command_line(tmp_path):
 
 def test_groups_file_of_the_wrong_length_is_rejected(capsys, tmp_path):
     np.save(tmp_path / "groups.npy", np.arange(10))
-    _fails(capsys, tmp_path, "--dataset", "digits", "--forget", "group", "--groups", str(tmp_path / "groups.npy"),
-           match="expected (1797,)")
+    _fails(
+        capsys,
+        tmp_path,
+        "--dataset",
+        "digits",
+        "--forget",
+        "group",
+        "--groups",
+        str(tmp_path / "groups.npy"),
+        match="expected (1797,)",
+    )
 
 
 def test_cifar10_split_from_a_local_archive(tmp_path, monkeypatch, capsys):
     md5 = make_fake_cifar10(tmp_path / "cifar", per_batch=20)
     monkeypatch.setattr(data, "CIFAR10_MD5", md5)
     out = tmp_path / "cifar-split"
-    assert main(["build", "--dataset", "cifar10", "--data-root", str(tmp_path / "cifar"), "--out", str(out), "--quiet", "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                "cifar10",
+                "--data-root",
+                str(tmp_path / "cifar"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert "original model (resnet18_cifar" in capsys.readouterr().out
     split = load_split(out, data_root=tmp_path / "cifar")
     assert len(split.indices["train"]) == 100
@@ -163,7 +248,23 @@ def test_cifar10_split_from_a_local_archive(tmp_path, monkeypatch, capsys):
 def test_split_refuses_other_data_than_it_was_built_from(tmp_path, monkeypatch):
     md5 = make_fake_cifar10(tmp_path / "cifar", per_batch=20)
     monkeypatch.setattr(data, "CIFAR10_MD5", md5)
-    assert main(["build", "--dataset", "cifar10", "--data-root", str(tmp_path / "cifar"), "--out", str(tmp_path / "s"), "--quiet", "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                "cifar10",
+                "--data-root",
+                str(tmp_path / "cifar"),
+                "--out",
+                str(tmp_path / "s"),
+                "--quiet",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     md5 = make_fake_cifar10(tmp_path / "other", per_batch=20, seed=1)
     monkeypatch.setattr(data, "CIFAR10_MD5", md5)
     with pytest.raises(ValueError, match="differ from the data"):
@@ -206,9 +307,25 @@ def test_cuda_without_a_gpu_is_one_line_in_both_commands(capsys, tmp_path, monke
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["build", "--dataset", "digits", "--out", str(tmp_path / "s"), "--device", "cuda", "--quiet"]) == 2
-    assert scoring_main(["references", "--split-dir", str(digits_split_dir), "--n-models", "2", "--device", "cuda:1",
-                         "--refs", str(tmp_path / "r")]) == 2
+    assert (
+        scoring_main(
+            [
+                "references",
+                "--split-dir",
+                str(digits_split_dir),
+                "--n-models",
+                "2",
+                "--device",
+                "cuda:1",
+                "--refs",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == ["error: --device cuda asked for, but torch sees no CUDA device: use --device cpu",
-                     "error: --device cuda:1 asked for, but torch sees no CUDA device: use --device cpu"]
+    assert lines == [
+        "error: --device cuda asked for, but torch sees no CUDA device: use --device cpu",
+        "error: --device cuda:1 asked for, but torch sees no CUDA device: use --device cpu",
+    ]
     assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()

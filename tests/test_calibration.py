@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+from submissions import _fixtures as kit
 
 from data_prep.build import BuildOptions, build_split
 from scoring.__main__ import main
@@ -11,7 +12,6 @@ from scoring.backends import LocalBackend
 from scoring.reference_files import calibration_seed, reference_seed
 from scoring.references import build_references, load_references
 from starter_kit.splits import load_split
-from submissions import _fixtures as kit
 
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 
@@ -41,7 +41,9 @@ def two_splits(tmp_path_factory):
     root = tmp_path_factory.mktemp("calibration")
     with kit.one_thread():
         return [
-            load_split(build_split(BuildOptions(dataset="digits", split=name, out=root / name, epochs=1, progress=False)))
+            load_split(
+                build_split(BuildOptions(dataset="digits", split=name, out=root / name, epochs=1, progress=False))
+            )
             for name in ("public", "private")
         ]
 
@@ -51,16 +53,24 @@ def test_two_models_trained_together_get_the_limit_of_one_trained_alone(two_spli
     for split in two_splits:
         backend = WatchedBackend()
         with kit.one_thread(), backend:
-            refs = build_references(split, 2, tmp_path / split.manifest["split"]["name"], progress=False, backend=backend)
+            refs = build_references(
+                split, 2, tmp_path / split.manifest["split"]["name"], progress=False, backend=backend
+            )
         sha = split.manifest_sha256
         assert backend.log[0] == ([calibration_seed(sha)], 0)  # first, with nothing else running
-        assert sorted(seed for seeds, _ in backend.log[1:] for seed in seeds) == sorted(reference_seed(sha, k) for k in range(2))
+        assert sorted(seed for seeds, _ in backend.log[1:] for seed in seeds) == sorted(
+            reference_seed(sha, k) for k in range(2)
+        )
         assert max(others for _, others in backend.log[1:]) == 1  # the two references did train together
-        assert calibration_seed(sha) not in refs.seeds and refs.calibration["when"].startswith("alone, before training 2")
+        assert calibration_seed(sha) not in refs.seeds and refs.calibration["when"].startswith(
+            "alone, before training 2"
+        )
         assert refs.calibration["torch_threads"] == 1 and refs.calibration["seconds"] > 0
 
         submission = kit.write_py(tmp_path, IDENTITY)
-        record = kit.score(split.directory, refs.directory, submission, tmp_path / f"score-{split.manifest_sha256}", time_limit=None)
+        record = kit.score(
+            split.directory, refs.directory, submission, tmp_path / f"score-{split.manifest_sha256}", time_limit=None
+        )
         basis = record["time"]["limit_basis"]
         assert basis["used"] == "alone" and basis["alone_seconds"] == refs.calibration["seconds"]
         assert basis["shared_seconds"] == pytest.approx(refs.training_seconds.mean(), abs=1e-4)
@@ -83,12 +93,17 @@ def test_a_set_without_a_calibration_falls_back_and_gains_one_without_retraining
 
     files = {p.name: p.stat().st_mtime_ns for p in refs.glob("model-*.npz")}
     with kit.one_thread():
-        assert main(["references", "--split-dir", str(split.directory), "--n-models", "2", "--refs", str(refs), "--quiet"]) == 0
+        assert (
+            main(["references", "--split-dir", str(split.directory), "--n-models", "2", "--refs", str(refs), "--quiet"])
+            == 0
+        )
     out = capsys.readouterr().out
     assert "one model trained alone (the calibration, the time limit's basis)" in out
     assert {p.name: p.stat().st_mtime_ns for p in refs.glob("model-*.npz")} == files  # no reference trained again
     after = load_references(split, 2, refs)
-    assert after.sha256 == before.sha256 and after.calibration["when"] == "alone, on this process, nothing else training"
+    assert (
+        after.sha256 == before.sha256 and after.calibration["when"] == "alone, on this process, nothing else training"
+    )
 
     with kit.one_thread():
         again = build_references(split, 2, refs, progress=True)
@@ -106,7 +121,18 @@ def test_a_damaged_calibration_is_one_line_naming_the_fix(two_splits, tmp_path, 
     index["calibration"]["seconds"] = "fast"
     (refs / "index.json").write_text(json.dumps(index))
     submission = kit.write_py(tmp_path, IDENTITY)
-    command = ["score", str(submission), "--team", "t", "--split-dir", str(split.directory), "--n-models", "2", "--refs", str(refs)]
+    command = [
+        "score",
+        str(submission),
+        "--team",
+        "t",
+        "--split-dir",
+        str(split.directory),
+        "--n-models",
+        "2",
+        "--refs",
+        str(refs),
+    ]
     assert main([*command, "--out", str(tmp_path / "out"), "--unsealed", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds a damaged calibration (seconds 'fast')" in err and "--calibrate" in err

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_uncertainty import FAST, _runs  # the simulated confidences and cheap settings of the interval tests
 
 from scoring import ceiling, metric
-from test_uncertainty import FAST, _runs  # the simulated confidences and cheap settings of the interval tests
 
 
 def test_ceiling_of_one_distribution_and_retraining_lands_in_it():
@@ -60,9 +60,17 @@ def test_the_ceiling_is_plain_json():
 def test_the_printed_ceiling_gives_the_n_it_was_measured_at():
     from scoring.commands import describe_ceiling
 
-    reduced = {"value": 0.34, "low": 0.3, "high": 0.38, "n_models": 16, "n_models_requested": 32, "n_splits": 5,
-               "n_references_used": 32, "reduced": True,
-               "note": "only 32 references: halves of 16 models, not 32; the ceiling is measured at N = 16"}
+    reduced = {
+        "value": 0.34,
+        "low": 0.3,
+        "high": 0.38,
+        "n_models": 16,
+        "n_models_requested": 32,
+        "n_splits": 5,
+        "n_references_used": 32,
+        "reduced": True,
+        "note": "only 32 references: halves of 16 models, not 32; the ceiling is measured at N = 16",
+    }
     text = describe_ceiling(reduced, 32)
     assert text.splitlines()[0].startswith("  ceiling: F of retraining itself at N = 16: 0.3400")
     assert "not 32" in text.splitlines()[1]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from submissions import _fixtures as kit
 
 from scoring import sandbox
 from scoring.hosting.codabench_bundle import ExportOptions, PhaseSpec, export_bundle
@@ -17,7 +18,6 @@ from scoring.hosting.codabench_run import run_bundle
 from scoring.hosting.codabench_scoring import COLUMN_KEYS
 from starter_kit.pack import pack_submission
 from starter_kit.splits import load_split
-from submissions import _fixtures as kit
 
 N = 2
 needs_sandbox = pytest.mark.skipif(sandbox.sandbox_problem() is not None, reason=f"{sandbox.sandbox_problem()}")
@@ -28,9 +28,16 @@ def bundle(split, refs, tmp_path_factory) -> Path:
     """A two-phase bundle (the tiny split stands in for both), N = 2."""
     out = tmp_path_factory.mktemp("codabench")
     with kit.one_thread():
-        return export_bundle(ExportOptions(out=out, phases=[
-            PhaseSpec("development", split, refs, N, 30), PhaseSpec("final", split, refs, N, 7, downloadable=False),
-        ], start=date(2030, 1, 1)))
+        return export_bundle(
+            ExportOptions(
+                out=out,
+                phases=[
+                    PhaseSpec("development", split, refs, N, 30),
+                    PhaseSpec("final", split, refs, N, 7, downloadable=False),
+                ],
+                start=date(2030, 1, 1),
+            )
+        )
 
 
 def offline(bundle, tmp_path, source: str, **options) -> dict:
@@ -99,7 +106,9 @@ def test_pack_refuses_in_one_line_what_codabench_would_not_run(tmp_path):
     no_entry = kit.write_notebook(tmp_path, [("import torch", ["submission"])], name="b.ipynb")
     with pytest.raises(ValueError, match="does not define unlearning"):
         pack_submission(no_entry, tmp_path / "b.zip")
-    good = kit.write_notebook(tmp_path, [("import torch", ["submission"]), (kit_identity(), ["submission"])], name="c.ipynb")
+    good = kit.write_notebook(
+        tmp_path, [("import torch", ["submission"]), (kit_identity(), ["submission"])], name="c.ipynb"
+    )
     with zipfile.ZipFile(pack_submission(good, tmp_path / "c.zip")) as archive:
         assert archive.namelist() == ["submission.py"] and "def unlearning" in archive.read("submission.py").decode()
 
@@ -148,12 +157,18 @@ def test_a_hostile_submission_can_neither_read_references_nor_reach_the_network(
 
 
 @needs_sandbox
-@pytest.mark.parametrize("case, source, reason", [
-    ("crash", "import os\ndef unlearning(net, r, f, v):\n    os._exit(3)\n", "ended without writing its results"),
-    ("garbage", "import os\ndef unlearning(net, r, f, v):\n    if os.path.exists('/app/output/runs/run-0000.delta'):\n"
-     "        open('/app/output/runs/run-0000.delta', 'wb').write(b'not a model')\n    return net\n",
-     "run 0's model cannot be read"),
-])
+@pytest.mark.parametrize(
+    "case, source, reason",
+    [
+        ("crash", "import os\ndef unlearning(net, r, f, v):\n    os._exit(3)\n", "ended without writing its results"),
+        (
+            "garbage",
+            "import os\ndef unlearning(net, r, f, v):\n    if os.path.exists('/app/output/runs/run-0000.delta'):\n"
+            "        open('/app/output/runs/run-0000.delta', 'wb').write(b'not a model')\n    return net\n",
+            "run 0's model cannot be read",
+        ),
+    ],
+)
 def test_a_crash_or_garbage_output_fails_with_a_one_line_reason(bundle, tmp_path, case, source, reason):
     scores = offline(bundle, tmp_path, source)
     assert scores["status"] == "failed" and reason in scores["reason"] and "\n" not in scores["reason"]

@@ -6,8 +6,6 @@ worker and the reference builder, not the report or the notebook tooling.
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 import torch
 
@@ -49,7 +47,9 @@ def test_a_sealed_submission_trains_on_the_gpu(tiny_split):
     device warm-up (before run 0, not charged) leaves run 0 like the others."""
     job = job_from_split(load_split(tiny_split), GPU_SUBMISSION, "gpu.py", threads=1, device="cuda")
     states = []
-    result = run_submission(job, [0, 1, 2], Limits(run_seconds=20.0), lambda k, state: states.append(state), progress=False)
+    result = run_submission(
+        job, [0, 1, 2], Limits(run_seconds=20.0), lambda k, state: states.append(state), progress=False
+    )
     assert result.status == "completed", result.reason
     assert len(states) == 3 and all(torch.isfinite(v.float()).all() for s in states for v in s.values())
     times = [run.seconds for run in result.runs]

@@ -2,11 +2,10 @@
 
 import shutil
 
-import numpy as np
 import pytest
 import torch
-
 from fake_cifar import make_fake_cifar10
+
 from starter_kit import data
 from starter_kit.data import CIFAR10_ARCHIVE, CIFAR10_FOLDER, load_cifar10, load_dataset, load_digits
 
@@ -15,7 +14,7 @@ def test_digits_is_the_bundled_dataset_as_normalised_tensors():
     digits = load_digits()
     assert digits.images.shape == (1797, 1, 8, 8)
     assert digits.images.dtype == torch.float32
-    assert 0.0 <= digits.images.min() and digits.images.max() <= 1.0
+    assert digits.images.min() >= 0.0 and digits.images.max() <= 1.0
     assert digits.labels.dtype == torch.int64
     assert digits.num_classes == 10 and digits.n_official_train is None
     assert digits.sha256 == load_digits().sha256

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_uncertainty import _pair, _runs  # the simulated confidences of the interval tests
 
 from scoring import diagnostics
-from test_uncertainty import _pair, _runs  # the simulated confidences of the interval tests
 
 
 def _mixture(n_models, n_examples, rng):
@@ -35,7 +35,9 @@ def test_half_retrained_half_original_is_a_mixture(n_models):
     assert report["distance"][:half].min() > 0.5 > report["reference_distance"].max()
 
 
-@pytest.mark.parametrize("n_models, shared, seed", [(8, 0.0, 0), (16, 0.0, 1), (16, 0.7, 2), (32, 0.0, 3), (128, 0.5, 4)])
+@pytest.mark.parametrize(
+    "n_models, shared, seed", [(8, 0.0, 0), (16, 0.0, 1), (16, 0.7, 2), (32, 0.0, 3), (128, 0.5, 4)]
+)
 def test_one_distribution_is_not_a_mixture(n_models, shared, seed):
     rng = np.random.default_rng(100 + seed)
     unlearned, retrained = _pair(n_models, 60, rng, shift=0.5, shared=shared)
@@ -82,7 +84,6 @@ def test_two_deterministic_halves_are_a_mixture_not_identical():
     report = diagnostics.run_diagnostics(unlearned, retrained)
     assert report["mixture"] and not report["identical"] and report["n_distinct_runs"] == 2
     assert report["mixture_separation"] == 1e6  # both groups constant: capped, still a number
-
 
 
 def test_byte_identical_runs_form_a_flagged_group_at_small_n():

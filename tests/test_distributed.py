@@ -8,6 +8,7 @@ its start, as Ray re-runs a chunk whose node died.
 
 import numpy as np
 import pytest
+from submissions import _fixtures as kit
 
 from scoring.backends import LocalBackend
 from scoring.distributed import ChunkResult, RunOutputs, run_in_chunks
@@ -15,7 +16,6 @@ from scoring.efficiency import Limits
 from scoring.ingestion import job_from_split
 from scoring.run_seeds import derived_seed
 from scoring.score import run_seed
-from submissions import _fixtures as kit
 
 
 def countdown(n, log):
@@ -80,7 +80,9 @@ def test_a_run_failing_in_a_later_chunk_is_named_by_its_chunk(digits_split):
     )
     job = job_from_split(digits_split, source, "submission.py", threads=1)
     with LocalBackend(1) as backend:
-        ingestion, outputs = run_in_chunks(job, seeds, Limits(run_seconds=30.0), digits_split, backend, chunk_runs=2, progress=False)
+        ingestion, outputs = run_in_chunks(
+            job, seeds, Limits(run_seconds=30.0), digits_split, backend, chunk_runs=2, progress=False
+        )
     assert ingestion.status == "failed" and len(outputs) == 2 and [r.index for r in ingestion.runs] == [0, 1]
     assert ingestion.reason.startswith("in the worker for runs 2-2 (its run k is run 2+k): run 0 raised RuntimeError")
     assert "--- runs 0-1 (one worker) ---" in ingestion.output
@@ -127,7 +129,14 @@ def run(fine_tune_job, backend):
     arrived = []
     with kit.one_thread(), backend:
         ingestion, outputs = run_in_chunks(
-            job, seeds, Limits(run_seconds=30.0), loaded, backend, chunk_runs=2, progress=False, sealed=False,
+            job,
+            seeds,
+            Limits(run_seconds=30.0),
+            loaded,
+            backend,
+            chunk_runs=2,
+            progress=False,
+            sealed=False,
             on_outputs=lambda k, o: arrived.append(k),
         )
     assert ingestion.status == "completed", ingestion.reason
@@ -144,7 +153,14 @@ def undisturbed(fine_tune_job):
 def test_each_run_arrives_as_it_finishes_not_when_its_chunk_ends(undisturbed):
     backend, ingestion, outputs, arrived = undisturbed
     kinds = [(type(i).__name__, getattr(i, "index", getattr(i, "first", None))) for i in backend.items]
-    assert kinds == [("RunOutputs", 0), ("RunOutputs", 1), ("ChunkResult", 0), ("RunOutputs", 2), ("RunOutputs", 3), ("ChunkResult", 2)]
+    assert kinds == [
+        ("RunOutputs", 0),
+        ("RunOutputs", 1),
+        ("ChunkResult", 0),
+        ("RunOutputs", 2),
+        ("RunOutputs", 3),
+        ("ChunkResult", 2),
+    ]
     assert arrived == [0, 1, 2, 3] and [r.index for r in ingestion.runs] == [0, 1, 2, 3] and len(outputs) == 4
 
 

@@ -13,8 +13,8 @@ from torch import nn
 from starter_kit.evaluation import mia_on_forget_vs_test, per_example_losses, plot_loss_histograms, simple_mia
 from starter_kit.loaders import make_loader
 
-
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 
 def test_mia_is_chance_on_identical_distributions():
     rng = np.random.default_rng(0)

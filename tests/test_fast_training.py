@@ -203,7 +203,9 @@ def test_a_failing_compile_falls_back_to_eager_with_a_note(monkeypatch, single_t
     images, labels = _tiny_rgb()
     recipe = Recipe(model="resnet_digits", epochs=1, batch_size=32, lr=0.05)
     with pytest.warns(RuntimeWarning, match="training eagerly"):
-        result = train_fast(recipe, images, labels, 4, seed=0, device="cpu", options=FastOptions(compile="default"), progress=False)
+        result = train_fast(
+            recipe, images, labels, 4, seed=0, device="cpu", options=FastOptions(compile="default"), progress=False
+        )
     assert not result.compiled and "no triton here" in result.notes[0]
 
 
@@ -262,7 +264,9 @@ def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate(fused):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.step()
-            sgd_update(params, [g.clone() for g in grads], buffers, torch.tensor(lr), momentum, nesterov, decay, fused=fused)
+            sgd_update(
+                params, [g.clone() for g in grads], buffers, torch.tensor(lr), momentum, nesterov, decay, fused=fused
+            )
             for mine, theirs in zip(params, reference):
                 torch.testing.assert_close(mine, theirs.detach(), rtol=0, atol=1e-6)
 
@@ -294,7 +298,13 @@ def test_cuda_fast_path_reaches_the_cpu_paths_accuracy_on_digits():
     recipe = default_recipe("digits")
     cpu, fast = [], []
     for seed in (0, 1):
-        cpu.append(_accuracy(train_model(recipe, data.images[train], data.labels[train], 10, seed, progress=False), data.images[test], data.labels[test]))
+        cpu.append(
+            _accuracy(
+                train_model(recipe, data.images[train], data.labels[train], 10, seed, progress=False),
+                data.images[test],
+                data.labels[test],
+            )
+        )
         model = train_model(recipe, data.images[train], data.labels[train], 10, seed, device="cuda", progress=False)
         assert model.training_record["path"] == "fast" and model.training_record["cuda_graph"]
         fast.append(_accuracy(model.cpu(), data.images[test], data.labels[test]))
@@ -314,9 +324,13 @@ def test_cuda_graphs_are_captured_once_for_many_models(compile_mode, fused_sgd):
     options = FastOptions(compile=compile_mode, fused_sgd=fused_sgd)
     models, graphs = [], []
     for seeds in ([0, 1], [2, 3]):
-        results = train_fast_many(recipe, data.images[:1024], data.labels[:1024], 10, seeds, "cuda", options=options, progress=False)
+        results = train_fast_many(
+            recipe, data.images[:1024], data.labels[:1024], 10, seeds, "cuda", options=options, progress=False
+        )
         for result in results:
-            assert result.cuda_graph and result.compiled == (compile_mode is not None) and not result.notes, result.notes
+            assert result.cuda_graph and result.compiled == (compile_mode is not None) and not result.notes, (
+                result.notes
+            )
             assert all(torch.isfinite(p).all() for p in result.model.parameters())
             models.append(result.model)
         graphs.append({id(t.graph) for pool in _TRAINERS.values() for t in pool})
@@ -344,7 +358,23 @@ def test_cuda_build_of_a_small_synthetic_split(tmp_path):
     from starter_kit.splits import load_split
 
     out = tmp_path / "synthetic-cuda"
-    assert main(["build", "--dataset", "synthetic-cifar10-2000-400", "--out", str(out), "--epochs", "2", "--device", "cuda", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                "synthetic-cifar10-2000-400",
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                "--device",
+                "cuda",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["original_model"]["bitwise_reproducible"] is False
     metrics = load_split(out).original_metrics()

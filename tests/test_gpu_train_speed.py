@@ -30,13 +30,36 @@ def test_cpu_smoke_mode_prints_every_row_with_ratios(bench, capsys):
     """A small model keeps this to seconds; the real run uses resnet18_cifar."""
     before = torch.get_num_threads()
     try:
-        code = bench.main(["--device", "cpu", "--images", "256", "--epochs", "1", "--model", "resnet_digits", "--processes", "2", "--together", "2"])
+        code = bench.main(
+            [
+                "--device",
+                "cpu",
+                "--images",
+                "256",
+                "--epochs",
+                "1",
+                "--model",
+                "resnet_digits",
+                "--processes",
+                "2",
+                "--together",
+                "2",
+            ]
+        )
     finally:
         torch.set_num_threads(before)
     assert code == 0
     out = capsys.readouterr().out
-    rows = ("(a) kit loop", "(b) data on device", "(c) + device augmentation", "(d) + bf16 autocast",
-            "(e) + CUDA graph", "(i) (e) + fused SGD kernel", "x 2 models in one process", "x 2 processes")
+    rows = (
+        "(a) kit loop",
+        "(b) data on device",
+        "(c) + device augmentation",
+        "(d) + bf16 autocast",
+        "(e) + CUDA graph",
+        "(i) (e) + fused SGD kernel",
+        "x 2 models in one process",
+        "x 2 processes",
+    )
     for row in rows:
         assert row in out
     assert "speed-up vs (a)" in out and "failed" not in out

@@ -28,12 +28,12 @@ import markupsafe
 import numpy as np
 import pandas as pd
 import pytest
+from submissions import _fixtures as kit
 
 from scoring import html_report
 from scoring.html_report import fmt, render_leaderboard, render_report, report_links
 from scoring.leaderboard import collect_scores, leaderboard, not_ranked
 from scoring.outputs import SECRET_ENV
-from submissions import _fixtures as kit
 
 SLOW = "import time\n\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n    time.sleep(0.3)\n    return net\n"
 BROKEN = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return None\n"
@@ -73,8 +73,17 @@ def sealed_strings(record: dict) -> list[str]:
     return strings
 
 
-STATISTICS = ("intervals", "uncertainty", "accuracy_intervals", "confidence_level", "ceiling", "normalised_score",
-              "normalised_score_note", "diagnostics", "auxiliary")
+STATISTICS = (
+    "intervals",
+    "uncertainty",
+    "accuracy_intervals",
+    "confidence_level",
+    "ceiling",
+    "normalised_score",
+    "normalised_score_note",
+    "diagnostics",
+    "auxiliary",
+)
 RUN_KEYS = ("index", "seed", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy")
 
 
@@ -90,12 +99,27 @@ def with_statistics(record: dict) -> dict:
     record = without_statistics(record)
     n_runs = len(record["runs"])
     record["confidence_level"] = 0.95
-    record["intervals"] = {"score": [0.0511, 0.0993], "F": [0.0522, 0.1001], "RA_U": [0.9971, 0.9989],
-                           "normalised_score": [0.2788, 0.5344]}
-    record["uncertainty"] = {"method": "bootstrap + jackknife", "n_resamples": 9999, "random_state": 2023,
-                             "models_only": {"low": 0.061, "high": 0.089, "standard_error": 0.007}}
-    record["ceiling"] = {"value": 0.1873, "low": 0.1701, "high": 0.2045, "splits": [0.18, 0.19], "n_models": 4,
-                         "n_references": 8, "note": "halves of 4 models from 8 references"}
+    record["intervals"] = {
+        "score": [0.0511, 0.0993],
+        "F": [0.0522, 0.1001],
+        "RA_U": [0.9971, 0.9989],
+        "normalised_score": [0.2788, 0.5344],
+    }
+    record["uncertainty"] = {
+        "method": "bootstrap + jackknife",
+        "n_resamples": 9999,
+        "random_state": 2023,
+        "models_only": {"low": 0.061, "high": 0.089, "standard_error": 0.007},
+    }
+    record["ceiling"] = {
+        "value": 0.1873,
+        "low": 0.1701,
+        "high": 0.2045,
+        "splits": [0.18, 0.19],
+        "n_models": 4,
+        "n_references": 8,
+        "note": "halves of 4 models from 8 references",
+    }
     record["normalised_score"] = 0.4025
     record["diagnostics"] = {
         "per_run": {"distance": [0.61 + 0.01 * k for k in range(n_runs)], "group": [k % 2 for k in range(n_runs)]},
@@ -106,8 +130,14 @@ def with_statistics(record: dict) -> dict:
         "statistic": "Kolmogorov-Smirnov distance to the references",
     }
     record["auxiliary"] = {
-        "klom": {"mean": 9.8765, "median": 10.47, "percentiles": {"5": 7.6, "95": 10.95}, "n_bins": 20,
-                 "paper": "Georgiev et al. 2024, Attribute-to-Delete (arXiv:2410.23232)", "better": "lower"},
+        "klom": {
+            "mean": 9.8765,
+            "median": 10.47,
+            "percentiles": {"5": 7.6, "95": 10.95},
+            "n_bins": 20,
+            "paper": "Georgiev et al. 2024, Attribute-to-Delete (arXiv:2410.23232)",
+            "better": "lower",
+        },
         "ulira": {"mean": 0.8185, "median": 0.875, "better": "closer to 0.5"},
     }
     return record
@@ -215,13 +245,20 @@ def test_statistics_fields_are_shown_when_present_and_absent_otherwise(scored):
     assert "0.8185" in text and "closer to 0.5 is better" in text
     assert 'id="uncertainty"' in page and "bootstrap + jackknife" in text and "models_only" in text
     # other shapes of the same fields
-    for variant in ({"score_interval": [0.0511, 0.0993]}, {"score_low": 0.0511, "score_high": 0.0993},
-                    {"uncertainty": {"score": {"low": 0.0511, "high": 0.0993}}},
-                    {"intervals": {"score": {"low": 0.0511, "high": 0.0993, "confidence_level": 0.95}}}):
+    for variant in (
+        {"score_interval": [0.0511, 0.0993]},
+        {"score_low": 0.0511, "score_high": 0.0993},
+        {"uncertainty": {"score": {"low": 0.0511, "high": 0.0993}}},
+        {"intervals": {"score": {"low": 0.0511, "high": 0.0993, "confidence_level": 0.95}}},
+    ):
         shown = visible_text(render_report({**without_statistics(record), **variant}, arrays))
         assert "95% interval [0.0511, 0.0993]" in shown, variant
-    older = {**without_statistics(record), "diagnostics": {"distance": [0.5] * record["N"], "mixture": True},
-             "ceiling": 0.19, "normalised_score": [0.39, 0.29, 0.5]}
+    older = {
+        **without_statistics(record),
+        "diagnostics": {"distance": [0.5] * record["N"], "mixture": True},
+        "ceiling": 0.19,
+        "normalised_score": [0.39, 0.29, 0.5],
+    }
     shown = visible_text(render_report(older, arrays))
     assert "mixture: the runs fall into two clearly different groups" in shown and "0.1900" in shown
     assert "[0.2900, 0.5000]" in shown
@@ -249,7 +286,11 @@ def test_the_epsilon_histogram_falls_back_to_the_recorded_bin_counts(scored):
 
 def test_text_from_the_record_is_escaped(scored):
     _, record, arrays = scored["broken"]
-    hostile = {**record, "submission": {"name": "<script>alert(1)</script>.py"}, "reason": "<img src=x onerror=alert(1)>"}
+    hostile = {
+        **record,
+        "submission": {"name": "<script>alert(1)</script>.py"},
+        "reason": "<img src=x onerror=alert(1)>",
+    }
     page = render_report(hostile)
     assert "<script>alert" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
 
@@ -263,15 +304,38 @@ def synthetic_table() -> tuple[pd.DataFrame, pd.DataFrame]:
     for n, names in ((32, ["alpha.py", "bravo.ipynb", "charlie.py"]), (128, ["alpha.py", "delta.py"])):
         for k, name in enumerate(names):
             score = 0.11 - 0.03 * k
-            rows.append({
-                "rank": k + 1, "dataset": "digits", "N": n, "submission": name, "sha256": f"{k:012d}",
-                "public score": score + 0.004, "public score_low": score - 0.02, "public score_high": score + 0.03,
-                "public F": score * 1.01, "public sealed": True,
-                "private score": score, "private score_low": score - 0.021, "private score_high": score + 0.022,
-                "private F": score * 1.02, "private sealed": k != 1, "overlaps_above": k == 2,
-            })
-    others = pd.DataFrame([{"submission": "echo.py", "dataset": "digits", "split": "private", "N": 32,
-                            "status": "rejected", "reason": "mean run time 9.1 s is over the limit 2.0 s"}])
+            rows.append(
+                {
+                    "rank": k + 1,
+                    "dataset": "digits",
+                    "N": n,
+                    "submission": name,
+                    "sha256": f"{k:012d}",
+                    "public score": score + 0.004,
+                    "public score_low": score - 0.02,
+                    "public score_high": score + 0.03,
+                    "public F": score * 1.01,
+                    "public sealed": True,
+                    "private score": score,
+                    "private score_low": score - 0.021,
+                    "private score_high": score + 0.022,
+                    "private F": score * 1.02,
+                    "private sealed": k != 1,
+                    "overlaps_above": k == 2,
+                }
+            )
+    others = pd.DataFrame(
+        [
+            {
+                "submission": "echo.py",
+                "dataset": "digits",
+                "split": "private",
+                "N": 32,
+                "status": "rejected",
+                "reason": "mean run time 9.1 s is over the limit 2.0 s",
+            }
+        ]
+    )
     return pd.DataFrame(rows), others
 
 
@@ -341,9 +405,20 @@ def chromium(url: str, *args: str) -> subprocess.CompletedProcess:
     browser, prefix = _browser(), _offline_prefix()
     with tempfile.TemporaryDirectory() as profile:
         command = [
-            *prefix, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-            f"--user-data-dir={profile}", *args, url,
+            *prefix,
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            *args,
+            url,
         ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": profile})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -422,14 +497,25 @@ def test_report_links_are_relative_and_skip_folders_without_a_report(tmp_path):
     for name in ("a-public", "a-private", "b-public"):
         (tmp_path / "scores" / name).mkdir(parents=True)
     (tmp_path / "scores" / "a-public" / html_report.REPORT_FILE).write_text("<html></html>")
-    scores = pd.DataFrame([
-        {"submission": "a.py", "submission_sha256": "a" * 64, "dataset": "digits", "split": split, "N": 32,
-         "scored_at": "2026-01-01", "path": str(tmp_path / "scores" / f"a-{split}")}
-        for split in ("public", "private")
-    ])
+    scores = pd.DataFrame(
+        [
+            {
+                "submission": "a.py",
+                "submission_sha256": "a" * 64,
+                "dataset": "digits",
+                "split": split,
+                "N": 32,
+                "scored_at": "2026-01-01",
+                "path": str(tmp_path / "scores" / f"a-{split}"),
+            }
+            for split in ("public", "private")
+        ]
+    )
     links = report_links(scores, tmp_path / "site")
-    assert links == {"digits/32/aaaaaaaaaaaa/public": "../scores/a-public/report.html",
-                     "digits/32/a.py/public": "../scores/a-public/report.html"}
+    assert links == {
+        "digits/32/aaaaaaaaaaaa/public": "../scores/a-public/report.html",
+        "digits/32/a.py/public": "../scores/a-public/report.html",
+    }
     assert len(report_links(scores, tmp_path, only_existing=False)) == 4
 
 
@@ -440,4 +526,6 @@ def test_inline_frame_shows_a_report_in_a_notebook_cell(scored):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # IPython warns "Consider using IPython.display.IFrame" for a bare iframe
         IPython.display.HTML(frame)
-    assert "<html" not in frame and htmllib.unescape(frame.split('srcdoc="', 1)[1].split('" style=')[0]).startswith("<!DOCTYPE")
+    assert "<html" not in frame and htmllib.unescape(frame.split('srcdoc="', 1)[1].split('" style=')[0]).startswith(
+        "<!DOCTYPE"
+    )

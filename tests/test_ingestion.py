@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from submissions import _fixtures as kit
 
 from scoring.efficiency import Limits
 from scoring.ingestion import check_state, job_from_split, run_submission
 from starter_kit.splits import load_split
-from submissions import _fixtures as kit
 
 
 def score_source(split, refs, tmp_path, source, **options) -> dict:
@@ -254,7 +254,9 @@ def test_run_submission_hands_each_checked_state_to_the_callback(split):
     assert set(job.parts) == {"retain", "forget", "val"}  # never the test set
     received = []
     with kit.one_thread():
-        result = run_submission(job, [11, 12], Limits(run_seconds=30), lambda k, s: received.append((k, s)), progress=False)
+        result = run_submission(
+            job, [11, 12], Limits(run_seconds=30), lambda k, s: received.append((k, s)), progress=False
+        )
     assert result.status == "completed" and result.reason is None
     assert [k for k, _ in received] == [0, 1] and [run.seed for run in result.runs] == [11, 12]
     for _, state in received:
@@ -266,9 +268,13 @@ def test_check_state_explains_what_is_wrong():
     assert check_state({"w": torch.ones(2, 3), "n": torch.tensor(4)}, reference) is None
     assert "missing n" in check_state({"w": torch.ones(2, 3)}, reference)
     assert "unexpected extra" in check_state({**reference, "extra": torch.ones(1)}, reference)
-    assert "infinite weights in w" in check_state({"w": torch.full((2, 3), float("inf")), "n": torch.tensor(1)}, reference)
+    assert "infinite weights in w" in check_state(
+        {"w": torch.full((2, 3), float("inf")), "n": torch.tensor(1)}, reference
+    )
     assert "not a mapping" in check_state([1, 2], reference)
-    assert "float64" not in (check_state({"w": torch.ones(2, 3, dtype=torch.float64), "n": torch.tensor(1)}, reference) or "")
+    assert "float64" not in (
+        check_state({"w": torch.ones(2, 3, dtype=torch.float64), "n": torch.tensor(1)}, reference) or ""
+    )
 
 
 def test_limits_are_checked_at_the_door():

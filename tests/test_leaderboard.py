@@ -1,6 +1,5 @@
 """The leaderboard: scored submissions ranked, public and private side by side, as CSV."""
 
-
 import pandas as pd
 import pytest
 
@@ -59,7 +58,9 @@ def test_ranks_by_private_when_present_and_only_at_the_same_n(results):
     assert list(n32["public score"]) == [0.05, 0.07, 0.01]  # c: the latest of its two scores
     assert pd.isna(n32["private score"].iloc[2])
     # c is told why it has no rank: its N is ranked on the private split, where it has no score
-    assert n32["group"].iloc[2] == "not ranked: digits, N = 32 is ranked on the private split, which this has no score on"
+    assert (
+        n32["group"].iloc[2] == "not ranked: digits, N = 32 is ranked on the private split, which this has no score on"
+    )
     assert [c for c in table.columns if c.endswith(" score")] == ["public score", "private score"]
     n128 = table[table["N"] == 128]
     assert list(n128["submission"]) == ["e.py"] and n128["rank"].iloc[0] == 1  # no private at N = 128: public
@@ -132,8 +133,16 @@ def two_teams(tmp_path):
         "b-1-public": team_record("team-b", "starter.ipynb", "public", 0.05, when="2026-01-02T00:00:00+00:00"),
         "b-1-private": team_record("team-b", "starter.ipynb", "private", 0.045, when="2026-01-02T00:00:01+00:00"),
         "a-2-public": team_record("team-a", "mine.ipynb", "public", 0.02, sha="m", when="2026-01-03T00:00:00+00:00"),
-        "a-3-public": team_record("team-a", "mine.ipynb", "public", None, sha="n", status="failed",
-                                  reason="run 0 raised KeyError", when="2026-01-04T00:00:00+00:00"),
+        "a-3-public": team_record(
+            "team-a",
+            "mine.ipynb",
+            "public",
+            None,
+            sha="n",
+            status="failed",
+            reason="run 0 raised KeyError",
+            when="2026-01-04T00:00:00+00:00",
+        ),
     }
     for folder, value in scores.items():
         write_json(tmp_path / folder / "score.json", value)

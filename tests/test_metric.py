@@ -108,7 +108,9 @@ def test_epsilon_table_follows_step_5(n):
 
 
 def test_step_5_cases():
-    eps = reference.threshold_epsilons(np.array([0.0, 0.0, 0.25, 1.0, 1.0, 0.25]), np.array([0.0, 0.5, 0.0, 0.25, 1.0, 0.25]))
+    eps = reference.threshold_epsilons(
+        np.array([0.0, 0.0, 0.25, 1.0, 1.0, 0.25]), np.array([0.0, 0.5, 0.0, 0.25, 1.0, 0.25])
+    )
     assert eps[0] == np.inf  # perfect separation
     assert np.isnan(eps[1]) and np.isnan(eps[2])  # exactly one rate is 0: discarded
     assert eps[3] == 0.0  # FPR = 1: ln of a negative is ignored, the other candidate < 0 is clipped

@@ -48,7 +48,10 @@ def test_report_lists_f_n_s_and_every_bin(confidences):
 
 def test_main_prints_the_report(confidences, capsys):
     folder, _, _ = confidences
-    assert main(["metric", str(folder / "u.npy"), str(folder / "r.npy"), "--out", str(folder / "e.npy"), "--jobs", "1"]) == 0
+    assert (
+        main(["metric", str(folder / "u.npy"), str(folder / "r.npy"), "--out", str(folder / "e.npy"), "--jobs", "1"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("F = ") and "epsilons written to" in out
     assert (folder / "e.npy").exists()
@@ -105,9 +108,17 @@ def test_load_confidences_rejects_object_arrays(tmp_path):
 
 def test_python_dash_m_scoring(confidences):
     folder, _, _ = confidences
-    ok = subprocess.run([sys.executable, "-m", "scoring", "metric", str(folder / "u.npy"), str(folder / "r.npy")],
-                        cwd=ROOT, capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "scoring", "metric", str(folder / "u.npy"), str(folder / "r.npy")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and ok.stdout.startswith("F = ")
-    bad = subprocess.run([sys.executable, "-m", "scoring", "metric", str(folder / "u.npy"), str(folder / "nope.npy")],
-                         cwd=ROOT, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "scoring", "metric", str(folder / "u.npy"), str(folder / "nope.npy")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ")

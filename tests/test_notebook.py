@@ -62,7 +62,9 @@ def test_notebook_runs_headless_without_errors_or_warnings(digits_split_dir, tmp
     score_dir.mkdir()
     (score_dir / "report.html").write_text(PREMADE_REPORT)
     parameters = {
-        "SPLIT_DIR": str(digits_split_dir), "RETRAIN_EPOCHS": 4, "BASELINES_TO_RUN": ["finetune", "erase_repair"],
+        "SPLIT_DIR": str(digits_split_dir),
+        "RETRAIN_EPOCHS": 4,
+        "BASELINES_TO_RUN": ["finetune", "erase_repair"],
         "SCORE_DIR": str(score_dir),
     }
     result = run_notebook(NOTEBOOK, tmp_path / "out", parameters, timeout=300)
@@ -99,9 +101,17 @@ def run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local
     shown, printed = [], []
     monkeypatch.setattr("IPython.display.display", shown.append)
     namespace = {
-        "Path": Path, "time": time, "print": lambda *args: printed.append(" ".join(map(str, args))),
-        "split": digits_split, "split_dir": Path(digits_split_dir), "device": torch.device("cpu"), "THREADS": 1,
-        "SPLIT": "public", "SCORE_DIR": str(score_dir), "LOCAL_SCORE_N": local_score_n, "UNSEALED": True,
+        "Path": Path,
+        "time": time,
+        "print": lambda *args: printed.append(" ".join(map(str, args))),
+        "split": digits_split,
+        "split_dir": Path(digits_split_dir),
+        "device": torch.device("cpu"),
+        "THREADS": 1,
+        "SPLIT": "public",
+        "SCORE_DIR": str(score_dir),
+        "LOCAL_SCORE_N": local_score_n,
+        "UNSEALED": True,
     }
     exec(compile(source, "<local-report>", "exec"), namespace)
     return printed, shown
@@ -124,15 +134,22 @@ def test_the_report_cell_shows_no_stale_report_if_scoring_fails(monkeypatch, tmp
     assert str(default_refs_dir(digits_split, tmp_path.resolve() / "results" / "references")) in printed[1]
 
 
-def test_the_report_cell_scores_the_notebook_that_runs_not_starter(monkeypatch, tmp_path, digits_split, digits_split_dir):
+def test_the_report_cell_scores_the_notebook_that_runs_not_starter(
+    monkeypatch, tmp_path, digits_split, digits_split_dir
+):
     """A renamed copy scored starter.ipynb beside it, silently: it must score itself."""
     asked = []
     monkeypatch.setattr("scoring.score.score_submission", asked.append)
-    printed, _ = run_report_cell(monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n=2, name="mine v2.ipynb")
+    printed, _ = run_report_cell(
+        monkeypatch, tmp_path, digits_split, digits_split_dir, local_score_n=2, name="mine v2.ipynb"
+    )
     copy = (tmp_path / "notebooks" / "mine v2.ipynb").resolve()
     assert [options.submission for options in asked] == [copy]
     assert asked[0].team == "local" and asked[0].replace
-    assert printed[0] == f"scoring {copy} as saved on disk: save the notebook first (Ctrl+S), or your latest edits are not scored"
+    assert (
+        printed[0]
+        == f"scoring {copy} as saved on disk: save the notebook first (Ctrl+S), or your latest edits are not scored"
+    )
 
 
 def test_this_notebook_asks_for_notebook_path_where_it_cannot_tell(monkeypatch, tmp_path):
@@ -151,7 +168,9 @@ def test_this_notebook_asks_for_notebook_path_where_it_cannot_tell(monkeypatch, 
 
 def test_the_headless_runner_tells_the_kernel_its_notebook(tmp_path):
     notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell("from starter_kit.notebook import this_notebook\nprint(this_notebook(globals()))")]
+        cells=[
+            nbformat.v4.new_code_cell("from starter_kit.notebook import this_notebook\nprint(this_notebook(globals()))")
+        ]
     )
     path = tmp_path / "renamed copy.ipynb"
     nbformat.write(notebook, path)
@@ -182,7 +201,10 @@ def test_a_failing_cell_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_parameters_are_literals_or_strings_and_must_exist():
     assert parse_parameters(["SEED=3", "SPLIT_DIR=/tmp/a b", "NAMES=['x']", "ROOT=None"]) == {
-        "SEED": 3, "SPLIT_DIR": "/tmp/a b", "NAMES": ["x"], "ROOT": None
+        "SEED": 3,
+        "SPLIT_DIR": "/tmp/a b",
+        "NAMES": ["x"],
+        "ROOT": None,
     }
     with pytest.raises(ValueError, match="NAME=VALUE"):
         parse_parameters(["SEED"])

@@ -56,7 +56,9 @@ def test_make_test_installs_every_extra_and_make_demo_none():
     assert extras == ["ray", "test"]
     makefile = (ROOT / "Makefile").read_text()
     assert "pip install --quiet -e '.[test,ray]'" in makefile and "pip install --quiet -e .\n" in makefile
-    assert re.search(r"^demo: \$\(DEMO_STAMP\)$", makefile, re.MULTILINE) and re.search(r"^test: \$\(TEST_STAMP\)$", makefile, re.MULTILINE)
+    assert re.search(r"^demo: \$\(DEMO_STAMP\)$", makefile, re.MULTILINE) and re.search(
+        r"^test: \$\(TEST_STAMP\)$", makefile, re.MULTILINE
+    )
 
 
 def _kit_files() -> set[str]:
@@ -73,11 +75,26 @@ def _kit_files() -> set[str]:
 def wheel(tmp_path_factory) -> Path:
     """The wheel `pip install .` builds, from a copy of the tree (the build writes into its source)."""
     root = tmp_path_factory.mktemp("wheel")
-    ignore = shutil.ignore_patterns(".git", ".venv", "results", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "results", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"
+    )
     shutil.copytree(ROOT, root / "source", ignore=ignore)
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(root / "dist"), "."],
-        cwd=root / "source", capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(root / "dist"),
+            ".",
+        ],
+        cwd=root / "source",
+        capture_output=True,
+        text=True,
     )
     assert built.returncode == 0, built.stderr
     (found,) = (root / "dist").glob("unlearning_kit-*.whl")
@@ -103,25 +120,53 @@ def test_the_kit_installed_from_its_wheel_scores_the_starter_notebook(wheel, spl
     site = tmp_path / "site"
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site), str(wheel)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert installed.returncode == 0, installed.stderr
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
 
     def python(*args):
-        done = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
-    where = json.loads(python("-c", "import json, data_prep, scoring, starter_kit.baselines as b; print(json.dumps("
-                              "{'files': [m.__file__ for m in (data_prep, scoring, b)], 'baselines': list(b.BASELINES)}))"))
+    where = json.loads(
+        python(
+            "-c",
+            "import json, data_prep, scoring, starter_kit.baselines as b; print(json.dumps("
+            "{'files': [m.__file__ for m in (data_prep, scoring, b)], 'baselines': list(b.BASELINES)}))",
+        )
+    )
     assert all(Path(f).is_relative_to(site) for f in where["files"]), where["files"]
     assert where["baselines"] == list(BASELINES)
     assert "score" in python("-m", "scoring", "--help")
     out = tmp_path / "score"
     unsealed = ["--unsealed"] if sandbox.sandbox_problem() else []  # the sandbox is tested where it runs
-    python("-m", "scoring", "score", str(ROOT / "notebooks" / "starter.ipynb"), "--team", "t", "--split-dir", str(split), "--refs", str(refs),
-           "--n-models", "2", "--out", str(out), "--threads", "1", "--time-limit", "60", "--quiet", *unsealed)
+    python(
+        "-m",
+        "scoring",
+        "score",
+        str(ROOT / "notebooks" / "starter.ipynb"),
+        "--team",
+        "t",
+        "--split-dir",
+        str(split),
+        "--refs",
+        str(refs),
+        "--n-models",
+        "2",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--time-limit",
+        "60",
+        "--quiet",
+        *unsealed,
+    )
     record = json.loads((out / "score.json").read_text())
     assert record["status"] == "scored" and record["N"] == 2, record["reason"]
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")

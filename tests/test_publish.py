@@ -15,15 +15,26 @@ SEALED = "organisers-only-7f3a"  # stands for anything of organisers/: it must n
 
 def score_folder(folder, team, split, score, sha, when, status="scored", reason=None):
     """A score folder as ``scoring score`` writes it: participant files at the top, organisers/ beside them."""
-    write_json(folder / "score.json", {
-        "team": team, "status": status, "reason": reason,
-        "submission": {"name": "starter.ipynb", "path": f"/home/organiser/inbox/{team}/starter.ipynb"},
-        "sha256": {"submission": sha * 64, "split_manifest": "m", "reference_set": "r" * 64},
-        "split": {"dataset": "digits", "name": split, "dir": "/home/organiser/splits"}, "N": 32,
-        "score": score, "F": None if score is None else score * 2, "RA_U": 0.99, "TA_U": 0.97,
-        "intervals": {"score": [score - 0.01, score + 0.01]} if score is not None else {},
-        "time": {"mean_seconds": 0.5}, "scored_at": when, "sealed": True,
-    })
+    write_json(
+        folder / "score.json",
+        {
+            "team": team,
+            "status": status,
+            "reason": reason,
+            "submission": {"name": "starter.ipynb", "path": f"/home/organiser/inbox/{team}/starter.ipynb"},
+            "sha256": {"submission": sha * 64, "split_manifest": "m", "reference_set": "r" * 64},
+            "split": {"dataset": "digits", "name": split, "dir": "/home/organiser/splits"},
+            "N": 32,
+            "score": score,
+            "F": None if score is None else score * 2,
+            "RA_U": 0.99,
+            "TA_U": 0.97,
+            "intervals": {"score": [score - 0.01, score + 0.01]} if score is not None else {},
+            "time": {"mean_seconds": 0.5},
+            "scored_at": when,
+            "sealed": True,
+        },
+    )
     (folder / "report.html").write_text(f"<html><body>report of {team} on {split}</body></html>")
     (folder / "submission.log").write_text(f"{team}'s own output")
     np.save(folder / "unlearned_conf.npy", np.zeros((2, 3)))
@@ -39,8 +50,16 @@ def results(tmp_path):
     score_folder(scores / "team-a-private", "team-a", "private", 0.0404, "s", "2026-01-01T00:00:01+00:00")
     score_folder(scores / "team-b-public", "team-b", "public", 0.05, "s", "2026-01-02T00:00:00+00:00")  # same file
     score_folder(scores / "team-b-private", "team-b", "private", 0.0456, "s", "2026-01-02T00:00:01+00:00")
-    score_folder(scores / "team-c-public", "team-c", "public", None, "c", "2026-01-03T00:00:00+00:00",
-                 status="failed", reason="run 0 printed team-c's secret sauce")
+    score_folder(
+        scores / "team-c-public",
+        "team-c",
+        "public",
+        None,
+        "c",
+        "2026-01-03T00:00:00+00:00",
+        status="failed",
+        reason="run 0 printed team-c's secret sauce",
+    )
     return scores
 
 
@@ -53,8 +72,11 @@ def test_only_allow_listed_files_and_columns_are_published(results, tmp_path, ph
     out = tmp_path / "public"
     written = publish(results, out, phase)
     splits = ["public"] if phase == "public" else ["public", "private"]
-    assert published_files(out) == ["leaderboard.csv", "leaderboard.html",
-                                    *sorted(f"reports/{k:03d}-{s}.html" for k in (0, 1) for s in splits)]
+    assert published_files(out) == [
+        "leaderboard.csv",
+        "leaderboard.html",
+        *sorted(f"reports/{k:03d}-{s}.html" for k in (0, 1) for s in splits),
+    ]
     assert written["entries"] == 2 and written["reports"] == 2 * len(splits)
     everything = "".join((out / name).read_text() for name in published_files(out))
     for sealed in (SEALED, "/home/organiser", "secret sauce", "own output", "run_seeds"):

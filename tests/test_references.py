@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+from submissions import _fixtures as kit
 
 from scoring import references
 from scoring.__main__ import main
@@ -14,7 +15,6 @@ from scoring.references import build_references, default_refs_dir, load_referenc
 from scoring.score import run_seed
 from starter_kit.splits import load_split
 from starter_kit.training import train_model
-from submissions import _fixtures as kit
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,10 @@ def test_asking_for_more_than_were_built_says_how_to_build_them(split, tmp_path_
 def test_the_command_defaults_to_one_folder_per_split(split, tmp_path, monkeypatch, capsys, counting):
     monkeypatch.chdir(tmp_path)
     with kit.one_thread():
-        assert main(["references", "--split-dir", str(split.directory), "--n-models", "2", "--quiet", "--threads", "1"]) == 0
+        assert (
+            main(["references", "--split-dir", str(split.directory), "--n-models", "2", "--quiet", "--threads", "1"])
+            == 0
+        )
     folder = default_refs_dir(split)
     assert folder == default_refs_dir(split, tmp_path / "results" / "references").relative_to(tmp_path)
     assert folder.name == f"digits-public-{split.manifest_sha256[:12]}"
@@ -158,13 +161,18 @@ def test_a_set_read_with_another_secret_names_the_cause_and_the_fix(split, tmp_p
     # a set trained with one secret, read with another or with none
     for k in range(4):
         name = f"model-{k:04d}-seed-{derive_seed('reference', split.manifest_sha256, k, secret='')}.npz"
-        (refs / name).rename(refs / f"model-{k:04d}-seed-{derive_seed('reference', split.manifest_sha256, k, secret='old')}.npz")
+        (refs / name).rename(
+            refs / f"model-{k:04d}-seed-{derive_seed('reference', split.manifest_sha256, k, secret='old')}.npz"
+        )
     monkeypatch.setenv("SCORING_SECRET", "mistyped")
     with pytest.raises(ValueError, match="trained with another \\$SCORING_SECRET than the one set now: set the one it"):
         load_references(split, 2, refs)
     monkeypatch.delenv("SCORING_SECRET")
-    with pytest.raises(ValueError, match="trained with \\$SCORING_SECRET set, which is unset now: set the same secret "
-                                         "again; if it is lost, this set cannot be used: train a new set"):
+    with pytest.raises(
+        ValueError,
+        match="trained with \\$SCORING_SECRET set, which is unset now: set the same secret "
+        "again; if it is lost, this set cannot be used: train a new set",
+    ):
         load_references(split, 2, refs)
 
 
@@ -194,7 +202,9 @@ def test_models_trained_together_in_one_task_are_the_same_reference_set(split, t
         build_references(split, 3, tmp_path / "together", progress=False, together=0)
 
 
-def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(split, tmp_path, tmp_path_factory, capsys):
+def test_a_damaged_or_missing_file_is_named_refused_by_score_and_trained_again(
+    split, tmp_path, tmp_path_factory, capsys
+):
     original = kit.refs_dir(tmp_path_factory)
     refs = tmp_path / "refs"
     shutil.copytree(original, refs)

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from submissions import _fixtures as kit
 
 from scoring import sandbox
 from scoring.__main__ import main as scoring_main
 from scoring.efficiency import Limits
 from scoring.ingestion import job_from_split, run_submission
 from starter_kit.splits import load_split
-from submissions import _fixtures as kit
 
 SECRET = "organiser-secret-4f1c9a"
 needs_sandbox = pytest.mark.skipif(
@@ -59,15 +59,28 @@ def test_the_argv_binds_only_what_a_run_needs():
         files=((7, sandbox.KIT_ARCHIVE),),
     )
     argv = sandbox.bwrap_argv(plan, ["python", "-c", "pass"])
-    for flag in ("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-                 "--die-with-parent", "--new-session", "--clearenv", "--disable-userns"):
+    for flag in (
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--disable-userns",
+    ):
         assert flag in argv, flag
     assert argv[argv.index("--uid") + 1] == "65534"
     sources = [argv[i + 1] for i, arg in enumerate(argv) if arg in ("--bind", "--ro-bind", "--dev-bind")]
     assert "--bind" not in argv  # nothing of the host is writable
     project = Path(__file__).resolve().parents[1]
     assert str(project) not in sources and str(project / "results") not in sources and str(Path.home()) not in sources
-    system = {f"/{d}" for d in ("usr", "bin", "lib", "lib64", "sbin") if Path(f"/{d}").is_dir() and not Path(f"/{d}").is_symlink()}
+    system = {
+        f"/{d}"
+        for d in ("usr", "bin", "lib", "lib64", "sbin")
+        if Path(f"/{d}").is_dir() and not Path(f"/{d}").is_symlink()
+    }
     assert set(sources) == system | set(sandbox.runtime_paths())  # the kit and the job come in by descriptor
     assert argv[argv.index("--ro-bind-data") + 1 : argv.index("--ro-bind-data") + 3] == ["7", "/kit/kit.zip"]
     assert not any(arg.startswith("/dev/nvidia") for arg in argv)  # only with device cuda
@@ -148,7 +161,7 @@ class Listener:
         self.server.close()
 
 
-SPY = '''\
+SPY = """\
 import os, socket
 
 SECRET, SPLIT, REFS, ESCAPE, PORT = {secret!r}, {split!r}, {refs!r}, {escape!r}, {port}
@@ -218,7 +231,7 @@ search()
 def unlearning(net, retain_loader, forget_loader, val_loader):
     probe("run")
     return net
-'''
+"""
 
 
 @needs_sandbox
@@ -307,7 +320,9 @@ def test_a_huge_file_fails_inside_the_sandbox(split):
     """
     result = run_source(split, source, run_seconds=30.0, tmp_bytes=32 * 2**20)
     assert result.status == "failed"
-    assert "run 0 raised OSError" in result.reason and ("No space left" in result.reason or "too large" in result.reason)
+    assert "run 0 raised OSError" in result.reason and (
+        "No space left" in result.reason or "too large" in result.reason
+    )
 
 
 @needs_sandbox
@@ -331,13 +346,13 @@ def test_a_forged_clock_does_not_change_the_measured_time(split, refs, tmp_path)
 
 FORGERIES = {
     "at-load": (
-        "import os, sys\nos.write(int(sys.argv[-1]), b'{\"event\": \"run\", \"index\": 0, \"ok\": true, \"bytes\": 5}\\nhello')\n"
+        'import os, sys\nos.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": true, "bytes": 5}\\nhello\')\n'
         "def unlearning(net, r, f, v):\n    return net\n",
         "unexpected message while loading",
     ),
     "other-index": (
         "import os, sys\ndef unlearning(net, r, f, v):\n"
-        "    os.write(int(sys.argv[-1]), b'{\"event\": \"run\", \"index\": 1, \"ok\": false, \"reason\": \"x\"}\\n')\n"
+        '    os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 1, "ok": false, "reason": "x"}\\n\')\n'
         "    return net\n",
         "unexpected message during run 0",
     ),
@@ -347,13 +362,13 @@ FORGERIES = {
     ),
     "huge-payload": (
         "import os, sys\ndef unlearning(net, r, f, v):\n"
-        "    os.write(int(sys.argv[-1]), b'{\"event\": \"run\", \"index\": 0, \"ok\": true, \"bytes\": 99999999999}\\n')\n"
+        '    os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": true, "bytes": 99999999999}\\n\')\n'
         "    return net\n",
         "more than twice the original's size",
     ),
     "forged-failure": (
         "import os, sys\ndef unlearning(net, r, f, v):\n"
-        "    os.write(int(sys.argv[-1]), b'{\"event\": \"run\", \"index\": 0, \"ok\": false, \"reason\": \"forged\"}\\n')\n"
+        '    os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": false, "reason": "forged"}\\n\')\n'
         "    return net\n",
         "run 0 forged",
     ),
@@ -403,7 +418,19 @@ def no_sandbox(monkeypatch):
 
 def test_without_a_sandbox_scoring_stops_with_one_line_unless_unsealed(split, refs, tmp_path, capsys, no_sandbox):
     submission = kit.write_py(tmp_path, "def unlearning(net, r, f, v):\n    return net\n")
-    args = ["score", str(submission), "--team", "t", "--split-dir", str(split), "--n-models", "2", "--refs", str(refs), "--quiet"]
+    args = [
+        "score",
+        str(submission),
+        "--team",
+        "t",
+        "--split-dir",
+        str(split),
+        "--n-models",
+        "2",
+        "--refs",
+        str(refs),
+        "--quiet",
+    ]
     with kit.one_thread():
         code = scoring_main([*args, "--out", str(tmp_path / "sealed")])
     stderr = capsys.readouterr().err

@@ -29,10 +29,24 @@ needs_sandbox = pytest.mark.skipif(
 KNOB = Path("/proc/sys/fs/lease-break-time")
 KEY = "unlearning-issue20"
 SYSCALLS = {  # the calls the attacks make, by machine (asm/unistd.h)
-    "x86_64": {"add_key": 248, "keyctl": 250, "ptrace": 101, "perf_event_open": 298, "userfaultfd": 323,
-               "unshare": 272, "exit": 60},
-    "aarch64": {"add_key": 217, "keyctl": 219, "ptrace": 117, "perf_event_open": 241, "userfaultfd": 282,
-                "unshare": 97, "exit": 93},
+    "x86_64": {
+        "add_key": 248,
+        "keyctl": 250,
+        "ptrace": 101,
+        "perf_event_open": 298,
+        "userfaultfd": 323,
+        "unshare": 272,
+        "exit": 60,
+    },
+    "aarch64": {
+        "add_key": 217,
+        "keyctl": 219,
+        "ptrace": 117,
+        "perf_event_open": 241,
+        "userfaultfd": 282,
+        "unshare": 97,
+        "exit": 93,
+    },
 }
 
 
@@ -236,7 +250,14 @@ def _forged(reference: dict, declared: dict) -> bytes:
 
         def __reduce__(self):
             stride = tuple(int(torch.tensor(self.shape[i + 1 :]).prod()) for i in range(len(self.shape)))
-            return torch._utils._rebuild_tensor_v2, (self.storage, 0, self.shape, stride, False, collections.OrderedDict())
+            return torch._utils._rebuild_tensor_v2, (
+                self.storage,
+                0,
+                self.shape,
+                stride,
+                False,
+                collections.OrderedDict(),
+            )
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
@@ -246,7 +267,9 @@ def _forged(reference: dict, declared: dict) -> bytes:
     torch.save({k: v.clone() for k, v in reference.items()}, honest)
     keys = {name: str(k) for k, name in enumerate(reference)}
     data = io.BytesIO()
-    Pickler(data, protocol=2).dump({name: Tensor(keys.get(name, "0"), shape, n) for name, (shape, n) in declared.items()})
+    Pickler(data, protocol=2).dump(
+        {name: Tensor(keys.get(name, "0"), shape, n) for name, (shape, n) in declared.items()}
+    )
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(honest.getvalue())) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
         for entry in src.infolist():
@@ -263,7 +286,9 @@ def test_a_compressed_or_forged_payload_is_refused_before_anything_is_allocated(
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out, zipfile.ZipFile(io.BytesIO(honest.getvalue())) as src:
         for entry in src.infolist():
-            out.writestr(entry.filename, src.read(entry.filename) + (b"\0" * (64 << 20) if "/data/0" in entry.filename else b""))
+            out.writestr(
+                entry.filename, src.read(entry.filename) + (b"\0" * (64 << 20) if "/data/0" in entry.filename else b"")
+            )
     assert len(bomb.getvalue()) < 1 << 20  # 64 MiB inflated from well under 1 MiB
     huge = 100_000 * 100_000  # 40 GB of float32 declared, on records of 4 kB and 40 bytes
     forgeries = {

@@ -5,12 +5,12 @@ import shutil
 
 import numpy as np
 import pytest
+from submissions import _fixtures as kit
 
 from scoring import metric
 from scoring.__main__ import main
 from scoring.references import load_references
 from starter_kit.splits import load_split
-from submissions import _fixtures as kit
 
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 
@@ -35,12 +35,31 @@ def fine_tuned(split, refs, tmp_path_factory):
 def test_returning_the_original_model_scores_zero_end_to_end(split, refs, tmp_path, capsys):
     notebook = kit.write_notebook(
         tmp_path,
-        [("import torch", ["submission"]), (IDENTITY, ["submission", "parameters"]), ("raise SystemExit('not tagged')", [])],
+        [
+            ("import torch", ["submission"]),
+            (IDENTITY, ["submission", "parameters"]),
+            ("raise SystemExit('not tagged')", []),
+        ],
     )
     out = tmp_path / "identity"
     code, stdout, stderr = cli(
-        ["score", notebook, "--team", "Team A", "--split-dir", split, "--n-models", 4, "--refs", refs, "--out", out,
-         "--threads", 1, "--quiet"],
+        [
+            "score",
+            notebook,
+            "--team",
+            "Team A",
+            "--split-dir",
+            split,
+            "--n-models",
+            4,
+            "--refs",
+            refs,
+            "--out",
+            out,
+            "--threads",
+            1,
+            "--quiet",
+        ],
         capsys,
     )
     assert code == 0, stderr
@@ -87,23 +106,58 @@ def test_scoring_twice_with_the_same_seeds_gives_the_same_values(fine_tuned):
 
 def test_the_score_can_be_recomputed_from_the_files_alone(fine_tuned):
     out, record, _ = fine_tuned
-    unlearned, retrained = np.load(out / "first" / "unlearned_conf.npy"), np.load(out / "first" / "organisers" / "retrained_conf.npy")
+    unlearned, retrained = (
+        np.load(out / "first" / "unlearned_conf.npy"),
+        np.load(out / "first" / "organisers" / "retrained_conf.npy"),
+    )
     quality = metric.forgetting_quality(unlearned, retrained)
     assert quality == record["F"]
-    assert metric.official_score(quality, record["RA_U"], record["TA_U"], record["RA_R"], record["TA_R"]) == pytest.approx(
-        record["score"], rel=1e-12
-    )
+    assert metric.official_score(
+        quality, record["RA_U"], record["TA_U"], record["RA_R"], record["TA_R"]
+    ) == pytest.approx(record["score"], rel=1e-12)
 
 
 def test_score_json_records_what_the_protocol_lists(fine_tuned):
     out, record, _ = fine_tuned
-    for key in ("status", "reason", "score", "F", "RA_U", "TA_U", "RA_R", "TA_R", "FA_U", "FA_R", "N", "n_forget",
-                "time", "sha256", "kit_version", "run_seeds", "runs", "sealed", "processes", "intervals",
-                "uncertainty", "diagnostics", "auxiliary"):
+    for key in (
+        "status",
+        "reason",
+        "score",
+        "F",
+        "RA_U",
+        "TA_U",
+        "RA_R",
+        "TA_R",
+        "FA_U",
+        "FA_R",
+        "N",
+        "n_forget",
+        "time",
+        "sha256",
+        "kit_version",
+        "run_seeds",
+        "runs",
+        "sealed",
+        "processes",
+        "intervals",
+        "uncertainty",
+        "diagnostics",
+        "auxiliary",
+    ):
         assert key in record, key
     assert set(record["sha256"]) == {"submission", "split_manifest", "reference_set"}
-    for key in ("limit_seconds", "rule", "hard_kill_seconds", "mean_seconds", "p95_seconds", "std_seconds",
-                "min_seconds", "max_seconds", "load_seconds", "setup_seconds"):
+    for key in (
+        "limit_seconds",
+        "rule",
+        "hard_kill_seconds",
+        "mean_seconds",
+        "p95_seconds",
+        "std_seconds",
+        "min_seconds",
+        "max_seconds",
+        "load_seconds",
+        "setup_seconds",
+    ):
         assert key in record["time"], key
     assert sorted(p.name for p in (out / "first").iterdir()) == sorted(record["files"])
     assert not list(out.glob(".*"))  # no staging folder left behind
@@ -112,18 +166,48 @@ def test_score_json_records_what_the_protocol_lists(fine_tuned):
 def test_more_models_than_references_is_a_one_line_error(split, refs, tmp_path, capsys):
     submission = kit.write_py(tmp_path, IDENTITY)
     code, stdout, stderr = cli(
-        ["score", submission, "--team", "t", "--split-dir", split, "--n-models", 9, "--refs", refs, "--out", tmp_path / "o"], capsys
+        [
+            "score",
+            submission,
+            "--team",
+            "t",
+            "--split-dir",
+            split,
+            "--n-models",
+            9,
+            "--refs",
+            refs,
+            "--out",
+            tmp_path / "o",
+        ],
+        capsys,
     )
     assert code == 2 and stdout == ""
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
-    assert "holds 4 reference model(s)" in stderr and "python -m scoring references" in stderr and "--n-models 9" in stderr
+    assert (
+        "holds 4 reference model(s)" in stderr and "python -m scoring references" in stderr and "--n-models 9" in stderr
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_a_failed_submission_prints_its_reason_and_exits_1(split, refs, tmp_path, capsys):
     submission = kit.write_py(tmp_path, "def unlearning(net, r, f, v):\n    return None\n")
     code, stdout, stderr = cli(
-        ["score", submission, "--team", "t", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o", "--quiet"],
+        [
+            "score",
+            submission,
+            "--team",
+            "t",
+            "--split-dir",
+            split,
+            "--n-models",
+            2,
+            "--refs",
+            refs,
+            "--out",
+            tmp_path / "o",
+            "--quiet",
+        ],
         capsys,
     )
     assert code == 1 and stderr == ""
@@ -145,17 +229,23 @@ def test_out_must_be_new_or_a_score_folder(split, refs, tmp_path, capsys):
     first = (scored / "score.json").read_text()
     code, _, stderr = cli([*command, "--out", scored], capsys)
     assert code == 2 and stderr.count("\n") == 1 and "pass --replace to replace it, or choose another --out" in stderr
-    assert f"already holds a score (t's {submission.name}, scored " in stderr and (scored / "score.json").read_text() == first
+    assert (
+        f"already holds a score (t's {submission.name}, scored " in stderr
+        and (scored / "score.json").read_text() == first
+    )
     assert cli([*command, "--out", scored, "--replace"], capsys)[0] == 0
     assert json.loads((scored / "score.json").read_text())["scored_at"] >= json.loads(first)["scored_at"]
 
 
-@pytest.mark.parametrize("team, message", [
-    (None, "--team is missing: name the team (or participant) that handed in identity.py"),
-    ("", "the team name is empty"),
-    ("a/b", "team name 'a/b' is not accepted"),
-    ("x" * 65, "at most 64"),
-])
+@pytest.mark.parametrize(
+    "team, message",
+    [
+        (None, "--team is missing: name the team (or participant) that handed in identity.py"),
+        ("", "the team name is empty"),
+        ("a/b", "team name 'a/b' is not accepted"),
+        ("x" * 65, "at most 64"),
+    ],
+)
 def test_a_score_needs_a_team(split, tmp_path, capsys, team, message):
     command = ["score", kit.HERE / "identity.py", "--split-dir", split, "--n-models", 2, "--out", tmp_path / "o"]
     code, _, stderr = cli([*command, *([] if team is None else ["--team", team])], capsys)
@@ -164,12 +254,37 @@ def test_a_score_needs_a_team(split, tmp_path, capsys, team, message):
 
 def test_a_missing_submission_or_split_is_a_one_line_error(split, refs, tmp_path, capsys):
     code, _, stderr = cli(
-        ["score", tmp_path / "nope.py", "--team", "t", "--split-dir", split, "--n-models", 2, "--refs", refs, "--out", tmp_path / "o"],
+        [
+            "score",
+            tmp_path / "nope.py",
+            "--team",
+            "t",
+            "--split-dir",
+            split,
+            "--n-models",
+            2,
+            "--refs",
+            refs,
+            "--out",
+            tmp_path / "o",
+        ],
         capsys,
     )
     assert code == 2 and "nope.py not found" in stderr and stderr.count("\n") == 1
     code, _, stderr = cli(
-        ["score", kit.HERE / "identity.py", "--team", "t", "--split-dir", tmp_path, "--n-models", 2, "--out", tmp_path / "o"], capsys
+        [
+            "score",
+            kit.HERE / "identity.py",
+            "--team",
+            "t",
+            "--split-dir",
+            tmp_path,
+            "--n-models",
+            2,
+            "--out",
+            tmp_path / "o",
+        ],
+        capsys,
     )
     assert code == 2 and "is not a split directory" in stderr
 

@@ -27,7 +27,11 @@ SMALL = "synthetic-cifar10-100-40"  # 100 training and 40 test images: a ResNet-
 
 
 def test_same_seed_same_bytes_and_another_seed_other_bytes():
-    first, again, other = make_synthetic_cifar10(60, 40, seed=0), make_synthetic_cifar10(60, 40, seed=0), make_synthetic_cifar10(60, 40, seed=1)
+    first, again, other = (
+        make_synthetic_cifar10(60, 40, seed=0),
+        make_synthetic_cifar10(60, 40, seed=0),
+        make_synthetic_cifar10(60, 40, seed=1),
+    )
     assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
     assert first.sha256 == again.sha256 != other.sha256
     assert not torch.equal(first.images, other.images)
@@ -80,7 +84,11 @@ def test_a_small_cnn_learns_it_and_a_linear_model_does_not(single_torch_thread):
         cnn = (model(data.images[test]).argmax(1) == data.labels[test]).float().mean().item()
     assert cnn > 0.18, cnn  # chance is 0.10; 4 epochs on 1,000 images give about 0.26
     pooled = data.images.reshape(-1, 3, 8, 4, 8, 4).mean((3, 5)).flatten(1).numpy()
-    linear = LogisticRegression(max_iter=500).fit(pooled[train], data.labels[train].numpy()).score(pooled[test], data.labels[test].numpy())
+    linear = (
+        LogisticRegression(max_iter=500)
+        .fit(pooled[train], data.labels[train].numpy())
+        .score(pooled[test], data.labels[test].numpy())
+    )
     assert linear < cnn
 
 
@@ -105,7 +113,10 @@ def test_building_it_twice_gives_byte_identical_files(small_builds):
     for path in files:
         if path.name == "metrics.json":
             continue  # holds the training time
-        assert hashlib.sha256((first / path).read_bytes()).digest() == hashlib.sha256((second / path).read_bytes()).digest(), path
+        assert (
+            hashlib.sha256((first / path).read_bytes()).digest()
+            == hashlib.sha256((second / path).read_bytes()).digest()
+        ), path
 
 
 def test_the_split_loads_and_serves_parts_like_cifar10(small_builds):

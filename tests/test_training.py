@@ -9,7 +9,9 @@ from starter_kit.recipe import Recipe, default_recipe
 from starter_kit.training import flip_crop, lr_factor, train_model
 
 
-@pytest.mark.parametrize("name, shape", [("resnet_digits", (1, 8, 8)), ("resnet18_cifar", (3, 32, 32)), ("resnet18", (3, 32, 32))])
+@pytest.mark.parametrize(
+    "name, shape", [("resnet_digits", (1, 8, 8)), ("resnet18_cifar", (3, 32, 32)), ("resnet18", (3, 32, 32))]
+)
 def test_each_model_maps_images_to_class_logits(name, shape):
     torch.manual_seed(0)
     model = build_model(name, shape[0], 10).eval()

@@ -29,26 +29,33 @@ def test_a_returned_model_comes_back_bit_for_bit(original):
     back = decode(encode(state, original), original)
     assert list(back) == list(state)
     for name, value in state.items():
-        assert back[name].dtype == value.dtype and back[name].shape == value.shape and bits(back[name]) == bits(value), name
+        assert (
+            back[name].dtype == value.dtype and back[name].shape == value.shape and bits(back[name]) == bits(value)
+        ), name
 
 
 def test_untouched_tensors_cost_their_names_and_small_updates_zip_small(original, tmp_path):
     full = sum(v.numel() * v.element_size() for v in original.values())
     assert len(encode(original, original)) < 0.02 * full  # the header alone
     torch.manual_seed(1)
-    nudged = {n: v + 1e-3 * v.abs().mean() * torch.randn_like(v) if v.is_floating_point() else v for n, v in original.items()}
+    nudged = {
+        n: v + 1e-3 * v.abs().mean() * torch.randn_like(v) if v.is_floating_point() else v for n, v in original.items()
+    }
     with zipfile.ZipFile(tmp_path / "out.zip", "w", zipfile.ZIP_DEFLATED) as archive:  # as the worker zips
         archive.writestr("run-0000.delta", encode(nudged, original))
     assert (tmp_path / "out.zip").stat().st_size < 0.75 * full
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (lambda data: b"", "not a weights delta"),
-    (lambda data: data[:-1], "the header declares"),
-    (lambda data: data + b"\0", "the header declares"),
-    (lambda data: data.replace(b'"kind":"xor"', b'"kind":"zip"', 1), "header entry"),
-    (lambda data: data.replace(b"conv", b"vnoc", 1), "does not have"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda data: b"", "not a weights delta"),
+        (lambda data: data[:-1], "the header declares"),
+        (lambda data: data + b"\0", "the header declares"),
+        (lambda data: data.replace(b'"kind":"xor"', b'"kind":"zip"', 1), "header entry"),
+        (lambda data: data.replace(b"conv", b"vnoc", 1), "does not have"),
+    ],
+)
 def test_damaged_files_are_refused_in_one_line(original, damage, reason):
     state = {name: value + 1 if value.is_floating_point() else value for name, value in original.items()}
     with pytest.raises(ValueError, match=reason) as caught:

@@ -42,8 +42,10 @@ DEFAULT_IMAGE = f"unlearning-kit/codabench:{starter_kit.__version__}"  # built f
 DEFAULT_PER_DAY = 5
 REPO_ROOT = Path(starter_kit.__file__).resolve().parent.parent
 STARTING_KIT_FILES = ("notebooks/starter.ipynb", "pyproject.toml", "environment.yml", "README.md", "Makefile")
-KIT_PACKAGES = {"starter_kit": Path(starter_kit.__file__).resolve().parent,
-                "scoring": Path(scoring.__file__).resolve().parent}
+KIT_PACKAGES = {
+    "starter_kit": Path(starter_kit.__file__).resolve().parent,
+    "scoring": Path(scoring.__file__).resolve().parent,
+}
 STARTING_KIT_PACKAGES = ("data_prep",)  # beside the two above: participants build splits too
 
 
@@ -98,24 +100,42 @@ def export_bundle(options: ExportOptions) -> Path:
     for index, spec in enumerate(options.phases):
         split = load_split(spec.split_dir)
         settings = codabench_data.write_phase_data(
-            split, spec.refs_dir, spec.n_models, staging / f"input_data_{spec.name}",
-            staging / f"reference_data_{spec.name}", spec.name, options.time_limit, options.setup_seconds,
-            options.threads, options.device,
+            split,
+            spec.refs_dir,
+            spec.n_models,
+            staging / f"input_data_{spec.name}",
+            staging / f"reference_data_{spec.name}",
+            spec.name,
+            options.time_limit,
+            options.setup_seconds,
+            options.threads,
+            options.device,
         )
         refs = codabench_data.read_reference(staging / f"reference_data_{spec.name}")["refs"]
         limit = execution_time_limit(settings, float(refs.evaluation_seconds.mean()))
         end = start + timedelta(days=spec.days)
-        tasks.append({
-            "index": index, "name": f"{spec.name} ({settings['split']['name']} split)",
-            "description": f"{spec.n_models} runs on the {settings['split']['dataset']} {settings['split']['name']} split",
-            "input_data": f"input_data_{spec.name}", "reference_data": f"reference_data_{spec.name}",
-            "ingestion_program": "ingestion_program", "scoring_program": "scoring_program",
-        })
+        tasks.append(
+            {
+                "index": index,
+                "name": f"{spec.name} ({settings['split']['name']} split)",
+                "description": f"{spec.n_models} runs on the {settings['split']['dataset']} {settings['split']['name']} split",
+                "input_data": f"input_data_{spec.name}",
+                "reference_data": f"reference_data_{spec.name}",
+                "ingestion_program": "ingestion_program",
+                "scoring_program": "scoring_program",
+            }
+        )
         phase = {
-            "index": index, "name": spec.name.capitalize(), "description": tasks[-1]["description"],
-            "start": start.isoformat(), "end": end.isoformat(), "tasks": [index],
-            "execution_time_limit": limit, "execution_time_limit_ms": limit * 1000,
-            "max_submissions_per_day": options.max_per_day, "make_input_data_available": spec.downloadable,
+            "index": index,
+            "name": spec.name.capitalize(),
+            "description": tasks[-1]["description"],
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "tasks": [index],
+            "execution_time_limit": limit,
+            "execution_time_limit_ms": limit * 1000,
+            "max_submissions_per_day": options.max_per_day,
+            "make_input_data_available": spec.downloadable,
         }
         if index == 0:
             phase["starting_kit"] = "starting_kit"
@@ -123,26 +143,49 @@ def export_bundle(options: ExportOptions) -> Path:
         if options.max_submissions:
             phase["max_submissions"] = options.max_submissions
         phases.append(phase)
-        described.append({**settings, "name": phase["name"], "start": phase["start"], "end": phase["end"],
-                           "execution_time_limit": limit, "max_per_day": options.max_per_day})
+        described.append(
+            {
+                **settings,
+                "name": phase["name"],
+                "start": phase["start"],
+                "end": phase["end"],
+                "execution_time_limit": limit,
+                "max_per_day": options.max_per_day,
+            }
+        )
         start = end
     _write_programs(staging)
     _write_pages(staging, options.title, described)
     _write_solution_and_kit(staging, options.notebook)
     competition = {
-        "version": 2, "title": options.title, "description": "Machine unlearning: forget a forget set, quickly.",
-        "image": "logo.png", "terms": "terms.md", "docker_image": options.docker_image,
-        "enable_detailed_results": True, "registration_auto_approve": False,
-        "pages": [{"title": name.split(".")[0].capitalize(), "file": f"pages/{name}"}
-                  for name in ("overview.md", "data.md", "metric.md", "rules.md", "submit.md")],
+        "version": 2,
+        "title": options.title,
+        "description": "Machine unlearning: forget a forget set, quickly.",
+        "image": "logo.png",
+        "terms": "terms.md",
+        "docker_image": options.docker_image,
+        "enable_detailed_results": True,
+        "registration_auto_approve": False,
+        "pages": [
+            {"title": name.split(".")[0].capitalize(), "file": f"pages/{name}"}
+            for name in ("overview.md", "data.md", "metric.md", "rules.md", "submit.md")
+        ],
         "tasks": tasks,
-        "solutions": [{"index": 0, "name": "starter notebook", "path": "solution", "tasks": [t["index"] for t in tasks]}],
+        "solutions": [
+            {"index": 0, "name": "starter notebook", "path": "solution", "tasks": [t["index"] for t in tasks]}
+        ],
         "phases": phases,
-        "leaderboards": [{
-            "index": 0, "title": "Results", "key": "main",
-            "columns": [{"title": title, "key": key, "index": i, "sorting": sorting, "hidden": hidden, "precision": 4}
-                        for i, (key, title, sorting, hidden) in enumerate(COLUMNS)],
-        }],
+        "leaderboards": [
+            {
+                "index": 0,
+                "title": "Results",
+                "key": "main",
+                "columns": [
+                    {"title": title, "key": key, "index": i, "sorting": sorting, "hidden": hidden, "precision": 4}
+                    for i, (key, title, sorting, hidden) in enumerate(COLUMNS)
+                ],
+            }
+        ],
     }
     if options.queue:
         competition["queue"] = options.queue
@@ -154,8 +197,10 @@ def export_bundle(options: ExportOptions) -> Path:
 
 
 def _write_programs(root: Path) -> None:
-    for name, command in (("ingestion_program", codabench_programs.INGESTION_COMMAND),
-                          ("scoring_program", codabench_programs.SCORING_COMMAND)):
+    for name, command in (
+        ("ingestion_program", codabench_programs.INGESTION_COMMAND),
+        ("scoring_program", codabench_programs.SCORING_COMMAND),
+    ):
         program = root / name
         program.mkdir()
         _copy_packages(program)

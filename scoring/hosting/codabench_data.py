@@ -49,13 +49,20 @@ REFERENCES_FILE = "references.npz"
 CEILING_FILE = "ceiling.json"
 SCORED_PARTS = ("retain", "forget", "test")
 _REFERENCE_ARRAYS = (
-    "forget_conf", "retain_accuracy", "forget_accuracy", "test_accuracy",
-    "training_seconds", "evaluation_seconds", "torch_threads", "models_together",
+    "forget_conf",
+    "retain_accuracy",
+    "forget_accuracy",
+    "test_accuracy",
+    "training_seconds",
+    "evaluation_seconds",
+    "torch_threads",
+    "models_together",
 )
 
 
-def phase_settings(name: str, split, refs: ReferenceSet, limit: float | None, setup_seconds: float,
-                   threads: int, device: str) -> tuple[dict, dict]:
+def phase_settings(
+    name: str, split, refs: ReferenceSet, limit: float | None, setup_seconds: float, threads: int, device: str
+) -> tuple[dict, dict]:
     """(public settings for input_data, the scoring step's settings for reference_data)."""
     seconds, rule = time_limit(SimpleNamespace(time_limit=limit, limit_note="set at export (--time-limit)"), refs)
     public = {
@@ -85,16 +92,34 @@ def phase_settings(name: str, split, refs: ReferenceSet, limit: float | None, se
     return public, private
 
 
-def write_phase_data(split, refs_dir, n_models: int, input_dir: Path, reference_dir: Path, name: str,
-                     limit: float | None, setup_seconds: float, threads: int, device: str) -> dict:
+def write_phase_data(
+    split,
+    refs_dir,
+    n_models: int,
+    input_dir: Path,
+    reference_dir: Path,
+    name: str,
+    limit: float | None,
+    setup_seconds: float,
+    threads: int,
+    device: str,
+) -> dict:
     """Write one phase's input_data and reference_data folders; return its reference_data settings."""
     refs = load_references(split, n_models, refs_dir)
     public, private = phase_settings(name, split, refs, limit, setup_seconds, threads, device)
     job = job_from_split(split, source="", filename="", threads=threads, device=device)
     input_dir.mkdir(parents=True)
     buffer = io.BytesIO()
-    torch.save({"model": job.model, "state": job.state, "parts": job.parts, "recipe": job.recipe,
-                "batch_size": job.batch_size}, buffer)
+    torch.save(
+        {
+            "model": job.model,
+            "state": job.state,
+            "parts": job.parts,
+            "recipe": job.recipe,
+            "batch_size": job.batch_size,
+        },
+        buffer,
+    )
     write_bytes(input_dir / TASK_FILE, buffer.getvalue())
     write_json(input_dir / PHASE_FILE, public)
 
@@ -134,14 +159,18 @@ def read_reference(reference_dir: Path) -> dict:
     with np.load(reference_dir / DATA_FILE) as data:
         parts = {part: (data[f"{part}_images"], data[f"{part}_labels"]) for part in SCORED_PARTS}
     split = SplitArrays(
-        recipe=Recipe.from_dict(phase["recipe"]), in_channels=phase["in_channels"], num_classes=phase["n_classes"],
+        recipe=Recipe.from_dict(phase["recipe"]),
+        in_channels=phase["in_channels"],
+        num_classes=phase["n_classes"],
         parts=parts,
     )
     with np.load(reference_dir / REFERENCES_FILE) as found:
         arrays = {name: found[name] for name in _REFERENCE_ARRAYS}
     refs = ReferenceSet(
-        directory=reference_dir, seeds=np.full(len(arrays["forget_conf"]), -1, dtype=np.int64),
-        sha256=phase["reference_set_sha256"], **arrays,
+        directory=reference_dir,
+        seeds=np.full(len(arrays["forget_conf"]), -1, dtype=np.int64),
+        sha256=phase["reference_set_sha256"],
+        **arrays,
     )
     ceiling_path = reference_dir / CEILING_FILE
     ceiling = json.loads(ceiling_path.read_text()) if ceiling_path.is_file() else None

@@ -109,8 +109,13 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
     """Run the submission; write output_dir/runs and output_dir/ingestion.json; return the record."""
     output_dir = Path(output_dir)
     started = time.monotonic()
-    record = {"status": "failed", "reason": None, "runs": [], "kit_version": starter_kit.__version__,
-              "torch_version": torch.__version__.split("+")[0]}
+    record = {
+        "status": "failed",
+        "reason": None,
+        "runs": [],
+        "kit_version": starter_kit.__version__,
+        "torch_version": torch.__version__.split("+")[0],
+    }
     try:
         task, phase = read_task(Path(input_dir))
         record.update(phase=phase["phase"], n_runs=int(phase["n_runs"]), device=phase["device"])
@@ -137,15 +142,29 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
     original = buffer.getvalue()
     warm_up(spec, original, parts, batch_size, device)
     (output_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
-    record["status"], record["reason"] = _runs(record, source, path.name, seeds, (original, state), spec, parts,
-                                               batch_size, device, limits, allowance, started, output_dir)
+    record["status"], record["reason"] = _runs(
+        record,
+        source,
+        path.name,
+        seeds,
+        (original, state),
+        spec,
+        parts,
+        batch_size,
+        device,
+        limits,
+        allowance,
+        started,
+        output_dir,
+    )
     record["ingestion_seconds"] = round(time.monotonic() - started, 3)
     write_json(output_dir / RESULT_FILE, record)
     return record
 
 
-def _runs(record, source, filename, seeds, original, spec, parts, batch_size, device, limits, allowance, started,
-          output_dir) -> tuple[str, str | None]:
+def _runs(
+    record, source, filename, seeds, original, spec, parts, batch_size, device, limits, allowance, started, output_dir
+) -> tuple[str, str | None]:
     """The load and the N runs, each under an alarm; (status, reason). ``original``: (its bytes, its state_dict)."""
     original, original_state = original
     fired = []
@@ -162,8 +181,10 @@ def _runs(record, source, filename, seeds, original, spec, parts, batch_size, de
         signal.setitimer(signal.ITIMER_REAL, seconds)
         return True
 
-    over = (f"the submission ran past its allowance of {allowance:.1f} s (set-up plus N x the limit of "
-            f"{limits.run_seconds:.3f} s on the mean run time)")
+    over = (
+        f"the submission ran past its allowance of {allowance:.1f} s (set-up plus N x the limit of "
+        f"{limits.run_seconds:.3f} s on the mean run time)"
+    )
     load_started = time.monotonic()
     arm(allowance - (load_started - started))
     try:
@@ -183,7 +204,9 @@ def _runs(record, source, filename, seeds, original, spec, parts, batch_size, de
             return "rejected", over
         run_started = time.monotonic()
         try:
-            message, payload = _run(index, derived_seed(seed), unlearning, original, spec, parts, batch_size, device, filename)
+            message, payload = _run(
+                index, derived_seed(seed), unlearning, original, spec, parts, batch_size, device, filename
+            )
         except _RunTimeout:  # raised outside the submission's own frames
             message, payload = {"ok": False}, b""
         finally:
@@ -192,8 +215,10 @@ def _runs(record, source, filename, seeds, original, spec, parts, batch_size, de
         if fired:
             if remaining < limits.hard_seconds:
                 return "rejected", over
-            return "rejected", (f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
-                                f"(the limit on the mean is {limits.run_seconds:.2f} s)")
+            return "rejected", (
+                f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
+                f"(the limit on the mean is {limits.run_seconds:.2f} s)"
+            )
         if not message.get("ok"):
             return "failed", f"run {index} {message.get('reason', 'failed')}"
         returned = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
@@ -205,7 +230,9 @@ def _runs(record, source, filename, seeds, original, spec, parts, batch_size, de
         except ValueError as error:
             return "failed", f"run {index} returned a model that cannot be stored: {error}"
         write_bytes(output_dir / run_file(index), data)
-        record["runs"].append({"index": index, "seed": int(seed), "reported_seconds": round(seconds, 4), "bytes": len(data)})
+        record["runs"].append(
+            {"index": index, "seed": int(seed), "reported_seconds": round(seconds, 4), "bytes": len(data)}
+        )
     return "completed", None
 
 

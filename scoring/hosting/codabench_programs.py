@@ -35,7 +35,10 @@ def main(argv: list[str]) -> int:
         from scoring.hosting.codabench_ingestion import ingest
 
         record = ingest(Path(argv[1]), Path(argv[2]), Path(argv[3]))
-        print(f"ingestion {record['status']}: {len(record['runs'])} run(s)" + (f"; {record['reason']}" if record["reason"] else ""))
+        print(
+            f"ingestion {record['status']}: {len(record['runs'])} run(s)"
+            + (f"; {record['reason']}" if record["reason"] else "")
+        )
         return 0  # the scoring step reports the status; a nonzero exit here would hide it
     if len(argv) == 3 and argv[0] == "score":
         from scoring.hosting.codabench_scoring import score_prediction

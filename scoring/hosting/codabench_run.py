@@ -87,18 +87,23 @@ def find_phase(competition: dict, name: str) -> tuple[dict, dict]:
     raise ValueError(f"no phase {name!r} in the bundle: choose one of {names}")
 
 
-def run_bundle(bundle: Path, submission: Path, phase_name: str, out: Path, pin_seeds: bool = False,
-               sandboxed: bool | None = None) -> dict:
+def run_bundle(
+    bundle: Path, submission: Path, phase_name: str, out: Path, pin_seeds: bool = False, sandboxed: bool | None = None
+) -> dict:
     """Run SUBMISSION through BUNDLE's phase as the worker would; write OUT (the steps' folders); return scores.json."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty: choose another --out")
     if not Path(submission).exists():
-        raise FileNotFoundError(f"submission {submission} not found: make one with 'python -m starter_kit.notebook pack'")
+        raise FileNotFoundError(
+            f"submission {submission} not found: make one with 'python -m starter_kit.notebook pack'"
+        )
     sandboxed = sandbox.sandbox_problem() is None if sandboxed is None else sandboxed
     root = _unzip(Path(bundle), out / "bundle")
     if not (root / "competition.yaml").is_file():
-        raise ValueError(f"{bundle} has no competition.yaml at its root: export one with 'python -m scoring codabench export'")
+        raise ValueError(
+            f"{bundle} has no competition.yaml at its root: export one with 'python -m scoring codabench export'"
+        )
     competition = yaml.safe_load((root / "competition.yaml").read_text())
     phase, task = find_phase(competition, phase_name)
     limit = int(phase.get("execution_time_limit") or phase.get("execution_time_limit_ms", 600_000) // 1000)
@@ -113,36 +118,64 @@ def run_bundle(bundle: Path, submission: Path, phase_name: str, out: Path, pin_s
     shutil.copytree(root / task["ingestion_program"], prediction / "ingestion_program")
     shutil.copytree(root / task["input_data"], prediction / "input_data")
     if not any((prediction / "program" / name).exists() for name in ("metadata.yaml", "metadata")):
-        shutil.copytree(prediction / "program", prediction / "output")  # what the worker does with a metadata-less program
+        shutil.copytree(
+            prediction / "program", prediction / "output"
+        )  # what the worker does with a metadata-less program
     (prediction / "output").mkdir(exist_ok=True)
-    binds = {"/app/program": prediction / "ingestion_program", "/app/output": prediction / "output",
-             "/app/ingested_program": prediction / "program", "/app/input_data": prediction / "input_data"}
-    code, seconds = _step(prediction, prediction / "ingestion_program", binds, "ingestion", False, limit, env, sandboxed)
+    binds = {
+        "/app/program": prediction / "ingestion_program",
+        "/app/output": prediction / "output",
+        "/app/ingested_program": prediction / "program",
+        "/app/input_data": prediction / "input_data",
+    }
+    code, seconds = _step(
+        prediction, prediction / "ingestion_program", binds, "ingestion", False, limit, env, sandboxed
+    )
     if code is None:
-        return _finish(out, {"status": "failed", "reason": f"Execution Time Limit exceeded. Limit was {limit} seconds"}, sandboxed)
+        return _finish(
+            out, {"status": "failed", "reason": f"Execution Time Limit exceeded. Limit was {limit} seconds"}, sandboxed
+        )
     if (prediction / "output" / WORKER_METADATA).exists():
-        return _finish(out, {"status": "failed", "reason": "the output directory already contains a metadata file "
-                             "(the worker writes it; a submission must not)"}, sandboxed)
+        return _finish(
+            out,
+            {
+                "status": "failed",
+                "reason": "the output directory already contains a metadata file "
+                "(the worker writes it; a submission must not)",
+            },
+            sandboxed,
+        )
     metadata = {"exitCode": None, "elapsedTime": seconds, "ingestionExitCode": code, "ingestionElapsedTime": seconds}
     write_bytes(prediction / "output" / WORKER_METADATA, yaml.dump(metadata, default_flow_style=False).encode())
 
     scoring = out / "scoring"
     shutil.copytree(root / task["scoring_program"], scoring / "program")
-    archive = Path(shutil.make_archive(str(out / "prediction_result"), "zip", prediction / "output"))  # the worker's _put_dir
+    archive = Path(
+        shutil.make_archive(str(out / "prediction_result"), "zip", prediction / "output")
+    )  # the worker's _put_dir
     with zipfile.ZipFile(archive) as result:
         result.extractall(scoring / "input" / "res")
     shutil.copytree(root / task["reference_data"], scoring / "input" / "ref")
     (scoring / "output").mkdir()
     (scoring / "shared").mkdir()
-    binds = {"/app/program": scoring / "program", "/app/output": scoring / "output",
-             "/app/shared": scoring / "shared", "/app/input": scoring / "input"}
+    binds = {
+        "/app/program": scoring / "program",
+        "/app/output": scoring / "output",
+        "/app/shared": scoring / "shared",
+        "/app/input": scoring / "input",
+    }
     code, _ = _step(scoring, scoring / "program", binds, "program", True, limit, {}, sandboxed)
     if code is None:
-        return _finish(out, {"status": "failed", "reason": f"Execution Time Limit exceeded. Limit was {limit} seconds"}, sandboxed)
+        return _finish(
+            out, {"status": "failed", "reason": f"Execution Time Limit exceeded. Limit was {limit} seconds"}, sandboxed
+        )
     try:
         scores = json.loads((scoring / "output" / SCORES_FILE).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        scores = {"status": "failed", "reason": f"the scoring program (exit code {code}) wrote no readable {SCORES_FILE}"}
+        scores = {
+            "status": "failed",
+            "reason": f"the scoring program (exit code {code}) wrote no readable {SCORES_FILE}",
+        }
     return _finish(out, {**scores, "prediction_result_bytes": archive.stat().st_size}, sandboxed, competition)
 
 
@@ -152,21 +185,41 @@ def _finish(out: Path, scores: dict, sandboxed: bool, competition: dict | None =
         keys = [c["key"] for board in competition["leaderboards"] for c in board["columns"]]
         missing = [key for key in keys if key not in scores]
         if missing:
-            scores = {**scores, "status": "failed", "reason": f"scores.json lacks the leaderboard columns {', '.join(missing)}"}
+            scores = {
+                **scores,
+                "status": "failed",
+                "reason": f"scores.json lacks the leaderboard columns {', '.join(missing)}",
+            }
     scores = {**scores, "sandboxed": sandboxed}
     write_json(out / SCORES_FILE, scores)
     return scores
 
 
-def _step(folder: Path, program: Path, binds: dict[str, Path], kind: str, is_scoring: bool, limit: int,
-          env: dict[str, str], sandboxed: bool) -> tuple[int | None, float]:
+def _step(
+    folder: Path,
+    program: Path,
+    binds: dict[str, Path],
+    kind: str,
+    is_scoring: bool,
+    limit: int,
+    env: dict[str, str],
+    sandboxed: bool,
+) -> tuple[int | None, float]:
     """Run one step's program; (exit code, or None past the limit; elapsed seconds). Logs go to FOLDER/*.log."""
     data = folder / "data"
     data.mkdir(exist_ok=True)
     binds = {"/app/data": data, **binds}
     command = yaml.safe_load((program / "metadata.yaml").read_text())["command"]
-    names = ("/app/input_data", "/app/input", "/app/output", "/app/program", "/app/input/ref", "/app/shared",
-             "/app/ingested_program", "/app/input/res")
+    names = (
+        "/app/input_data",
+        "/app/input",
+        "/app/output",
+        "/app/program",
+        "/app/input/ref",
+        "/app/shared",
+        "/app/ingested_program",
+        "/app/input/res",
+    )
     if sandboxed:
         paths = {name: name for name in names}
         argv = _bwrap(binds, substitute(command, kind, is_scoring, paths), env)
@@ -177,15 +230,25 @@ def _step(folder: Path, program: Path, binds: dict[str, Path], kind: str, is_sco
         line = substitute(command, kind, is_scoring, host).replace("python3 ", f"{sys.executable} ", 1)
         argv, cwd = line.split(), str(program)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-    for target in ("/app/output", "/app/shared"):  # the sandbox's user (nobody) writes there, as the container's user does
+    for target in (
+        "/app/output",
+        "/app/shared",
+    ):  # the sandbox's user (nobody) writes there, as the container's user does
         if target in binds:
             binds[target].chmod(0o777)
     for path in folder.rglob("*"):
         path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
     started = time.monotonic()
     with open(folder / f"{kind}.log", "wb") as log:
-        process = subprocess.Popen(argv, cwd=cwd, env=None if sandboxed else env, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=None if sandboxed else env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             code = process.wait(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -200,6 +263,7 @@ def _bwrap(binds: dict[str, Path], command: str, env: dict[str, str]) -> list[st
     environment = {**sandbox.sandbox_environment(threads=1), "PYTHONUNBUFFERED": "1", **env}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"  # python3: this runtime's
     binds = tuple((str(source), target, target != "/app/data") for target, source in sorted(binds.items()))
-    plan = sandbox.SandboxPlan(read_only=sandbox.runtime_paths(), env=environment, tmp_bytes=TMP_BYTES, binds=binds,
-                               workdir="/app/program")
+    plan = sandbox.SandboxPlan(
+        read_only=sandbox.runtime_paths(), env=environment, tmp_bytes=TMP_BYTES, binds=binds, workdir="/app/program"
+    )
     return sandbox.bwrap_argv(plan, command.split(), sandbox.find_bwrap())

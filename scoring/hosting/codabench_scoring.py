@@ -59,7 +59,9 @@ def read_worker_metadata(prediction_dir: Path) -> dict:
     try:
         found = yaml.safe_load((Path(prediction_dir) / WORKER_METADATA).read_text())
     except FileNotFoundError:
-        raise ValueError("the prediction output has no worker metadata: was this not run by a compute worker?") from None
+        raise ValueError(
+            "the prediction output has no worker metadata: was this not run by a compute worker?"
+        ) from None
     except yaml.YAMLError:
         raise ValueError("the worker's metadata is not YAML") from None
     elapsed = found.get("ingestionElapsedTime") if isinstance(found, dict) else None
@@ -81,17 +83,23 @@ def score_prediction(input_dir: Path, output_dir: Path) -> dict:
         ingestion = read_result(input_dir / "res")
         record["time"].update(_efficiency(metadata, phase))
         record["run_seeds"] = [int(s) for s in ingestion.get("seeds", [])]
-        record["runs"] = [{"index": r["index"], "seed": r["seed"], "reported_seconds": r["reported_seconds"]}
-                          for r in ingestion.get("runs", [])]
+        record["runs"] = [
+            {"index": r["index"], "seed": r["seed"], "reported_seconds": r["reported_seconds"]}
+            for r in ingestion.get("runs", [])
+        ]
         if ingestion["status"] != "completed":
             raise _Stop(ingestion["status"], str(ingestion.get("reason") or "the ingestion program stopped"))
         if metadata.get("ingestionExitCode") not in (0, None):
             raise _Stop("failed", f"the ingestion program exited with code {metadata['ingestionExitCode']}")
         if record["time"]["charged_mean_seconds"] > phase["limit_seconds"]:
-            raise _Stop("rejected", (
-                f"mean run time {record['time']['charged_mean_seconds']:.3f} s (the worker's "
-                f"{record['time']['ingestion_elapsed_seconds']:.1f} s less {phase['setup_seconds']:g} s of set-up, "
-                f"over {phase['n_runs']} runs) is over the limit of {phase['limit_seconds']:.3f} s"))
+            raise _Stop(
+                "rejected",
+                (
+                    f"mean run time {record['time']['charged_mean_seconds']:.3f} s (the worker's "
+                    f"{record['time']['ingestion_elapsed_seconds']:.1f} s less {phase['setup_seconds']:g} s of set-up, "
+                    f"over {phase['n_runs']} runs) is over the limit of {phase['limit_seconds']:.3f} s"
+                ),
+            )
         arrays = _score(record, input_dir / "res", reference)
     except _Stop as stop:
         record.update(status=stop.status, reason=stop.reason)
@@ -114,9 +122,14 @@ def scores_json(record: dict) -> dict:
     scored = record["status"] == "scored"
     interval = (record.get("intervals") or {}).get("score") or [None, None]
     values = {
-        "score": record.get("score"), "F": record.get("F"), "retain_ratio": record.get("retain_ratio"),
-        "test_ratio": record.get("test_ratio"), "mean_run_seconds": record["time"].get("charged_mean_seconds"),
-        "N": record["N"], "score_low": interval[0], "score_high": interval[1],
+        "score": record.get("score"),
+        "F": record.get("F"),
+        "retain_ratio": record.get("retain_ratio"),
+        "test_ratio": record.get("test_ratio"),
+        "mean_run_seconds": record["time"].get("charged_mean_seconds"),
+        "N": record["N"],
+        "score_low": interval[0],
+        "score_high": interval[1],
     }
     columns = {key: float(values[key]) if scored and values[key] is not None else 0.0 for key in COLUMN_KEYS}
     return {**columns, "status": record["status"], "reason": record["reason"]}
@@ -128,25 +141,39 @@ def _efficiency(metadata: dict, phase: dict) -> dict:
         "ingestion_elapsed_seconds": round(elapsed, 3),
         "charged_mean_seconds": round(max(0.0, elapsed - float(phase["setup_seconds"])) / int(phase["n_runs"]), 4),
         "measured_by": "the Codabench compute worker (ingestionElapsedTime of the prediction step), "
-                       f"less a set-up allowance of {phase['setup_seconds']:g} s, over N runs",
+        f"less a set-up allowance of {phase['setup_seconds']:g} s, over N runs",
     }
 
 
 def _base_record(phase: dict, refs) -> dict:
     return {
-        "status": None, "reason": None,
+        "status": None,
+        "reason": None,
         "submission": {"name": f"codabench ({phase['phase']})"},
         "split": {key: phase["split"][key] for key in ("dataset", "name", "forget_strategy")},
-        "sealed": True, "N": int(phase["n_runs"]), "n_forget": int(refs.forget_conf.shape[1]),
-        "score": None, "F": None, "RA_U": None, "TA_U": None, "FA_U": None,
-        "RA_R": float(refs.retain_accuracy.mean()), "TA_R": float(refs.test_accuracy.mean()),
+        "sealed": True,
+        "N": int(phase["n_runs"]),
+        "n_forget": int(refs.forget_conf.shape[1]),
+        "score": None,
+        "F": None,
+        "RA_U": None,
+        "TA_U": None,
+        "FA_U": None,
+        "RA_R": float(refs.retain_accuracy.mean()),
+        "TA_R": float(refs.test_accuracy.mean()),
         "FA_R": float(refs.forget_accuracy.mean()),
-        "time": {"limit_seconds": phase["limit_seconds"], "limit_rule": phase["limit_rule"],
-                 "setup_seconds": phase["setup_seconds"],
-                 "reference_mean_training_seconds": phase["reference_mean_training_seconds"]},
+        "time": {
+            "limit_seconds": phase["limit_seconds"],
+            "limit_rule": phase["limit_rule"],
+            "setup_seconds": phase["setup_seconds"],
+            "reference_mean_training_seconds": phase["reference_mean_training_seconds"],
+        },
         "sha256": {"split_manifest": phase["split"]["manifest_sha256"], "reference_set": phase["reference_set_sha256"]},
-        "kit_version": starter_kit.__version__, "torch_version": torch.__version__.split("+")[0],
-        "torch_threads": int(phase["threads"]), "device": phase["device"], "runs": [],
+        "kit_version": starter_kit.__version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "torch_threads": int(phase["threads"]),
+        "device": phase["device"],
+        "runs": [],
     }
 
 
@@ -177,5 +204,7 @@ def _score(record: dict, prediction_dir: Path, reference: dict) -> dict:
     retrained_acc = {c: getattr(refs, c) for c in assessment.ACCURACY_COLUMNS}
     fields, epsilons = assessment.official(unlearned, refs.forget_conf, unlearned_acc, retrained_acc)
     record.update(status="scored", reason=None, **fields)
-    record.update(assessment.assess(unlearned, refs.forget_conf, unlearned_acc, retrained_acc, epsilons, reference["ceiling"]))
+    record.update(
+        assessment.assess(unlearned, refs.forget_conf, unlearned_acc, retrained_acc, epsilons, reference["ceiling"])
+    )
     return {"unlearned_conf": unlearned, "epsilons": epsilons}

@@ -26,8 +26,10 @@ def pages(title: str, phases: list[dict]) -> dict[str, str]:
         f"| {p['limit_seconds']:.3f} s | {p['execution_time_limit']} s | {p['max_per_day']} |"
         for p in phases
     )
-    table = ("| phase | dates | split | N | limit on the mean run time | execution time limit | per day |\n"
-             "|---|---|---|---|---|---|---|\n" + rows)
+    table = (
+        "| phase | dates | split | N | limit on the mean run time | execution time limit | per day |\n"
+        "|---|---|---|---|---|---|---|\n" + rows
+    )
     return {
         "overview.md": f"# {title}\n\nRemove the influence of a *forget set* from a trained model, quickly, so that "
         "the result is indistinguishable from a model retrained from scratch without it, and still accurate. "
@@ -39,7 +41,8 @@ def pages(title: str, phases: list[dict]) -> dict[str, str]:
         "and the retain, forget and validation sets of that phase's split, and nothing else: no test set, no "
         "reference model, no run seed. The development phase's input data can be downloaded; the final phase's "
         "cannot (the private split stays sealed). The starting kit holds the public split's tools and notebook.\n\n"
-        + table + "\n",
+        + table
+        + "\n",
         "metric.md": "# The metric\n\n" + _doc(scoring.metric).split("\n\n")[0] + "\n\nThe score is F x (RA_U / RA_R) "
         "x (TA_U / TA_R): the forgetting quality F (per-example epsilons of a membership test between your N "
         "models and N retrained models, turned into points) times the ratios of your models' retain and test "
@@ -50,7 +53,8 @@ def pages(title: str, phases: list[dict]) -> dict[str, str]:
         "allowance (starting the container, importing torch, loading the data), divided by N. Time your code "
         "does not spend within the allowance is yours; what you do at import counts. The execution time "
         "limit (twice what the rule allows, plus the scoring of N models) only stops a submission that hangs.\n\n"
-        + table + "\n\n## What is sealed\n\nThe test set, the reference models and their outputs, the private "
+        + table
+        + "\n\n## What is sealed\n\nThe test set, the reference models and their outputs, the private "
         "split and the run seeds (drawn when your submission runs, recorded for scoring). A submission is one "
         "`.py` file or notebook (code, at most 1 MiB): weights or data shipped inside are refused.\n\n"
         "## Phases\n\nDevelopment: feedback on the public split, a few submissions a day. Final: one score on the "

@@ -36,9 +36,21 @@ import numpy as np
 import torch
 
 MAGIC = b"KITDLT1\n"
-DTYPES = {str(d).removeprefix("torch."): d for d in (
-    torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
-    torch.int8, torch.uint8, torch.bool)}
+DTYPES = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
+    )
+}
 SUFFIX = ".delta"
 
 
@@ -98,7 +110,7 @@ def _header(data: bytes, original: dict[str, torch.Tensor]) -> tuple[list[dict],
     (length,) = struct.unpack_from("<I", data, len(MAGIC))
     start = len(MAGIC) + 4
     try:
-        entries = json.loads(data[start:start + length])["tensors"]
+        entries = json.loads(data[start : start + length])["tensors"]
     except (ValueError, KeyError, TypeError):
         entries = None
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
@@ -115,7 +127,7 @@ def _header(data: bytes, original: dict[str, torch.Tensor]) -> tuple[list[dict],
             raise ValueError(f"{name} has shape {shape[:6]}, expected {list(original[name].shape)}")
         if kind != "raw" and DTYPES[dtype] != original[name].dtype:
             raise ValueError(f"its {name} is stored as a difference from a tensor of another dtype")
-    return entries, memoryview(data)[start + length:]
+    return entries, memoryview(data)[start + length :]
 
 
 def _size(entry: dict) -> int:

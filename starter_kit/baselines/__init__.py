@@ -53,7 +53,7 @@ To add a baseline:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

@@ -11,7 +11,7 @@ retraining too, so a budget that fits on digits fits on CIFAR-10.
 from __future__ import annotations
 
 import copy
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
