@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scoring.channel import ResultChannel  # noqa: E402
+from scoring.ingestion.channel import ResultChannel  # noqa: E402
 
 SIZES_MIB = {
     "resnet_digits (digits)": 0.3,

@@ -1,7 +1,7 @@
-"""Speed of scoring.metric beside the literal dense transcription, in one run.
+"""Speed of scoring.metric.forgetting beside the literal dense transcription, in one run.
 
 The fast metric runs on every example (the competition's N = 512, |S| = 5,000 by
-default); the dense one (scoring.metric_reference: every sample against every
+default); the dense one (scoring.metric.transcription: every sample against every
 threshold and interval) on the first few only: it takes about 0.3 s each at N = 512.
 Both see the same realistic input, and their epsilons must agree on the shared
 examples. Seconds per example are comparable; the ratio is dense / fast.
@@ -17,7 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from scoring import metric, metric_reference
+from scoring.metric import forgetting as metric
+from scoring.metric import transcription as metric_reference
 
 
 def realistic_confidences(n_models: int, n_examples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +66,8 @@ def main() -> None:
 
     dense_per = dense_s / d
     rows = [
-        ("scoring.metric, all cores", args.n_examples, fast_s),
-        ("scoring.metric, one core", k, serial_s),
+        ("scoring.metric.forgetting, all cores", args.n_examples, fast_s),
+        ("scoring.metric.forgetting, one core", k, serial_s),
         ("metric_reference (dense)", d, dense_s),
     ]
     table = pd.DataFrame(

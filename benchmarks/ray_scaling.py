@@ -14,8 +14,8 @@ address probe, cloud-metadata and usage-stats requests) before they are made.
 Inside, on the tiny digits split (2-epoch recipe, built in a temporary folder), on one
 torch thread, each row times, as the median over ``--repeats``:
 
-- references: ``scoring.references.build_references`` of R models into a fresh folder;
-- submission runs: ``scoring.distributed.run_in_chunks`` of the fine-tune submission of
+- references: ``scoring.references.build.build_references`` of R models into a fresh folder;
+- submission runs: ``scoring.ingestion.chunks.run_in_chunks`` of the fine-tune submission of
   tests/submissions/fine_tune.py, N runs, sealed, with the default chunk size (one chunk
   per task slot, at least 8 runs per chunk), evaluation included. Each chunk starts its
   own sandboxed worker (about 2 s), and one epoch of fine-tuning is about 0.1 s of CPU,
@@ -49,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scoring.ray_backend import LOOPBACK_ONLY_ENV  # noqa: E402  (imports no Ray)
+from scoring.backends.ray_cluster import LOOPBACK_ONLY_ENV  # noqa: E402  (imports no Ray)
 
 SUBMISSION = ROOT / "tests" / "submissions" / "fine_tune.py"
 LOOPBACK = "127.0.0.1"
@@ -134,9 +134,9 @@ def median_of(repeats: int, measure) -> tuple[float, object]:
 
 
 def time_row(split, job, seeds, backend, args, scratch: Path, warm_models: int) -> dict:
-    from scoring.distributed import run_in_chunks
-    from scoring.efficiency import Limits
-    from scoring.references import build_references
+    from scoring.ingestion.chunks import run_in_chunks
+    from scoring.ingestion.limits import Limits
+    from scoring.references.build import build_references
 
     warm = max(2, warm_models)  # a reference set has at least 2 models
     build_references(split, warm, tempfile.mkdtemp(dir=scratch), progress=False, backend=backend)  # untimed warm-up
@@ -172,9 +172,9 @@ def inner(args: argparse.Namespace) -> int:
     from ray.cluster_utils import Cluster
 
     from data_prep.build import BuildOptions, build_split
-    from scoring.backends import LocalBackend
-    from scoring.ingestion import job_from_split
-    from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses
+    from scoring.backends.interface import LocalBackend
+    from scoring.backends.ray_cluster import LOOPBACK_HEX, RayBackend, listening_addresses
+    from scoring.ingestion.runner import job_from_split
     from scoring.score import run_seed
     from starter_kit.splits import load_split
     from starter_kit.submission import submission_source

@@ -25,9 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_prep.build import BuildOptions, build_split  # noqa: E402
-from scoring.efficiency import Limits  # noqa: E402
-from scoring.ingestion import job_from_split, run_submission  # noqa: E402
-from scoring.sandbox import sandbox_problem  # noqa: E402
+from scoring.ingestion.limits import Limits  # noqa: E402
+from scoring.ingestion.runner import job_from_split, run_submission  # noqa: E402
+from scoring.ingestion.sandbox import sandbox_problem  # noqa: E402
 from starter_kit.splits import load_split  # noqa: E402
 
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"

@@ -9,7 +9,7 @@ one-epoch fine-tuning submission at each N. Stages, in seconds:
 - worker start           spawning the worker, importing torch, loading the submission
 - submission runs        the N runs of ``unlearning`` (scorer's wall clock)
 - unlearned evaluation   evaluating the N returned models in the scorer
-- metric                 per-example epsilons, F and the score (scoring.metric)
+- metric                 per-example epsilons, F and the score (scoring.metric.forgetting)
 
     python benchmarks/score_speed.py [--n-models 32 128] [--threads 1] [--epochs E] [--work DIR]
     python benchmarks/score_speed.py --n-models 4 --epochs 1 --time-limit 10   # a quick look
@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from data_prep.build import BuildOptions, build_split
-from scoring.references import build_references
+from scoring.references.build import build_references
 from scoring.score import ScoreOptions, score_submission
 from starter_kit.splits import load_split
 

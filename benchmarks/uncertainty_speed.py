@@ -1,4 +1,4 @@
-"""Cost of scoring.uncertainty, .ceiling, .diagnostics and .auxiliary beside the official F, in one table.
+"""Cost of scoring.assess.uncertainty, .ceiling, .diagnostics and .auxiliary beside the official F, in one table.
 
 For each (N, |S|) the same realistic confidences as benchmarks/metric_speed.py (a
 fine-tuning-like submission) are scored: the official epsilons and F, the F and score
@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from metric_speed import realistic_confidences  # run as a script: benchmarks/ is on sys.path
 
-from scoring import auxiliary, ceiling, diagnostics, metric, uncertainty
+from scoring.assess import auxiliary, ceiling, diagnostics, uncertainty
+from scoring.metric import forgetting as metric
 
 
 def _timed(fn):

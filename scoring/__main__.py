@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from scoring.commands import add_commands
+from scoring.cli import add_commands
 
 
 class _UsageError(Exception):
@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _metric(args: argparse.Namespace) -> int:
-    from scoring.metric_cli import format_report, run_metric
+    from scoring.metric.files import format_report, run_metric
 
     report = run_metric(args.unlearned, args.retrained, out=args.out, n_jobs=args.jobs)
     print(format_report(report))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from scoring import metric
+from scoring.metric import forgetting as metric
 from starter_kit.evaluation import predict
 
 EVAL_BATCH_SIZE = 1024  # inference only: large batches, the result does not depend on it

@@ -3,7 +3,7 @@
 The participant's code runs only inside ingestion's worker; here the returned weights
 are loaded into the scorer's own model of the split's architecture, evaluated on the
 forget, retain and test sets, and compared with the first N reference models through
-``scoring.metric`` (pure functions on arrays).
+``scoring.metric.forgetting`` (pure functions on arrays).
 
 Folder layout of a scoring run (one folder per submission and split, written in a
 hidden staging folder and renamed into place, ``score.json`` last)::
@@ -50,15 +50,15 @@ import pandas as pd
 import torch
 
 import starter_kit
-from scoring import assessment
-from scoring.confinement import make_non_dumpable
-from scoring.efficiency import Limits, default_limit, time_statistics
-from scoring.html_report import render_report
-from scoring.ingestion import Ingestion, job_from_split, run_submission
+from scoring.assess import recompute as assessment
+from scoring.html.pages import render_report
+from scoring.html.summary import score_figure
+from scoring.ingestion.confinement import make_non_dumpable
+from scoring.ingestion.limits import Limits, default_limit, time_statistics
+from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
-from scoring.references import ReferenceSet, load_references
-from scoring.report import score_figure
-from scoring.teams import check_team
+from scoring.ranking.teams import check_team
+from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
@@ -95,8 +95,8 @@ class ScoreOptions:
     progress: bool = True
     unsealed: bool = False
     limit_note: str | None = None  # says why --time-limit was set (e.g. lifted for a sanity row)
-    backend: object | None = None  # a scoring.backends backend: runs in chunks there (None: one local worker)
-    team: str | None = None  # who handed it in (scoring.teams); the command line requires it
+    backend: object | None = None  # a scoring.backends.interface backend: runs in chunks there (None: one local worker)
+    team: str | None = None  # who handed it in (scoring.ranking.teams); the command line requires it
     replace: bool = False  # True: an OUT that already holds a score is replaced
 
 
@@ -169,7 +169,7 @@ def score_submission(options: ScoreOptions) -> dict:
                 job, seeds, limits, evaluate, progress=options.progress, sealed=not options.unsealed
             )
         else:
-            from scoring.distributed import run_in_chunks
+            from scoring.ingestion.chunks import run_in_chunks
 
             ingestion, chunk_outputs = run_in_chunks(
                 job,

@@ -42,15 +42,16 @@ import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 from submissions import _fixtures as kit  # noqa: E402
 
-from scoring import metric, score  # noqa: E402
+from scoring import score
 from scoring.__main__ import main  # noqa: E402
-from scoring.backends import LocalBackend, make_backend  # noqa: E402
-from scoring.distributed import run_in_chunks  # noqa: E402
-from scoring.efficiency import Limits  # noqa: E402
-from scoring.ingestion import job_from_split  # noqa: E402
-from scoring.ray_backend import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
-from scoring.references import build_references, load_references, model_file  # noqa: E402
-from scoring.run_seeds import derived_seed  # noqa: E402
+from scoring.backends.interface import LocalBackend, make_backend  # noqa: E402
+from scoring.backends.ray_cluster import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
+from scoring.ingestion.chunks import run_in_chunks  # noqa: E402
+from scoring.ingestion.limits import Limits  # noqa: E402
+from scoring.ingestion.run_seeds import derived_seed  # noqa: E402
+from scoring.ingestion.runner import job_from_split  # noqa: E402
+from scoring.metric import forgetting as metric  # noqa: E402
+from scoring.references.build import build_references, load_references, model_file  # noqa: E402
 from starter_kit.splits import load_split  # noqa: E402
 from starter_kit.submission import submission_source  # noqa: E402
 
@@ -199,7 +200,7 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
     unlearned = np.stack([o.forget_conf for o in outputs])
     (saved,) = (tmp_path / "local").rglob("unlearned_conf.npy")
     assert np.array_equal(unlearned, np.load(saved))  # every run's confidences, bit for bit
-    # ... hence the official score (scoring.metric, as the scorer computes it) is the local one.
+    # ... hence the official score (scoring.metric.forgetting, as the scorer computes it) is the local one.
     retrained = load_references(split, 4, refs)
     quality = metric.forgetting_quality(unlearned, retrained.forget_conf)
     ra_u, ta_u = [o.retain_accuracy for o in outputs], [o.test_accuracy for o in outputs]

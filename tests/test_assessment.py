@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from submissions import _fixtures as kit
 
-from scoring import assessment
-from scoring.references import build_references
-from scoring.sanity import ROWS, sanity_source, write_sanity_submission
+from scoring.assess import recompute as assessment
+from scoring.bench.sanity import ROWS, sanity_source, write_sanity_submission
+from scoring.references.build import build_references
 from starter_kit.splits import load_split
 
 N = 4
@@ -85,7 +85,7 @@ def test_accuracy_intervals_cover_their_mean():
 
 
 def test_the_normalised_score_is_given_only_against_a_ceiling_at_the_same_n():
-    from scoring import metric
+    from scoring.metric import forgetting as metric
 
     rng = np.random.default_rng(0)
     unlearned, retrained = rng.normal(size=(4, 60)), rng.normal(size=(4, 60))
@@ -108,7 +108,7 @@ def test_the_normalised_score_is_given_only_against_a_ceiling_at_the_same_n():
 
 
 def test_a_score_whose_ceiling_is_at_half_its_n_says_so_and_has_no_normalised_score(split, refs8, rows, tmp_path):
-    from scoring.report import summary_text
+    from scoring.html.summary import summary_text
 
     at_n = summary_text(rows["noise"])
     assert f"ceiling     F of retraining itself at N = {N}:" in at_n and "normalised  F / ceiling" in at_n

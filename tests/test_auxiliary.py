@@ -1,4 +1,4 @@
-"""scoring.auxiliary: KLoM and the likelihood-ratio attack on simulated confidences."""
+"""scoring.assess.auxiliary: KLoM and the likelihood-ratio attack on simulated confidences."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from scoring import auxiliary
+from scoring.assess import auxiliary
 
 
 def _normal(n_models, n_examples, seed, shift=0.0, scale=1.0):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.backends import LocalBackend, make_backend
-from scoring.ray_backend import LOOPBACK_ONLY_ENV
+from scoring.backends.interface import LocalBackend, make_backend
+from scoring.backends.ray_cluster import LOOPBACK_ONLY_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +205,7 @@ class _FakeRay:
 
 
 def test_without_an_address_ray_starts_a_private_instance_on_loopback(monkeypatch):
-    from scoring import ray_backend as backends
+    from scoring.backends import ray_cluster as backends
 
     fake = _FakeRay()
     monkeypatch.setattr(backends, "_import_ray", lambda: fake)
@@ -237,7 +237,7 @@ def test_an_address_where_nothing_listens_is_refused_at_once(monkeypatch):
     """ray.init would retry it for ever (Ray 2.60): the backend checks the port first, on loopback here."""
     import socket
 
-    from scoring import ray_backend
+    from scoring.backends import ray_cluster as ray_backend
 
     fake = _FakeRay()
     monkeypatch.setattr(ray_backend, "_import_ray", lambda: fake)
@@ -261,7 +261,7 @@ def test_a_driver_sends_this_machines_token_as_ray_start_does(monkeypatch, tmp_p
     """Ray 2.60 turns token authentication on for a head started where ~/.ray/auth_token exists;
     a driver must then send it, which Ray does only with RAY_AUTH_MODE=token."""
     pytest.importorskip("ray")
-    from scoring import ray_backend
+    from scoring.backends import ray_cluster as ray_backend
 
     for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         monkeypatch.delenv(name, raising=False)
@@ -285,7 +285,7 @@ def test_closing_cancels_only_tasks_never_collected(monkeypatch):
     # Cancelling a task that has just finished races with Ray's completion of it and kills
     # the driver (Ray 2.60: "Tried to complete task that was not pending"): a collected task
     # is never cancelled, nor one that has finished by the time the backend closes.
-    from scoring import ray_backend
+    from scoring.backends import ray_cluster as ray_backend
 
     fake = _FakeRay()
     monkeypatch.setattr(ray_backend, "_import_ray", lambda: fake)

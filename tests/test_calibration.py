@@ -8,9 +8,9 @@ from submissions import _fixtures as kit
 
 from data_prep.build import BuildOptions, build_split
 from scoring.__main__ import main
-from scoring.backends import LocalBackend
-from scoring.reference_files import calibration_seed, reference_seed
-from scoring.references import build_references, load_references
+from scoring.backends.interface import LocalBackend
+from scoring.references.build import build_references, load_references
+from scoring.references.folder import calibration_seed, reference_seed
 from starter_kit.splits import load_split
 
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"

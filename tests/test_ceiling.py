@@ -1,4 +1,4 @@
-"""scoring.ceiling: the estimator's ceiling (references against references) and the normalised score."""
+"""scoring.assess.ceiling: the estimator's ceiling (references against references) and the normalised score."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from test_uncertainty import FAST, _runs  # the simulated confidences and cheap settings of the interval tests
 
-from scoring import ceiling, metric
+from scoring.assess import ceiling
+from scoring.metric import forgetting as metric
 
 
 def test_ceiling_of_one_distribution_and_retraining_lands_in_it():
@@ -58,7 +59,7 @@ def test_the_ceiling_is_plain_json():
 
 
 def test_the_printed_ceiling_gives_the_n_it_was_measured_at():
-    from scoring.commands import describe_ceiling
+    from scoring.cli import describe_ceiling
 
     reduced = {
         "value": 0.34,

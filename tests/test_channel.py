@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from scoring.channel import MAX_LINE, ChannelError, ResultChannel, WorkerGone
+from scoring.ingestion.channel import MAX_LINE, ChannelError, ResultChannel, WorkerGone
 
 
 def _send_in_pieces(chunks: list[bytes], piece: int):

@@ -12,10 +12,10 @@ import torch
 import yaml
 from submissions import _fixtures as kit
 
-from scoring import sandbox
 from scoring.hosting.codabench_bundle import ExportOptions, PhaseSpec, export_bundle
 from scoring.hosting.codabench_run import run_bundle
 from scoring.hosting.codabench_scoring import COLUMN_KEYS
+from scoring.ingestion import sandbox
 from starter_kit.pack import pack_submission
 from starter_kit.splits import load_split
 

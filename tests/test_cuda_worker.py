@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from data_prep.build import BuildOptions, build_split
-from scoring import sandbox
-from scoring.efficiency import Limits
-from scoring.ingestion import job_from_split, run_submission
+from scoring.ingestion import sandbox
+from scoring.ingestion.limits import Limits
+from scoring.ingestion.runner import job_from_split, run_submission
 from starter_kit.splits import load_split
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -57,7 +57,7 @@ def test_a_sealed_submission_trains_on_the_gpu(tiny_split):
 
 
 def test_reference_models_train_on_the_gpu(tiny_split, tmp_path):
-    from scoring.references import build_references, load_references
+    from scoring.references.build import build_references, load_references
 
     split = load_split(tiny_split)
     build_references(split, 3, tmp_path / "refs", device="cuda", progress=False)

@@ -1,4 +1,4 @@
-"""scoring.diagnostics: per-run distances to retraining, mixtures and identical runs."""
+"""scoring.assess.diagnostics: per-run distances to retraining, mixtures and identical runs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_uncertainty import _pair, _runs  # the simulated confidences of the interval tests
 
-from scoring import diagnostics
+from scoring.assess import diagnostics
 
 
 def _mixture(n_models, n_examples, rng):

@@ -1,4 +1,4 @@
-"""scoring.diagnostics on real models of the tiny digits split: honest submissions stay
+"""scoring.assess.diagnostics on real models of the tiny digits split: honest submissions stay
 unflagged, the original model in half the runs is flagged (issue 20's calibration check).
 
 The simulated confidences of tests/test_diagnostics.py say how the tests behave by
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from submissions import _fixtures as kit
 
-from scoring import diagnostics, metric
-from scoring.references import build_references
+from scoring.assess import diagnostics
+from scoring.metric import forgetting as metric
+from scoring.references.build import build_references
 from starter_kit.baselines import finetune, random_labels
 from starter_kit.evaluation import predict
 from starter_kit.splits import load_split

@@ -1,4 +1,4 @@
-"""A submission's runs in chunks (scoring.distributed) on the local backend: chunking, the time rule, streaming.
+"""A submission's runs in chunks (scoring.ingestion.chunks) on the local backend: chunking, the time rule, streaming.
 
 The same code runs on Ray (tests/ray_in_namespace.py); here a chunk is a stream run in
 this process, which yields each run's outputs as the run is evaluated and then the
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from submissions import _fixtures as kit
 
-from scoring.backends import LocalBackend
-from scoring.distributed import ChunkResult, RunOutputs, run_in_chunks
-from scoring.efficiency import Limits
-from scoring.ingestion import job_from_split
-from scoring.run_seeds import derived_seed
+from scoring.backends.interface import LocalBackend
+from scoring.ingestion.chunks import ChunkResult, RunOutputs, run_in_chunks
+from scoring.ingestion.limits import Limits
+from scoring.ingestion.run_seeds import derived_seed
+from scoring.ingestion.runner import job_from_split
 from scoring.score import run_seed
 
 
@@ -44,7 +44,7 @@ def test_a_pool_streams_every_item_of_every_task():
 
 
 def test_the_chunks_are_covered_in_order_and_default_to_one_per_slot():
-    from scoring.distributed import MIN_CHUNK_RUNS, chunk_bounds, default_chunk_runs
+    from scoring.ingestion.chunks import MIN_CHUNK_RUNS, chunk_bounds, default_chunk_runs
 
     assert chunk_bounds(5, 2) == [(0, 2), (2, 4), (4, 5)]
     assert default_chunk_runs(512, 16) == 32 and default_chunk_runs(20, 16) == MIN_CHUNK_RUNS
@@ -53,8 +53,8 @@ def test_the_chunks_are_covered_in_order_and_default_to_one_per_slot():
 
 
 def test_the_time_rule_charges_all_runs_and_the_mean_load_once():
-    from scoring.distributed import _combine
-    from scoring.ingestion import Ingestion, RunRecord
+    from scoring.ingestion.chunks import _combine
+    from scoring.ingestion.runner import Ingestion, RunRecord
 
     def chunk(first, seconds, load):
         runs = [RunRecord(index=first + k, seed=k, seconds=s, reported_seconds=None) for k, s in enumerate(seconds)]

@@ -30,10 +30,10 @@ import pandas as pd
 import pytest
 from submissions import _fixtures as kit
 
-from scoring import html_report
-from scoring.html_report import fmt, render_leaderboard, render_report, report_links
-from scoring.leaderboard import collect_scores, leaderboard, not_ranked
+from scoring.html import pages as html_report
+from scoring.html.pages import fmt, render_leaderboard, render_report, report_links
 from scoring.outputs import SECRET_ENV
+from scoring.ranking.leaderboard import collect_scores, leaderboard, not_ranked
 
 SLOW = "import time\n\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n    time.sleep(0.3)\n    return net\n"
 BROKEN = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return None\n"
@@ -95,7 +95,7 @@ def without_statistics(record: dict) -> dict:
 
 
 def with_statistics(record: dict) -> dict:
-    """The record plus issue 11's fields, laid out as scoring.assessment writes them, with known values."""
+    """The record plus issue 11's fields, laid out as scoring.assess.recompute writes them, with known values."""
     record = without_statistics(record)
     n_runs = len(record["runs"])
     record["confidence_level"] = 0.95

@@ -16,8 +16,8 @@ import pytest
 import torch
 from submissions import _fixtures as kit
 
-from scoring.efficiency import Limits
-from scoring.ingestion import check_state, job_from_split, run_submission
+from scoring.ingestion.limits import Limits
+from scoring.ingestion.runner import check_state, job_from_split, run_submission
 from starter_kit.splits import load_split
 
 

@@ -1,5 +1,5 @@
-"""scoring.metric: the spec's known properties, hand-checked cases, and the literal dense
-transcription (scoring.metric_reference) on many random inputs."""
+"""scoring.metric.forgetting: the spec's known properties, hand-checked cases, and the literal dense
+transcription (scoring.metric.transcription) on many random inputs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from scoring import metric
-from scoring import metric_reference as reference
+from scoring.metric import forgetting as metric
+from scoring.metric import transcription as reference
 
 DELTA = 1e-5
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoring import metric
 from scoring.__main__ import main
-from scoring.metric_cli import format_report, load_confidences, run_metric
+from scoring.metric import forgetting as metric
+from scoring.metric.files import format_report, load_confidences, run_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import torch
 
-from scoring.references import default_refs_dir
+from scoring.references.build import default_refs_dir
 from starter_kit.baselines import BASELINES
 from starter_kit.notebook import inject_parameters, main, parse_parameters, run_notebook, this_notebook
 from starter_kit.submission import seed_everything, submission_loaders, submission_source

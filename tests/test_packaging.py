@@ -108,13 +108,13 @@ def test_the_three_folders_are_the_only_packages():
 def test_the_wheel_holds_every_module_and_template_of_the_kit(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n for n in names if ".dist-info/" not in n} == _kit_files()
-    assert "starter_kit/baselines/scrub.py" in names and "scoring/templates/report.html" in names
+    assert "starter_kit/baselines/scrub.py" in names and "scoring/html/templates/report.html" in names
 
 
 def test_the_kit_installed_from_its_wheel_scores_the_starter_notebook(wheel, split, refs, tmp_path):
     """Installed with `pip install --target` and run from elsewhere: neither the source
     tree nor the venv's editable install can stand in for the wheel's copy."""
-    from scoring import sandbox
+    from scoring.ingestion import sandbox
     from starter_kit.baselines import BASELINES
 
     site = tmp_path / "site"

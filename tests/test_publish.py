@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from scoring.__main__ import main
-from scoring.publish import PUBLIC_KEYS, PUBLIC_VALUES, publish
+from scoring.ranking.publish import PUBLIC_KEYS, PUBLIC_VALUES, publish
 from starter_kit.atomic import write_json
 
 SEALED = "organisers-only-7f3a"  # stands for anything of organisers/: it must never be published

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from submissions import _fixtures as kit
 
-from scoring import sandbox
 from scoring.__main__ import main as scoring_main
-from scoring.efficiency import Limits
-from scoring.ingestion import job_from_split, run_submission
+from scoring.ingestion import sandbox
+from scoring.ingestion.limits import Limits
+from scoring.ingestion.runner import job_from_split, run_submission
 from starter_kit.splits import load_split
 
 SECRET = "organiser-secret-4f1c9a"
@@ -32,7 +32,7 @@ needs_sandbox = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def secret_refs(split, tmp_path_factory):
     """Two reference models trained with the organisers' secret set (it changes their seeds)."""
-    from scoring.references import build_references
+    from scoring.references.build import build_references
 
     out = tmp_path_factory.mktemp("secret-refs") / "refs"
     with pytest.MonkeyPatch.context() as patch, kit.one_thread():
@@ -131,7 +131,7 @@ def test_the_scorer_can_make_itself_non_dumpable():
     import subprocess
     import sys
 
-    code = "import ctypes; from scoring.confinement import make_non_dumpable as m; m(); print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
+    code = "import ctypes; from scoring.ingestion.confinement import make_non_dumpable as m; m(); print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0"  # PR_GET_DUMPABLE
 
@@ -499,7 +499,7 @@ def test_the_submission_is_frozen_while_the_scorer_evaluates(split):
 
 
 def test_the_scorer_never_freezes_or_kills_its_own_namespace():
-    from scoring import confinement
+    from scoring.ingestion import confinement
 
     own = confinement.pid_namespace(os.getpid())
     for act in (confinement.freeze, confinement.thaw, confinement.kill_namespace, confinement.namespace_processes):

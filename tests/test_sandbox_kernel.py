@@ -16,11 +16,11 @@ import pytest
 import torch
 from submissions import _fixtures as kit
 
-from scoring import cgroups, sandbox, worker_process
-from scoring.efficiency import Limits
-from scoring.ingestion import _read_state, job_from_split, run_submission
-from scoring.payload_check import payload_problem
-from scoring.run_seeds import derived_seed
+from scoring.ingestion import cgroups, sandbox, worker_process
+from scoring.ingestion.limits import Limits
+from scoring.ingestion.payload_check import payload_problem
+from scoring.ingestion.run_seeds import derived_seed
+from scoring.ingestion.runner import _read_state, job_from_split, run_submission
 from starter_kit.splits import load_split
 
 needs_sandbox = pytest.mark.skipif(

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from submissions import _fixtures as kit
 
-from scoring import metric
 from scoring.__main__ import main
-from scoring.references import load_references
+from scoring.metric import forgetting as metric
+from scoring.references.build import load_references
 from starter_kit.splits import load_split
 
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"

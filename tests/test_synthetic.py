@@ -136,7 +136,7 @@ def test_the_split_loads_and_serves_parts_like_cifar10(small_builds):
 
 
 def test_reference_models_train_on_it(small_builds, tmp_path):
-    from scoring.references import build_references
+    from scoring.references.build import build_references
 
     split = load_split(small_builds[0])
     references = build_references(split, n_models=2, refs_dir=tmp_path / "refs", progress=False)

@@ -1,11 +1,12 @@
-"""scoring.uncertainty: intervals for F and the score that cover a known F."""
+"""scoring.assess.uncertainty: intervals for F and the score that cover a known F."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from scoring import metric, uncertainty
+from scoring.assess import uncertainty
+from scoring.metric import forgetting as metric
 
 FAST = {"n_resamples": 999, "n_groups": 4}  # cheap settings for tests that do not measure width
 

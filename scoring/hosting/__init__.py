@@ -1,8 +1,8 @@
 """Hosting a challenge on Codabench: the bundle an organiser uploads, and a local run of it.
 
 This package owns everything Codabench-specific and nothing else; the runs, the
-metric, the score and the report are the kit's own (``scoring.worker``,
-``scoring.assessment``, ``scoring.html_report``), imported, never copied.
+metric, the score and the report are the kit's own (``scoring.ingestion.worker``,
+``scoring.assess.recompute``, ``scoring.html.pages``), imported, never copied.
 
 - ``codabench_bundle``: ``python -m scoring codabench export``, the bundle (competition.yaml,
   pages, the two programs, input and reference data per phase, the starting kit) as a folder

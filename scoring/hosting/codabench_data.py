@@ -4,7 +4,7 @@ input_data (the prediction step; whatever is here the submission can read and pr
 
     task.pt      the contract's inputs only: the architecture's name and sizes, the original
                  model's state_dict, the retain, forget and validation tensors, the batch size
-                 (``scoring.ingestion.job_from_split``, the scorer's own job less the source)
+                 (``scoring.ingestion.runner.job_from_split``, the scorer's own job less the source)
     phase.json   public settings: phase, N, the limit on the mean run time and its rule, the
                  set-up allowance, torch threads, device, kit version
 
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 import starter_kit
-from scoring import assessment
-from scoring.ingestion import job_from_split
-from scoring.references import ReferenceSet, SplitArrays, load_references
+from scoring.assess import recompute as assessment
+from scoring.ingestion.runner import job_from_split
+from scoring.references.build import ReferenceSet, SplitArrays, load_references
 from scoring.score import time_limit
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.recipe import Recipe

@@ -3,7 +3,7 @@
 Run by the bundle's ``ingestion_program`` (``run.py ingest $input $output
 $submission_program``) in Codabench's container, where the container is the sandbox:
 the submission runs in this process, as the kit's own worker runs it, with the worker's
-functions (``scoring.worker``): a fresh copy of the original model per run, seeded with
+functions (``scoring.ingestion.worker``): a fresh copy of the original model per run, seeded with
 ``seed_everything`` and given ``submission_loaders``' seeded loaders, so the contract
 and the derivation of a run's torch and numpy seeds are the scorer's, whatever it is.
 
@@ -47,14 +47,14 @@ from pathlib import Path
 import torch
 
 import starter_kit
-from scoring.efficiency import Limits
 from scoring.hosting.codabench_data import read_task
 from scoring.hosting.weights_delta import SUFFIX, encode
-from scoring.ingestion import check_state
-from scoring.run_seeds import (
+from scoring.ingestion.limits import Limits
+from scoring.ingestion.run_seeds import (
     derived_seed,  # the seed a run sees, as the scorer derives it
 )
-from scoring.worker import (  # the scorer's run, not a copy
+from scoring.ingestion.runner import check_state
+from scoring.ingestion.worker import (  # the scorer's run, not a copy
     _Parts,
     _run,
     load_submission,

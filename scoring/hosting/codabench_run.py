@@ -17,7 +17,7 @@ and ``/app/input/ref``
 (reference_data, laid out only now) and ``/app/shared``. Each step is killed past the
 phase's ``execution_time_limit``, which the worker reports as a failure.
 
-Each step runs in bubblewrap where it can start (``scoring.sandbox``: no network, the
+Each step runs in bubblewrap where it can start (``scoring.ingestion.sandbox``: no network, the
 Python runtime read-only, nothing of this machine but the bound folders), standing in
 for the worker's container; elsewhere as plain processes with the host folders
 substituted for ``/app/...`` (recorded as ``sandboxed: false``). ``--pin-seeds`` gives the
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import yaml
 
-from scoring import sandbox
 from scoring.hosting.codabench_ingestion import PINNED_SEEDS_ENV
 from scoring.hosting.codabench_scoring import SCORES_FILE, WORKER_METADATA
+from scoring.ingestion import sandbox
 from scoring.score import run_seed
 from starter_kit.atomic import write_bytes, write_json
 
@@ -259,7 +259,7 @@ def _step(
 
 
 def _bwrap(binds: dict[str, Path], command: str, env: dict[str, str]) -> list[str]:
-    """bwrap argv from ``scoring.sandbox`` (runtime read-only, no network) plus the worker's /app binds."""
+    """bwrap argv from ``scoring.ingestion.sandbox`` (runtime read-only, no network) plus the worker's /app binds."""
     environment = {**sandbox.sandbox_environment(threads=1), "PYTHONUNBUFFERED": "1", **env}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"  # python3: this runtime's
     binds = tuple((str(source), target, target != "/app/data") for target, source in sorted(binds.items()))

@@ -4,9 +4,9 @@ Run by the bundle's ``scoring_program`` (``run.py score $input $output``) with
 ``/app/input/res`` (the prediction step's output, beside the ``metadata`` file the compute
 worker wrote) and ``/app/input/ref`` (reference_data). It never trains and never runs
 participant code: each returned model is decoded from its exact difference with the
-original (``scoring.hosting.weights_delta``: no pickle), checked against the original architecture (``scoring.ingestion.check_state``) and
+original (``scoring.hosting.weights_delta``: no pickle), checked against the original architecture (``scoring.ingestion.runner.check_state``) and
 evaluated by ``scoring.outputs.Evaluator``; the score, its interval, the ceiling and the
-diagnostics are ``scoring.assessment``'s, the page ``scoring.html_report``'s.
+diagnostics are ``scoring.assess.recompute``'s, the page ``scoring.html.pages``'s.
 
 Efficiency comes from the worker's ``metadata`` alone (``ingestionElapsedTime``: the
 ingestion container's wall time, which the submission cannot write: the worker refuses
@@ -28,12 +28,12 @@ import torch
 import yaml
 
 import starter_kit
-from scoring import assessment
+from scoring.assess import recompute as assessment
 from scoring.hosting.codabench_data import read_reference
 from scoring.hosting.codabench_ingestion import read_result, run_file
 from scoring.hosting.weights_delta import decode
-from scoring.html_report import render_report
-from scoring.ingestion import check_state
+from scoring.html.pages import render_report
+from scoring.ingestion.runner import check_state
 from scoring.outputs import Evaluator
 from starter_kit.atomic import write_bytes, write_json
 

@@ -1,7 +1,7 @@
 """The competition's pages, terms and logo, written from the kit's own texts and the phases' numbers.
 
 Each page is Markdown; the metric, the efficiency rule and the contract are the
-docstrings of the modules that implement them (``scoring.metric``, ``scoring.efficiency``,
+docstrings of the modules that implement them (``scoring.metric.forgetting``, ``scoring.ingestion.limits``,
 ``starter_kit.submission``), so a page cannot drift from the code that scores.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import inspect
 import io
 
-import scoring.efficiency
-import scoring.metric
+import scoring.ingestion.limits
+import scoring.metric.forgetting
 import starter_kit.submission
 
 
@@ -43,12 +43,16 @@ def pages(title: str, phases: list[dict]) -> dict[str, str]:
         "cannot (the private split stays sealed). The starting kit holds the public split's tools and notebook.\n\n"
         + table
         + "\n",
-        "metric.md": "# The metric\n\n" + _doc(scoring.metric).split("\n\n")[0] + "\n\nThe score is F x (RA_U / RA_R) "
+        "metric.md": "# The metric\n\n"
+        + _doc(scoring.metric.forgetting).split("\n\n")[0]
+        + "\n\nThe score is F x (RA_U / RA_R) "
         "x (TA_U / TA_R): the forgetting quality F (per-example epsilons of a membership test between your N "
         "models and N retrained models, turned into points) times the ratios of your models' retain and test "
         "accuracies to the retrained models'. Each submission's page (detailed results) shows the score with "
         "its 95% interval, the estimator's ceiling at this N and per-run diagnostics.\n",
-        "rules.md": "# Rules\n\n## Efficiency\n\n" + _doc(scoring.efficiency).split("\n\n")[2] + "\n\nOn Codabench "
+        "rules.md": "# Rules\n\n## Efficiency\n\n"
+        + _doc(scoring.ingestion.limits).split("\n\n")[2]
+        + "\n\nOn Codabench "
         "the time is the compute worker's own: the wall time of the ingestion step, less a fixed set-up "
         "allowance (starting the container, importing torch, loading the data), divided by N. Time your code "
         "does not spend within the allowance is yours; what you do at import counts. The execution time "

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from data_prep.build import BuildOptions, build_split
-from scoring.references import build_references
+from scoring.references.build import build_references
 from scoring.score import ScoreOptions, score_submission
 from starter_kit.splits import load_split
 

@@ -1,0 +1,1 @@
+"""Everything reported beside the official score: intervals, the ceiling, diagnostics, auxiliary metrics."""

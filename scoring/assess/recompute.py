@@ -1,0 +1,328 @@
+"""Everything a score folder reports beside the official score, from its saved arrays alone.
+
+This module owns the step from a scoring run's arrays to the statistics that make a
+score trustworthy (issue "Scores people can trust"), and the recomputation of all of
+it from a score folder (``python -m scoring recompute DIR``). It only assembles: the
+statistics themselves are ``scoring.assess.uncertainty`` (intervals), ``scoring.assess.ceiling`` (the
+estimator's ceiling), ``scoring.assess.diagnostics`` (per-run diagnostics) and
+``scoring.assess.auxiliary`` (metrics from the literature), the official score is
+``scoring.metric.forgetting``. Nothing here changes the official score.
+
+The arrays (shapes [N, |S|] for confidences, [N] for per-model accuracies) live in the
+score folder: ``unlearned_conf.npy`` and ``runs.csv`` (participant-facing), and in
+``organisers/``: ``retrained_conf.npy`` and ``retrained_accuracies.csv`` (reference
+outputs, which participants never get).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scoring.assess import auxiliary, diagnostics, uncertainty
+from scoring.assess import ceiling as estimator_ceiling  # not "ceiling": assess() takes an argument of that name
+from scoring.metric import forgetting as metric
+
+ASSESSMENT_SEED = 2023  # every resampling draws from this seed: same arrays, same intervals
+ACCURACY_RESAMPLES = 9999
+ORGANISERS_DIR = "organisers"
+ACCURACY_COLUMNS = ("retain_accuracy", "forget_accuracy", "test_accuracy")
+
+
+def mean_interval(
+    values, confidence_level: float = uncertainty.CONFIDENCE_LEVEL, seed: int = ASSESSMENT_SEED
+) -> list[float]:
+    """Percentile bootstrap interval of the mean of per-model values [N] (accuracies)."""
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(ACCURACY_RESAMPLES, len(values)))].mean(axis=1)
+    tail = 100 * (1 - confidence_level) / 2
+    return [float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))]
+
+
+def official(unlearned_conf, retrained_conf, unlearned_acc: dict, retrained_acc: dict) -> tuple[dict, np.ndarray]:
+    """The official score's fields (score, F, RA/TA/FA of both sides, ratios, epsilon summary) and the epsilons."""
+    n_models = unlearned_conf.shape[0]
+    epsilons, undefined = metric.per_example_epsilons(unlearned_conf, retrained_conf, return_undefined=True)
+    quality = metric.forgetting_quality_from_epsilons(epsilons, n_models)
+    ra_u, ta_u = unlearned_acc["retain_accuracy"], unlearned_acc["test_accuracy"]
+    ra_r, ta_r = retrained_acc["retain_accuracy"], retrained_acc["test_accuracy"]
+    fields = {
+        "score": metric.official_score(quality, ra_u, ta_u, ra_r, ta_r),
+        "F": quality,
+        "RA_U": float(np.mean(ra_u)),
+        "TA_U": float(np.mean(ta_u)),
+        "FA_U": float(np.mean(unlearned_acc["forget_accuracy"])),
+        "RA_R": float(np.mean(ra_r)),
+        "TA_R": float(np.mean(ta_r)),
+        "FA_R": float(np.mean(retrained_acc["forget_accuracy"])),
+        "epsilons": {
+            "mean": float(epsilons.mean()),
+            "median": float(np.median(epsilons)),
+            "share_at_cap": float(np.mean(epsilons >= metric.EPSILON_CAP)),
+            "bin_width": metric.BIN_WIDTH,
+            "bin_counts": [int(c) for c in metric.epsilon_bin_counts(epsilons, n_models)],
+            # metric.md: where no threshold survives, epsilon 0 (full points), counted here
+            "undefined_examples": int(np.sum(undefined)),
+        },
+    }
+    fields["retain_ratio"] = fields["RA_U"] / fields["RA_R"]
+    fields["test_ratio"] = fields["TA_U"] / fields["TA_R"]
+    return fields, epsilons
+
+
+def assess(
+    unlearned_conf: np.ndarray,
+    retrained_conf: np.ndarray,
+    unlearned_acc: dict,
+    retrained_acc: dict,
+    epsilons: np.ndarray,
+    ceiling: dict | None,
+    seed: int = ASSESSMENT_SEED,
+) -> dict:
+    """Intervals, normalised score, per-run diagnostics and auxiliary metrics of one scoring.
+
+    ``unlearned_acc`` / ``retrained_acc``: {retain_accuracy, forget_accuracy,
+    test_accuracy: arrays [N]}, run k pairing with reference k. ``ceiling``: the
+    reference set's ``scoring.assess.ceiling.ceiling`` at this N (None: not reported). The
+    normalised score F / ceiling is given only against a ceiling measured at this N
+    (2N references); against a smaller one it is None and ``normalised_score_note`` says why.
+    """
+    n_models = unlearned_conf.shape[0]
+    record: dict = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}
+    if n_models >= 3:  # the jackknife over model pairs needs three
+        both = uncertainty.score_interval(
+            unlearned_conf,
+            retrained_conf,
+            unlearned_acc["retain_accuracy"],
+            unlearned_acc["test_accuracy"],
+            retrained_acc["retain_accuracy"],
+            retrained_acc["test_accuracy"],
+            random_state=seed,
+            epsilons=epsilons,
+        )
+        quality, score = both["forgetting_quality"], both["score"]
+        record["intervals"].update(score=[score["low"], score["high"]], F=[quality["low"], quality["high"]])
+        record["uncertainty"] = {
+            key: quality[key]
+            for key in (
+                "method",
+                "confidence_level",
+                "n_resamples",
+                "n_groups",
+                "group_size",
+                "n_model_examples",
+                "random_state",
+                "standard_error",
+                "standard_errors",
+                "models_only",
+            )
+            if key in quality
+        }
+        record["uncertainty"]["score_standard_error"] = score["standard_error"]
+    for side, accuracies in (("U", unlearned_acc), ("R", retrained_acc)):
+        for short, column in zip(("RA", "FA", "TA"), ACCURACY_COLUMNS):
+            record["intervals"][f"{short}_{side}"] = mean_interval(accuracies[column], seed=seed)
+    record["accuracy_intervals"] = {
+        "method": "percentile bootstrap of the mean over models",
+        "n_resamples": ACCURACY_RESAMPLES,
+        "random_state": seed,
+    }
+    if ceiling is not None:
+        record["ceiling"] = ceiling
+        record["normalised_score"] = None
+        if ceiling["n_models"] != n_models:  # F at N against a ceiling at fewer models would flatter it
+            record["normalised_score_note"] = omitted_normalised_score(ceiling["n_models"], n_models)
+        else:
+            value = float(metric.forgetting_quality_from_epsilons(epsilons, n_models))
+            record["normalised_score"] = float(estimator_ceiling.normalised_score(value, ceiling["value"]))
+        if record["normalised_score"] is not None and "F" in record["intervals"]:
+            record["intervals"]["normalised_score"] = [
+                float(v)
+                for v in estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
+            ]
+    record["diagnostics"] = _diagnostics(unlearned_conf, retrained_conf)
+    record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)
+    return record
+
+
+def omitted_normalised_score(ceiling_n: int, n_models: int) -> str:
+    """Why a score has no normalised score: its ceiling was measured at another N."""
+    return (
+        f"no normalised score: the ceiling was measured at N = {ceiling_n}, not at this N = {n_models} "
+        f"(a ceiling at N needs 2N = {2 * n_models} references)"
+    )
+
+
+def _diagnostics(unlearned_conf, retrained_conf) -> dict:
+    found = diagnostics.run_diagnostics(unlearned_conf, retrained_conf)
+    per_run = {key: [float(v) for v in found[key]] for key in ("distance", "mean_z")}
+    per_run["retrained_like"] = [bool(v) for v in found["retrained_like"]]
+    per_run["group"] = [int(v) for v in found["groups"]]
+    flags = []
+    if found["identical"]:
+        flags.append("identical: every run returned the same outputs (a deterministic submission: F = 0)")
+    if found["duplicates"]:
+        sizes = ", ".join(str(len(group)) for group in found["duplicate_groups"])
+        flags.append(
+            f"duplicates: groups of runs returned byte-identical outputs ({sizes} runs; independent runs never coincide)"
+        )
+    if found["mixture"]:
+        sizes = [int(s) for s in found["group_sizes"]]
+        flags.append(f"mixture: the runs fall into two clearly different groups of {sizes[0]} and {sizes[1]}")
+    return {
+        "per_run": per_run,
+        "flags": flags,
+        "identical": bool(found["identical"]),
+        "mixture": bool(found["mixture"]),
+        "duplicates": bool(found["duplicates"]),
+        "duplicate_groups": [[int(k) for k in group] for group in found["duplicate_groups"]],
+        "n_distinct_runs": int(found["n_distinct_runs"]),
+        "mixture_separation": _finite(found["mixture_separation"]),
+        "mixture_threshold": _finite(found["mixture_threshold"]),
+        "reference_distance_max": float(np.max(found["reference_distance"])),
+        "statistic": "Kolmogorov-Smirnov distance between a run's forget-set z-scores and the references' pooled z-scores",
+    }
+
+
+def _auxiliary(unlearned_conf, retrained_conf) -> dict:
+    found = {
+        "klom": {
+            **auxiliary.klom_summary(unlearned_conf, retrained_conf),
+            "paper": "Georgiev et al. 2024, Attribute-to-Delete: Machine Unlearning via Datamodel Matching (KLoM)",
+            "better": "lower",
+        }
+    }
+    if unlearned_conf.shape[0] >= 3:
+        lira = auxiliary.likelihood_ratio_accuracy(unlearned_conf, retrained_conf)
+        found["ulira"] = {
+            "mean": lira["mean"],
+            "median": lira["median"],
+            "paper": "Hayes et al. 2024, Inexact Unlearning Needs More Careful Evaluations (U-LiRA)",
+            "better": "closer to 0.5",
+        }
+    return found
+
+
+def _finite(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def accuracies_from_frame(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {column: frame[column].to_numpy(dtype=np.float64) for column in ACCURACY_COLUMNS}
+
+
+def recompute(folder: str | Path) -> dict:
+    """Every number of a score folder's score.json, recomputed from its saved arrays alone.
+
+    Returns {"official": ..., "assessment": ..., "matches": bool, "differences": [...]}:
+    the official fields and the statistics recomputed, and where they differ from what
+    score.json says.
+    """
+    folder = Path(folder)
+    record_path = folder / "score.json"
+    if not record_path.is_file():
+        raise FileNotFoundError(f"{folder} has no score.json: give a folder written by 'python -m scoring score'")
+    record = json.loads(record_path.read_text())
+    if record.get("status") != "scored":
+        raise ValueError(
+            f"{folder} holds a {record.get('status')} submission: only scored ones have arrays to recompute"
+        )
+    organisers = folder / ORGANISERS_DIR
+    needed = [
+        folder / "unlearned_conf.npy",
+        folder / "runs.csv",
+        organisers / "retrained_conf.npy",
+        organisers / "retrained_accuracies.csv",
+    ]
+    missing = [str(p.relative_to(folder)) for p in needed if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} lacks {', '.join(missing)}: recomputing needs the organisers' copy of the folder"
+        )
+    unlearned, retrained = np.load(needed[0]), np.load(needed[2])
+    unlearned_acc = accuracies_from_frame(pd.read_csv(needed[1]))
+    retrained_acc = accuracies_from_frame(pd.read_csv(needed[3]))
+    fields, epsilons = official(unlearned, retrained, unlearned_acc, retrained_acc)
+    assessment = assess(
+        unlearned,
+        retrained,
+        unlearned_acc,
+        retrained_acc,
+        epsilons,
+        record.get("ceiling"),
+        seed=int(record.get("accuracy_intervals", {}).get("random_state", ASSESSMENT_SEED)),
+    )
+    differences = [key for key, value in fields.items() if not _same(value, record.get(key))]
+    differences += [
+        key
+        for key in ("intervals", "normalised_score", "diagnostics", "auxiliary")
+        if key in record and not _same(assessment.get(key), record.get(key))
+    ]
+    return {"official": fields, "assessment": assessment, "matches": not differences, "differences": differences}
+
+
+def _same(a, b) -> bool:
+    """Equal as score.json stores them (JSON round trip; floats to 12 significant digits)."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(value):
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(f"{float(value):.12g}")
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def reference_ceiling(split, n_models: int, refs_dir=None) -> dict | None:
+    """The estimator's ceiling at N for a split's reference set, using every reference there.
+
+    Computed once per (reference set, N) and kept as ``ceiling-N<N>.json`` in the
+    reference folder (keyed by the sha256 of the references it used, so a larger set
+    recomputes it). None where N is too small for it (N < 3).
+    """
+    from scoring.references.build import count_references, load_references
+    from starter_kit.atomic import write_json
+
+    if n_models < 3:
+        return None
+    refs = load_references(split, max(count_references(split, refs_dir), n_models), refs_dir)
+    cache = Path(refs.directory) / f"ceiling-N{n_models}.json"
+    if cache.is_file():
+        try:
+            kept = json.loads(cache.read_text())
+            if kept.get("reference_set_sha256") == refs.sha256:
+                return kept
+        except (json.JSONDecodeError, OSError):
+            pass
+    try:
+        found = estimator_ceiling.ceiling(refs.forget_conf, n_models, random_state=ASSESSMENT_SEED)
+    except ValueError:  # too few references to split in two halves of three or more
+        return None
+    found.pop("interval", None)  # the first split's full interval record: bulky, not needed beside the value
+    result = {**json_safe(found), "reference_set_sha256": refs.sha256}
+    write_json(cache, result)
+    return result
+
+
+def json_safe(value):
+    """JSON-safe: numpy scalars and arrays to Python, NaN and infinity to None."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -1,0 +1,1 @@
+"""The scorer checking itself: the baseline zoo, the sanity rows, the CIFAR rehearsal."""

@@ -1,0 +1,310 @@
+"""Ingestion: run a submission N times in isolation and hand back the models it returns.
+
+One fresh worker process per submission (``python -m scoring.ingestion.worker``, see
+``scoring.ingestion.worker``) performs the N runs one after another, each on a fresh copy of
+the original model. It runs inside the OS sandbox of ``scoring.ingestion.sandbox`` under the
+kernel limits of ``scoring.ingestion.confinement`` (or, with ``sealed=False``, as a plain
+process with the same limits, for participants whose machine cannot build the
+sandbox). The worker receives only what the contract gives a submission: the original
+model's state, the retain, forget and validation tensors, and each run's seed when
+that run starts. Starting that process, its pipes, freezing it and ending it are
+``scoring.ingestion.worker_process``'s; this module is the contract and the protocol.
+
+The scorer's side, here, enforces ``scoring.ingestion.limits``'s rule with its own clock:
+each run is timed from sending its command to receiving its whole model, the
+submission is frozen (the cgroup freezer, SIGSTOP without one) while the scorer
+evaluates what it returned, and every process it started is killed and counted when
+the worker ends. Too slow means
+``rejected``; a crash, an exception, an exit, a forged or garbled message, or a return
+value that is not a model of the original architecture with finite weights means
+``failed``. Each returned state_dict's archive is checked first, nothing allocated
+(``scoring.ingestion.payload_check``: stored entries, the original's keys, shapes and sizes),
+then read with ``torch.load(weights_only=True)``, checked, and handed to ``on_model``
+before the next run starts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from scoring.ingestion import sandbox
+from scoring.ingestion.channel import ChannelError, WorkerGone
+from scoring.ingestion.limits import Limits
+from scoring.ingestion.payload_check import payload_problem
+from scoring.ingestion.run_seeds import derived_seed
+from scoring.ingestion.worker_process import WorkerProcess, exit_description
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """Everything a worker receives (and nothing else): see ``job_from_split``."""
+
+    source: str
+    filename: str
+    model: dict  # {"name", "in_channels", "num_classes"}
+    state: dict[str, torch.Tensor]
+    parts: dict[str, tuple[torch.Tensor, torch.Tensor]]  # retain, forget, val: (images, labels)
+    batch_size: int
+    threads: int
+    recipe: dict  # the split's training recipe, which the loaders carry (submission_loaders)
+    device: str = "cpu"
+
+
+def job_from_split(split, source: str, filename: str, threads: int | None = None, device: str = "cpu") -> WorkerJob:
+    """The job for one submission on ``split``: the original model, retain, forget and val only."""
+    return WorkerJob(
+        source=source,
+        filename=filename,
+        model={
+            "name": split.recipe.model,
+            "in_channels": int(split.dataset.image_shape[0]),
+            "num_classes": int(split.dataset.num_classes),
+        },
+        state={name: value.detach().cpu() for name, value in split.original_model().state_dict().items()},
+        parts={part: (split.images(part), split.labels(part)) for part in ("retain", "forget", "val")},
+        batch_size=int(split.recipe.batch_size),
+        recipe=split.recipe.to_dict(),
+        threads=int(threads or torch.get_num_threads()),
+        device=str(device),
+    )
+
+
+@dataclass
+class RunRecord:
+    """One completed run: its seed, the scorer's time for it, and the time the worker reported."""
+
+    index: int
+    seed: int
+    seconds: float
+    reported_seconds: float | None
+
+
+@dataclass
+class Ingestion:
+    """What running a submission produced. ``status`` is completed, rejected or failed."""
+
+    status: str
+    reason: str | None
+    sealed: bool = True
+    runs: list[RunRecord] = field(default_factory=list)
+    setup_seconds: float | None = None
+    load_seconds: float | None = None
+    wall_seconds: float = 0.0
+    callback_seconds: float = 0.0
+    output: str = ""
+    output_bytes: int = 0
+    output_truncated: bool = False
+    processes_left: int = 0  # still running in the sandbox when the worker ended (all killed)
+    processes_survived: int = 0  # still there after the kill: must be 0
+    process_cap_hit: bool = False
+    memory_cap_hit: bool = False  # the memory cgroup's cap was reached
+    cgroups_missing: list[str] = field(default_factory=list)  # controllers this host did not give (fallbacks used)
+
+
+def check_state(state: object, reference: dict[str, torch.Tensor]) -> str | None:
+    """Why ``state`` is not a state_dict of the reference's architecture with finite weights, or None."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        return "returned a model whose state_dict is not a mapping of names to tensors"
+    missing = [name for name in reference if name not in state]
+    unexpected = [name for name in state if name not in reference]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
+        return f"returned a model of another architecture ({'; '.join(parts)})"
+    for name, expected in reference.items():
+        value = state[name]
+        if tuple(value.shape) != tuple(expected.shape):
+            return (
+                f"returned a model of another architecture ({name} has shape {list(value.shape)}, "
+                f"expected {list(expected.shape)})"
+            )
+        if value.is_floating_point() != expected.is_floating_point() or value.is_complex():
+            return f"returned a model whose {name} is {value.dtype}, expected {expected.dtype}"
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            kind = "NaN" if torch.isnan(value).any() else "infinite"
+            return f"returned a model with {kind} weights in {name}"
+    return None
+
+
+def run_submission(
+    job: WorkerJob,
+    seeds: list[int],
+    limits: Limits,
+    on_model: Callable[[int, dict[str, torch.Tensor]], None],
+    progress: bool = True,
+    sealed: bool = True,
+) -> Ingestion:
+    """Run ``unlearning`` once per seed in one fresh worker; call ``on_model(k, state_dict)`` per run.
+
+    Stops at the first run that fails and as soon as the time spent exceeds what N runs
+    may take. Never raises for anything the submission does; the returned
+    :class:`Ingestion` says what happened. ``on_model`` may raise ValueError("returned a
+    model that ...") to fail the run. Raises ``sandbox.SandboxUnavailable`` when
+    ``sealed`` and the sandbox cannot start here.
+    """
+    if sealed:
+        sandbox.require_sandbox()
+    workdir = Path(tempfile.mkdtemp(prefix="unlearning-worker-"))  # the unsealed worker's folders; bound nowhere
+    result = Ingestion(status="completed", reason=None, sealed=sealed)
+    with tempfile.TemporaryFile() as job_file:  # unnamed (O_TMPFILE): the worker reads it from a descriptor
+        torch.save(
+            {
+                "source": job.source,
+                "filename": job.filename,
+                "model": job.model,
+                "state": job.state,
+                "parts": job.parts,
+                "batch_size": job.batch_size,
+                "recipe": job.recipe,
+                "threads": job.threads,
+                "device": job.device,
+                "memory_bytes": limits.memory_for(job.device),
+            },
+            job_file,
+        )
+        job_file.flush()
+        job_file.seek(0)
+        started = time.monotonic()
+        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job, limits, sealed)
+    bar = tqdm(total=len(seeds), desc="submission runs", unit="run", disable=not progress, leave=False)
+    try:
+        _drive(worker, job, seeds, limits, on_model, result, bar)
+    finally:
+        bar.close()
+        worker.stop(result)
+        result.wall_seconds = time.monotonic() - started
+        shutil.rmtree(workdir, ignore_errors=True)
+    if result.memory_cap_hit and result.status != "completed":
+        result.status = "rejected"
+        result.reason = f"the submission exceeded its memory ({result.reason})"
+    elif result.process_cap_hit and result.status != "completed":
+        result.status = "rejected"
+        result.reason = f"the submission reached the cap of {limits.processes} processes and threads ({result.reason})"
+    return result
+
+
+def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_model, result: Ingestion, bar) -> None:
+    """The scorer's side of the protocol; fills ``result`` (status completed unless something stops it)."""
+    process, channel = worker.process, worker.channel
+    reference = job.state
+    max_model = 2 * sum(v.numel() * v.element_size() for v in reference.values()) + (1 << 20)
+    allowance = limits.allowance(len(seeds))
+
+    def fail(status: str, reason: str) -> None:
+        result.status, result.reason = status, reason
+
+    def gone(during: str) -> None:
+        fail("failed", f"the worker process {exit_description(process)} {during}")
+
+    try:
+        message = channel.message(limits.setup_seconds)
+    except WorkerGone:
+        return gone("while starting")
+    except ChannelError as error:
+        return fail("failed", f"{error} while starting")
+    if message is None or message.get("event") != "warm":
+        return fail("failed", f"the worker did not start within {limits.setup_seconds:g} s")
+    result.setup_seconds = time.monotonic() - worker.started
+
+    def over_allowance(spent: float, what: str) -> None:
+        fail(
+            "rejected",
+            f"{what} took {spent:.2f} s, more than the {len(seeds)} runs may take in all "
+            f"({len(seeds)} x {limits.run_seconds:.3f} s: the mean run time must be within the limit)",
+        )
+
+    sent = time.monotonic()
+    try:
+        worker.send({"cmd": "load"})
+        message = channel.message(min(limits.hard_seconds, allowance))
+    except (WorkerGone, BrokenPipeError):
+        return gone("while loading the submission")
+    except ChannelError as error:
+        return fail("failed", f"{error} while loading the submission")
+    result.load_seconds = spent = time.monotonic() - sent
+    if message is None:
+        return over_allowance(spent, "loading the submission")
+    if message.get("event") == "setup_failed":
+        return fail("failed", str(message.get("reason", "the submission could not be loaded"))[:500])
+    if message.get("event") != "ready":
+        return fail("failed", "the worker sent an unexpected message while loading the submission")
+    worker.freeze()
+
+    for index, seed in enumerate(seeds):
+        wait = min(limits.hard_seconds, allowance - spent)
+        worker.thaw()
+        sent = time.monotonic()
+        try:
+            worker.send({"cmd": "run", "run": index, "seed": derived_seed(int(seed))})
+            message = channel.message(wait)
+            payload = None
+            if message is not None and message.get("ok") is True:
+                payload = channel.payload(message.get("bytes"), max_model, wait - (time.monotonic() - sent))
+        except (WorkerGone, BrokenPipeError):
+            return gone(f"during run {index}")
+        except ChannelError as error:
+            return fail("failed", f"{error} during run {index}")
+        seconds = time.monotonic() - sent
+        worker.freeze()
+        if message is None or (message.get("ok") is True and payload is None):
+            if wait < limits.hard_seconds:
+                return over_allowance(spent + seconds, f"{_runs_upto(index)} and the submission's load")
+            return fail(
+                "rejected",
+                f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
+                f"(the limit on the mean is {limits.run_seconds:.2f} s)",
+            )
+        if message.get("event") != "run" or message.get("index") != index:
+            return fail("failed", f"the worker sent an unexpected message during run {index}")
+        if message.get("ok") is not True:
+            return fail("failed", f"run {index} {str(message.get('reason', 'failed'))[:500]}")
+        if channel.pending():
+            return fail("failed", f"the worker sent more than one answer to run {index}")
+        spent += seconds
+        if spent > allowance:
+            return over_allowance(spent, f"{_runs_upto(index)} and the submission's load")
+        state, reason = _read_state(payload, reference)
+        if reason is not None:
+            return fail("failed", f"run {index} {reason}")
+        callback_started = time.monotonic()
+        try:
+            on_model(index, state)
+        except ValueError as error:  # e.g. a model whose outputs are not finite
+            return fail("failed", f"run {index} {error}")
+        result.callback_seconds += time.monotonic() - callback_started
+        reported = message.get("seconds")
+        reported = float(reported) if isinstance(reported, (int, float)) and not isinstance(reported, bool) else None
+        result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, reported_seconds=reported))
+        bar.update(1)
+        bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")
+
+
+def _read_state(payload: bytes, reference: dict) -> tuple[dict | None, str | None]:
+    """The state_dict a run sent, checked (``payload_problem``), read with weights_only=True and checked; or a reason."""
+    problem = payload_problem(payload, reference)
+    if problem is not None:
+        return None, problem
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - whatever the bytes hold, it is the submission's failure
+        return None, f"returned a model that cannot be read as a state_dict ({type(error).__name__})"
+    reason = check_state(state, reference)
+    return (None, reason) if reason else (state, None)
+
+
+def _runs_upto(index: int) -> str:
+    """``run 0`` or ``runs 0-3``: the runs so far, for a reason."""
+    return "run 0" if index == 0 else f"runs 0-{index}"

@@ -1,0 +1,1 @@
+"""The official metric: pure functions on confidence arrays that know nothing of models or files."""
