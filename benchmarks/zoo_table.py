@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -43,15 +42,10 @@ def read_benchmark(folder: Path) -> tuple[int, dict[str, dict]]:
 
 
 def methods() -> dict[str, str]:
-    """{baseline: "method (source)"} from the registry docstring's first table."""
-    rows = {}
-    for line in REGISTRY.read_text().splitlines():
-        if line.startswith("    name ") and "N=" in line:
-            break  # the scores' table follows
-        parts = re.split(r"\s{2,}", line.strip())
-        if len(parts) == 3 and parts[0].isidentifier() and parts[0] != "name":
-            rows[parts[0]] = f"{parts[1]} ({parts[2]})"
-    return rows
+    """{baseline: "method (source)"}, as each baseline's ``@register`` line states them."""
+    from starter_kit.baselines import DESCRIPTIONS
+
+    return {name: f"{about.method} ({about.source})" for name, about in DESCRIPTIONS.items()}
 
 
 def tables(folders: list[Path]) -> tuple[str, str]:

@@ -1,12 +1,19 @@
 """Every registered baseline keeps the submission contract and fits the time limit."""
 
 import functools
+import pkgutil
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from starter_kit.baselines import BASELINES, get_baseline
+import starter_kit
+import starter_kit.baselines
+from starter_kit.baselines import BASELINES, DESCRIPTIONS, get_baseline, register
 from starter_kit.baselines.erase_repair import erase
 from starter_kit.submission import seed_everything, submission_loaders
 from starter_kit.training import train_model
@@ -73,7 +80,7 @@ def test_baseline_is_reproducible_given_the_seed(digits_split, name):
     """Run again at seed 0 against the session's first run (hooked, which must not matter): bitwise, same machine."""
     first, _, _ = seed_zero_run(digits_split, name)
     second, _ = run(digits_split, BASELINES[name], seed=0)
-    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -112,9 +119,42 @@ def test_baseline_fits_the_time_limit(digits_split, name):
 
 
 def test_unknown_baseline_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown baseline 'nope': choose one of finetune, "):
+    with pytest.raises(
+        ValueError, match="unknown baseline 'nope': choose one of bad_teacher, erase_repair, finetune, "
+    ):
         get_baseline("nope")
     assert get_baseline("finetune") is BASELINES["finetune"]
+
+
+def test_every_module_of_the_folder_registers_its_baseline_in_alphabetical_order():
+    modules = {m.name for m in pkgutil.iter_modules(starter_kit.baselines.__path__) if not m.name.startswith("_")}
+    assert {BASELINES[name].__module__.rsplit(".", 1)[1] for name in BASELINES} == modules
+    assert list(BASELINES) == sorted(BASELINES) == list(DESCRIPTIONS)
+    for name, function in BASELINES.items():
+        assert getattr(starter_kit.baselines, name) is function  # the function, not its module of the same name
+        assert f"    {name} " in starter_kit.baselines.__doc__
+
+
+def test_a_second_baseline_under_a_taken_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="two baselines named 'finetune': rename one of them"):
+        register("finetune", "anything", "nowhere")(lambda net, *loaders: net)
+    with pytest.raises(ValueError, match="is not a Python identifier"):
+        register("my method", "anything", "nowhere")
+    assert BASELINES["finetune"].__module__ == "starter_kit.baselines.finetune"
+
+
+def test_a_new_baseline_is_one_file_with_one_register_line(tmp_path):
+    kit = tmp_path / "starter_kit"
+    shutil.copytree(Path(starter_kit.__file__).parent, kit, ignore=shutil.ignore_patterns("__pycache__"))
+    (kit / "baselines" / "aaa_identity.py").write_text(
+        "from starter_kit.baselines._registry import register\n\n\n"
+        '@register("aaa_identity", "return the model as it is", "a test")\n'
+        "def aaa_identity(net, retain_loader, forget_loader, val_loader):\n"
+        "    return net.eval()\n"
+    )
+    code = "import starter_kit.baselines as b; print(list(b.BASELINES)[0], b.get_baseline('aaa_identity').__module__)"
+    found = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert found.stdout.split() == ["aaa_identity", "starter_kit.baselines.aaa_identity"]
 
 
 @pytest.mark.parametrize(

@@ -2,20 +2,17 @@
 
 Every baseline is ``f(net, retain_loader, forget_loader, val_loader, **hyper) -> net``:
 it changes ``net`` in place on the device of its parameters and returns it in eval
-mode. Each module names its source.
+mode. Each lives in its own module of this package, names its source, and files
+itself into ``BASELINES`` with one line above its function::
 
-    name            method                                        source
-    finetune        fine-tune on retain                           NeurIPS 2023 starting kit
-    neggrad_plus    descent on retain, ascent on forget           Kurmanji et al., NeurIPS 2023
-    random_labels   forget relabelled at random, with retain      Graves et al., AAAI 2021
-    erase_repair    reset head, shrink-perturb, fine-tune         NeurIPS 2023 challenge entries
-    scrub           student-teacher min-max                       Kurmanji et al., NeurIPS 2023
-    salun           random labels through a saliency mask         Fan et al., ICLR 2024
-    ssd             selective synaptic dampening, no training     Foster et al., AAAI 2024
-    l1_sparse       fine-tune with a fading l1 penalty            Jia et al., NeurIPS 2023
-    bad_teacher     competent and incompetent teachers            Chundawat et al., AAAI 2023
-    reinit_distill  reset layers, distil on noisy retain          NeurIPS 2023 challenge entries
-    random_mask     zero random weights, fine-tune                NeurIPS 2023 challenge entry
+    @register("finetune", "fine-tune on retain", "NeurIPS 2023 starting kit")
+    def finetune(net, retain_loader, forget_loader, val_loader, ...): ...
+
+Importing the package imports every module of this folder whose name does not start
+with ``_``, in alphabetical order, and ``BASELINES`` lists the names alphabetically
+whatever order they registered in. Each function is also an attribute of the package
+(``from starter_kit.baselines import scrub``). The table of names, methods and sources
+is at the end of this text, generated from the ``@register`` lines.
 
 The official score (README's zoo table gives its 95% intervals) of each baseline with
 its defaults and of the sanity rows, as ``python -m scoring benchmark`` measured it on
@@ -46,44 +43,35 @@ and takes the same share of retraining's time on both (not yet measured on CIFAR
 To add a baseline:
 1. write ``starter_kit/baselines/my_method.py`` with one function of that signature
    (hyper-parameters as keyword arguments with defaults; a docstring citing the source);
-2. add one line to ``BASELINES`` below;
+2. put ``@register("my_method", "what it does", "its source")`` on the line above it
+   (``from starter_kit.baselines._registry import register``): nothing else to edit;
 3. run ``pytest tests/test_baselines.py tests/test_baselines_cifar.py``: every registered
    baseline is checked, on digits and on a small CIFAR-shaped split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
 
-from torch import nn
+from starter_kit.baselines._registry import (
+    BASELINES,
+    DESCRIPTIONS,
+    Description,
+    Unlearning,
+    methods_table,
+    register,
+    sort_by_name,
+)
 
-from starter_kit.baselines.bad_teacher import bad_teacher
-from starter_kit.baselines.erase_repair import erase_repair
-from starter_kit.baselines.finetune import finetune
-from starter_kit.baselines.l1_sparse import l1_sparse
-from starter_kit.baselines.neggrad_plus import neggrad_plus
-from starter_kit.baselines.random_labels import random_labels
-from starter_kit.baselines.random_mask import random_mask
-from starter_kit.baselines.reinit_distill import reinit_distill
-from starter_kit.baselines.salun import salun
-from starter_kit.baselines.scrub import scrub
-from starter_kit.baselines.ssd import ssd
-
-Unlearning = Callable[..., nn.Module]
-
-BASELINES: dict[str, Unlearning] = {
-    "finetune": finetune,
-    "neggrad_plus": neggrad_plus,
-    "random_labels": random_labels,
-    "erase_repair": erase_repair,
-    "scrub": scrub,
-    "salun": salun,
-    "ssd": ssd,
-    "l1_sparse": l1_sparse,
-    "bad_teacher": bad_teacher,
-    "reinit_distill": reinit_distill,
-    "random_mask": random_mask,
-}
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda module: module.name):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+sort_by_name()
+# Importing ``finetune.py`` bound the package's attribute ``finetune`` to that module:
+# each name now means its function, as ``from starter_kit.baselines import finetune`` expects.
+globals().update(BASELINES)
+__doc__ = f"{__doc__}\nThe registered baselines:\n\n{methods_table()}\n"
 
 
 def get_baseline(name: str) -> Unlearning:
@@ -93,4 +81,4 @@ def get_baseline(name: str) -> Unlearning:
     return BASELINES[name]
 
 
-__all__ = ["BASELINES", "get_baseline", *BASELINES]
+__all__ = ["BASELINES", "DESCRIPTIONS", "Description", "Unlearning", "get_baseline", "register", *BASELINES]

@@ -29,9 +29,11 @@ from starter_kit.baselines._common import (
     training_recipe,
     with_forget_slices,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("bad_teacher", "competent and incompetent teachers", "Chundawat et al., AAAI 2023")
 def bad_teacher(
     net: nn.Module,
     retain_loader,

@@ -19,10 +19,12 @@ import torch
 from torch import nn
 
 from starter_kit.baselines._common import check_inputs, training_recipe
+from starter_kit.baselines._registry import register
 from starter_kit.baselines.finetune import finetune
 from starter_kit.recipe import Recipe
 
 
+@register("erase_repair", "reset head, shrink-perturb, fine-tune", "NeurIPS 2023 challenge entries")
 def erase_repair(
     net: nn.Module,
     retain_loader,

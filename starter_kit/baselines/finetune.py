@@ -21,9 +21,11 @@ from starter_kit.baselines._common import (
     take,
     training_recipe,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("finetune", "fine-tune on retain", "NeurIPS 2023 starting kit")
 def finetune(
     net: nn.Module,
     retain_loader,

@@ -22,9 +22,11 @@ from starter_kit.baselines._common import (
     take,
     training_recipe,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("l1_sparse", "fine-tune with a fading l1 penalty", "Jia et al., NeurIPS 2023")
 def l1_sparse(
     net: nn.Module,
     retain_loader,

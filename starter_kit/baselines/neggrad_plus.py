@@ -25,9 +25,11 @@ from starter_kit.baselines._common import (
     training_recipe,
     with_forget_slices,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("neggrad_plus", "descent on retain, ascent on forget", "Kurmanji et al., NeurIPS 2023")
 def neggrad_plus(
     net: nn.Module,
     retain_loader,

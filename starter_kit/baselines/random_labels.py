@@ -21,9 +21,11 @@ from starter_kit.baselines._common import (
     with_forget_slices,
     wrong_labels,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("random_labels", "forget relabelled at random, with retain", "Graves et al., AAAI 2021")
 def random_labels(
     net: nn.Module,
     retain_loader,

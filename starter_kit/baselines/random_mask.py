@@ -21,10 +21,12 @@ import torch
 from torch import nn
 
 from starter_kit.baselines._common import check_inputs, training_recipe
+from starter_kit.baselines._registry import register
 from starter_kit.baselines.finetune import finetune
 from starter_kit.recipe import Recipe
 
 
+@register("random_mask", "zero random weights, fine-tune", "NeurIPS 2023 challenge entry")
 def random_mask(
     net: nn.Module,
     retain_loader,

@@ -41,9 +41,11 @@ from starter_kit.baselines._common import (
     take,
     training_recipe,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("reinit_distill", "reset layers, distil on noisy retain", "NeurIPS 2023 challenge entries")
 def reinit_distill(
     net: nn.Module,
     retain_loader,

@@ -28,9 +28,11 @@ from starter_kit.baselines._common import (
     with_forget_slices,
     wrong_labels,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("salun", "random labels through a saliency mask", "Fan et al., ICLR 2024")
 def salun(
     net: nn.Module,
     retain_loader,

@@ -26,9 +26,11 @@ from starter_kit.baselines._common import (
     take,
     training_recipe,
 )
+from starter_kit.baselines._registry import register
 from starter_kit.recipe import Recipe
 
 
+@register("scrub", "student-teacher min-max", "Kurmanji et al., NeurIPS 2023")
 def scrub(
     net: nn.Module,
     retain_loader,

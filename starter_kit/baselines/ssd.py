@@ -34,8 +34,10 @@ import torch
 from torch import nn
 
 from starter_kit.baselines._common import IMPORTANCE_FLOOR, batches, check_inputs
+from starter_kit.baselines._registry import register
 
 
+@register("ssd", "selective synaptic dampening, no training", "Foster et al., AAAI 2024")
 def ssd(
     net: nn.Module,
     retain_loader,
