@@ -123,7 +123,11 @@ def _forget_spec(options: BuildOptions, dataset: Dataset) -> ForgetSpec:
             )
         return ForgetSpec("class", options.forget_fraction, tuple(sorted(set(options.forget_classes))))
     if options.forget == "group":
-        groups = options.groups if options.groups is not None else _load_groups(options.groups_file)
+        if options.groups is not None:
+            groups = options.groups
+        else:
+            assert options.groups_file is not None  # _check_options refused a group split with neither
+            groups = _load_groups(options.groups_file)
         if groups.shape != (len(dataset.labels),):
             raise ValueError(
                 f"the groups array has shape {groups.shape}, expected ({len(dataset.labels)},): one id per image"
@@ -142,7 +146,14 @@ def _load_groups(path: Path) -> np.ndarray:
     return groups.astype(np.int64)
 
 
-def _manifest(options, dataset, forget, indices, index_files, recipe: Recipe) -> dict:
+def _manifest(
+    options: BuildOptions,
+    dataset: Dataset,
+    forget: ForgetSpec,
+    indices: dict[str, np.ndarray],
+    index_files: dict[str, bytes],
+    recipe: Recipe,
+) -> dict[str, object]:
     labels = dataset.labels.numpy()
     parts = {}
     for part in PARTS:
@@ -201,7 +212,9 @@ def _manifest(options, dataset, forget, indices, index_files, recipe: Recipe) ->
     }
 
 
-def _train_original(staging: Path, dataset: Dataset, indices, recipe: Recipe, options: BuildOptions) -> None:
+def _train_original(
+    staging: Path, dataset: Dataset, indices: dict[str, np.ndarray], recipe: Recipe, options: BuildOptions
+) -> None:
     train = torch.from_numpy(indices["train"])
     started = time.perf_counter()
     model = train_model(

@@ -6,6 +6,7 @@ every part is returned sorted, so a split is a pure function of its arguments.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,9 +58,11 @@ def split_indices(
     return {name: np.sort(parts[name]).astype(np.int64) for name in PARTS}
 
 
-def _stratified_parts(labels, pool, fractions, rng):
+def _stratified_parts(
+    labels: np.ndarray, pool: np.ndarray, fractions: Sequence[float], rng: np.random.Generator
+) -> list[np.ndarray]:
     """Split ``pool`` per class into parts of the given fractions, plus the remainder."""
-    chosen = [[] for _ in range(len(fractions) + 1)]
+    chosen: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
     for c in np.unique(labels[pool]):
         members = rng.permutation(pool[labels[pool] == c])
         start = 0
@@ -71,7 +74,7 @@ def _stratified_parts(labels, pool, fractions, rng):
     return [np.concatenate(part) if part else np.empty(0, np.int64) for part in chosen]
 
 
-def _forget_indices(labels, train, forget: ForgetSpec, rng) -> np.ndarray:
+def _forget_indices(labels: np.ndarray, train: np.ndarray, forget: ForgetSpec, rng: np.random.Generator) -> np.ndarray:
     if forget.strategy == "random":
         count = int(round(forget.fraction * len(train)))
         return rng.choice(train, size=count, replace=False)

@@ -9,6 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 def write_bytes(path: Path, blob: bytes) -> None:
@@ -24,7 +28,7 @@ def write_bytes(path: Path, blob: bytes) -> None:
         raise
 
 
-def npy_bytes(array) -> bytes:
+def npy_bytes(array: ArrayLike) -> bytes:
     """The bytes of ``array`` as a .npy file: deterministic, so they can be hashed and written."""
     import io
 

@@ -170,8 +170,9 @@ def _read_cifar10_batches(source: Path, checksums: dict[str, str]) -> dict[str, 
             with tarfile.open(source, "r:gz") as archive:
                 for member in archive.getmembers():
                     base = Path(member.name).name
-                    if base in names and member.isfile():
-                        blobs[base] = archive.extractfile(member).read()
+                    blob = archive.extractfile(member) if base in names and member.isfile() else None
+                    if blob is not None:
+                        blobs[base] = blob.read()
         except (tarfile.TarError, OSError, EOFError) as error:
             raise ValueError(f"CIFAR-10 archive {source} is not a readable .tar.gz ({error})") from None
     else:
@@ -254,7 +255,8 @@ def parse_synthetic_name(name: str) -> tuple[int, int, int] | None:
     if match is None:
         raise ValueError(
             f"synthetic dataset name {name!r} is malformed: expected {SYNTHETIC_CIFAR10}, optionally followed by "
-            f"-TRAIN-TEST image counts and -seedS, e.g. {SYNTHETIC_CIFAR10}-400-100 or {SYNTHETIC_CIFAR10}-400-100-seed3"
+            f"-TRAIN-TEST image counts and -seedS, e.g. {SYNTHETIC_CIFAR10}-400-100 or "
+            f"{SYNTHETIC_CIFAR10}-400-100-seed3"
         )
     n_train = int(match.group(1)) if match.group(1) else SYNTHETIC_TRAIN
     n_test = int(match.group(2)) if match.group(2) else SYNTHETIC_TEST

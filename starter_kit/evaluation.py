@@ -11,11 +11,16 @@ unlearned models with many retrained ones.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import nn
 from torch.utils.data import DataLoader
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @torch.no_grad()
@@ -57,7 +62,7 @@ def per_example_losses(model: nn.Module, loader: DataLoader) -> np.ndarray:
     return losses.double().numpy()
 
 
-def simple_mia(sample_losses, members, n_splits: int = 10, random_state: int = 0) -> float:
+def simple_mia(sample_losses: ArrayLike, members: ArrayLike, n_splits: int = 10, random_state: int = 0) -> float:
     """Accuracy of a loss-threshold membership-inference attack (the starting kit's).
 
     A logistic regression on the loss alone is cross-validated over ``n_splits``
@@ -135,7 +140,9 @@ def mia_on_forget_vs_test(model: nn.Module, forget_loader: DataLoader, test_load
     return simple_mia(np.concatenate([forget, test]), members, random_state=seed)
 
 
-def plot_loss_histograms(models: dict, forget_loader: DataLoader, test_loader: DataLoader, bins: int = 40):
+def plot_loss_histograms(
+    models: dict[str, nn.Module], forget_loader: DataLoader, test_loader: DataLoader, bins: int = 40
+) -> Figure:
     """One panel per model: histograms of its forget-set and test-set losses.
 
     Losses are drawn on a log scale, where a well-trained model's tiny losses on
@@ -168,7 +175,7 @@ def plot_loss_histograms(models: dict, forget_loader: DataLoader, test_loader: D
     edges = np.linspace(everything.min(), everything.max() + 1e-9, bins + 1)
 
     figure, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 3.2), sharey=True, squeeze=False)
-    for ax, (name, (forget, test)) in zip(axes[0], logs.items()):
+    for ax, (name, (forget, test)) in zip(axes[0], logs.items(), strict=True):
         ax.hist(test, bins=edges, density=True, alpha=0.5, label="test (unseen)")
         ax.hist(forget, bins=edges, density=True, alpha=0.5, label="forget")
         ax.set_title(name)

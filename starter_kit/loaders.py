@@ -10,7 +10,7 @@ still get an ordinary ``torch.utils.data.DataLoader`` (``len``, ``.dataset``,
 from __future__ import annotations
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler, TensorDataset
 
 
 def make_loader(
@@ -31,6 +31,7 @@ def make_loader(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     dataset = TensorDataset(images, labels)
+    sampler: Sampler[int]
     if shuffle:
         generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
         sampler = RandomSampler(dataset, generator=generator)

@@ -22,6 +22,7 @@ import copy
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,7 +219,7 @@ def save_figures(notebook: nbformat.NotebookNode, folder: Path, prefix: str) -> 
     return paths
 
 
-def _numbered_cells(notebook: nbformat.NotebookNode):
+def _numbered_cells(notebook: nbformat.NotebookNode) -> Iterator[tuple[int, nbformat.NotebookNode]]:
     """(number, cell) pairs, numbered as in the notebook before parameters were injected."""
     number = 0
     for cell in notebook.cells:
@@ -242,7 +243,7 @@ def _describe_failure(notebook: nbformat.NotebookNode) -> str:
     return "a cell raised an error"
 
 
-def _tags(cell) -> list[str]:
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 

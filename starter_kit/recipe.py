@@ -34,7 +34,7 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: str = "none"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"recipe needs epochs >= 1 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
         if self.schedule not in SCHEDULES:

@@ -12,10 +12,14 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+
+if TYPE_CHECKING:
+    from starter_kit.splits import Split
 
 SUBMISSION_TAG = "submission"
 ENTRY_POINT = "unlearning"
@@ -54,7 +58,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def submission_loaders(split, seed: int, batch_size: int | None = None) -> tuple[DataLoader, DataLoader, DataLoader]:
+def submission_loaders(
+    split: Split, seed: int, batch_size: int | None = None
+) -> tuple[DataLoader, DataLoader, DataLoader]:
     """(retain, forget, validation) loaders as a run receives them; never the test set.
 
     Retain and forget shuffle with generators seeded from ``seed``; validation does not

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -21,6 +22,9 @@ from tqdm.auto import tqdm
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
 from starter_kit.recipe import Recipe
+
+if TYPE_CHECKING:
+    from starter_kit.fast_step import FastOptions
 
 
 def train_model(
@@ -49,7 +53,7 @@ def train_model(
         return train_models(recipe, images, labels, num_classes, [seed], device, progress, desc, fast)[0]
     torch.manual_seed(seed)
     # channels_last: about 20% faster convolutions on a CPU (oneDNN), and on recent GPUs.
-    model = build_model(recipe.model, images.shape[1], num_classes).to(device, memory_format=torch.channels_last)
+    model = build_model(recipe.model, images.shape[1], num_classes).to(device).to(memory_format=torch.channels_last)
     # Drop the last partial batch (BatchNorm needs >1 example), unless there is only one.
     loader = make_loader(
         images, labels, recipe.batch_size, shuffle=True, seed=seed, drop_last=len(images) > recipe.batch_size
@@ -83,7 +87,7 @@ def train_model(
     # Back to the default layout, so that evaluating it gives the same numbers as
     # evaluating the same weights loaded from a checkpoint into a fresh model.
     model = model.to(memory_format=torch.contiguous_format).eval()
-    model.training_record = training_record(device, fast=False)
+    model.training_record = training_record(device, fast=False)  # type: ignore[assignment]  # torch hints tensors
     return model
 
 
@@ -109,7 +113,7 @@ def train_models(
         recipe, images, labels, num_classes, seeds, device, options=fast_options(device), progress=progress, desc=desc
     )
     for result in results:
-        result.model.training_record = result.record()
+        result.model.training_record = result.record()  # type: ignore[assignment]  # a dict, not a tensor
     return [result.model for result in results]
 
 
@@ -124,7 +128,7 @@ def uses_fast_path(device: str | torch.device, fast: bool | None = None) -> bool
     return torch.device(device).type == "cuda" if fast is None else bool(fast)
 
 
-def fast_options(device: str | torch.device):
+def fast_options(device: str | torch.device) -> FastOptions:
     """The fast path's options for ``train_model`` on ``device``: ``$KIT_COMPILE`` on CUDA, eager on the CPU."""
     from starter_kit.fast_training import COMPILE_MODES, FastOptions
 
@@ -162,7 +166,8 @@ def training_record(device: str | torch.device, fast: bool | None = None) -> dic
         "path": "reference",
         "device": device.type,
         "bitwise_reproducible": True,
-        "note": "trained by starter_kit.training's loop: bitwise reproducible with the same torch version and thread count",
+        "note": "trained by starter_kit.training's loop: bitwise reproducible with the same torch version and "
+        "thread count",
     }
 
 

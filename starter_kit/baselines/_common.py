@@ -41,10 +41,10 @@ def training_recipe(retain_loader: DataLoader, recipe: Recipe | None = None) -> 
 
 
 def check_inputs(
-    net,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    net: object,
+    retain_loader: object,
+    forget_loader: object,
+    val_loader: object,
     epoch_share: float = 1.0,
     lr_scale: float = 1.0,
 ) -> torch.device:
@@ -82,7 +82,7 @@ def sgd_cosine(
     lr_scale: float,
     steps: int,
     weight_decay: bool = True,
-):
+) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.CosineAnnealingLR]:
     """SGD at ``lr_scale`` times the recipe's rate, with its momentum and weight decay (unless
     ``weight_decay`` is False), the rate annealed to 0 over ``steps`` by a cosine."""
     decay = recipe.weight_decay if weight_decay else 0.0
@@ -120,7 +120,9 @@ def batches(loader: DataLoader, device: torch.device) -> Iterator[tuple[torch.Te
             )
 
 
-def with_forget_slices(retain_loader: DataLoader, forget_loader: DataLoader, device: torch.device):
+def with_forget_slices(
+    retain_loader: DataLoader, forget_loader: DataLoader, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
     """One pass over retain, each batch with its share of the forget set, on ``device``.
 
     Yields ``(inputs, targets, forget_inputs, forget_targets)``. The forget set, read
@@ -132,8 +134,9 @@ def with_forget_slices(retain_loader: DataLoader, forget_loader: DataLoader, dev
     forget_inputs = torch.cat([inputs for inputs, _ in forget])
     forget_targets = torch.cat([targets for _, targets in forget])
     pieces = len(retain_loader)
-    slices = zip(forget_inputs.tensor_split(pieces), forget_targets.tensor_split(pieces))
-    for (inputs, targets), (extra_inputs, extra_targets) in zip(batches(retain_loader, device), slices):
+    slices = zip(forget_inputs.tensor_split(pieces), forget_targets.tensor_split(pieces), strict=True)
+    # strict=False: the pass ends with the retain loader's batches, as it always has.
+    for (inputs, targets), (extra_inputs, extra_targets) in zip(batches(retain_loader, device), slices, strict=False):
         yield inputs, targets, extra_inputs, extra_targets
 
 
@@ -145,7 +148,9 @@ def frozen_copy(net: nn.Module) -> nn.Module:
     return teacher
 
 
-def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0):
+def distillation_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """KL(teacher || student) of the softened outputs, times T^2 (Hinton et al., 2015), batch mean."""
     student = nn.functional.log_softmax(student_logits / temperature, dim=1)
     teacher = nn.functional.log_softmax(teacher_logits / temperature, dim=1)

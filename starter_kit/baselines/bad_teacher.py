@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     budget_steps,
@@ -36,9 +37,9 @@ from starter_kit.recipe import Recipe
 @register("bad_teacher", "competent and incompetent teachers", "Chundawat et al., AAAI 2023")
 def bad_teacher(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 0.2,
     temperature: float = 1.0,
@@ -79,6 +80,7 @@ def random_copy(net: nn.Module) -> nn.Module:
     """A frozen copy of ``net`` with every layer re-initialised (``reset_parameters``), in eval mode."""
     teacher = frozen_copy(net)
     for module in teacher.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
     return teacher

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import check_inputs, training_recipe
 from starter_kit.baselines._registry import register
@@ -27,16 +28,19 @@ from starter_kit.recipe import Recipe
 @register("erase_repair", "reset head, shrink-perturb, fine-tune", "NeurIPS 2023 challenge entries")
 def erase_repair(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 2.0,
     shrink: float = 0.8,
     noise: float = 0.1,
     recipe: Recipe | None = None,
 ) -> nn.Module:
-    """Erase (see ``erase``), then repair: ``finetune`` for ``epoch_share`` of the recipe's epochs; in place, eval mode."""
+    """Erase (see ``erase``), then repair: ``finetune`` for ``epoch_share`` of the recipe's epochs.
+
+    Changes ``net`` in place and returns it in eval mode.
+    """
     check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)
     if not 0.0 < shrink <= 1.0 or noise < 0:

@@ -12,6 +12,7 @@ of retraining, well inside the kit's time limit of 20%.
 from __future__ import annotations
 
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     batches,
@@ -28,9 +29,9 @@ from starter_kit.recipe import Recipe
 @register("finetune", "fine-tune on retain", "NeurIPS 2023 starting kit")
 def finetune(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 1.0,
     recipe: Recipe | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     batches,
@@ -29,9 +30,9 @@ from starter_kit.recipe import Recipe
 @register("l1_sparse", "fine-tune with a fading l1 penalty", "Jia et al., NeurIPS 2023")
 def l1_sparse(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 1.0,
     gamma: float = 5e-4,
@@ -51,8 +52,7 @@ def l1_sparse(
     parameters = [p for p in net.parameters() if p.requires_grad]
     criterion = nn.CrossEntropyLoss()
     net.train()
-    step = 0
-    for inputs, targets in take(lambda: batches(retain_loader, device), steps):
+    for step, (inputs, targets) in enumerate(take(lambda: batches(retain_loader, device), steps)):
         loss = criterion(net(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -63,5 +63,4 @@ def l1_sparse(
                     parameter.grad.add_(parameter.sign(), alpha=strength)
         optimizer.step()
         scheduler.step()
-        step += 1
     return net.eval()

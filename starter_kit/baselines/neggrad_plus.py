@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     budget_steps,
@@ -32,15 +33,18 @@ from starter_kit.recipe import Recipe
 @register("neggrad_plus", "descent on retain, ascent on forget", "Kurmanji et al., NeurIPS 2023")
 def neggrad_plus(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 1.0,
     beta: float = 0.8,
     recipe: Recipe | None = None,
 ) -> nn.Module:
-    """Passes over retain, each batch joined by its slice of the forget set, for ``epoch_share`` of the recipe's epochs; in place."""
+    """Passes over retain, each batch joined by its slice of the forget set, for ``epoch_share`` of the epochs.
+
+    ``epoch_share`` is a share of the recipe's epochs; ``net`` changes in place.
+    """
     device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)
     steps = budget_steps(recipe, retain_loader, epoch_share)

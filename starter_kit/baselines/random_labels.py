@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     budget_steps,
@@ -28,9 +29,9 @@ from starter_kit.recipe import Recipe
 @register("random_labels", "forget relabelled at random, with retain", "Graves et al., AAAI 2021")
 def random_labels(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 0.2,
     recipe: Recipe | None = None,

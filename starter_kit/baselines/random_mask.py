@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import check_inputs, training_recipe
 from starter_kit.baselines._registry import register
@@ -29,9 +30,9 @@ from starter_kit.recipe import Recipe
 @register("random_mask", "zero random weights, fine-tune", "NeurIPS 2023 challenge entry")
 def random_mask(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 1.0,
     mask_prob: float = 0.1,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     batches,
@@ -48,9 +49,9 @@ from starter_kit.recipe import Recipe
 @register("reinit_distill", "reset layers, distil on noisy retain", "NeurIPS 2023 challenge entries")
 def reinit_distill(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 1,
     reinit_prob: float = 0.0,
@@ -101,7 +102,7 @@ def reinitialise_layers(net: nn.Module, probability: float, reset_head: bool = T
     head = next((name for name, m in reversed(layers) if isinstance(m, nn.Linear)), None) if reset_head else None
     draws = torch.rand(len(layers)).tolist()
     reset = []
-    for (name, module), draw in zip(layers, draws):
+    for (name, module), draw in zip(layers, draws, strict=True):
         if draw < probability or name == head:
             module.reset_parameters()
             reset.append(name)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     IMPORTANCE_FLOOR,
@@ -35,9 +36,9 @@ from starter_kit.recipe import Recipe
 @register("salun", "random labels through a saliency mask", "Fan et al., ICLR 2024")
 def salun(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     lr_scale: float = 0.2,
     saliency: float = 0.5,
@@ -66,7 +67,7 @@ def salun(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
-            for parameter, mask in zip(parameters, masks):
+            for parameter, mask in zip(parameters, masks, strict=True):
                 if parameter.grad is not None:
                     parameter.grad.add_(parameter, alpha=recipe.weight_decay).mul_(mask)
         optimizer.step()
@@ -74,7 +75,7 @@ def salun(
     return net.eval()
 
 
-def saliency_masks(net: nn.Module, forget_loader, saliency: float) -> list[torch.Tensor]:
+def saliency_masks(net: nn.Module, forget_loader: DataLoader, saliency: float) -> list[torch.Tensor]:
     """One 0/1 mask per trainable parameter: 1 for the ``saliency`` share of largest |d forget loss / d w|.
 
     Only weights whose magnitude exceeds ``IMPORTANCE_FLOOR`` times the mean magnitude can be

@@ -14,7 +14,9 @@ larger rate is what fits the kit's time limit on digits.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import (
     batches,
@@ -33,9 +35,9 @@ from starter_kit.recipe import Recipe
 @register("scrub", "student-teacher min-max", "Kurmanji et al., NeurIPS 2023")
 def scrub(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     epoch_share: float = 1 / 16,
     max_passes: int = 1,
     lr_scale: float = 0.5,
@@ -65,7 +67,7 @@ def scrub(
     criterion = nn.CrossEntropyLoss()
     net.train()
 
-    def step(loss):
+    def step(loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.baselines._common import IMPORTANCE_FLOOR, batches, check_inputs
 from starter_kit.baselines._registry import register
@@ -40,9 +41,9 @@ from starter_kit.baselines._registry import register
 @register("ssd", "selective synaptic dampening, no training", "Foster et al., AAAI 2024")
 def ssd(
     net: nn.Module,
-    retain_loader,
-    forget_loader,
-    val_loader,
+    retain_loader: DataLoader,
+    forget_loader: DataLoader,
+    val_loader: DataLoader,
     alpha: float = 10.0,
     lam: float = 1.0,
 ) -> nn.Module:
@@ -60,7 +61,7 @@ def ssd(
     factors = dampening_factors(retain_importance, forget_importance, alpha, lam)
     with torch.no_grad():
         parameters = [p for p in net.parameters() if p.requires_grad]
-        for parameter, factor in zip(parameters, factors):
+        for parameter, factor in zip(parameters, factors, strict=True):
             parameter.mul_(factor)
     return net.eval()
 
@@ -82,14 +83,14 @@ def dampening_factors(
         return [torch.ones_like(keep) for keep in retain_importance]
     floor = IMPORTANCE_FLOOR * mean
     factors = []
-    for keep, forget in zip(retain_importance, forget_importance):
+    for keep, forget in zip(retain_importance, forget_importance, strict=True):
         keep, forget = keep.clamp_min(floor), forget.clamp_min(floor)
         factor = (lam * keep / forget).clamp(max=1.0)
         factors.append(torch.where(forget > alpha * keep, factor, torch.ones_like(factor)))
     return factors
 
 
-def fisher_diagonal(net: nn.Module, loader) -> list[torch.Tensor]:
+def fisher_diagonal(net: nn.Module, loader: DataLoader) -> list[torch.Tensor]:
     """Mean over ``loader``'s batches of the squared gradient of the batch's mean loss, per trainable parameter.
 
     Taken in eval mode; ``net``'s weights and BatchNorm statistics are unchanged.
@@ -103,7 +104,7 @@ def fisher_diagonal(net: nn.Module, loader) -> list[torch.Tensor]:
     for inputs, targets in batches(loader, device):
         net.zero_grad(set_to_none=True)
         criterion(net(inputs), targets).backward()
-        for total, parameter in zip(importance, parameters):
+        for total, parameter in zip(importance, parameters, strict=True):
             if parameter.grad is not None:
                 total.add_(parameter.grad.square())
         count += 1
