@@ -13,7 +13,8 @@ from submissions import _fixtures as kit
 from scoring.assess import diagnostics
 from scoring.metric import forgetting as metric
 from scoring.references.build import build_references
-from starter_kit.baselines import finetune, random_labels
+from starter_kit.baselines.finetune import finetune
+from starter_kit.baselines.random_labels import random_labels
 from starter_kit.evaluation import predict
 from starter_kit.splits import load_split
 from starter_kit.submission import seed_everything, submission_loaders
