@@ -58,13 +58,12 @@ from scoring.ingestion.limits import Limits, default_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.ranking.teams import check_team
+from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written
 from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
 
-SCORE_FILE = "score.json"
-STATUSES = ("scored", "rejected", "failed")
 _OUTPUT_FILES = (
     SCORE_FILE,
     "unlearned_conf.npy",
@@ -266,6 +265,7 @@ def _whose(path: Path) -> str:
 
 def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, limits: Limits, rule: str) -> dict:
     return {
+        "schema_version": SCHEMA_VERSION,
         "status": None,
         "reason": None,
         "submission": {"name": submission.name, "path": str(submission)},
@@ -373,5 +373,7 @@ def _write_outputs(
         if record["status"] == "scored":
             write_bytes(staging / "score.png", score_figure(record, arrays["epsilons"]))
         record["files"] = sorted([*(p.name for p in staging.iterdir()), "report.html", SCORE_FILE])
-        write_bytes(staging / "report.html", render_report(assessment.json_safe(record), arrays).encode())
-        write_json(staging / SCORE_FILE, assessment.json_safe(record))
+        written = assessment.json_safe(record)
+        check_written(written)
+        write_bytes(staging / "report.html", render_report(written, arrays).encode())
+        write_json(staging / SCORE_FILE, written)

@@ -12,13 +12,12 @@ of a team was scored more than once on a split at the same N, the latest scoring
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from scoring.score import SCORE_FILE
+from scoring.record import SCORE_FILE, read_score
 from starter_kit.atomic import write_bytes
 
 LEADERBOARD_FILE = "leaderboard.csv"
@@ -27,7 +26,10 @@ _VALUES = ("score", "score_low", "score_high", "F", "RA_U", "TA_U", "mean_run_se
 
 
 def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
-    """One row per score.json under ``results_dir`` (hidden staging folders skipped)."""
+    """One row per score.json under ``results_dir`` (hidden staging folders skipped).
+
+    Raises ValueError naming the file and the field for a score.json this kit cannot read.
+    """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir} is not a directory: give the folder the scores were written under")
@@ -35,34 +37,30 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
     for path in sorted(results_dir.rglob(SCORE_FILE)):
         if any(part.startswith(".") for part in path.relative_to(results_dir).parts):
             continue
-        try:
-            record = json.loads(path.read_text())
-            rows.append(
-                {
-                    "team": _team(record),
-                    "submission": record["submission"]["name"],
-                    "submission_sha256": record["sha256"]["submission"],
-                    "dataset": record["split"]["dataset"],
-                    "split": record["split"]["name"],
-                    "N": int(record["N"]),
-                    "status": record["status"],
-                    "reason": record.get("reason"),
-                    "score": record.get("score"),
-                    "score_low": _interval(record, "score", 0),
-                    "score_high": _interval(record, "score", 1),
-                    "F": record.get("F"),
-                    "RA_U": record.get("RA_U"),
-                    "TA_U": record.get("TA_U"),
-                    "mean_run_seconds": record.get("time", {}).get("mean_seconds"),
-                    # False for --unsealed scores and for scores from before the sandbox
-                    "sealed": bool(record.get("sealed", False)),
-                    "references": record["sha256"]["reference_set"][:12],
-                    "scored_at": record.get("scored_at", ""),
-                    "path": str(path.parent),
-                }
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
-            continue  # not a score.json this scorer wrote
+        record = read_score(path)  # ValueError: one line naming the file and the field
+        rows.append(
+            {
+                "team": _team(record),
+                "submission": record["submission"]["name"],
+                "submission_sha256": record["sha256"]["submission"],
+                "dataset": record["split"]["dataset"],
+                "split": record["split"]["name"],
+                "N": int(record["N"]),
+                "status": record["status"],
+                "reason": record.get("reason"),
+                "score": record.get("score"),
+                "score_low": _interval(record, "score", 0),
+                "score_high": _interval(record, "score", 1),
+                "F": record.get("F"),
+                "RA_U": record.get("RA_U"),
+                "TA_U": record.get("TA_U"),
+                "mean_run_seconds": record.get("time", {}).get("mean_seconds"),
+                "sealed": record["sealed"],  # False for --unsealed scores
+                "references": record["sha256"]["reference_set"][:12],
+                "scored_at": record.get("scored_at", ""),
+                "path": str(path.parent),
+            }
+        )
     columns = [
         "team",
         "submission",
