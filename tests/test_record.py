@@ -111,3 +111,28 @@ def _written(folder: Path, found: dict[str, Any]) -> Path:
     path = folder / "good.json"
     path.write_text(json.dumps(found))
     return path
+
+
+def test_an_organisers_only_or_undeclared_field_never_reaches_a_report():
+    from scoring.html.pages import render_report
+
+    found = a_record(rng_state=[918273645, 564738291])  # a future field: nobody declared it public
+    found["time"]["limit_basis"] = {
+        "used": "alone",
+        "alone_seconds": 3.5,
+        "shared_seconds": 4.0,
+        "calibration": {
+            "when": "alone",
+            "measured_at": None,
+            "device": "cpu",
+            "torch_threads": 1,
+            "host": "organisers-box-17",
+            "excludes": "nothing",
+        },
+    }
+    score_record.check_written({k: v for k, v in found.items() if k != "rng_state"})
+    page = render_report(found)
+    sealed = ["918273645", "organisers-box-17", found["references"]["dir"], found["split"]["dir"]]
+    sealed += [found["submission"]["path"], *(str(seed) for seed in found["run_seeds"])]
+    assert not [text for text in sealed if text in page]
+    assert found["sha256"]["submission"] in page and "fine_tune.py" in page

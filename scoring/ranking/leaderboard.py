@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scoring.html.fields import with_interval
 from scoring.record import SCORE_FILE, read_score
 from starter_kit.atomic import write_bytes
 
@@ -241,7 +242,7 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             for column in [c for c in rows.columns if c.endswith(" score")]:
                 split = column[: -len(" score")]
                 shown[column] = [
-                    _with_interval(v, lo, hi)
+                    with_interval(v, (lo, hi))
                     for v, lo, hi in zip(rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"])
                 ]
                 shown[f"{split} F"] = rows[f"{split} F"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
@@ -259,13 +260,4 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             f"N = {row.N}): {row.status}: {row.reason}"
             for row in others.itertuples()
         )
-    return text
-
-
-def _with_interval(value, low, high) -> str:
-    if pd.isna(value):
-        return ""
-    text = f"{value:.4f}"
-    if not (pd.isna(low) or pd.isna(high)):
-        text += f" [{low:.3f}, {high:.3f}]"
     return text
