@@ -9,7 +9,8 @@ Folder layout of a scoring run (one folder per submission and split, written in 
 hidden staging folder and renamed into place, ``score.json`` last)::
 
     OUT/
-      score.json           the team that handed it in; status (scored / rejected / failed)
+      score.json           (typed in scoring.record, which says which fields are public; its
+                           schema_version) the team that handed it in; status (scored / rejected / failed)
                            and reason; score, F, RA_U,
                            TA_U, RA_R, TA_R, FA_U, FA_R; N and |S|; run times and the limits
                            applied; sha256 of the submission, split manifest and reference

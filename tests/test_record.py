@@ -136,3 +136,14 @@ def test_an_organisers_only_or_undeclared_field_never_reaches_a_report():
     sealed += [found["submission"]["path"], *(str(seed) for seed in found["run_seeds"])]
     assert not [text for text in sealed if text in page]
     assert found["sha256"]["submission"] in page and "fine_tune.py" in page
+
+
+def test_recompute_refuses_an_old_score_json_in_one_line(tmp_path, capsys):
+    from scoring.__main__ import main
+
+    old = a_record()
+    del old["schema_version"]
+    (tmp_path / "score.json").write_text(json.dumps(old))
+    assert main(["recompute", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "score.json: field 'schema_version' is missing (written by an older kit?" in err and "\n" not in err

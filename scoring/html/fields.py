@@ -19,6 +19,8 @@ uncertainty section).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +78,7 @@ def short(value, digits: int = 4) -> str:
 # Intervals.
 
 
-def interval_of(value) -> tuple[float, float] | None:
+def interval_of(value: object) -> tuple[float, float] | None:
     """(low, high) from an (low, high) pair or a section with ``low`` and ``high``; else None."""
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_finite(v) for v in value):
         return float(value[0]), float(value[1])
@@ -85,7 +87,7 @@ def interval_of(value) -> tuple[float, float] | None:
     return None
 
 
-def find_interval(record: dict, name: str) -> dict | None:
+def find_interval(record: dict[str, Any], name: str) -> dict[str, Any] | None:
     """The interval score.json records for term ``name`` (``intervals.<name>``) at its confidence level."""
     interval = interval_of((record.get("intervals") or {}).get(name))
     if interval is None:
@@ -99,12 +101,12 @@ def find_interval(record: dict, name: str) -> dict | None:
     }
 
 
-def interval_text(interval, digits: int = 4) -> str:
+def interval_text(interval: Sequence[float], digits: int = 4) -> str:
     """``[0.0350, 0.0550]``: an interval as every page and table shows it."""
     return f"[{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
 
 
-def with_interval(value, interval, digits: int = 4) -> str:
+def with_interval(value: object, interval: object, digits: int = 4) -> str:
     """``0.0450 [0.035, 0.055]``: a value, and its interval one digit shorter where there is one."""
     if value is None or (is_number(value) and math.isnan(float(value))):
         return ""

@@ -16,6 +16,7 @@ import io
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -39,7 +40,7 @@ def epsilon_figure(record: dict, counts: np.ndarray) -> str:
     return _svg(figure)
 
 
-def draw_epsilon_histogram(axes, counts: np.ndarray) -> None:
+def draw_epsilon_histogram(axes: Axes, counts: np.ndarray) -> None:
     """Per-example epsilons in the official bins on ``axes``: counts [n_bins + 1], the last bin worth 0 points.
 
     The one drawing of it: the report's SVG and ``score.png`` (``scoring.html.summary``) both call it.
