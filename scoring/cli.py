@@ -404,7 +404,7 @@ def publish_command(args) -> int:
 
 def recompute_command(args) -> int:
     from scoring.assess.recompute import recompute
-    from scoring.html.summary import with_interval
+    from scoring.html.fields import with_interval
 
     found = recompute(args.folder)
     official, intervals = found["official"], found["assessment"]["intervals"]

@@ -9,7 +9,8 @@ Folder layout of a scoring run (one folder per submission and split, written in 
 hidden staging folder and renamed into place, ``score.json`` last)::
 
     OUT/
-      score.json           the team that handed it in; status (scored / rejected / failed)
+      score.json           (typed in scoring.record, which says which fields are public; its
+                           schema_version) the team that handed it in; status (scored / rejected / failed)
                            and reason; score, F, RA_U,
                            TA_U, RA_R, TA_R, FA_U, FA_R; N and |S|; run times and the limits
                            applied; sha256 of the submission, split manifest and reference
@@ -58,13 +59,12 @@ from scoring.ingestion.limits import Limits, default_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.ranking.teams import check_team
+from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written
 from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
 
-SCORE_FILE = "score.json"
-STATUSES = ("scored", "rejected", "failed")
 _OUTPUT_FILES = (
     SCORE_FILE,
     "unlearned_conf.npy",
@@ -266,6 +266,7 @@ def _whose(path: Path) -> str:
 
 def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, limits: Limits, rule: str) -> dict:
     return {
+        "schema_version": SCHEMA_VERSION,
         "status": None,
         "reason": None,
         "submission": {"name": submission.name, "path": str(submission)},
@@ -373,5 +374,7 @@ def _write_outputs(
         if record["status"] == "scored":
             write_bytes(staging / "score.png", score_figure(record, arrays["epsilons"]))
         record["files"] = sorted([*(p.name for p in staging.iterdir()), "report.html", SCORE_FILE])
-        write_bytes(staging / "report.html", render_report(assessment.json_safe(record), arrays).encode())
-        write_json(staging / SCORE_FILE, assessment.json_safe(record))
+        written = assessment.json_safe(record)
+        check_written(written)
+        write_bytes(staging / "report.html", render_report(written, arrays).encode())
+        write_json(staging / SCORE_FILE, written)

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from score_records import a_record, unscored
 
 from scoring.__main__ import main
 from scoring.ranking.leaderboard import collect_scores, format_leaderboard, leaderboard, not_ranked
@@ -9,20 +10,20 @@ from starter_kit.atomic import write_json
 
 
 def record(name, split, score, n=32, status="scored", reason=None, when="2026-01-01T00:00:00+00:00", dataset="digits"):
-    return {
-        "status": status,
-        "reason": reason,
-        "submission": {"name": name, "path": name},
-        "sha256": {"submission": (name * 64)[:64], "split_manifest": "m", "reference_set": "r"},
-        "split": {"dataset": dataset, "name": split},
-        "N": n,
-        "score": score,
-        "F": None if score is None else score * 2,
-        "RA_U": 0.99,
-        "TA_U": 0.97,
-        "time": {"mean_seconds": 0.5},
-        "scored_at": when,
-    }
+    value = a_record(
+        submission={"name": name, "path": name},
+        sha256={"submission": (name * 64)[:64], "split_manifest": "m", "reference_set": "r"},
+        split={"dataset": dataset, "name": split},
+        N=n,
+        score=score,
+        F=None if score is None else score * 2,
+        RA_U=0.99,
+        TA_U=0.97,
+        time={"mean_seconds": 0.5},
+        scored_at=when,
+    )
+    value.pop("intervals")
+    return value if status == "scored" else unscored(value, status, reason)
 
 
 @pytest.fixture
@@ -40,14 +41,24 @@ def results(tmp_path):
     }
     for folder, value in scores.items():
         write_json(tmp_path / folder / "score.json", value)
-    (tmp_path / "notes" / "score.json").parent.mkdir()
-    (tmp_path / "notes" / "score.json").write_text("{not json")
     return tmp_path
 
 
-def test_collects_every_score_json_but_hidden_and_unreadable_ones(results):
+def test_collects_every_score_json_but_hidden_ones(results):
     scores = collect_scores(results)
     assert len(scores) == 8 and "x.py" not in set(scores["submission"])
+
+
+def test_an_old_or_foreign_score_json_is_named_with_its_field_in_one_line(results, capsys):
+    old = record("o.py", "public", 0.05)
+    del old["schema_version"], old["time"]["limit_seconds"]
+    write_json(results / "old" / "score.json", old)
+    assert main(["leaderboard", "--results", str(results)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "old/score.json: field 'schema_version' is missing (written by an older kit?" in err and "\n" not in err
+    (results / "old" / "score.json").write_text("{not json")
+    with pytest.raises(ValueError, match="old/score.json: not JSON"):
+        collect_scores(results)
 
 
 def test_ranks_by_private_when_present_and_only_at_the_same_n(results):
@@ -88,11 +99,9 @@ def test_the_command_prints_and_writes_csv(results, capsys):
 def test_shows_whether_each_score_was_sealed(tmp_path):
     write_json(tmp_path / "a" / "score.json", {**record("a.py", "public", 0.05), "sealed": True})
     write_json(tmp_path / "b" / "score.json", {**record("b.py", "public", 0.06), "sealed": False})
-    write_json(tmp_path / "c" / "score.json", record("c.py", "public", 0.01))  # from before the sandbox
     table = leaderboard(collect_scores(tmp_path)).set_index("submission")
     assert table.loc["a.py", "public sealed"] == True  # noqa: E712 - a numpy bool
     assert table.loc["b.py", "public sealed"] == False  # noqa: E712
-    assert table.loc["c.py", "public sealed"] == False  # noqa: E712
 
 
 def test_intervals_overlaps_and_groups_by_reference_set(tmp_path):

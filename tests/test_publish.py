@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from score_records import a_record, unscored
 
 from scoring.__main__ import main
 from scoring.ranking.publish import PUBLIC_KEYS, PUBLIC_VALUES, publish
@@ -15,26 +16,22 @@ SEALED = "organisers-only-7f3a"  # stands for anything of organisers/: it must n
 
 def score_folder(folder, team, split, score, sha, when, status="scored", reason=None):
     """A score folder as ``scoring score`` writes it: participant files at the top, organisers/ beside them."""
-    write_json(
-        folder / "score.json",
-        {
-            "team": team,
-            "status": status,
-            "reason": reason,
-            "submission": {"name": "starter.ipynb", "path": f"/home/organiser/inbox/{team}/starter.ipynb"},
-            "sha256": {"submission": sha * 64, "split_manifest": "m", "reference_set": "r" * 64},
-            "split": {"dataset": "digits", "name": split, "dir": "/home/organiser/splits"},
-            "N": 32,
-            "score": score,
-            "F": None if score is None else score * 2,
-            "RA_U": 0.99,
-            "TA_U": 0.97,
-            "intervals": {"score": [score - 0.01, score + 0.01]} if score is not None else {},
-            "time": {"mean_seconds": 0.5},
-            "scored_at": when,
-            "sealed": True,
-        },
+    found = a_record(
+        team=team,
+        submission={"name": "starter.ipynb", "path": f"/home/organiser/inbox/{team}/starter.ipynb"},
+        sha256={"submission": sha * 64, "split_manifest": "m", "reference_set": "r" * 64},
+        split={"dataset": "digits", "name": split, "dir": "/home/organiser/splits"},
+        N=32,
+        score=score,
+        F=None if score is None else score * 2,
+        RA_U=0.99,
+        TA_U=0.97,
+        time={"mean_seconds": 0.5},
+        scored_at=when,
+        sealed=True,
     )
+    found["intervals"] = {"score": [score - 0.01, score + 0.01]} if score is not None else {}
+    write_json(folder / "score.json", found if status == "scored" else unscored(found, status, reason))
     (folder / "report.html").write_text(f"<html><body>report of {team} on {split}</body></html>")
     (folder / "submission.log").write_text(f"{team}'s own output")
     np.save(folder / "unlearned_conf.npy", np.zeros((2, 3)))

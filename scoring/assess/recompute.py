@@ -25,6 +25,7 @@ import pandas as pd
 from scoring.assess import auxiliary, diagnostics, uncertainty
 from scoring.assess import ceiling as estimator_ceiling  # not "ceiling": assess() takes an argument of that name
 from scoring.metric import forgetting as metric
+from scoring.record import SCORE_FILE, read_score
 
 ASSESSMENT_SEED = 2023  # every resampling draws from this seed: same arrays, same intervals
 ACCURACY_RESAMPLES = 9999
@@ -223,10 +224,10 @@ def recompute(folder: str | Path) -> dict:
     score.json says.
     """
     folder = Path(folder)
-    record_path = folder / "score.json"
+    record_path = folder / SCORE_FILE
     if not record_path.is_file():
         raise FileNotFoundError(f"{folder} has no score.json: give a folder written by 'python -m scoring score'")
-    record = json.loads(record_path.read_text())
+    record = read_score(record_path)  # ValueError: one line naming the file and the field
     if record.get("status") != "scored":
         raise ValueError(
             f"{folder} holds a {record.get('status')} submission: only scored ones have arrays to recompute"

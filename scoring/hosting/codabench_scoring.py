@@ -35,6 +35,7 @@ from scoring.hosting.weights_delta import decode
 from scoring.html.pages import render_report
 from scoring.ingestion.runner import check_state
 from scoring.outputs import Evaluator
+from scoring.record import SCHEMA_VERSION, check_written
 from starter_kit.atomic import write_bytes, write_json
 
 SCORES_FILE = "scores.json"
@@ -106,7 +107,9 @@ def score_prediction(input_dir: Path, output_dir: Path) -> dict:
     except ValueError as error:
         record.update(status="failed", reason=" ".join(str(error).split()))
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes(output_dir / DETAILS_FILE, render_report(assessment.json_safe(record), arrays).encode())
+    written = assessment.json_safe(record)
+    check_written(written)
+    write_bytes(output_dir / DETAILS_FILE, render_report(written, arrays).encode())
     write_json(output_dir / SCORES_FILE, scores_json(record))
     return record
 
@@ -147,6 +150,7 @@ def _efficiency(metadata: dict, phase: dict) -> dict:
 
 def _base_record(phase: dict, refs) -> dict:
     return {
+        "schema_version": SCHEMA_VERSION,
         "status": None,
         "reason": None,
         "submission": {"name": f"codabench ({phase['phase']})"},

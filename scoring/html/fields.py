@@ -1,33 +1,26 @@
-"""Reading a score.json record for the pages: what may be shown, how values read, where intervals are.
+"""Reading a score.json record for the pages: how values read, where intervals are.
 
-This module owns three things that ``scoring.html.pages``, ``scoring.html.sections``,
+This module owns two things that ``scoring.html.pages``, ``scoring.html.sections``,
 ``scoring.html.figures`` and ``scoring.html.leaderboard`` all read through; it imports
-none of them.
-
-What a page never shows (participant-facing output carries nothing sealed):
-``is_hidden`` names the keys and ``without_hidden`` drops them, at any depth, before
-anything is rendered: run seeds (any key with "seed" in its name), the organisers' paths
-(``path``, ``dir`` and ``*_path`` / ``*_dir`` keys: split folder, reference folder,
-submission path), anything named after the organisers or the secret, and the models'
-outputs (``unlearned_conf``, ``retrained_conf``, ``reference_conf``,
-``reference_outputs``).
+none of them. What a page may show is not decided here: pages render
+``scoring.record.public_view`` of a record, its public fields only.
 
 How numbers read: ``fmt`` (table columns: 4 decimals, or 4 significant digits outside
 [0.001, 10000)) and ``short`` (lists of facts: the same without trailing zeros); both are
-also the templates' filters.
+also the templates' filters. A value with its interval reads one way everywhere:
+``with_interval`` (``0.0450 [0.035, 0.055]``; the interval alone, ``interval_text``).
 
-Where intervals are: ``interval_of`` reads one ([low, high], or a dict with ``low`` and
-``high``, ``lower`` / ``upper``, ``ci_low`` / ``ci_high``, ``lo`` / ``hi``, or those
-under ``interval`` / ``ci`` / ``confidence_interval``); ``find_interval`` finds a term's
-under any of its aliases, in ``intervals``, ``uncertainty`` or ``confidence_intervals``
-(then any other dict of the record), as ``<name>_interval`` / ``<name>_ci``, or as
-``<name>_low`` / ``<name>_high``; ``all_intervals`` lists every interval recorded
-anywhere (the uncertainty section).
+Where intervals are: score.json's ``intervals`` section, one (low, high) per term at the
+record's ``confidence_level`` (``find_interval``); a section of its own with ``low`` and
+``high`` (the ceiling: ``interval_of``); ``all_intervals`` lists every one of them (the
+uncertainty section).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,33 +30,6 @@ ACCURACIES = (
     ("test", "TA_U", "TA_R"),
     ("forget", "FA_U", "FA_R"),
 )
-
-
-# ----------------------------------------------------------------------------------
-# What may be shown.
-
-
-def is_hidden(key) -> bool:
-    """Keys that never reach a page: seeds, the organisers' paths, secrets."""
-    k = str(key).lower()
-    return (
-        "seed" in k
-        or "secret" in k
-        or "organiser" in k
-        or "organizer" in k
-        or k in {"path", "dir", "directory", "paths", "dirs"}
-        or k.endswith(("_path", "_dir", "_paths", "_dirs"))
-        or k in {"unlearned_conf", "retrained_conf", "reference_conf", "reference_outputs"}
-    )
-
-
-def without_hidden(value):
-    """A deep copy of ``value`` without hidden keys."""
-    if isinstance(value, dict):
-        return {k: without_hidden(v) for k, v in value.items() if not is_hidden(k)}
-    if isinstance(value, (list, tuple)):
-        return [without_hidden(v) for v in value]
-    return value
 
 
 # ----------------------------------------------------------------------------------
@@ -112,58 +78,40 @@ def short(value, digits: int = 4) -> str:
 # Intervals.
 
 
-def interval_of(value) -> tuple[float, float] | None:
-    """(low, high) from [low, high], {"low", "high"} (or lower/upper, ci_low/ci_high); else None."""
+def interval_of(value: object) -> tuple[float, float] | None:
+    """(low, high) from an (low, high) pair or a section with ``low`` and ``high``; else None."""
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_finite(v) for v in value):
         return float(value[0]), float(value[1])
-    if isinstance(value, dict):
-        for low, high in (("low", "high"), ("lower", "upper"), ("ci_low", "ci_high"), ("lo", "hi")):
-            if is_finite(value.get(low)) and is_finite(value.get(high)):
-                return float(value[low]), float(value[high])
-        for key in ("interval", "ci", "confidence_interval"):
-            if key in value:
-                return interval_of(value[key])
+    if isinstance(value, dict) and is_finite(value.get("low")) and is_finite(value.get("high")):
+        return float(value["low"]), float(value["high"])
     return None
 
 
-_NOT_INTERVALS = {"ceiling", "auxiliary", "diagnostics", "time", "sha256", "split", "submission", "references"}
+def find_interval(record: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The interval score.json records for term ``name`` (``intervals.<name>``) at its confidence level."""
+    interval = interval_of((record.get("intervals") or {}).get(name))
+    if interval is None:
+        return None
+    level = record.get("confidence_level")
+    return {
+        "low": interval[0],
+        "high": interval[1],
+        "level": f"{float(level):.0%}" if is_finite(level) else "95%",
+        "text": interval_text(interval),
+    }
 
 
-def _level_of(value, record: dict | None = None) -> str:
-    """ "95%": the interval's own confidence level, else the record's, else the kit's default."""
-    level = value.get("confidence_level") if isinstance(value, dict) else None
-    if not is_finite(level) and record is not None:
-        level = record.get("confidence_level")
-    return f"{float(level):.0%}" if is_finite(level) else "95%"
+def interval_text(interval: Sequence[float], digits: int = 4) -> str:
+    """``[0.0350, 0.0550]``: an interval as every page and table shows it."""
+    return f"[{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
 
 
-def find_interval(record: dict, aliases) -> dict | None:
-    """The interval recorded for a term under any of its aliases (see the module docstring)."""
-    first = ("intervals", "uncertainty", "confidence_intervals")
-    others = (k for k, v in record.items() if isinstance(v, dict) and k not in {*first, *_NOT_INTERVALS})
-    containers = [record.get(k) for k in (*first, *others)]
-    for alias in aliases:
-        found = None
-        for container in containers:
-            if isinstance(container, dict) and alias in container:
-                found = container[alias]
-                break
-        if found is None:
-            for suffix in ("_interval", "_ci", " interval"):
-                if record.get(alias + suffix) is not None:
-                    found = record[alias + suffix]
-                    break
-        if found is None and is_finite(record.get(alias + "_low")) and is_finite(record.get(alias + "_high")):
-            found = {"low": record[alias + "_low"], "high": record[alias + "_high"]}
-        interval = interval_of(found)
-        if interval is not None:
-            level = _level_of(found, record)
-            return {"low": interval[0], "high": interval[1], "level": level, "text": interval_text(interval)}
-    return None
-
-
-def interval_text(interval) -> str:
-    return f"[{fmt(interval[0])}, {fmt(interval[1])}]"
+def with_interval(value: object, interval: object, digits: int = 4) -> str:
+    """``0.0450 [0.035, 0.055]``: a value, and its interval one digit shorter where there is one."""
+    if value is None or (is_number(value) and math.isnan(float(value))):
+        return ""
+    found = interval_of(interval)
+    return fmt(value, digits) + (f" {interval_text(found, digits - 1)}" if found else "")
 
 
 def all_intervals(record: dict) -> list[dict]:
@@ -172,7 +120,7 @@ def all_intervals(record: dict) -> list[dict]:
 
     def walk(value, path):
         if isinstance(value, dict):
-            interval = interval_of(value) if any(k in value for k in ("low", "lower", "ci_low", "lo")) else None
+            interval = interval_of(value) if "low" in value else None
             if interval and path:
                 estimate = next((value[k] for k in ("estimate", "value", "mean") if is_finite(value.get(k))), None)
                 details = ", ".join(
@@ -198,20 +146,9 @@ def all_intervals(record: dict) -> list[dict]:
                     }
                 )
             for key, item in value.items():
-                if key in {"low", "high", "lower", "upper"}:
+                if key in {"low", "high"}:
                     continue
-                if isinstance(item, (list, tuple)) and str(key).endswith(("_interval", "_ci")) and interval_of(item):
-                    low, high = interval_of(item)
-                    rows.append(
-                        {
-                            "name": " › ".join([*path, str(key)]),
-                            "estimate": "",
-                            "low": fmt(low),
-                            "high": fmt(high),
-                            "details": "",
-                        }
-                    )
-                elif isinstance(item, (dict, list)):
+                if isinstance(item, (dict, list)):
                     walk(item, [*path, str(key)])
         elif isinstance(value, list) and len(value) <= 64:
             for i, item in enumerate(value):

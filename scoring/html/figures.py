@@ -16,6 +16,7 @@ import io
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -31,12 +32,22 @@ BLUE, GREEN, RED, AMBER = "#2f6fb3", "#1a7f37", "#c2362f", "#9a6700"
 
 
 def epsilon_figure(record: dict, counts: np.ndarray) -> str:
-    """The histogram of per-example epsilons: counts [n_bins + 1], the last bin worth 0 points."""
+    """The report's histogram of per-example epsilons (``draw_epsilon_histogram``), as SVG."""
+    figure = _figure(8.5, 2.8)
+    axes = figure.subplots()
+    draw_epsilon_histogram(axes, counts)
+    _style(axes)
+    return _svg(figure)
+
+
+def draw_epsilon_histogram(axes: Axes, counts: np.ndarray) -> None:
+    """Per-example epsilons in the official bins on ``axes``: counts [n_bins + 1], the last bin worth 0 points.
+
+    The one drawing of it: the report's SVG and ``score.png`` (``scoring.html.summary``) both call it.
+    """
     n = len(counts) - 1  # the last bin holds everything beyond the last worth-points bin
     labels = [f"{metric.BIN_WIDTH * k:g}–{metric.BIN_WIDTH * (k + 1):g}" for k in range(n)] + ["beyond\n(50)"]
     points = [2.0**-k for k in range(n)] + [0.0]
-    figure = _figure(8.5, 2.8)
-    axes = figure.subplots()
     colours = [(0.18, 0.44, 0.70, 0.3 + 0.7 * p) if p > 0 else RED for p in points]
     bars = axes.bar(range(len(counts)), counts, color=colours, width=0.8)
     axes.bar_label(bars, labels=[str(int(c)) if c else "" for c in counts], fontsize=8, color="#57606a", padding=2)
@@ -44,8 +55,6 @@ def epsilon_figure(record: dict, counts: np.ndarray) -> str:
     axes.set_xlabel(r"per-example epsilon (bin k is worth $2^{-k}$ points; beyond the last bin is worth 0)", fontsize=9)
     axes.set_ylabel("forget examples", fontsize=9)
     axes.margins(y=0.15)
-    _style(axes)
-    return _svg(figure)
 
 
 def time_figure(seconds: list[float], times: dict) -> str:

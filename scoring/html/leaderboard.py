@@ -2,10 +2,9 @@
 
 This module owns how ``scoring.ranking.leaderboard``'s tables become what ``leaderboard.html``
 lays out; ``scoring.html.pages.render_leaderboard`` is its entry point and documents the
-tables it accepts. Here: columns that name hidden things (``scoring.html.fields``) are
-dropped; ``"<split> <value>"`` columns are gathered under their split (public first, then
-private) and interval columns (``_low`` / ``_high``, `` low`` / `` high``, ``_interval``)
-are folded into the value they belong to; rows are grouped by (dataset, N) and by
+tables it accepts. Here: the score folders' ``path`` is dropped; ``"<split> <value>"``
+columns are gathered under their split (public first, then private) and a value's
+``<value>_low`` / ``<value>_high`` columns are folded into it as its interval; rows are grouped by (dataset, N) and by
 ``group`` or a reference-set column, each group its own ranking, with a reference set
 that is the same for the whole group said once above its table; each cell carries its
 text, its sort key and its kind (number, text, mono, sealed, unsealed, overlap,
@@ -19,36 +18,19 @@ import math
 import numpy as np
 import pandas as pd
 
-from scoring.html.fields import fmt, interval_of, is_hidden, is_number
+from scoring.html.fields import fmt, interval_text, is_number
 
 _KEY_COLUMNS = ("rank", "dataset", "N", "submission", "sha256")
 _GROUP_EXTRA = ("references", "reference_set", "reference_sha256", "refs", "n_forget")
 _VALUE_LABELS = {"mean_run_seconds": "run s", "sealed": "sealed"}
 _SPLIT_ORDER = {"public": 0, "private": 1}
+_NOT_SHOWN = ("path",)  # collect_scores' score folder, an organisers' path: the links are made from it
 
 
-def _companions(column: str, columns: list[str]) -> tuple[str | None, str | None, str | None]:
-    """(low column, high column, interval column) that belong to ``column``, where present."""
-    low = next(
-        (
-            c
-            for c in (f"{column}_low", f"{column} low", f"{column}_lower", f"{column} lower", f"{column}_ci_low")
-            if c in columns
-        ),
-        None,
-    )
-    high = next(
-        (
-            c
-            for c in (f"{column}_high", f"{column} high", f"{column}_upper", f"{column} upper", f"{column}_ci_high")
-            if c in columns
-        ),
-        None,
-    )
-    pair = next(
-        (c for c in (f"{column}_interval", f"{column} interval", f"{column}_ci", f"{column} ci") if c in columns), None
-    )
-    return (low, high, None) if low and high else (None, None, pair)
+def _companions(column: str, columns: list[str]) -> tuple[str | None, str | None]:
+    """(low column, high column) of ``column``'s interval, as ``scoring.ranking.leaderboard`` names them."""
+    low, high = f"{column}_low", f"{column}_high"
+    return (low, high) if low in columns and high in columns else (None, None)
 
 
 def _splits_of(columns: list[str]) -> list[str]:
@@ -61,7 +43,7 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
     """One ranking per (dataset, N, reference set): heading, two-row header, column specs and rows of cells."""
     table = table.copy()
     table.columns = [str(c) for c in table.columns]
-    table = table[[c for c in table.columns if not any(is_hidden(part) for part in (c, c.split(" ", 1)[-1]))]]
+    table = table[[c for c in table.columns if c.split(" ", 1)[-1] not in _NOT_SHOWN]]  # "path", "public path"
     columns = list(table.columns)
     splits = _splits_of(columns)
     consumed = set()
@@ -69,8 +51,8 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
     for column in columns:
         if column in consumed or column in {"dataset", "N", "group"}:
             continue
-        low, high, pair = _companions(column, columns)
-        consumed |= {c for c in (low, high, pair) if c}
+        low, high = _companions(column, columns)
+        consumed |= {c for c in (low, high) if c}
         split = next((s for s in splits if column.startswith(s + " ")), None)
         value = column[len(split) + 1 :] if split else column
         label = _VALUE_LABELS.get(value, value if value != value.lower() else value.replace("_", " "))
@@ -84,7 +66,6 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
                 "value": value,
                 "low": low,
                 "high": high,
-                "pair": pair,
             }
         )
     specs = [s for s in specs if s["key"] not in consumed and s["key"] != "sha256"]  # the hash goes under the name
@@ -208,28 +189,12 @@ def _cell(spec: dict, value, row: dict) -> dict:
         cell = {"text": fmt(value, digits), "sort": float(value), "kind": "number"}
         if spec["key"] == "rank" or spec["value"] == "N":
             cell["text"] = _int_text(value)
-        interval = None
         if spec["low"] and spec["high"] and _present(row.get(spec["low"])) and _present(row.get(spec["high"])):
-            interval = (row[spec["low"]], row[spec["high"]])
-        elif spec["pair"]:
-            interval = interval_of(row.get(spec["pair"])) or _parse_interval(row.get(spec["pair"]))
-        if interval is not None:
-            cell["interval"] = f"[{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
+            cell["interval"] = interval_text((row[spec["low"]], row[spec["high"]]), digits)
         return cell
     text = str(value)
     mono = spec["key"] == "sha256" or "sha256" in spec["value"] or spec["value"] == "references"
     return {"text": text, "sort": text.lower(), "kind": "mono" if mono else "text"}
-
-
-def _parse_interval(value):
-    if not isinstance(value, str):
-        return None
-    parts = value.strip().strip("[]()").split(",")
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        return None
-    return low, high
 
 
 def not_ranked_rows(frame: pd.DataFrame, links: dict) -> list[dict]:

@@ -5,8 +5,8 @@ arrays saved beside it) or a leaderboard table into one self-contained HTML page
 writes nothing. It owns the Jinja2 environment and the assembly of each page's context;
 the pieces come from the modules beside it, which never import this one:
 
-- ``scoring.html.fields``: reading a record: what may be shown (hidden keys dropped),
-  how numbers read (``fmt``, ``short``) and where intervals are found;
+- ``scoring.html.fields``: reading a record: how numbers read (``fmt``, ``short``,
+  ``with_interval``) and where intervals are found;
 - ``scoring.html.sections``: the report's sections, each a small dict or list of rows;
 - ``scoring.html.figures``: the matplotlib figures, as SVG data URIs;
 - ``scoring.html.leaderboard``: the leaderboard's ranking groups and rows.
@@ -16,9 +16,10 @@ figures are matplotlib SVGs drawn on a bare canvas and inlined as data URIs (eac
 its own document, so ids never clash); the leaderboard's sorting is a few lines of
 inline script. Nothing is fetched from the network: no script, font or image.
 
-Participant-facing output carries nothing sealed: no run seed, none of the organisers'
-paths or secrets, none of the reference models' outputs (of ``arrays`` only
-``epsilons`` is read); ``scoring.html.fields`` says exactly which keys are dropped.
+Participant-facing output carries nothing sealed: a report renders
+``scoring.record.public_view`` of its record, the fields ``scoring.record.types``
+declares public and nothing else (no run seed, none of the organisers' paths or
+machines), and of ``arrays`` only ``epsilons`` is read (never the models' outputs).
 Which fields of the record beyond the official score are shown, and under which names,
 is in ``scoring.html.sections``.
 
@@ -45,6 +46,7 @@ from scoring.html import leaderboard as html_leaderboard
 from scoring.html import sections as html_sections
 from scoring.html.fields import fmt, short
 from scoring.html.figures import AMBER, BLUE, GREEN, RED
+from scoring.record import public_view
 
 __all__ = [
     "REPORT_FILE",
@@ -93,12 +95,12 @@ def render_report(record: dict, arrays: dict[str, np.ndarray] | None = None) -> 
     Returns
     -------
     str
-        The page. Nothing sealed is in it (see ``scoring.html.fields``).
+        The page, built from ``scoring.record.public_view(record)``: public fields only.
     """
     if not isinstance(record, dict):
         raise TypeError(f"record must be a dict (score.json's record), got {type(record).__name__}")
     arrays = arrays or {}
-    public = html_fields.without_hidden(record)
+    public = public_view(record)  # the public fields only: nothing else reaches the page
     status = str(public.get("status") or "unknown")
     runs = [r for r in public.get("runs") or [] if isinstance(r, dict)]
     diagnostics = public.get("diagnostics") if isinstance(public.get("diagnostics"), dict) else {}

@@ -4,8 +4,8 @@ This module owns what the report says about one scoring, section by section: the
 headline score, the terms, the accuracies, the ceiling, the epsilons, the run times, the
 run table, the diagnostics, the auxiliary metrics, the identity (hashes, versions) and
 the "everything in score.json" table. ``scoring.html.pages`` assembles them into the
-page's context; the records reach them already stripped of hidden keys
-(``scoring.html.fields.without_hidden``), and text is formatted here (``fmt``, ``short``)
+page's context; the records reach them as their public view
+(``scoring.record.public_view``), and text is formatted here (``fmt``, ``short``)
 so that the templates only lay it out.
 
 Fields of the record beyond the official score (issue 11) are shown when present, under
@@ -54,10 +54,10 @@ _RUN_LABELS = {
     "test_accuracy": "test acc",
     "forget_accuracy": "forget acc",
 }
-_TERMS = (  # (key, label, what it is, aliases under which an interval may be recorded)
-    ("F", "F", "forgetting quality", ("F", "forgetting_quality", "f")),
-    ("retain_ratio", "RA_U / RA_R", "retain accuracy ratio", ("retain_ratio", "RA_ratio", "ra_ratio")),
-    ("test_ratio", "TA_U / TA_R", "test accuracy ratio", ("test_ratio", "TA_ratio", "ta_ratio")),
+_TERMS = (  # (key, label, what it is); an interval where score.json's ``intervals`` has one
+    ("F", "F", "forgetting quality"),
+    ("retain_ratio", "RA_U / RA_R", "retain accuracy ratio"),
+    ("test_ratio", "TA_U / TA_R", "test accuracy ratio"),
 )
 _FLAG_TEXT = {  # (what, why it matters) for the diagnostics' flags the kit knows
     "mixture": (
@@ -81,14 +81,14 @@ def title(record: dict) -> str:
 
 def headline(record: dict) -> dict:
     """The official score and its interval, where recorded."""
-    interval = find_interval(record, ("score", "final_score"))
+    interval = find_interval(record, "score")
     return {"score": fmt(record.get("score")), "interval": interval, "has_score": is_finite(record.get("score"))}
 
 
 def term_rows(record: dict) -> list[dict]:
     """The score's terms (F and the accuracy ratios), each with its interval where recorded."""
     terms = []
-    for key, label, what, aliases in _TERMS:
+    for key, label, what in _TERMS:
         value = record.get(key)
         if value is None and key != "F":
             parts = {"retain_ratio": ("RA_U", "RA_R"), "test_ratio": ("TA_U", "TA_R")}[key]
@@ -96,7 +96,7 @@ def term_rows(record: dict) -> list[dict]:
                 value = record[parts[0]] / record[parts[1]]
         if value is None:
             continue
-        terms.append({"label": label, "what": what, "value": fmt(value), "interval": find_interval(record, aliases)})
+        terms.append({"label": label, "what": what, "value": fmt(value), "interval": find_interval(record, key)})
     return terms
 
 
@@ -113,8 +113,8 @@ def accuracy_rows(record: dict) -> list[dict]:
                 "retrained_key": retrained,
                 "unlearned": fmt(record.get(unlearned)),
                 "retrained": fmt(record.get(retrained)),
-                "unlearned_interval": find_interval(record, (unlearned,)),
-                "retrained_interval": find_interval(record, (retrained,)),
+                "unlearned_interval": find_interval(record, unlearned),
+                "retrained_interval": find_interval(record, retrained),
                 "ratio": fmt(record[unlearned] / record[retrained])
                 if is_finite(record.get(unlearned)) and is_finite(record.get(retrained)) and record[retrained]
                 else "–",
@@ -178,7 +178,7 @@ def ceiling_section(record: dict) -> dict | None:
         if interval:
             section["normalised_interval"] = interval_text(interval)
     if section["normalised_interval"] is None:
-        found = find_interval(record, ("normalised_score", "normalized_score"))
+        found = find_interval(record, "normalised_score")
         section["normalised_interval"] = found["text"] if found else None
     return section
 

@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from scoring.html.fields import with_interval
+from scoring.html.figures import draw_epsilon_histogram
 from scoring.metric import forgetting as metric
 
 
@@ -18,19 +20,10 @@ def score_figure(record: dict, epsilons: np.ndarray) -> bytes:
     Drawn on a bare Agg canvas (no pyplot), so it never touches a global backend.
     """
     n_models = int(record["N"])
-    n_bins = metric.n_epsilon_bins(n_models)
-    counts = metric.epsilon_bin_counts(epsilons, n_models)
-    labels = [f"[{metric.BIN_WIDTH * k:g}, {metric.BIN_WIDTH * (k + 1):g})" for k in range(n_bins)] + ["beyond"]
-    points = [2.0**-k for k in range(n_bins)] + [0.0]
-
     figure = Figure(figsize=(12, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     left, right = figure.subplots(1, 2, width_ratios=[1.8, 1])
-    colours = [(0.2, 0.45, 0.75, 0.35 + 0.65 * p) if p > 0 else (0.75, 0.3, 0.25, 0.9) for p in points]
-    left.bar(range(len(counts)), counts, color=colours)
-    left.set_xticks(range(len(counts)), labels, rotation=45 if len(counts) > 6 else 0, fontsize=8)
-    left.set_xlabel("per-example epsilon (bin k is worth 2^-k points; 'beyond', which holds every 50, is worth 0)")
-    left.set_ylabel("forget examples")
+    draw_epsilon_histogram(left, metric.epsilon_bin_counts(epsilons, n_models))
     left.set_title(
         f"epsilons of {record['n_forget']} forget examples, N = {n_models}: "
         f"F = {record['F']:.4f}, {record['epsilons']['share_at_cap']:.0%} at 50"
@@ -52,14 +45,6 @@ def score_figure(record: dict, epsilons: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
-
-
-def with_interval(value: float, interval: list | None, digits: int = 4) -> str:
-    """``0.0153 [0.011, 0.020]``: a value and its 95% interval, when there is one."""
-    text = f"{value:.{digits}f}"
-    if interval and None not in interval:
-        text += f" [{interval[0]:.{digits - 1}f}, {interval[1]:.{digits - 1}f}]"
-    return text
 
 
 def summary_text(record: dict, out: Path | None = None) -> str:
@@ -84,8 +69,8 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         ceiling = record.get("ceiling")
         if ceiling:
             lines.append(
-                f"ceiling     F of retraining itself at N = {ceiling['n_models']}: {ceiling['value']:.4f} "
-                f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}] (halves drawn from {ceiling['n_references_used']} references)"
+                f"ceiling     F of retraining itself at N = {ceiling['n_models']}: {with_interval(ceiling['value'], ceiling)} "
+                f"(halves drawn from {ceiling['n_references_used']} references)"
             )
             if record.get("normalised_score") is None:
                 lines.append(f"            {record.get('normalised_score_note', 'no normalised score')}")

@@ -12,13 +12,13 @@ of a team was scored more than once on a split at the same N, the latest scoring
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from scoring.score import SCORE_FILE
+from scoring.html.fields import with_interval
+from scoring.record import SCORE_FILE, read_score
 from starter_kit.atomic import write_bytes
 
 LEADERBOARD_FILE = "leaderboard.csv"
@@ -27,7 +27,10 @@ _VALUES = ("score", "score_low", "score_high", "F", "RA_U", "TA_U", "mean_run_se
 
 
 def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
-    """One row per score.json under ``results_dir`` (hidden staging folders skipped)."""
+    """One row per score.json under ``results_dir`` (hidden staging folders skipped).
+
+    Raises ValueError naming the file and the field for a score.json this kit cannot read.
+    """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir} is not a directory: give the folder the scores were written under")
@@ -35,34 +38,30 @@ def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
     for path in sorted(results_dir.rglob(SCORE_FILE)):
         if any(part.startswith(".") for part in path.relative_to(results_dir).parts):
             continue
-        try:
-            record = json.loads(path.read_text())
-            rows.append(
-                {
-                    "team": _team(record),
-                    "submission": record["submission"]["name"],
-                    "submission_sha256": record["sha256"]["submission"],
-                    "dataset": record["split"]["dataset"],
-                    "split": record["split"]["name"],
-                    "N": int(record["N"]),
-                    "status": record["status"],
-                    "reason": record.get("reason"),
-                    "score": record.get("score"),
-                    "score_low": _interval(record, "score", 0),
-                    "score_high": _interval(record, "score", 1),
-                    "F": record.get("F"),
-                    "RA_U": record.get("RA_U"),
-                    "TA_U": record.get("TA_U"),
-                    "mean_run_seconds": record.get("time", {}).get("mean_seconds"),
-                    # False for --unsealed scores and for scores from before the sandbox
-                    "sealed": bool(record.get("sealed", False)),
-                    "references": record["sha256"]["reference_set"][:12],
-                    "scored_at": record.get("scored_at", ""),
-                    "path": str(path.parent),
-                }
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
-            continue  # not a score.json this scorer wrote
+        record = read_score(path)  # ValueError: one line naming the file and the field
+        rows.append(
+            {
+                "team": _team(record),
+                "submission": record["submission"]["name"],
+                "submission_sha256": record["sha256"]["submission"],
+                "dataset": record["split"]["dataset"],
+                "split": record["split"]["name"],
+                "N": int(record["N"]),
+                "status": record["status"],
+                "reason": record.get("reason"),
+                "score": record.get("score"),
+                "score_low": _interval(record, "score", 0),
+                "score_high": _interval(record, "score", 1),
+                "F": record.get("F"),
+                "RA_U": record.get("RA_U"),
+                "TA_U": record.get("TA_U"),
+                "mean_run_seconds": record.get("time", {}).get("mean_seconds"),
+                "sealed": record["sealed"],  # False for --unsealed scores
+                "references": record["sha256"]["reference_set"][:12],
+                "scored_at": record.get("scored_at", ""),
+                "path": str(path.parent),
+            }
+        )
     columns = [
         "team",
         "submission",
@@ -243,7 +242,7 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             for column in [c for c in rows.columns if c.endswith(" score")]:
                 split = column[: -len(" score")]
                 shown[column] = [
-                    _with_interval(v, lo, hi)
+                    with_interval(v, (lo, hi))
                     for v, lo, hi in zip(rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"])
                 ]
                 shown[f"{split} F"] = rows[f"{split} F"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
@@ -261,13 +260,4 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             f"N = {row.N}): {row.status}: {row.reason}"
             for row in others.itertuples()
         )
-    return text
-
-
-def _with_interval(value, low, high) -> str:
-    if pd.isna(value):
-        return ""
-    text = f"{value:.4f}"
-    if not (pd.isna(low) or pd.isna(high)):
-        text += f" [{low:.3f}, {high:.3f}]"
     return text
