@@ -71,6 +71,7 @@ def test_competition_yaml_has_what_the_v2_unpacker_requires(bundle):
         assert date.fromisoformat(phase["start"]) < date.fromisoformat(phase["end"])
         assert isinstance(phase["execution_time_limit"], int) and phase["execution_time_limit"] > 60
         assert phase["max_submissions_per_day"] == 5
+        assert phase["hide_prediction_output"] is True  # N weight deltas: GBs, never offered for download
     assert [p["make_input_data_available"] for p in phases] == [True, False]
     assert competition["enable_detailed_results"] is True and competition["docker_image"]
     (board,) = competition["leaderboards"]

@@ -136,6 +136,9 @@ def export_bundle(options: ExportOptions) -> Path:
             "execution_time_limit_ms": limit * 1000,
             "max_submissions_per_day": options.max_per_day,
             "make_input_data_available": spec.downloadable,
+            # the prediction step's output is N weight deltas (GBs at N = 512): participants
+            # download their scores and detailed results, never the models
+            "hide_prediction_output": True,
         }
         if index == 0:
             phase["starting_kit"] = "starting_kit"
