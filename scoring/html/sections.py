@@ -17,7 +17,7 @@ whichever of these names they carry, and left out when absent:
   ``low`` and ``high`` anywhere in the record is listed in the uncertainty section
   (``scoring.html.fields`` finds them);
 - ``ceiling`` (a number or a dict with ``value``, ``low``, ``high``, ``n_models``, ``note``),
-  ``normalised_score`` (a number, [estimate, low, high] or a dict; None with
+  ``normalised_score`` (a number, its interval in ``intervals``; None with
   ``normalised_score_note`` where the ceiling was measured at another N);
 - ``diagnostics``: lists as long as the runs (at its top or under ``per_run``) become
   columns of the run table, ``flags`` (strings "name: text") and true booleans
@@ -29,6 +29,8 @@ whichever of these names they carry, and left out when absent:
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -124,62 +126,34 @@ def accuracy_rows(record: dict) -> list[dict]:
     return rows
 
 
-def _find(record: dict, *names):
-    """The first of ``names`` at the top of the record or one level down."""
-    for name in names:
-        if record.get(name) is not None:
-            return record[name]
-    for value in record.values():
-        if isinstance(value, dict):
-            for name in names:
-                if value.get(name) is not None:
-                    return value[name]
-    return None
-
-
-def ceiling_section(record: dict) -> dict | None:
-    """The estimator's ceiling and the normalised score; None where neither is recorded."""
-    raw = _find(record, "ceiling", "estimator_ceiling")
-    normalised = _find(record, "normalised_score", "normalized_score", "normalised_F", "normalized_F")
-    if raw is None and normalised is None:
+def ceiling_section(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The estimator's ceiling and the normalised score, as ``scoring.record`` types them; None where not recorded."""
+    raw = record.get("ceiling")
+    normalised = record.get("normalised_score")
+    if not isinstance(raw, dict) and not is_finite(normalised):
         return None
-    section = {
+    section: dict[str, Any] = {
         "value": None,
         "interval": None,
         "details": [],
-        "normalised": None,
+        "normalised": fmt(normalised) if is_finite(normalised) else None,
         "normalised_interval": None,
         "n_models": None,
         "normalised_note": record.get("normalised_score_note"),
     }
-    if is_finite(raw):
-        section["value"] = fmt(raw)
-    elif isinstance(raw, dict):
+    if isinstance(raw, dict):
         section["n_models"] = raw.get("n_models")
-        value = next((raw[k] for k in ("value", "estimate", "F", "mean") if is_finite(raw.get(k))), None)
-        section["value"] = fmt(value)
+        section["value"] = fmt(raw["value"]) if is_finite(raw.get("value")) else None
         interval = interval_of(raw)
         if interval:
             section["interval"] = interval_text(interval)
         section["details"] = [
             (k.replace("_", " "), short(v))
             for k, v in raw.items()
-            if k not in {"value", "estimate", "low", "high", "interval"} and not isinstance(v, dict)
+            if k not in {"value", "low", "high"} and not isinstance(v, dict)
         ]
-    if is_finite(normalised):
-        section["normalised"] = fmt(normalised)
-    elif isinstance(normalised, (list, tuple)) and len(normalised) == 3 and all(is_finite(v) for v in normalised):
-        section["normalised"] = fmt(normalised[0])
-        section["normalised_interval"] = interval_text(normalised[1:])
-    elif isinstance(normalised, dict):
-        value = next((normalised[k] for k in ("value", "estimate", "mean") if is_finite(normalised.get(k))), None)
-        section["normalised"] = fmt(value)
-        interval = interval_of(normalised)
-        if interval:
-            section["normalised_interval"] = interval_text(interval)
-    if section["normalised_interval"] is None:
-        found = find_interval(record, "normalised_score")
-        section["normalised_interval"] = found["text"] if found else None
+    found = find_interval(record, "normalised_score")
+    section["normalised_interval"] = found["text"] if found else None
     return section
 
 
