@@ -123,7 +123,11 @@ def _forget_spec(options: BuildOptions, dataset: Dataset) -> ForgetSpec:
             )
         return ForgetSpec("class", options.forget_fraction, tuple(sorted(set(options.forget_classes))))
     if options.forget == "group":
-        groups = options.groups if options.groups is not None else _load_groups(options.groups_file)
+        if options.groups is not None:
+            groups = options.groups
+        else:
+            assert options.groups_file is not None  # refused above without either
+            groups = _load_groups(options.groups_file)
         if groups.shape != (len(dataset.labels),):
             raise ValueError(
                 f"the groups array has shape {groups.shape}, expected ({len(dataset.labels)},): one id per image"

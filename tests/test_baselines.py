@@ -73,7 +73,7 @@ def test_baseline_is_reproducible_given_the_seed(digits_split, name):
     """Run again at seed 0 against the session's first run (hooked, which must not matter): bitwise, same machine."""
     first, _, _ = seed_zero_run(digits_split, name)
     second, _ = run(digits_split, BASELINES[name], seed=0)
-    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
