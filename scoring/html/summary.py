@@ -85,13 +85,15 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         if ceiling:
             lines.append(
                 f"ceiling     F of retraining itself at N = {ceiling['n_models']}: {ceiling['value']:.4f} "
-                f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}] (halves drawn from {ceiling['n_references_used']} references)"
+                f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}] "
+                f"(halves drawn from {ceiling['n_references_used']} references)"
             )
             if record.get("normalised_score") is None:
                 lines.append(f"            {record.get('normalised_score_note', 'no normalised score')}")
             else:
                 lines.append(
-                    f"normalised  F / ceiling {with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
+                    f"normalised  F / ceiling "
+                    f"{with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
                 )
         auxiliary = record.get("auxiliary", {})
         if auxiliary:
@@ -113,7 +115,8 @@ def summary_text(record: dict, out: Path | None = None) -> str:
     else:
         lines.append(f"limits      {times['limit_seconds']:.2f} s on the mean run time")
     lines.append(
-        f"            sandbox: {'sealed' if record.get('sealed', True) else 'UNSEALED (--unsealed: not an official score)'}"
+        f"            sandbox: "
+        f"{'sealed' if record.get('sealed', True) else 'UNSEALED (--unsealed: not an official score)'}"
     )
     lines.append(f"            limit rule: {times['limit_rule']}")
     ref_threads = times.get("reference_torch_threads", [])
@@ -133,6 +136,7 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         lines.append(f"output      {output['bytes']} bytes printed; the log keeps the first and last part")
     if out is not None:
         lines.append(
-            f"wrote       {Path(out) / 'score.json'} (+ {', '.join(f for f in record.get('files', []) if f != 'score.json')})"
+            f"wrote       {Path(out) / 'score.json'} "
+            f"(+ {', '.join(f for f in record.get('files', []) if f != 'score.json')})"
         )
     return "\n".join(lines)
