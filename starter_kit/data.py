@@ -254,7 +254,8 @@ def parse_synthetic_name(name: str) -> tuple[int, int, int] | None:
     if match is None:
         raise ValueError(
             f"synthetic dataset name {name!r} is malformed: expected {SYNTHETIC_CIFAR10}, optionally followed by "
-            f"-TRAIN-TEST image counts and -seedS, e.g. {SYNTHETIC_CIFAR10}-400-100 or {SYNTHETIC_CIFAR10}-400-100-seed3"
+            f"-TRAIN-TEST image counts and -seedS, e.g. {SYNTHETIC_CIFAR10}-400-100 "
+            f"or {SYNTHETIC_CIFAR10}-400-100-seed3"
         )
     n_train = int(match.group(1)) if match.group(1) else SYNTHETIC_TRAIN
     n_test = int(match.group(2)) if match.group(2) else SYNTHETIC_TEST

@@ -168,7 +168,7 @@ def plot_loss_histograms(models: dict, forget_loader: DataLoader, test_loader: D
     edges = np.linspace(everything.min(), everything.max() + 1e-9, bins + 1)
 
     figure, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 3.2), sharey=True, squeeze=False)
-    for ax, (name, (forget, test)) in zip(axes[0], logs.items()):
+    for ax, (name, (forget, test)) in zip(axes[0], logs.items(), strict=True):
         ax.hist(test, bins=edges, density=True, alpha=0.5, label="test (unseen)")
         ax.hist(forget, bins=edges, density=True, alpha=0.5, label="forget")
         ax.set_title(name)

@@ -226,7 +226,7 @@ def train_fast_many(
     total_steps = recipe.epochs * steps_per_epoch
     trainers = _trainers(recipe, tuple(data.shape[1:]), num_classes, batch, device, options, len(seeds))
     notes: list[str] = []
-    for trainer, seed in zip(trainers, seeds):
+    for trainer, seed in zip(trainers, seeds, strict=True):
         trainer.reset(seed)
     with _cudnn_benchmark(device, options.cudnn_benchmark):
         for trainer in trainers:
@@ -239,7 +239,7 @@ def train_fast_many(
             epochs = [trainer.epoch(data, targets) for trainer in trainers]
             for index in range(steps_per_epoch):
                 lr = recipe.lr * lr_factor(recipe, step, total_steps)
-                for trainer, (epoch_images, epoch_targets) in zip(trainers, epochs):
+                for trainer, (epoch_images, epoch_targets) in zip(trainers, epochs, strict=True):
                     trainer.step(
                         epoch_images[index * batch : (index + 1) * batch],
                         epoch_targets[index * batch : (index + 1) * batch],
@@ -378,7 +378,7 @@ class _Trainer:
         fresh = build_model(self.recipe.model, self.shape[0], self.num_classes)
         with torch.no_grad():
             for mine, new in zip(
-                self.model.state_dict(keep_vars=True).values(), fresh.state_dict(keep_vars=True).values()
+                self.model.state_dict(keep_vars=True).values(), fresh.state_dict(keep_vars=True).values(), strict=True
             ):
                 mine.copy_(new)
             for buffer in self.momentum_buffers:
@@ -434,10 +434,7 @@ class _Trainer:
         with self._on_stream(wait=True):  # after the data and the reset, queued on the default stream
             self.running.zero_()
             order = torch.randperm(len(data), generator=self.generator, device=self.generator.device).to(data.device)
-            if self._augments(per_batch=False):
-                images = shuffle_flip_crop(data, order, self.generator)
-            else:
-                images = data[order]
+            images = shuffle_flip_crop(data, order, self.generator) if self._augments(per_batch=False) else data[order]
             return images.contiguous(memory_format=self.layout), targets[order]
 
     def step(self, inputs: torch.Tensor, targets: torch.Tensor, lr: float) -> None:
@@ -467,7 +464,7 @@ class _Trainer:
         if self.stream is not None:
             self.stream.synchronize()
         with torch.no_grad():
-            for tensor, saved in zip(self._state(), snapshot):
+            for tensor, saved in zip(self._state(), snapshot, strict=True):
                 tensor.copy_(saved)
 
     def _on_stream(self, wait: bool = False):

@@ -162,7 +162,9 @@ def training_record(device: str | torch.device, fast: bool | None = None) -> dic
         "path": "reference",
         "device": device.type,
         "bitwise_reproducible": True,
-        "note": "trained by starter_kit.training's loop: bitwise reproducible with the same torch version and thread count",
+        "note": (
+            "trained by starter_kit.training's loop: bitwise reproducible with the same torch version and thread count"
+        ),
     }
 
 

@@ -132,8 +132,8 @@ def with_forget_slices(retain_loader: DataLoader, forget_loader: DataLoader, dev
     forget_inputs = torch.cat([inputs for inputs, _ in forget])
     forget_targets = torch.cat([targets for _, targets in forget])
     pieces = len(retain_loader)
-    slices = zip(forget_inputs.tensor_split(pieces), forget_targets.tensor_split(pieces))
-    for (inputs, targets), (extra_inputs, extra_targets) in zip(batches(retain_loader, device), slices):
+    slices = zip(forget_inputs.tensor_split(pieces), forget_targets.tensor_split(pieces), strict=True)
+    for (inputs, targets), (extra_inputs, extra_targets) in zip(batches(retain_loader, device), slices, strict=True):
         yield inputs, targets, extra_inputs, extra_targets
 
 

@@ -34,7 +34,8 @@ def erase_repair(
     noise: float = 0.1,
     recipe: Recipe | None = None,
 ) -> nn.Module:
-    """Erase (see ``erase``), then repair: ``finetune`` for ``epoch_share`` of the recipe's epochs; in place, eval mode."""
+    """Erase (see ``erase``), then repair: ``finetune`` for ``epoch_share`` of the recipe's epochs;
+    in place, eval mode."""
     check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)
     if not 0.0 < shrink <= 1.0 or noise < 0:

@@ -49,8 +49,7 @@ def l1_sparse(
     parameters = [p for p in net.parameters() if p.requires_grad]
     criterion = nn.CrossEntropyLoss()
     net.train()
-    step = 0
-    for inputs, targets in take(lambda: batches(retain_loader, device), steps):
+    for step, (inputs, targets) in enumerate(take(lambda: batches(retain_loader, device), steps)):
         loss = criterion(net(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -61,5 +60,4 @@ def l1_sparse(
                     parameter.grad.add_(parameter.sign(), alpha=strength)
         optimizer.step()
         scheduler.step()
-        step += 1
     return net.eval()

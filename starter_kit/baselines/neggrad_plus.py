@@ -38,7 +38,8 @@ def neggrad_plus(
     beta: float = 0.8,
     recipe: Recipe | None = None,
 ) -> nn.Module:
-    """Passes over retain, each batch joined by its slice of the forget set, for ``epoch_share`` of the recipe's epochs; in place."""
+    """Passes over retain, each batch joined by its slice of the forget set, for ``epoch_share`` of the
+    recipe's epochs; in place."""
     device = check_inputs(net, retain_loader, forget_loader, val_loader, epoch_share, lr_scale)
     recipe = training_recipe(retain_loader, recipe)
     steps = budget_steps(recipe, retain_loader, epoch_share)

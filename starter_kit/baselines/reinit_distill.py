@@ -99,7 +99,7 @@ def reinitialise_layers(net: nn.Module, probability: float, reset_head: bool = T
     head = next((name for name, m in reversed(layers) if isinstance(m, nn.Linear)), None) if reset_head else None
     draws = torch.rand(len(layers)).tolist()
     reset = []
-    for (name, module), draw in zip(layers, draws):
+    for (name, module), draw in zip(layers, draws, strict=True):
         if draw < probability or name == head:
             module.reset_parameters()
             reset.append(name)

@@ -64,7 +64,7 @@ def salun(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
-            for parameter, mask in zip(parameters, masks):
+            for parameter, mask in zip(parameters, masks, strict=True):
                 if parameter.grad is not None:
                     parameter.grad.add_(parameter, alpha=recipe.weight_decay).mul_(mask)
         optimizer.step()

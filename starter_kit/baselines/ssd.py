@@ -58,7 +58,7 @@ def ssd(
     factors = dampening_factors(retain_importance, forget_importance, alpha, lam)
     with torch.no_grad():
         parameters = [p for p in net.parameters() if p.requires_grad]
-        for parameter, factor in zip(parameters, factors):
+        for parameter, factor in zip(parameters, factors, strict=True):
             parameter.mul_(factor)
     return net.eval()
 
@@ -80,7 +80,7 @@ def dampening_factors(
         return [torch.ones_like(keep) for keep in retain_importance]
     floor = IMPORTANCE_FLOOR * mean
     factors = []
-    for keep, forget in zip(retain_importance, forget_importance):
+    for keep, forget in zip(retain_importance, forget_importance, strict=True):
         keep, forget = keep.clamp_min(floor), forget.clamp_min(floor)
         factor = (lam * keep / forget).clamp(max=1.0)
         factors.append(torch.where(forget > alpha * keep, factor, torch.ones_like(factor)))
@@ -101,7 +101,7 @@ def fisher_diagonal(net: nn.Module, loader) -> list[torch.Tensor]:
     for inputs, targets in batches(loader, device):
         net.zero_grad(set_to_none=True)
         criterion(net(inputs), targets).backward()
-        for total, parameter in zip(importance, parameters):
+        for total, parameter in zip(importance, parameters, strict=True):
             if parameter.grad is not None:
                 total.add_(parameter.grad.square())
         count += 1
