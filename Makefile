@@ -1,6 +1,7 @@
 # README's two commands: `make demo` and `make test`. Both create .venv when missing and
 # install only what they need: the demo the kit alone, the tests the kit with its test
-# tools and Ray (the `test` and `ray` extras). Either may come first.
+# tools and Ray (the `test` and `ray` extras). Either may come first. `make lint` installs
+# what `make test` does: ruff and mypy are test tools, and mypy reads Ray's types.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ SPLIT := $(RESULTS)/digits-public
 # bash for its `time` keyword: each demo step ends with a line giving its wall time.
 SHELL := /bin/bash
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 install: $(TEST_STAMP)
 
@@ -41,6 +42,12 @@ demo: $(DEMO_STAMP)
 
 test: $(TEST_STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+
+# ruff (lint, then formatting) and mypy, configured in pyproject.toml; CI runs it before the tests.
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(RESULTS) .pytest_cache

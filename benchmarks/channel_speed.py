@@ -46,6 +46,8 @@ def read_once(size: int) -> float:
     channel = ResultChannel(read)
     started = time.perf_counter()
     message = channel.message(timeout=120)
+    if message is None:
+        raise SystemExit("error: the writer sent nothing within 120 s")
     data = channel.payload(message["bytes"], limit=size, timeout=120)
     seconds = time.perf_counter() - started
     thread.join()

@@ -127,7 +127,8 @@ def main(argv=None) -> int:
     if cuda and not torch.cuda.is_available():
         print(
             f"error: --device {args.device} but torch sees no CUDA device: this benchmark profiles GPU training; "
-            "run it on a GPU machine, or use --device cpu --model resnet_digits --images 512 --models 1 for a smoke test",
+            "run it on a GPU machine, or use --device cpu --model resnet_digits --images 512 --models 1 "
+            "for a smoke test",
             file=sys.stderr,
         )
         return 2
@@ -162,7 +163,8 @@ def main(argv=None) -> int:
     card = torch.cuda.get_device_name(args.device) if cuda else "CPU"
     steps = args.images // recipe.batch_size
     print(
-        f"{card}, torch {torch.__version__}: {recipe.model}, batch {recipe.batch_size}, {args.models} model(s) together, "
+        f"{card}, torch {torch.__version__}: {recipe.model}, batch {recipe.batch_size}, "
+        f"{args.models} model(s) together, "
         f"compile {args.compile or 'none'}, {'no graph' if args.no_graph else 'CUDA graph on CUDA'}, "
         f"{'fused' if args.fused_sgd else 'foreach'} SGD; "
         f"profiling one epoch of {steps} steps",
@@ -204,7 +206,8 @@ def main(argv=None) -> int:
     unit = "GPU" if cuda else "CPU"
     print()
     print(
-        f"{unit} time by kind of {'kernel' if cuda else 'operator'}: seconds per model-epoch of {EPOCH_IMAGES:,} images "
+        f"{unit} time by kind of {'kernel' if cuda else 'operator'}: "
+        f"seconds per model-epoch of {EPOCH_IMAGES:,} images "
         f"(kernel time; {args.models} model(s), {steps} steps profiled)"
     )
     print(table.to_string(index=False))
@@ -215,7 +218,8 @@ def main(argv=None) -> int:
     kernel_seconds = sum(e["dur"] for e in events) / 1e6
     print()
     print(
-        f"wall time {wall:.3f} s for the profiled epoch = {wall * scale:.3f} s per model-epoch of {EPOCH_IMAGES:,} images "
+        f"wall time {wall:.3f} s for the profiled epoch = "
+        f"{wall * scale:.3f} s per model-epoch of {EPOCH_IMAGES:,} images "
         f"(profiling adds a little)"
     )
     if busy is not None:
@@ -230,13 +234,15 @@ def main(argv=None) -> int:
     )
     trained = steps * recipe.batch_size * args.models
     print(
-        f"arithmetic: {flops / 1e9:.2f} GFLOP per training image (convolutions and classifier, forward + 2 x backward); "
+        f"arithmetic: {flops / 1e9:.2f} GFLOP per training image "
+        "(convolutions and classifier, forward + 2 x backward); "
         f"{flops * trained / wall / 1e12:.3g} TFLOP/s over the wall time, "
         f"{flops * trained / max(conv_seconds, 1e-12) / 1e12:.3g} TFLOP/s inside the convolution and GEMM kernels"
     )
     if cuda:
         print(
-            f"a 8192^3 bf16 matmul on this card: {matmul_tflops(args.device):.0f} TFLOP/s (what its tensor cores give here)"
+            f"a 8192^3 bf16 matmul on this card: {matmul_tflops(args.device):.0f} TFLOP/s "
+            "(what its tensor cores give here)"
         )
     forget_trainers()
     return 0
@@ -324,7 +330,8 @@ def kind_table(events: list[dict], steps: int, scale: float):
     """Per kind: seconds per model-epoch, share of all kernel time, kernels per step; largest first, then a total."""
     import pandas as pd
 
-    seconds, counts = defaultdict(float), defaultdict(int)
+    seconds: defaultdict[str, float] = defaultdict(float)
+    counts: defaultdict[str, int] = defaultdict(int)
     for event in events:
         seconds[event["kind"]] += event["dur"] / 1e6
         counts[event["kind"]] += 1
@@ -353,7 +360,8 @@ def top_table(events: list[dict], steps: int, scale: float, top: int):
     """The ``top`` kernels (or operators) by total time, each with its kind."""
     import pandas as pd
 
-    seconds, counts = defaultdict(float), defaultdict(int)
+    seconds: defaultdict[str, float] = defaultdict(float)
+    counts: defaultdict[str, int] = defaultdict(int)
     for event in events:
         seconds[event["name"]] += event["dur"] / 1e6
         counts[event["name"]] += 1

@@ -1,4 +1,5 @@
-"""Seconds per epoch of the cifar10 recipe on one GPU: the kit's loop, each step of the fast path, several models per GPU.
+"""Seconds per epoch of the cifar10 recipe on one GPU: the kit's loop, each step of the fast path,
+several models per GPU.
 
 ResNet-18 with the CIFAR stem (``resnet18_cifar``), the cifar10 recipe (SGD, batch 256,
 flip + crop), on ``synthetic-cifar10`` images (same shapes as CIFAR-10, so the same
@@ -37,7 +38,9 @@ import queue
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 RECIPE_DATASET = "cifar10"
 REFERENCES, RETAIN_IMAGES = 512, 45_000  # a CIFAR-10 challenge: N = 512 references on 45,000 retain images
@@ -183,7 +186,7 @@ def main(argv=None) -> int:
 
     for name, options in steps:
         per_model_epoch = measure(
-            name, 1, 1, lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, 1)
+            name, 1, 1, partial(time_in_process, recipe, images, labels, args.device, args.seed, options, 1)
         )
         if options is not None and per_model_epoch is not None and (best is None or per_model_epoch < best[1]):
             best = (options, per_model_epoch, name.split(" ", 1)[0])
@@ -195,7 +198,7 @@ def main(argv=None) -> int:
                 f"(g) {label} x {k} models in one process",
                 k,
                 1,
-                lambda: time_in_process(recipe, images, labels, args.device, args.seed, options, k),
+                partial(time_in_process, recipe, images, labels, args.device, args.seed, options, k),
             )
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "data.pt"
@@ -205,7 +208,7 @@ def main(argv=None) -> int:
                     f"(h) {label} x {k} processes",
                     k,
                     k,
-                    lambda: time_processes(k, recipe, path, args.device, args.seed, options),
+                    partial(time_processes, k, recipe, path, args.device, args.seed, options),
                 )
 
     table = pd.DataFrame(rows)
@@ -225,7 +228,8 @@ def main(argv=None) -> int:
     print()
     print(
         f"{card}: seconds per epoch of {args.images} images; s per model-epoch = wall time / (models x epochs); "
-        f"{unit} = s per model-epoch scaled to {RETAIN_IMAGES} retain images x {full_epochs} epochs x {REFERENCES} models"
+        f"{unit} = s per model-epoch scaled to {RETAIN_IMAGES} retain images x {full_epochs} epochs "
+        f"x {REFERENCES} models"
     )
     print(table.to_string(index=False))
     if args.device.startswith("cuda"):
@@ -296,7 +300,7 @@ def time_processes(k, recipe, data_path, device, seed, options) -> tuple[float, 
     ]
     for worker in workers:
         worker.start()
-    outcomes = []
+    outcomes: list[Any] = []
     try:
         while len(outcomes) < k:
             try:
@@ -313,7 +317,7 @@ def time_processes(k, recipe, data_path, device, seed, options) -> tuple[float, 
     errors = [o[1] for o in outcomes if o[0] == "error"]
     if errors:
         raise RuntimeError(errors[0])
-    starts, ends, warmups = zip(*(o[1:] for o in outcomes))
+    starts, ends, warmups = zip(*(o[1:] for o in outcomes), strict=True)
     return max(warmups), max(ends) - min(starts), None
 
 

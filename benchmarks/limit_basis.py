@@ -52,6 +52,7 @@ def main() -> None:
             started = time.perf_counter()
             refs = build_references(split, args.n_models, work / f"refs-{name}", progress=False, jobs=args.jobs)
             wall = time.perf_counter() - started
+            assert refs.calibration is not None  # a fresh set is calibrated
             shared, alone = float(refs.training_seconds.mean()), float(refs.calibration["seconds"])
             rows.append(
                 {

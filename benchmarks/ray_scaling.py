@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import shlex
 import shutil
@@ -45,7 +46,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,7 +56,8 @@ from scoring.backends.ray_cluster import LOOPBACK_ONLY_ENV  # noqa: E402  (impor
 
 SUBMISSION = ROOT / "tests" / "submissions" / "fine_tune.py"
 LOOPBACK = "127.0.0.1"
-NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
+T = TypeVar("T")
+NODE: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": LOOPBACK}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -123,9 +127,9 @@ def outer(argv: list[str]) -> int:
 # --- inside: loopback only -------------------------------------------------------------------------
 
 
-def median_of(repeats: int, measure) -> tuple[float, object]:
-    """(median seconds over ``repeats`` calls of ``measure()``, the last call's result)."""
-    times, result = [], None
+def median_of(repeats: int, measure: Callable[[], T]) -> tuple[float, T]:
+    """(median seconds over ``repeats`` (>= 1) calls of ``measure()``, the last call's result)."""
+    times = []
     for _ in range(repeats):
         started = time.perf_counter()
         result = measure()
@@ -204,7 +208,10 @@ def inner(args: argparse.Namespace) -> int:
                 for _ in range(k):
                     cluster.add_node(**NODE)
                 ray.init(
-                    address=cluster.address, _node_ip_address=LOOPBACK, log_to_driver=False, logging_level="WARNING"
+                    address=cluster.address,
+                    _node_ip_address=LOOPBACK,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
                 )
                 alive = len([n for n in ray.nodes() if n["Alive"]])
                 if alive != k + 1:

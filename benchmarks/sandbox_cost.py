@@ -66,7 +66,7 @@ def main() -> int:
             )
         )
         job = job_from_split(split, IDENTITY, "identity.py", threads=1)
-        rows = {True: [], False: []}
+        rows: dict[bool, list[dict[str, float]]] = {True: [], False: []}
         for _ in range(args.repeats):
             for sealed in (False, True):
                 rows[sealed].append(measure(job, args.runs, sealed))

@@ -71,7 +71,7 @@ def main() -> None:
         ),
     }
     runs = [(name, threads) for threads in sorted({1, default_threads}) for name in loops]
-    seconds = {run: [] for run in runs}
+    seconds: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
     for repeat in range(args.repeats):  # interleaved, so load on the machine hits all alike
         for name, threads in runs:
             torch.set_num_threads(threads)

@@ -81,7 +81,10 @@ def add_commands(subparsers) -> None:
     score.add_argument(
         "--time-limit",
         type=_positive,
-        help="limit on the mean run time in seconds (default 20%% of retraining one model alone, the references' calibration)",
+        help=(
+            "limit on the mean run time in seconds "
+            "(default 20%% of retraining one model alone, the references' calibration)"
+        ),
     )
     score.add_argument(
         "--unsealed",
@@ -247,7 +250,8 @@ def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
 
 
 def _backend(args, per_task: int = 1):
-    """The :mod:`scoring.backends.interface` backend that --backend and its options ask for; a task holds ``per_task`` units."""
+    """The :mod:`scoring.backends.interface` backend that --backend and its options ask for; a task holds
+    ``per_task`` units."""
     from scoring.backends.interface import make_backend
 
     return make_backend(
@@ -386,7 +390,8 @@ def leaderboard_command(args) -> int:
     write_bytes(page, render_leaderboard(table, others, report_links(scores, page.parent)).encode())
     print(format_leaderboard(table, others))
     print(
-        f"\nwrote {path} and {page} ({args.phase} phase; the organisers' view: publish with 'python -m scoring publish')"
+        f"\nwrote {path} and {page} ({args.phase} phase; "
+        f"the organisers' view: publish with 'python -m scoring publish')"
     )
     return 0
 
@@ -396,7 +401,8 @@ def publish_command(args) -> int:
 
     published = publish(args.results, args.out, args.phase)
     print(
-        f"published the {args.phase} leaderboard of {published['entries']} entr{'y' if published['entries'] == 1 else 'ies'} "
+        f"published the {args.phase} leaderboard of {published['entries']} "
+        f"entr{'y' if published['entries'] == 1 else 'ies'} "
         f"and {published['reports']} report(s) into {args.out}: {', '.join(published['files'])}"
     )
     return 0
@@ -409,7 +415,8 @@ def recompute_command(args) -> int:
     found = recompute(args.folder)
     official, intervals = found["official"], found["assessment"]["intervals"]
     print(
-        f"score {with_interval(official['score'], intervals.get('score'))} = F {with_interval(official['F'], intervals.get('F'))} "
+        f"score {with_interval(official['score'], intervals.get('score'))} "
+        f"= F {with_interval(official['F'], intervals.get('F'))} "
         f"x RA {official['RA_U']:.4f}/{official['RA_R']:.4f} x TA {official['TA_U']:.4f}/{official['TA_R']:.4f}"
     )
     if found["matches"]:
@@ -448,7 +455,8 @@ def benchmark_command(args) -> int:
     print(format_leaderboard(leaderboard(scores), not_ranked(scores)))
     if (Path(out) / "scores" / "sanity_retrain").is_dir():  # in the table, from this run or an earlier one
         print(
-            "\nsanity_retrain: retrains from scratch with its time limit lifted (it takes as long as retraining by design)"
+            "\nsanity_retrain: retrains from scratch with its time limit lifted "
+            "(it takes as long as retraining by design)"
         )
     print(f"wrote {path} and {path.with_suffix('.html')}; each row's report under {Path(out) / 'scores'}")
     return 0

@@ -355,7 +355,7 @@ def _write_outputs(
         columns.insert(1, "seed")
     if "diagnostics" in record:
         for name, values in record["diagnostics"]["per_run"].items():
-            for run, value in zip(record["runs"], values):
+            for run, value in zip(record["runs"], values, strict=True):
                 run[name] = value
         columns += list(record["diagnostics"]["per_run"])
     runs = pd.DataFrame(record["runs"], columns=columns)

@@ -51,7 +51,8 @@ def single_torch_thread():
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory) -> Path:
-    """The scorer's tiny test split (digits, 2-epoch recipe), built once per session; see tests/submissions/_fixtures.py."""
+    """The scorer's tiny test split (digits, 2-epoch recipe), built once per session;
+    see tests/submissions/_fixtures.py."""
     from submissions import _fixtures as kit
 
     return kit.split_dir(tmp_path_factory)

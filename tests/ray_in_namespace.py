@@ -51,7 +51,8 @@ from scoring.ingestion.limits import Limits  # noqa: E402
 from scoring.ingestion.run_seeds import derived_seed  # noqa: E402
 from scoring.ingestion.runner import job_from_split  # noqa: E402
 from scoring.metric import forgetting as metric  # noqa: E402
-from scoring.references.build import build_references, load_references, model_file  # noqa: E402
+from scoring.references.build import build_references, load_references  # noqa: E402
+from scoring.references.folder import model_file  # noqa: E402
 from starter_kit.splits import load_split  # noqa: E402
 from starter_kit.submission import submission_source  # noqa: E402
 

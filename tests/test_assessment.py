@@ -103,7 +103,8 @@ def test_the_normalised_score_is_given_only_against_a_ceiling_at_the_same_n():
     assert "normalised_score" in at_n["intervals"]
     assert at_half["normalised_score"] is None and "normalised_score" not in at_half["intervals"]
     assert at_half["normalised_score_note"] == (
-        "no normalised score: the ceiling was measured at N = 2, not at this N = 4 (a ceiling at N needs 2N = 8 references)"
+        "no normalised score: the ceiling was measured at N = 2, not at this N = 4 "
+        "(a ceiling at N needs 2N = 8 references)"
     )
 
 

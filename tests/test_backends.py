@@ -133,7 +133,8 @@ def _run_namespaced_ray_tests() -> tuple[subprocess.CompletedProcess, str]:
         "KIT_RAY_NAMESPACE_TESTS": "1",
         "RAY_TMPDIR": private,
     }
-    inner = f"{sys.executable} -u -m pytest -v -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"  # -u: nothing lost if it dies
+    # -u: nothing lost if it dies
+    inner = f"{sys.executable} -u -m pytest -v -p no:cacheprovider --durations=6 tests/ray_in_namespace.py"
     try:
         process = subprocess.run(
             ["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {inner}"],

@@ -110,9 +110,12 @@ def test_salun_moves_only_the_salient_weights(digits_split):
     assert share == pytest.approx(0.3, abs=0.01)
     before = [p.detach().clone() for p in original.parameters()]
     after = list(run(digits_split, "salun", saliency=0.3).parameters())
-    for old, new, mask in zip(before, after, masks):
+    for old, new, mask in zip(before, after, masks, strict=True):
         assert torch.equal(new[mask == 0], old[mask == 0])  # weight decay goes through the mask too
-    assert any(not torch.equal(new[mask == 1], old[mask == 1]) for old, new, mask in zip(before, after, masks))
+    changed = (
+        not torch.equal(new[mask == 1], old[mask == 1]) for old, new, mask in zip(before, after, masks, strict=True)
+    )
+    assert any(changed)
 
 
 def test_l1_sparse_without_its_penalty_is_finetuning(digits_split):

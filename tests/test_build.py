@@ -21,7 +21,8 @@ def public_twice(tmp_path_factory, digits_split_dir):
 
 
 def test_building_twice_gives_byte_identical_indices_manifest_and_model(public_twice):
-    """Two builds in one session: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
+    """Two builds in one session: a bitwise promise of the kit: the same machine, seeds and torch
+    threads (another CPU may differ in the last bits)."""
     first, second = public_twice
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert {str(f) for f in files} >= {"manifest.json", "indices/forget.npy", "original/model.pt"}

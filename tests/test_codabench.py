@@ -1,5 +1,6 @@
 """Hosting on Codabench: the exported bundle, the submission zip, and the offline run of the compute worker."""
 
+import itertools
 import json
 import shutil
 import socket
@@ -65,7 +66,7 @@ def test_competition_yaml_has_what_the_v2_unpacker_requires(bundle):
         assert set(solution["tasks"]) <= set(tasks) and (root / solution["path"] / "submission.py").is_file()
     phases = competition["phases"]
     assert [p["index"] for p in phases] == [0, 1] and all(set(p["tasks"]) <= set(tasks) for p in phases)
-    for earlier, later in zip(phases, phases[1:]):
+    for earlier, later in itertools.pairwise(phases):
         assert date.fromisoformat(earlier["end"]) <= date.fromisoformat(later["start"])
     for phase in phases:
         assert date.fromisoformat(phase["start"]) < date.fromisoformat(phase["end"])
@@ -139,7 +140,8 @@ def test_a_hostile_submission_can_neither_read_references_nor_reach_the_network(
     source = (
         "import os, socket\n"
         "def unlearning(net, retain_loader, forget_loader, val_loader):\n"
-        "    found = [p for p in ('/app/input/ref', '/app/input', '/app/input/ref/references.npz') if os.path.exists(p)]\n"
+        "    found = [p for p in ('/app/input/ref', '/app/input', '/app/input/ref/references.npz')\n"
+        "             if os.path.exists(p)]\n"
         "    found += [d for d in os.listdir('/app') if 'ref' in d]\n"
         "    try:\n"
         f"        socket.create_connection(('127.0.0.1', {port}), timeout=2).close()\n"

@@ -6,6 +6,8 @@ chunk's ingestion. A retried chunk is imitated by a backend that replays a strea
 its start, as Ray re-runs a chunk whose node died.
 """
 
+from typing import cast
+
 import numpy as np
 import pytest
 from submissions import _fixtures as kit
@@ -29,7 +31,7 @@ def test_a_local_stream_yields_each_item_when_the_caller_asks_for_it():
     with LocalBackend(1) as backend:
         streams = [backend.stream(countdown, 2, log), backend.stream(countdown, 1, log)]
         assert log == []  # nothing runs at stream(): it runs as its items are collected
-        for stream, item in backend.as_yielded(streams):
+        for _stream, item in backend.as_yielded(streams):
             log.append(f"got {item}")
     assert log == ["yield 2", "got 2", "yield 1", "got 1", "yield 1", "got 1"]
 
@@ -97,7 +99,7 @@ class Recording(LocalBackend):
 
     def __init__(self, replay: bool = False):
         super().__init__(1)
-        self.replay, self.items = replay, []
+        self.replay, self.items = replay, cast(list[object], [])
 
     def as_yielded(self, streams):
         streams = list(streams)
@@ -165,11 +167,12 @@ def test_each_run_arrives_as_it_finishes_not_when_its_chunk_ends(undisturbed):
 
 
 def test_a_retried_chunk_counts_each_run_once_and_scores_as_an_undisturbed_run(fine_tune_job, undisturbed):
-    """The retried run against an undisturbed one in this process: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
+    """The retried run against an undisturbed one in this process: a bitwise promise of the kit:
+    the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
     backend = Recording(replay=True)
     ingestion, outputs, arrived = run(fine_tune_job, backend)
     assert [i.index for i in backend.items if isinstance(i, RunOutputs)] == [0, 0, 1, 2, 3]  # run 0 came twice
     assert arrived == [0, 1, 2, 3]  # ... and was counted once (the progress bar advances with these)
     assert [r.index for r in ingestion.runs] == [0, 1, 2, 3] and len(outputs) == 4
-    for mine, theirs in zip(outputs, undisturbed[2]):
+    for mine, theirs in zip(outputs, undisturbed[2], strict=True):
         assert np.array_equal(mine.forget_conf, theirs.forget_conf) and mine.accuracies() == theirs.accuracies()

@@ -225,7 +225,7 @@ def test_a_kept_trainer_is_reinitialised_in_place_for_each_seed(single_torch_thr
         first[0].reset(seed)
         torch.manual_seed(seed)
         fresh = build_model("resnet_digits", 3, 4)
-        for (name, a), b in zip(first[0].model.state_dict().items(), fresh.state_dict().values()):
+        for (name, a), b in zip(first[0].model.state_dict().items(), fresh.state_dict().values(), strict=True):
             assert torch.equal(a, b), name
     images, labels = _tiny_rgb()
     a = train_fast(recipe, images, labels, 4, seed=1, device="cpu", options=options, progress=False).model
@@ -258,7 +258,7 @@ def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate(fused):
         buffers = [torch.zeros_like(p) for p in params]
         for step in range(4):
             grads = [torch.randn(p.shape, generator=generator) for p in params]
-            for p, g in zip(reference, grads):
+            for p, g in zip(reference, grads, strict=True):
                 p.grad = g.clone()
             lr = 0.1 * (1 - step / 4)
             for group in optimizer.param_groups:
@@ -267,7 +267,7 @@ def test_sgd_update_is_torch_sgd_with_a_tensor_learning_rate(fused):
             sgd_update(
                 params, [g.clone() for g in grads], buffers, torch.tensor(lr), momentum, nesterov, decay, fused=fused
             )
-            for mine, theirs in zip(params, reference):
+            for mine, theirs in zip(params, reference, strict=True):
                 torch.testing.assert_close(mine, theirs.detach(), rtol=0, atol=1e-6)
 
 
@@ -279,9 +279,9 @@ def test_several_models_at_once_are_each_the_model_of_its_seed(single_torch_thre
     recipe = Recipe(model="resnet_digits", epochs=2, batch_size=32, lr=0.05, augment="flip_crop")
     together = train_fast_many(recipe, images, labels, 4, [3, 4], device="cpu", progress=False)
     alone = [train_fast(recipe, images, labels, 4, seed=s, device="cpu", progress=False) for s in (3, 4)]
-    for both, one in zip(together, alone):
+    for both, one in zip(together, alone, strict=True):
         assert both.models_together == 2 and both.record()["models_together"] == 2
-        for (name, a), b in zip(both.model.state_dict().items(), one.model.state_dict().values()):
+        for (name, a), b in zip(both.model.state_dict().items(), one.model.state_dict().values(), strict=True):
             assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="no seeds"):
         train_fast_many(recipe, images, labels, 4, [], device="cpu")

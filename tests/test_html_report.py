@@ -35,7 +35,10 @@ from scoring.html.pages import fmt, render_leaderboard, render_report, report_li
 from scoring.outputs import SECRET_ENV
 from scoring.ranking.leaderboard import collect_scores, leaderboard, not_ranked
 
-SLOW = "import time\n\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n    time.sleep(0.3)\n    return net\n"
+SLOW = (
+    "import time\n\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n"
+    "    time.sleep(0.3)\n    return net\n"
+)
 BROKEN = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return None\n"
 
 
@@ -177,7 +180,7 @@ def test_a_scored_report_shows_status_score_terms_runs_and_hashes(scored):
 
 
 def test_no_page_shows_run_seeds_organiser_paths_or_reference_outputs(scored):
-    for name, (folder, record, arrays) in scored.items():
+    for name, (_folder, record, arrays) in scored.items():
         assert record["run_seeds"], "the fixture must hold seeds for this test to mean anything"
         page = render_report(with_statistics(record) if record["runs"] else record, arrays)
         for secret in sealed_strings(record):
@@ -460,7 +463,9 @@ def _rows(dom: str, heading: str) -> list[str]:
 
 
 def _aria(dom: str, key: str) -> str | None:
-    th = re.search(rf'<th[^>]*data-key="{re.escape(key)}"[^>]*>', dom).group(0)
+    header = re.search(rf'<th[^>]*data-key="{re.escape(key)}"[^>]*>', dom)
+    assert header is not None, key
+    th = header.group(0)
     found = re.search(r'aria-sort="(\w+)"', th)
     return found.group(1) if found else None
 

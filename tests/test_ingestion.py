@@ -225,7 +225,8 @@ def test_a_submission_sees_only_what_the_contract_gives(split, refs, tmp_path):
     def unlearning(net, retain_loader, forget_loader, val_loader):
         sizes = [len(loader.dataset) for loader in (retain_loader, forget_loader, val_loader)]
         assert sizes == {[len(sealed.indices[p]) for p in ("retain", "forget", "val")]}, sizes
-        assert all(loader.recipe.to_dict() == {sealed.recipe.to_dict()!r} for loader in (retain_loader, forget_loader, val_loader))
+        loaders = (retain_loader, forget_loader, val_loader)
+        assert all(loader.recipe.to_dict() == {sealed.recipe.to_dict()!r} for loader in loaders)
         assert os.listdir(".") == [], os.listdir(".")
         places = " ".join([*sys.argv, *os.environ.values(), os.getcwd()])
         assert {str(split)!r} not in places and {str(split.name)!r} not in places
@@ -291,7 +292,10 @@ def test_limits_are_checked_at_the_door():
 
 def test_the_worker_never_sees_the_organiser_secret(split, monkeypatch):
     monkeypatch.setenv("SCORING_SECRET", "organiser only")
-    source = "import os\nassert 'SCORING_SECRET' not in os.environ, 'leaked'\ndef unlearning(net, r, f, v):\n    return net\n"
+    source = (
+        "import os\nassert 'SCORING_SECRET' not in os.environ, 'leaked'\n"
+        "def unlearning(net, r, f, v):\n    return net\n"
+    )
     job = job_from_split(load_split(split), source, "s.py", threads=1)
     with kit.one_thread():
         result = run_submission(job, [3], Limits(run_seconds=30), lambda k, s: None, progress=False)

@@ -18,7 +18,9 @@ KIT = ("data_prep", "scoring", "starter_kit")
 
 
 def _normalise(requirement: str) -> tuple[str, str]:
-    name, spec = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", requirement.strip()).groups()
+    match = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", requirement.strip())
+    assert match is not None, requirement
+    name, spec = match.groups()
     return name.lower().replace("_", "-"), spec.replace(" ", "")
 
 

@@ -10,8 +10,8 @@ from submissions import _fixtures as kit
 from scoring.__main__ import main
 from scoring.outputs import Evaluator, derive_seed
 from scoring.references import build as references
-from scoring.references.build import build_references, default_refs_dir, load_references, model_file, reference_seed
-from scoring.references.folder import calibration_seed
+from scoring.references.build import build_references, default_refs_dir, load_references
+from scoring.references.folder import calibration_seed, model_file, reference_seed
 from scoring.score import run_seed
 from starter_kit.splits import load_split
 from starter_kit.training import train_model

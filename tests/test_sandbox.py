@@ -84,7 +84,8 @@ def test_the_argv_binds_only_what_a_run_needs():
     assert set(sources) == system | set(sandbox.runtime_paths())  # the kit and the job come in by descriptor
     assert argv[argv.index("--ro-bind-data") + 1 : argv.index("--ro-bind-data") + 3] == ["7", "/kit/kit.zip"]
     assert not any(arg.startswith("/dev/nvidia") for arg in argv)  # only with device cuda
-    env = dict(zip(argv[argv.index("--clearenv") + 2 :: 3], argv[argv.index("--clearenv") + 3 :: 3]))
+    # (name, value) pairs from --setenv on; past them the pairs are nonsense that no lookup below asks for
+    env = dict(zip(argv[argv.index("--clearenv") + 2 :: 3], argv[argv.index("--clearenv") + 3 :: 3], strict=False))
     assert "SCORING_SECRET" not in env and env["PYTHONPATH"] == "/kit/kit.zip"
     assert argv[argv.index("--tmpfs") - 1] == str(2**20)
 
@@ -131,7 +132,10 @@ def test_the_scorer_can_make_itself_non_dumpable():
     import subprocess
     import sys
 
-    code = "import ctypes; from scoring.ingestion.confinement import make_non_dumpable as m; m(); print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
+    code = (
+        "import ctypes; from scoring.ingestion.confinement import make_non_dumpable as m; m(); "
+        "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0"  # PR_GET_DUMPABLE
 
@@ -346,7 +350,8 @@ def test_a_forged_clock_does_not_change_the_measured_time(split, refs, tmp_path)
 
 FORGERIES = {
     "at-load": (
-        'import os, sys\nos.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": true, "bytes": 5}\\nhello\')\n'
+        "import os, sys\n"
+        'os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": true, "bytes": 5}\\nhello\')\n'
         "def unlearning(net, r, f, v):\n    return net\n",
         "unexpected message while loading",
     ),
@@ -357,7 +362,8 @@ FORGERIES = {
         "unexpected message during run 0",
     ),
     "oversized": (
-        "import os, sys\ndef unlearning(net, r, f, v):\n    os.write(int(sys.argv[-1]), b'x' * 200_000)\n    return net\n",
+        "import os, sys\ndef unlearning(net, r, f, v):\n"
+        "    os.write(int(sys.argv[-1]), b'x' * 200_000)\n    return net\n",
         "oversized message during run 0",
     ),
     "huge-payload": (

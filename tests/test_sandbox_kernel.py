@@ -81,7 +81,8 @@ def test_no_host_setting_key_or_file_is_writable_inside(split):
         for name in dirs + files:
             path = os.path.join(root, name)
             if not os.path.islink(path) and os.access(path, os.W_OK) and path not in (
-                "/tmp", "/dev/shm", "/dev/pts", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"):
+                "/tmp", "/dev/shm", "/dev/pts", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                "/dev/tty"):
                 found.append(path)
     # add_key("user", "issue20", "x", 1, KEY_SPEC_USER_KEYRING); keyctl; ptrace(PTRACE_TRACEME); ...
     numbers = {numbers}

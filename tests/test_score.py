@@ -92,7 +92,8 @@ def test_the_fine_tuning_baseline_scores_above_zero_with_plausible_factors(fine_
 
 
 def test_scoring_twice_with_the_same_seeds_gives_the_same_values(fine_tuned):
-    """Two scores in one session: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
+    """Two scores in one session: a bitwise promise of the kit: the same machine, seeds and torch
+    threads (another CPU may differ in the last bits)."""
     out, first, second = fine_tuned
     for key in ("score", "F", "RA_U", "TA_U", "FA_U", "RA_R", "TA_R", "FA_R", "run_seeds", "epsilons", "sha256", "N"):
         assert first[key] == second[key], key

@@ -106,7 +106,8 @@ def small_builds(tmp_path_factory):
 
 
 def test_building_it_twice_gives_byte_identical_files(small_builds):
-    """Two builds in one session: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
+    """Two builds in one session: a bitwise promise of the kit: the same machine, seeds and torch
+    threads (another CPU may differ in the last bits)."""
     first, second = small_builds
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert {str(p) for p in files} >= {"manifest.json", "indices/train.npy", "indices/forget.npy", "original/model.pt"}

@@ -55,11 +55,12 @@ def _tiny_data():
 
 
 def test_training_is_bitwise_deterministic_for_a_seed_and_differs_across_seeds():
-    """Two trainings in one process: a bitwise promise of the kit: the same machine, seeds and torch threads (another CPU may differ in the last bits)."""
+    """Two trainings in one process: a bitwise promise of the kit: the same machine, seeds and torch
+    threads (another CPU may differ in the last bits)."""
     images, labels = _tiny_data()
     recipe = Recipe(model="resnet_digits", epochs=2, batch_size=32, lr=0.05)
     first, second, other = (train_model(recipe, images, labels, 4, seed=s, progress=False) for s in (5, 5, 6))
-    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(), other.state_dict().values()):
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert not torch.equal(first.fc.weight, other.fc.weight)
     assert not first.training
@@ -77,7 +78,7 @@ def test_loader_yields_seeded_batches_through_a_real_dataloader():
     images, labels = _tiny_data()
     a = [t for _, t in make_loader(images, labels, 32, shuffle=True, seed=3)]
     b = [t for _, t in make_loader(images, labels, 32, shuffle=True, seed=3)]
-    assert all(torch.equal(x, y) for x, y in zip(a, b)) and len(a) == 3
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True)) and len(a) == 3
     assert isinstance(make_loader(images, labels).dataset, torch.utils.data.TensorDataset)
     with pytest.raises(ValueError, match="differ in length"):
         make_loader(images, labels[:-1])

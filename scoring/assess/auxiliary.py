@@ -31,7 +31,10 @@ is 0.5 when the two are indistinguishable and 1 when they are separated.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scoring.metric.inputs import check_confidences
 
@@ -43,7 +46,12 @@ _VAR_FLOOR = 1e-12  # Gaussian fits of constant samples
 
 
 def klom(
-    unlearned_conf, retrained_conf, *, n_bins: int = KLOM_BINS, floor: float = KLOM_FLOOR, clip: float = KLOM_CLIP
+    unlearned_conf: ArrayLike,
+    retrained_conf: ArrayLike,
+    *,
+    n_bins: int = KLOM_BINS,
+    floor: float = KLOM_FLOOR,
+    clip: float = KLOM_CLIP,
 ) -> np.ndarray:
     """KL(unlearned || retrained) of each example's binned margins (see module doc).
 
@@ -75,10 +83,11 @@ def klom(
     q = np.where(p > 0, np.maximum(q, floor), q)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(p / q), 0.0)
-    return np.maximum(terms.sum(axis=1), 0.0)
+    values: np.ndarray = np.maximum(terms.sum(axis=1), 0.0)
+    return values
 
 
-def klom_summary(unlearned_conf, retrained_conf, **options) -> dict:
+def klom_summary(unlearned_conf: ArrayLike, retrained_conf: ArrayLike, **options: Any) -> dict[str, Any]:
     """KLoM over the forget set: ``mean``, ``median``, ``percentiles`` {"5": ..., "99": ...},
     ``max``, and ``n_bins``, ``floor``, ``clip``, ``n_models``, ``n_examples``.
 
@@ -88,7 +97,7 @@ def klom_summary(unlearned_conf, retrained_conf, **options) -> dict:
     return {
         "mean": float(values.mean()),
         "median": float(np.median(values)),
-        "percentiles": {str(q): float(v) for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))},
+        "percentiles": {str(q): float(v) for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True)},
         "max": float(values.max()),
         "n_bins": options.get("n_bins", KLOM_BINS),
         "floor": options.get("floor", KLOM_FLOOR),
@@ -105,10 +114,11 @@ def _histograms(values: np.ndarray, low: np.ndarray, width: np.ndarray, n_bins: 
     index = np.clip(index, 0, n_bins - 1)  # the joint maximum goes in the last bin
     flat = index + n_bins * np.arange(n_examples)  # [n_models, n_examples]
     counts = np.bincount(flat.ravel(), minlength=n_bins * n_examples).reshape(n_examples, n_bins)
-    return counts / n_models
+    probabilities: np.ndarray = counts / n_models
+    return probabilities
 
 
-def likelihood_ratio_accuracy(unlearned_conf, retrained_conf) -> dict:
+def likelihood_ratio_accuracy(unlearned_conf: ArrayLike, retrained_conf: ArrayLike) -> dict[str, Any]:
     """Balanced accuracy of a per-example Gaussian likelihood-ratio attack (U-LiRA style).
 
     Parameters
@@ -153,13 +163,18 @@ def _loo_fit(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.maximum(var, _VAR_FLOOR)
 
 
-def _log_ratio(x: np.ndarray, unlearned_fit, retrained_fit) -> np.ndarray:
+def _log_ratio(
+    x: np.ndarray, unlearned_fit: tuple[np.ndarray, np.ndarray], retrained_fit: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
     """log N(x; unlearned fit) - log N(x; retrained fit), elementwise."""
     (mu_u, var_u), (mu_r, var_r) = unlearned_fit, retrained_fit
-    return -0.5 * (np.log(var_u) + (x - mu_u) ** 2 / var_u) + 0.5 * (np.log(var_r) + (x - mu_r) ** 2 / var_r)
+    ratio: np.ndarray = -0.5 * (np.log(var_u) + (x - mu_u) ** 2 / var_u) + 0.5 * (
+        np.log(var_r) + (x - mu_r) ** 2 / var_r
+    )
+    return ratio
 
 
-def _check_positive_int(value, name: str) -> int:
+def _check_positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)

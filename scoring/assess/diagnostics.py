@@ -19,8 +19,10 @@ Pure functions of the saved confidences [n_models, n_examples], with no randomne
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scoring.metric.inputs import check_confidences
 
@@ -38,7 +40,9 @@ _SEPARATION_CAP = 1e6  # two groups that are each constant: a finite number for 
 _STD_FLOOR = 1e-9  # references' per-example sd below this: treated as this (avoids 0 / 0)
 
 
-def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float | None = None) -> dict:
+def run_diagnostics(
+    unlearned_conf: ArrayLike, retrained_conf: ArrayLike, *, mixture_separation: float | None = None
+) -> dict[str, Any]:
     """How retrained-like each run is, and whether the runs form two groups or are all one.
 
     F only tests each example's marginal, so a submission that retrains in half its runs
@@ -69,9 +73,10 @@ def run_diagnostics(unlearned_conf, retrained_conf, *, mixture_separation: float
         (2-means on ``mean_z``, gap > the threshold within-group sds, the smaller group
         >= 2 runs and >= 10%; runs that differ only in spread, not in mean, are missed);
         ``mixture_separation`` (the measured gap, at most 1e6: two constant groups),
-        ``mixture_threshold`` (the one used; None below 8 runs), ``groups``: int array [n_models] (0/1, group 1 has the larger
-        mean z), ``group_sizes``: int array [2]; ``duplicate_groups``: list of run-index
-        lists, each a set of >= 2 runs with byte-identical confidences (largest first);
+        ``mixture_threshold`` (the one used; None below 8 runs), ``groups``: int array
+        [n_models] (0/1, group 1 has the larger mean z), ``group_sizes``: int array [2];
+        ``duplicate_groups``: list of run-index lists, each a set of >= 2 runs with
+        byte-identical confidences (largest first);
         ``duplicates``: True when one holds >= 2 runs and >= 10% of N (not every run:
         that is ``identical``).
     """

@@ -125,7 +125,7 @@ def assess(
         }
         record["uncertainty"]["score_standard_error"] = score["standard_error"]
     for side, accuracies in (("U", unlearned_acc), ("R", retrained_acc)):
-        for short, column in zip(("RA", "FA", "TA"), ACCURACY_COLUMNS):
+        for short, column in zip(("RA", "FA", "TA"), ACCURACY_COLUMNS, strict=True):
             record["intervals"][f"{short}_{side}"] = mean_interval(accuracies[column], seed=seed)
     record["accuracy_intervals"] = {
         "method": "percentile bootstrap of the mean over models",
@@ -169,7 +169,8 @@ def _diagnostics(unlearned_conf, retrained_conf) -> dict:
     if found["duplicates"]:
         sizes = ", ".join(str(len(group)) for group in found["duplicate_groups"])
         flags.append(
-            f"duplicates: groups of runs returned byte-identical outputs ({sizes} runs; independent runs never coincide)"
+            f"duplicates: groups of runs returned byte-identical outputs "
+            f"({sizes} runs; independent runs never coincide)"
         )
     if found["mixture"]:
         sizes = [int(s) for s in found["group_sizes"]]
@@ -185,7 +186,9 @@ def _diagnostics(unlearned_conf, retrained_conf) -> dict:
         "mixture_separation": _finite(found["mixture_separation"]),
         "mixture_threshold": _finite(found["mixture_threshold"]),
         "reference_distance_max": float(np.max(found["reference_distance"])),
-        "statistic": "Kolmogorov-Smirnov distance between a run's forget-set z-scores and the references' pooled z-scores",
+        "statistic": (
+            "Kolmogorov-Smirnov distance between a run's forget-set z-scores and the references' pooled z-scores"
+        ),
     }
 
 

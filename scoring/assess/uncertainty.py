@@ -162,7 +162,8 @@ def forgetting_quality_interval(
     dict
         ``estimate`` (the official F), ``low``, ``high``, ``standard_error``;
         ``models_only``: {``low``, ``high``, ``standard_error``, ``degrees_of_freedom``}
-        for this forget set and new seeds (a Student interval, Satterthwaite's df); ``standard_errors``: {``examples``, ``models``, ``models_shared``};
+        for this forget set and new seeds (a Student interval, Satterthwaite's df);
+        ``standard_errors``: {``examples``, ``models``, ``models_shared``};
         and every input: ``method``, ``confidence_level``, ``n_resamples``, ``n_groups``
         (used), ``group_size``, ``n_model_examples`` (used), ``random_state``,
         ``n_models``, ``n_examples``.
@@ -483,7 +484,7 @@ def _check_int(value, name: str, minimum: int) -> int:
 def _check_accuracies(arrays, n_models) -> tuple[np.ndarray, ...]:
     names = ("retain_acc_unlearned", "test_acc_unlearned", "retain_acc_retrained", "test_acc_retrained")
     out = []
-    for name, value in zip(names, arrays):
+    for name, value in zip(names, arrays, strict=True):
         array = real_array(value, name).astype(np.float64, copy=False)
         if array.ndim != 1 or (n_models is not None and len(array) != n_models):
             raise ValueError(

@@ -41,9 +41,9 @@ import multiprocessing
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self, cast
 
 BACKENDS = ("local", "ray")
 
@@ -68,7 +68,8 @@ class Task(ABC):
 
 
 class Backend(ABC):
-    """The executor interface: ``share``, ``submit`` and ``as_completed``, ``stream`` and ``as_yielded``, ``close`` (or ``with``)."""
+    """The executor interface: ``share``, ``submit`` and ``as_completed``, ``stream`` and ``as_yielded``,
+    ``close`` (or ``with``)."""
 
     name = "?"
 
@@ -77,7 +78,7 @@ class Backend(ABC):
         """A handle to ``value`` (read-only) that tasks receive as the value itself."""
 
     @abstractmethod
-    def submit(self, fn: Callable, *args: Any) -> Task:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
         """Start ``fn(*args)`` (shared handles among ``args`` arrive as their values)."""
 
     @abstractmethod
@@ -85,7 +86,7 @@ class Backend(ABC):
         """Yield each of ``tasks`` as soon as it has finished (successfully or not)."""
 
     @abstractmethod
-    def stream(self, fn: Callable, *args: Any) -> Task:
+    def stream(self, fn: Callable[..., Any], *args: Any) -> Task:
         """Start the generator function ``fn(*args)``; collect its items with ``as_yielded``."""
 
     @abstractmethod
@@ -104,13 +105,13 @@ class Backend(ABC):
         """How many tasks can run at once (for sizing chunks)."""
         return 1
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default, not abstract: a backend with nothing to release keeps it
         """Cancel what has not finished and release the workers."""
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -124,22 +125,24 @@ def _install_shared(values: dict[int, Any]) -> None:
     _SHARED.update(values)
 
 
-def _resolve(args: tuple, shared: dict[int, Any]) -> tuple:
+def _resolve(args: tuple[Any, ...], shared: dict[int, Any]) -> tuple[Any, ...]:
     return tuple(shared[a.key] if isinstance(a, Shared) else a for a in args)
 
 
-def _call_with_shared(fn: Callable, args: tuple) -> Any:
+def _call_with_shared(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     return fn(*_resolve(args, _SHARED))
 
 
-def _collect(fn: Callable, *args: Any) -> list:
+def _collect(fn: Callable[..., Iterable[Any]], *args: Any) -> list[Any]:
     """A stream run to its end in a pool's worker process: a pool returns whole results."""
     return list(fn(*args))
 
 
 class _SerialTask(Task):
-    def __init__(self, fn: Callable, args: tuple):
-        self._fn, self._args, self._done, self._value, self._error = fn, args, False, None, None
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._fn, self._args, self._done = fn, args, False
+        self._value: Any = None
+        self._error: Exception | None = None
 
     def run(self) -> None:
         if not self._done:
@@ -161,7 +164,7 @@ class _SerialTask(Task):
 
 
 class _FutureTask(Task):
-    def __init__(self, future):
+    def __init__(self, future: Future[Any]) -> None:
         self.future = future
 
     def result(self) -> Any:
@@ -195,7 +198,7 @@ class LocalBackend(Backend):
         self._shared[key] = value
         return Shared(key)
 
-    def submit(self, fn: Callable, *args: Any) -> Task:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
         if self.jobs == 1:
             return _SerialTask(fn, args)
         if self._pool is None:
@@ -207,7 +210,7 @@ class LocalBackend(Backend):
             )
         return _FutureTask(self._pool.submit(_call_with_shared, fn, args))
 
-    def stream(self, fn: Callable, *args: Any) -> Task:
+    def stream(self, fn: Callable[..., Any], *args: Any) -> Task:
         if self.jobs == 1:
             return _SerialTask(fn, args)
         return self.submit(_collect, fn, *args)
@@ -216,7 +219,7 @@ class LocalBackend(Backend):
         streams = list(streams)
         if self.jobs == 1:
             for stream in streams:  # lazily, in order: each item is handed back as it is yielded
-                for item in stream.items():
+                for item in cast(_SerialTask, stream).items():
                     yield stream, item
             return
         for stream in self.as_completed(streams):
@@ -227,10 +230,10 @@ class LocalBackend(Backend):
         tasks = list(tasks)
         if self.jobs == 1:
             for task in tasks:  # run lazily, in order: each is written before the next starts
-                task.run()
+                cast(_SerialTask, task).run()
                 yield task
             return
-        pending = {task.future: task for task in tasks}
+        pending = {cast(_FutureTask, task).future: task for task in tasks}
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
@@ -242,7 +245,7 @@ class LocalBackend(Backend):
             self._pool = None
 
 
-def check_resource(flag: str, value, minimum: float) -> float:
+def check_resource(flag: str, value: object, minimum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum or value != value:
         raise ValueError(f"{flag} must be a number >= {minimum:g}, got {value!r}")
     return float(value)
@@ -273,7 +276,8 @@ def make_backend(
         return LocalBackend(jobs)
     if jobs != 1:
         raise ValueError(
-            "--jobs applies to --backend local: on Ray, --cpus-per-model and --gpus-per-model decide how many run at once"
+            "--jobs applies to --backend local: on Ray, --cpus-per-model and --gpus-per-model "
+            "decide how many run at once"
         )
     if gpus is None:
         gpus = 1.0 if cuda else 0.0

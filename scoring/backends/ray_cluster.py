@@ -19,11 +19,13 @@ Importing it does not import Ray; ``RayBackend`` does, and says how to install i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 from scoring.backends.interface import Backend, Task, TaskLost, check_resource
 
@@ -64,7 +66,7 @@ def listening_addresses() -> set[str]:
     return found
 
 
-def _import_ray():
+def _import_ray() -> ModuleType:
     try:
         import ray
     except ImportError:
@@ -75,7 +77,7 @@ def _import_ray():
     return ray
 
 
-def _get(backend: RayBackend, ref) -> Any:
+def _get(backend: RayBackend, ref: Any) -> Any:
     """The value of ``ref``; raises what the task's function raised, or TaskLost when Ray gave up on it."""
     ray = backend.ray
     try:
@@ -93,7 +95,7 @@ def _get(backend: RayBackend, ref) -> Any:
 
 
 class _RayTask(Task):
-    def __init__(self, backend: RayBackend, ref):
+    def __init__(self, backend: RayBackend, ref: Any) -> None:
         self.backend, self.ref = backend, ref
 
     def result(self) -> Any:
@@ -106,12 +108,12 @@ class _RayTask(Task):
 class _RayStream(Task):
     """A streaming generator task: ``generator`` is Ray's ObjectRefGenerator, one ObjectRef per item."""
 
-    def __init__(self, backend: RayBackend, generator):
+    def __init__(self, backend: RayBackend, generator: Any) -> None:
         self.backend, self.generator = backend, generator
 
     def result(self) -> None:
         """None once the stream has ended; raises its error."""
-        return _get(self.backend, self.generator.completed())
+        _get(self.backend, self.generator.completed())
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -180,7 +182,7 @@ class RayBackend(Backend):
             self.address = address or "this process's Ray connection"
         else:
             self.address = address or "a private local instance (127.0.0.1)"
-            options: dict = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
             token = None  # where this machine's Ray token is, when connecting to a cluster sends it
             if address is None:
                 # A fresh instance on this machine that listens on loopback only, and reaches nothing else.
@@ -196,9 +198,9 @@ class RayBackend(Backend):
                 hint = f" (token authentication: {token} must hold the head's token)" if token else ""
                 raise ConnectionError(f"cannot reach the Ray cluster at {address}: {error}{hint}") from None
             self._owns_connection = True
-        self._remotes: dict[Callable, Any] = {}
+        self._remotes: dict[tuple[Callable[..., Any], str | int], Any] = {}
         # What close() may cancel: each task's ref (each stream's generator) -> the ref that is ready when it ends.
-        self._outstanding: dict = {}
+        self._outstanding: dict[Any, Any] = {}
         try:
             self._check_fits()
         except ValueError:
@@ -238,7 +240,7 @@ class RayBackend(Backend):
     def share(self, value: Any) -> Any:
         return self.ray.put(value)  # an ObjectRef given as a task argument arrives as the value
 
-    def _remote(self, fn: Callable, returns: str | int):
+    def _remote(self, fn: Callable[..., Any], returns: str | int) -> Any:
         """``fn`` as a Ray remote function with this backend's resources and retries (made once per kind)."""
         remote = self._remotes.get((fn, returns))
         if remote is None:
@@ -251,18 +253,18 @@ class RayBackend(Backend):
             )
         return remote
 
-    def submit(self, fn: Callable, *args: Any) -> Task:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
         ref = self._remote(fn, 1).remote(*args)
         self._outstanding[ref] = ref
         return _RayTask(self, ref)
 
-    def stream(self, fn: Callable, *args: Any) -> Task:
+    def stream(self, fn: Callable[..., Any], *args: Any) -> Task:
         generator = self._remote(fn, "streaming").remote(*args)  # an ObjectRefGenerator: items as yielded
         self._outstanding[generator] = generator.completed()
         return _RayStream(self, generator)
 
     def as_yielded(self, streams: Iterable[Task]) -> Iterator[tuple[Task, Any]]:
-        pending = {stream.generator: stream for stream in streams}
+        pending = {cast(_RayStream, stream).generator: stream for stream in streams}
         while pending:
             # A generator is ready when its next item is here, or when it has ended.
             ready, _ = self.ray.wait(list(pending), num_returns=1)
@@ -281,7 +283,7 @@ class RayBackend(Backend):
                 yield pending[generator], item
 
     def as_completed(self, tasks: Iterable[Task]) -> Iterator[Task]:
-        pending = {task.ref: task for task in tasks}
+        pending = {cast(_RayTask, task).ref: task for task in tasks}
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -303,10 +305,8 @@ class RayBackend(Backend):
             ended = set(ended)
             for waitable, end in self._outstanding.items():
                 if end not in ended:
-                    try:
+                    with contextlib.suppress(Exception):  # already gone
                         ray.cancel(waitable, force=True)
-                    except Exception:  # noqa: BLE001 - already gone
-                        pass
         self._outstanding = {}
         if self._owns_connection and ray.is_initialized():
             ray.shutdown()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, SupportsFloat
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "starter.ipynb"
 CPU_DATASET = "synthetic-cifar10-2000-500"
@@ -59,8 +60,8 @@ class RehearsalOptions:
 
         if dataset_family(self.dataset) != SYNTHETIC_CIFAR10:
             raise ValueError(
-                f"--dataset {self.dataset!r}: a rehearsal runs on {SYNTHETIC_CIFAR10} or {SYNTHETIC_CIFAR10}-TRAIN-TEST "
-                "(e.g. synthetic-cifar10-2000-500)"
+                f"--dataset {self.dataset!r}: a rehearsal runs on {SYNTHETIC_CIFAR10} or "
+                f"{SYNTHETIC_CIFAR10}-TRAIN-TEST (e.g. synthetic-cifar10-2000-500)"
             )
         if str(self.device).startswith("cuda"):
             return self
@@ -72,7 +73,7 @@ class RehearsalOptions:
         )
 
 
-def run_rehearsal(options: RehearsalOptions) -> dict:
+def run_rehearsal(options: RehearsalOptions) -> dict[str, Any]:
     """Every stage into ``options.out`` (layout above); returns what the verdict needs."""
     import time
 
@@ -149,7 +150,7 @@ def run_rehearsal(options: RehearsalOptions) -> dict:
     }
 
 
-def checks(result: dict) -> list[tuple[str, str, str]]:
+def checks(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(PASS / FAIL / SKIP, check, what was found) for every check of the rehearsal."""
     split, refs, notebook, sanity = result["split"], result["refs"], result["notebook"], result["sanity"]
     original = split.original_metrics()
@@ -205,7 +206,7 @@ def checks(result: dict) -> list[tuple[str, str, str]]:
     return found
 
 
-def verdict(result: dict) -> str:
+def verdict(result: dict[str, Any]) -> str:
     """The one-screen verdict of a rehearsal."""
     options, split, refs, notebook = result["options"], result["split"], result["refs"], result["notebook"]
     original = split.original_metrics()
@@ -214,7 +215,8 @@ def verdict(result: dict) -> str:
     basis = times["limit_basis"]
     ceiling = notebook.get("ceiling")
     lines = [
-        f"rehearsal   {split.dataset.name}, {len(split.indices['retain'])} retain / {len(split.indices['forget'])} forget / "
+        f"rehearsal   {split.dataset.name}, {len(split.indices['retain'])} retain / "
+        f"{len(split.indices['forget'])} forget / "
         f"{len(split.indices['test'])} test images, {recipe.model} x {recipe.epochs} epochs, N = {options.n_models}, "
         f"{options.device}",
     ]
@@ -227,7 +229,8 @@ def verdict(result: dict) -> str:
         f"  notebook  {_num(notebook.get('RA_U'))}   {_num(notebook.get('TA_U'))}   ({notebook['status']})",
         f"limit       {times['limit_seconds']:.2f} s per run, basis: {basis['used']} (one model alone "
         f"{_num(basis['alone_seconds'], 2)} s, references as timed {_num(basis['shared_seconds'], 2)} s)",
-        f"notebook    {_num(times.get('charged_mean_seconds'), 2)} s per run (charged mean) against {times['limit_seconds']:.2f} s",
+        f"notebook    {_num(times.get('charged_mean_seconds'), 2)} s per run (charged mean) "
+        f"against {times['limit_seconds']:.2f} s",
         f"score       F {_num(notebook.get('F'))} against the ceiling "
         + (
             f"{ceiling['value']:.3f} [{ceiling['low']:.3f}, {ceiling['high']:.3f}]"
@@ -235,7 +238,8 @@ def verdict(result: dict) -> str:
             else "(none: needs N >= 3)"
         )
         + f"; score {_num(notebook.get('score'))}",
-        f"time        split {seconds['split']:.0f} s, references {seconds['references']:.0f} s, notebook {seconds['notebook']:.0f} s, "
+        f"time        split {seconds['split']:.0f} s, references {seconds['references']:.0f} s, "
+        f"notebook {seconds['notebook']:.0f} s, "
         f"sanity rows {seconds['sanity']:.0f} s",
     ]
     found = checks(result)
@@ -247,9 +251,9 @@ def verdict(result: dict) -> str:
     return "\n".join(lines)
 
 
-def passed(result: dict) -> bool:
+def passed(result: dict[str, Any]) -> bool:
     return not any(status == "FAIL" for status, _, _ in checks(result))
 
 
-def _num(value, digits: int = 3) -> str:
+def _num(value: SupportsFloat | None, digits: int = 3) -> str:
     return "-" if value is None else f"{float(value):.{digits}f}"

@@ -17,6 +17,10 @@ a sandboxed submission cannot read the split.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starter_kit.recipe import Recipe
 
 IDENTITY = '''\
 """Sanity row: the original model, unchanged (F must be 0)."""
@@ -64,7 +68,7 @@ ROWS = ("identity", "noise", "retrain")
 NOISE_SCALE = 0.02
 
 
-def sanity_source(name: str, recipe=None, noise_scale: float = NOISE_SCALE) -> str:
+def sanity_source(name: str, recipe: Recipe | None = None, noise_scale: float = NOISE_SCALE) -> str:
     """The submission source of sanity row ``name`` (``retrain`` needs the split's recipe)."""
     if name == "identity":
         return IDENTITY
@@ -77,7 +81,7 @@ def sanity_source(name: str, recipe=None, noise_scale: float = NOISE_SCALE) -> s
     raise ValueError(f"unknown sanity row {name!r}: choose one of {', '.join(ROWS)}")
 
 
-def write_sanity_submission(name: str, folder: str | Path, recipe=None) -> Path:
+def write_sanity_submission(name: str, folder: str | Path, recipe: Recipe | None = None) -> Path:
     """``folder/sanity_<name>.py``: sanity row ``name`` as a submission file."""
     path = Path(folder) / f"sanity_{name}.py"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,15 @@ Folder layout::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from scoring.bench.sanity import ROWS, write_sanity_submission
+
+if TYPE_CHECKING:
+    from scoring.score import ScoreOptions
+    from starter_kit.recipe import Recipe
 
 LIFTED_LIMIT = 1e6  # seconds: "no limit" for the retrain-from-scratch sanity row
 LIFTED_RULE = "lifted: a sanity row that retrains from scratch (as slow as retraining by design)"
@@ -39,7 +44,7 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
 '''
 
 
-def benchmark_submissions(folder: Path, recipe, names: list[str] | None = None) -> dict[str, Path]:
+def benchmark_submissions(folder: Path, recipe: Recipe, names: list[str] | None = None) -> dict[str, Path]:
     """{row name: submission file}: the chosen baselines (all by default) and the sanity rows."""
     from starter_kit.baselines import BASELINES
 
@@ -63,7 +68,9 @@ def benchmark_submissions(folder: Path, recipe, names: list[str] | None = None) 
     return files
 
 
-def run_benchmark(options, names: list[str] | None = None, progress: bool = True) -> tuple[list[dict], Path]:
+def run_benchmark(
+    options: ScoreOptions, names: list[str] | None = None, progress: bool = True
+) -> tuple[list[dict[str, Any]], Path]:
     """Score every row; return (their score.json records, the leaderboard CSV's path).
 
     ``options`` is a ``ScoreOptions`` whose ``submission`` and ``out`` are ignored:

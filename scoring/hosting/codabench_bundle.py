@@ -27,6 +27,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -78,7 +79,7 @@ class ExportOptions:
     notebook: Path = REPO_ROOT / "notebooks" / "starter.ipynb"
 
 
-def execution_time_limit(settings: dict, evaluation_seconds: float) -> int:
+def execution_time_limit(settings: dict[str, Any], evaluation_seconds: float) -> int:
     """Seconds the worker allows each step of a phase (see the module docstring)."""
     budget = settings["setup_seconds"] + settings["n_runs"] * settings["limit_seconds"]
     return int(math.ceil(2 * budget + settings["n_runs"] * evaluation_seconds + 60))
@@ -118,7 +119,9 @@ def export_bundle(options: ExportOptions) -> Path:
             {
                 "index": index,
                 "name": f"{spec.name} ({settings['split']['name']} split)",
-                "description": f"{spec.n_models} runs on the {settings['split']['dataset']} {settings['split']['name']} split",
+                "description": (
+                    f"{spec.n_models} runs on the {settings['split']['dataset']} {settings['split']['name']} split"
+                ),
                 "input_data": f"input_data_{spec.name}",
                 "reference_data": f"reference_data_{spec.name}",
                 "ingestion_program": "ingestion_program",
@@ -217,7 +220,7 @@ def _copy_packages(target: Path) -> None:
         shutil.copytree(source, target / name, ignore=ignore)
 
 
-def _write_pages(root: Path, title: str, phases: list[dict]) -> None:
+def _write_pages(root: Path, title: str, phases: list[dict[str, Any]]) -> None:
     (root / "pages").mkdir()
     for name, text in pages.pages(title, phases).items():
         write_bytes(root / ("terms.md" if name == "terms.md" else f"pages/{name}"), text.encode())

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +42,7 @@ from scoring.references.build import ReferenceSet, SplitArrays, load_references
 from scoring.score import time_limit
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.recipe import Recipe
+from starter_kit.splits import Split
 
 TASK_FILE = "task.pt"
 PHASE_FILE = "phase.json"
@@ -61,8 +64,8 @@ _REFERENCE_ARRAYS = (
 
 
 def phase_settings(
-    name: str, split, refs: ReferenceSet, limit: float | None, setup_seconds: float, threads: int, device: str
-) -> tuple[dict, dict]:
+    name: str, split: Split, refs: ReferenceSet, limit: float | None, setup_seconds: float, threads: int, device: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(public settings for input_data, the scoring step's settings for reference_data)."""
     seconds, rule = time_limit(SimpleNamespace(time_limit=limit, limit_note="set at export (--time-limit)"), refs)
     public = {
@@ -93,8 +96,8 @@ def phase_settings(
 
 
 def write_phase_data(
-    split,
-    refs_dir,
+    split: Split,
+    refs_dir: str | os.PathLike[str] | None,
     n_models: int,
     input_dir: Path,
     reference_dir: Path,
@@ -103,7 +106,7 @@ def write_phase_data(
     setup_seconds: float,
     threads: int,
     device: str,
-) -> dict:
+) -> dict[str, Any]:
     """Write one phase's input_data and reference_data folders; return its reference_data settings."""
     refs = load_references(split, n_models, refs_dir)
     public, private = phase_settings(name, split, refs, limit, setup_seconds, threads, device)
@@ -140,19 +143,19 @@ def write_phase_data(
     return private
 
 
-def _write_npz(path: Path, arrays: dict) -> None:
+def _write_npz(path: Path, arrays: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # uncompressed: the worker zips the bundle anyway
     write_bytes(path, buffer.getvalue())
 
 
-def read_task(input_dir: Path) -> tuple[dict, dict]:
+def read_task(input_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(task.pt's contents, phase.json) of an input_data folder."""
     task = torch.load(Path(input_dir) / TASK_FILE, map_location="cpu", weights_only=True)
     return task, json.loads((Path(input_dir) / PHASE_FILE).read_text())
 
 
-def read_reference(reference_dir: Path) -> dict:
+def read_reference(reference_dir: Path) -> dict[str, Any]:
     """reference_data as the scoring step uses it: split arrays, reference set, ceiling, settings, original state."""
     reference_dir = Path(reference_dir)
     phase = json.loads((reference_dir / PHASE_FILE).read_text())

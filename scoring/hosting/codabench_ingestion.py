@@ -43,6 +43,8 @@ import secrets
 import signal
 import time
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import torch
 
@@ -105,11 +107,11 @@ def draw_seeds(n_runs: int) -> list[int]:
     return [secrets.randbelow(2**31) for _ in range(n_runs)]
 
 
-def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
+def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict[str, Any]:
     """Run the submission; write output_dir/runs and output_dir/ingestion.json; return the record."""
     output_dir = Path(output_dir)
     started = time.monotonic()
-    record = {
+    record: dict[str, Any] = {
         "status": "failed",
         "reason": None,
         "runs": [],
@@ -163,13 +165,25 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
 
 
 def _runs(
-    record, source, filename, seeds, original, spec, parts, batch_size, device, limits, allowance, started, output_dir
+    record: dict[str, Any],
+    source: str,
+    filename: str,
+    seeds: list[int],
+    original: tuple[bytes, dict[str, torch.Tensor]],
+    spec: dict[str, Any],
+    parts: _Parts,
+    batch_size: int,
+    device: torch.device,
+    limits: Limits,
+    allowance: float,
+    started: float,
+    output_dir: Path,
 ) -> tuple[str, str | None]:
     """The load and the N runs, each under an alarm; (status, reason). ``original``: (its bytes, its state_dict)."""
-    original, original_state = original
+    original_bytes, original_state = original
     fired = []
 
-    def alarm(signum, frame):
+    def alarm(signum: int, frame: FrameType | None) -> None:
         fired.append(True)
         raise _RunTimeout("stopped: over the time allowed")
 
@@ -205,7 +219,7 @@ def _runs(
         run_started = time.monotonic()
         try:
             message, payload = _run(
-                index, derived_seed(seed), unlearning, original, spec, parts, batch_size, device, filename
+                index, derived_seed(seed), unlearning, original_bytes, spec, parts, batch_size, device, filename
             )
         except _RunTimeout:  # raised outside the submission's own frames
             message, payload = {"ok": False}, b""
@@ -236,7 +250,7 @@ def _runs(
     return "completed", None
 
 
-def read_result(prediction_dir: Path) -> dict:
+def read_result(prediction_dir: Path) -> dict[str, Any]:
     """ingestion.json of a prediction output; ValueError in one line when it is missing or garbled."""
     path = Path(prediction_dir) / RESULT_FILE
     try:

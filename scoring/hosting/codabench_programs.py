@@ -15,7 +15,8 @@ from pathlib import Path
 # $program, $input, $output and $submission_program are the compute worker's substitutions.
 INGESTION_COMMAND = "python3 -s $program/run.py ingest $input $output $submission_program"
 SCORING_COMMAND = "python3 -s $program/run.py score $input $output"
-LAUNCHER = '''"""Start a program of the unlearning kit's Codabench bundle (written by 'python -m scoring codabench export')."""
+LAUNCHER = '''"""Start a program of the unlearning kit's Codabench bundle
+(written by 'python -m scoring codabench export')."""
 import os
 import sys
 

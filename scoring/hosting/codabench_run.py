@@ -35,6 +35,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -77,7 +78,7 @@ def _unzip(archive: Path, target: Path) -> Path:
     return target
 
 
-def find_phase(competition: dict, name: str) -> tuple[dict, dict]:
+def find_phase(competition: dict[str, Any], name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(phase, its task) by phase name, case-insensitive; ValueError naming the phases there are."""
     for phase in competition.get("phases", []):
         if str(phase.get("name", "")).lower() == name.lower():
@@ -89,7 +90,7 @@ def find_phase(competition: dict, name: str) -> tuple[dict, dict]:
 
 def run_bundle(
     bundle: Path, submission: Path, phase_name: str, out: Path, pin_seeds: bool = False, sandboxed: bool | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Run SUBMISSION through BUNDLE's phase as the worker would; write OUT (the steps' folders); return scores.json."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -179,7 +180,9 @@ def run_bundle(
     return _finish(out, {**scores, "prediction_result_bytes": archive.stat().st_size}, sandboxed, competition)
 
 
-def _finish(out: Path, scores: dict, sandboxed: bool, competition: dict | None = None) -> dict:
+def _finish(
+    out: Path, scores: dict[str, Any], sandboxed: bool, competition: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Check scores.json's keys against the leaderboard columns; keep it as OUT/scores.json."""
     if competition is not None:
         keys = [c["key"] for board in competition["leaderboards"] for c in board["columns"]]
@@ -262,8 +265,8 @@ def _bwrap(binds: dict[str, Path], command: str, env: dict[str, str]) -> list[st
     """bwrap argv from ``scoring.ingestion.sandbox`` (runtime read-only, no network) plus the worker's /app binds."""
     environment = {**sandbox.sandbox_environment(threads=1), "PYTHONUNBUFFERED": "1", **env}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"  # python3: this runtime's
-    binds = tuple((str(source), target, target != "/app/data") for target, source in sorted(binds.items()))
+    mounts = tuple((str(source), target, target != "/app/data") for target, source in sorted(binds.items()))
     plan = sandbox.SandboxPlan(
-        read_only=sandbox.runtime_paths(), env=environment, tmp_bytes=TMP_BYTES, binds=binds, workdir="/app/program"
+        read_only=sandbox.runtime_paths(), env=environment, tmp_bytes=TMP_BYTES, binds=mounts, workdir="/app/program"
     )
     return sandbox.bwrap_argv(plan, command.split(), sandbox.find_bwrap())

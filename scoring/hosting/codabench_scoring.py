@@ -4,9 +4,10 @@ Run by the bundle's ``scoring_program`` (``run.py score $input $output``) with
 ``/app/input/res`` (the prediction step's output, beside the ``metadata`` file the compute
 worker wrote) and ``/app/input/ref`` (reference_data). It never trains and never runs
 participant code: each returned model is decoded from its exact difference with the
-original (``scoring.hosting.weights_delta``: no pickle), checked against the original architecture (``scoring.ingestion.runner.check_state``) and
-evaluated by ``scoring.outputs.Evaluator``; the score, its interval, the ceiling and the
-diagnostics are ``scoring.assess.recompute``'s, the page ``scoring.html.pages``'s.
+original (``scoring.hosting.weights_delta``: no pickle), checked against the original
+architecture (``scoring.ingestion.runner.check_state``) and evaluated by
+``scoring.outputs.Evaluator``; the score, its interval, the ceiling and the diagnostics
+are ``scoring.assess.recompute``'s, the page ``scoring.html.pages``'s.
 
 Efficiency comes from the worker's ``metadata`` alone (``ingestionElapsedTime``: the
 ingestion container's wall time, which the submission cannot write: the worker refuses
@@ -22,6 +23,7 @@ and shows the reason in the scoring log) and ``detailed_results.html`` (the kit'
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -36,6 +38,7 @@ from scoring.html.pages import render_report
 from scoring.ingestion.runner import check_state
 from scoring.outputs import Evaluator
 from scoring.record import SCHEMA_VERSION, check_written
+from scoring.references.build import ReferenceSet
 from starter_kit.atomic import write_bytes, write_json
 
 SCORES_FILE = "scores.json"
@@ -55,7 +58,7 @@ COLUMNS = (
 COLUMN_KEYS = tuple(key for key, *_ in COLUMNS)
 
 
-def read_worker_metadata(prediction_dir: Path) -> dict:
+def read_worker_metadata(prediction_dir: Path) -> dict[str, Any]:
     """The compute worker's metadata of the prediction step; ValueError when missing or garbled."""
     try:
         found = yaml.safe_load((Path(prediction_dir) / WORKER_METADATA).read_text())
@@ -68,10 +71,10 @@ def read_worker_metadata(prediction_dir: Path) -> dict:
     elapsed = found.get("ingestionElapsedTime") if isinstance(found, dict) else None
     if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool):
         raise ValueError("the worker's metadata has no ingestionElapsedTime")
-    return found
+    return cast(dict[str, Any], found)
 
 
-def score_prediction(input_dir: Path, output_dir: Path) -> dict:
+def score_prediction(input_dir: Path, output_dir: Path) -> dict[str, Any]:
     """Score /app/input (res and ref) into output_dir; return the record (status scored, rejected or failed)."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     reference = read_reference(input_dir / "ref")
@@ -120,7 +123,7 @@ class _Stop(Exception):
         self.status, self.reason = status, reason
 
 
-def scores_json(record: dict) -> dict:
+def scores_json(record: dict[str, Any]) -> dict[str, Any]:
     """The leaderboard's columns (zeros unless scored), the status and its one-line reason."""
     scored = record["status"] == "scored"
     interval = (record.get("intervals") or {}).get("score") or [None, None]
@@ -138,7 +141,7 @@ def scores_json(record: dict) -> dict:
     return {**columns, "status": record["status"], "reason": record["reason"]}
 
 
-def _efficiency(metadata: dict, phase: dict) -> dict:
+def _efficiency(metadata: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
     elapsed = float(metadata["ingestionElapsedTime"])
     return {
         "ingestion_elapsed_seconds": round(elapsed, 3),
@@ -148,7 +151,7 @@ def _efficiency(metadata: dict, phase: dict) -> dict:
     }
 
 
-def _base_record(phase: dict, refs) -> dict:
+def _base_record(phase: dict[str, Any], refs: ReferenceSet) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "status": None,
@@ -181,7 +184,7 @@ def _base_record(phase: dict, refs) -> dict:
     }
 
 
-def _score(record: dict, prediction_dir: Path, reference: dict) -> dict:
+def _score(record: dict[str, Any], prediction_dir: Path, reference: dict[str, Any]) -> dict[str, Any]:
     """Evaluate every returned model and fill the score's fields; return the arrays for the report."""
     refs, n_runs = reference["refs"], int(reference["phase"]["n_runs"])
     evaluator = Evaluator(reference["split"], device=reference["phase"]["device"])

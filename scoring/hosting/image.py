@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterable
 
 # Third-party packages the programs import (the kit's own two packages travel in the bundle).
 REQUIRED_MODULES = ("torch", "torchvision", "numpy", "pandas", "scipy", "matplotlib", "jinja2", "tqdm", "yaml")
 
 
-def missing_modules(names=REQUIRED_MODULES) -> list[str]:
+def missing_modules(names: Iterable[str] = REQUIRED_MODULES) -> list[str]:
     """The modules of ``names`` that this Python cannot import."""
     return [name for name in names if importlib.util.find_spec(name) is None]
 
 
-def require_image(names=REQUIRED_MODULES) -> None:
+def require_image(names: Iterable[str] = REQUIRED_MODULES) -> None:
     """Exit with one line naming what the image lacks, or return."""
     missing = missing_modules(names)
     if missing:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import inspect
 import io
+from types import ModuleType
+from typing import Any
 
 import scoring.ingestion.limits
 import scoring.metric.forgetting
 import starter_kit.submission
 
 
-def _doc(module) -> str:
+def _doc(module: ModuleType) -> str:
     return inspect.getdoc(module) or ""
 
 
-def pages(title: str, phases: list[dict]) -> dict[str, str]:
+def pages(title: str, phases: list[dict[str, Any]]) -> dict[str, str]:
     """{file name: Markdown} for overview, data, metric, rules and submit, plus ``terms.md``."""
     rows = "\n".join(
         f"| {p['name']} | {p['start']} to {p['end']} | {p['split']['dataset']} / {p['split']['name']} | {p['n_runs']} "

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,11 +86,11 @@ def decode(data: bytes, original: dict[str, torch.Tensor]) -> dict[str, torch.Te
     """The state_dict ``encode`` wrote, bit for bit; ValueError (one line) for anything else."""
     entries, payload = _header(data, original)
     sizes = [_size(entry) for entry in entries]
-    expected = sum(size for entry, size in zip(entries, sizes) if entry["kind"] != "same")
+    expected = sum(size for entry, size in zip(entries, sizes, strict=True) if entry["kind"] != "same")
     if len(payload) != expected:
         raise ValueError(f"its weights hold {len(payload)} bytes, the header declares {expected}")
     state, offset = {}, 0
-    for entry, size in zip(entries, sizes):
+    for entry, size in zip(entries, sizes, strict=True):
         dtype, shape, base = DTYPES[entry["dtype"]], tuple(entry["shape"]), original[entry["name"]]
         if entry["kind"] == "same":
             state[entry["name"]] = base.detach().to("cpu").clone()
@@ -104,7 +105,7 @@ def decode(data: bytes, original: dict[str, torch.Tensor]) -> dict[str, torch.Te
     return state
 
 
-def _header(data: bytes, original: dict[str, torch.Tensor]) -> tuple[list[dict], memoryview]:
+def _header(data: bytes, original: dict[str, torch.Tensor]) -> tuple[list[dict[str, Any]], memoryview]:
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
         raise ValueError("it is not a weights delta written by the ingestion program")
     (length,) = struct.unpack_from("<I", data, len(MAGIC))
@@ -130,7 +131,7 @@ def _header(data: bytes, original: dict[str, torch.Tensor]) -> tuple[list[dict],
     return entries, memoryview(data)[start + length :]
 
 
-def _size(entry: dict) -> int:
+def _size(entry: dict[str, Any]) -> int:
     numel = 1
     for extent in entry["shape"]:
         numel *= int(extent)

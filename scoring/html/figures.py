@@ -109,7 +109,7 @@ def accuracy_figure(record: dict, runs: list[dict]) -> str | None:
     figure = _figure(8.5, 2.8)
     axes = figure.subplots()
     rng = np.random.default_rng(0)  # jitter only: the same picture every time
-    for i, (name, key, retrained) in enumerate(columns):
+    for i, (_name, key, retrained) in enumerate(columns):
         values = np.array([r[key] for r in runs if is_finite(r.get(key))], dtype=np.float64)
         jitter = rng.uniform(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(len(values))
         axes.scatter(

@@ -83,7 +83,7 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
     grouped = table.groupby(keys, sort=False, dropna=False) if keys else [((), table)]
     for key, frame in grouped:
         key = key if isinstance(key, tuple) else (key,)
-        names = dict(zip(keys, key))
+        names = dict(zip(keys, key, strict=True))
         records = frame.to_dict("records")
         dataset, n_models = records[0].get("dataset", "all"), _int_text(records[0].get("N", "?"))
         heading = f"{dataset} · N = {n_models}"
@@ -102,7 +102,7 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
                     details.append(text)
                 continue
             shown.append(dict(spec))
-        for before, spec in zip([None, *shown], shown):
+        for before, spec in zip([None, *shown], shown, strict=False):  # (previous, this): one short
             spec["first_of_split"] = bool(spec["split"]) and (before is None or before["split"] != spec["split"])
         rows = [_leaderboard_row(row, shown, splits, links) for row in records]
         overlaps = any(cell.get("kind") == "overlap" for row in rows for cell in row["cells"])

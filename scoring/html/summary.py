@@ -76,7 +76,8 @@ def summary_text(record: dict, out: Path | None = None) -> str:
                 lines.append(f"            {record.get('normalised_score_note', 'no normalised score')}")
             else:
                 lines.append(
-                    f"normalised  F / ceiling {with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
+                    f"normalised  F / ceiling "
+                    f"{with_interval(record['normalised_score'], intervals.get('normalised_score'), 3)}"
                 )
         auxiliary = record.get("auxiliary", {})
         if auxiliary:
@@ -98,7 +99,8 @@ def summary_text(record: dict, out: Path | None = None) -> str:
     else:
         lines.append(f"limits      {times['limit_seconds']:.2f} s on the mean run time")
     lines.append(
-        f"            sandbox: {'sealed' if record.get('sealed', True) else 'UNSEALED (--unsealed: not an official score)'}"
+        f"            sandbox: "
+        f"{'sealed' if record.get('sealed', True) else 'UNSEALED (--unsealed: not an official score)'}"
     )
     lines.append(f"            limit rule: {times['limit_rule']}")
     ref_threads = times.get("reference_torch_threads", [])
@@ -118,6 +120,7 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         lines.append(f"output      {output['bytes']} bytes printed; the log keeps the first and last part")
     if out is not None:
         lines.append(
-            f"wrote       {Path(out) / 'score.json'} (+ {', '.join(f for f in record.get('files', []) if f != 'score.json')})"
+            f"wrote       {Path(out) / 'score.json'} "
+            f"(+ {', '.join(f for f in record.get('files', []) if f != 'score.json')})"
         )
     return "\n".join(lines)

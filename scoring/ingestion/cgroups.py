@@ -18,6 +18,7 @@ the scorer can say what it falls back to (RLIMIT_NPROC, RLIMIT_AS, SIGSTOP).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -60,8 +61,9 @@ class SandboxCgroup:
         self.name = f"unlearning-sandbox-{uuid.uuid4().hex[:12]}"
         self.paths: dict[str, tuple[Path, int]] = {}
         self.fds: list[int] = []
+        memory = memory_bytes or 0
         for controller, (mount_point, version) in hierarchies().items():
-            if controller == "memory" and not memory_bytes:
+            if controller == "memory" and not memory:
                 continue
             path = mount_point / self.name
             try:
@@ -69,10 +71,10 @@ class SandboxCgroup:
                 if controller == "pids":
                     (path / "pids.max").write_text(str(processes))
                 elif controller == "memory" and version == 1:
-                    (path / "memory.limit_in_bytes").write_text(str(memory_bytes))
-                    _try_write(path / "memory.memsw.limit_in_bytes", memory_bytes)  # no swapping past it either
+                    (path / "memory.limit_in_bytes").write_text(str(memory))
+                    _try_write(path / "memory.memsw.limit_in_bytes", memory)  # no swapping past it either
                 elif controller == "memory":
-                    (path / "memory.max").write_text(str(memory_bytes))
+                    (path / "memory.max").write_text(str(memory))
                     _try_write(path / "memory.swap.max", 0)
                 elif version == 2 and not (path / "cgroup.freeze").exists():  # v2 freezer: kernel 5.2 and later
                     continue
@@ -156,10 +158,8 @@ class SandboxCgroup:
 
 
 def _try_write(path: Path, value: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.write_text(str(value))
-    except OSError:
-        pass
 
 
 def _read_int(path: Path) -> int:

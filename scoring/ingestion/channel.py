@@ -24,6 +24,7 @@ import os
 import select
 import threading
 import time
+from typing import IO, Any
 
 MAX_LINE = 64 * 1024  # a protocol line longer than this is not one the worker wrote
 
@@ -58,7 +59,7 @@ class ResultChannel:
         self.buffer += chunk
         return True
 
-    def message(self, timeout: float) -> dict | None:
+    def message(self, timeout: float) -> dict[str, Any] | None:
         """The next JSON message, None on timeout."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
@@ -111,7 +112,7 @@ class ResultChannel:
 class CappedOutput:
     """Drains a pipe in a thread, keeping its first and last ``cap / 2`` bytes."""
 
-    def __init__(self, pipe, cap: int):
+    def __init__(self, pipe: IO[bytes], cap: int):
         self.pipe, self.half = pipe, max(1, cap // 2)
         self.head, self.tail, self.total = bytearray(), bytearray(), 0
         self.thread = threading.Thread(target=self._pump, daemon=True)

@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -49,6 +50,9 @@ from scoring.ingestion.limits import Limits
 from scoring.ingestion.runner import Ingestion, WorkerJob, run_submission
 from scoring.outputs import Evaluator, ModelOutputs
 from scoring.references.build import SplitArrays
+
+if TYPE_CHECKING:
+    from starter_kit.splits import Split
 
 MIN_CHUNK_RUNS = 8
 
@@ -85,7 +89,7 @@ def run_in_chunks(
     job: WorkerJob,
     seeds: list[int],
     limits: Limits,
-    split,
+    split: Split,
     backend: Backend,
     chunk_runs: int | None = None,
     slots: int | None = None,
@@ -179,9 +183,8 @@ def _run_chunk(
     """
     torch.set_num_threads(job.threads)
     evaluator = Evaluator(split, device=device)
-    ready: queue.Queue = queue.Queue()
-    finished = object()  # put after the last run: the ingestion is then in ``outcome``
-    outcome: dict = {}
+    ready: queue.Queue[RunOutputs | None] = queue.Queue()  # None after the last run: the ingestion is in ``outcome``
+    outcome: dict[str, Any] = {}
 
     def evaluate(index: int, state: dict[str, torch.Tensor]) -> None:
         try:
@@ -194,12 +197,11 @@ def _run_chunk(
             outcome["ingestion"] = run_submission(job, seeds, limits, evaluate, progress=False, sealed=sealed)
         except BaseException as error:  # noqa: BLE001 - raised again by the generator, in the task
             outcome["error"] = error
-        ready.put(finished)
+        ready.put(None)
 
     thread = threading.Thread(target=ingest, name=f"runs {first}+", daemon=True)
     thread.start()
-    for item in iter(ready.get, finished):
-        yield item
+    yield from iter(ready.get, None)
     thread.join()
     if "error" in outcome:
         raise outcome["error"]

@@ -20,11 +20,13 @@ This module owns what the kernel enforces on a submission besides its namespaces
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +41,7 @@ def make_non_dumpable() -> bool:
     """Mark this process non-dumpable (prctl PR_SET_DUMPABLE 0); False where that is not possible."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
 
@@ -52,7 +54,7 @@ class ProcessLimits:
     file_bytes: int = 1 << 30
     open_files: int = 1024
 
-    def preexec(self, cgroup: SandboxCgroup | None):
+    def preexec(self, cgroup: SandboxCgroup | None) -> Callable[[], None]:
         """A function for ``subprocess.Popen(preexec_fn=...)``: set the limits in the child, before bwrap,
         and move it into the sandbox's cgroups (pids.max instead of RLIMIT_NPROC where they cap processes)."""
         capped = cgroup is not None and "pids" in cgroup.paths
@@ -65,7 +67,7 @@ class ProcessLimits:
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
             if cgroup is not None:
                 cgroup.join()
-            if not capped:
+            if nproc is not None:  # not capped by the pids cgroup
                 resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
         return apply
@@ -158,7 +160,5 @@ def wait_until_empty(namespace: str, seconds: float = 5.0) -> list[int]:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

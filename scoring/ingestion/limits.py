@@ -22,7 +22,9 @@ The rule (protocol.md, "Efficiency"):
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, SupportsFloat
 
 import numpy as np
 
@@ -53,7 +55,7 @@ class Limits:
     processes: int = 512
     open_files: int = 1024
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("run_seconds", "setup_seconds"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
@@ -91,7 +93,9 @@ class Limits:
 TIME_LIMIT_FRACTION = 0.2  # of retraining, as in the competition
 
 
-def default_limit(calibration: dict | None, shared_seconds, together: int = 1) -> tuple[float, str, dict]:
+def default_limit(
+    calibration: dict[str, Any] | None, shared_seconds: Sequence[float], together: int = 1
+) -> tuple[float, str, dict[str, Any]]:
     """(limit on the mean run time, its rule in words, its basis for score.json) by default.
 
     ``calibration``: the reference set's record of one model trained alone (its
@@ -101,7 +105,11 @@ def default_limit(calibration: dict | None, shared_seconds, together: int = 1) -
     is the basis then, as it used to be, and the rule says so and how to add one.
     """
     shared = float(np.mean(shared_seconds))
-    basis = {"used": "alone" if calibration else "shared", "alone_seconds": None, "shared_seconds": _round(shared)}
+    basis: dict[str, Any] = {
+        "used": "alone" if calibration else "shared",
+        "alone_seconds": None,
+        "shared_seconds": _round(shared),
+    }
     if calibration:
         alone = float(calibration["seconds"])
         basis.update(
@@ -112,7 +120,8 @@ def default_limit(calibration: dict | None, shared_seconds, together: int = 1) -
         )
         rule = (
             f"{TIME_LIMIT_FRACTION:.0%} of retraining one model alone ({alone:.2f} s, the reference set's calibration, "
-            f"measured {calibration.get('when', 'alone')}); the {len(shared_seconds)} references took {shared:.2f} s each as timed"
+            f"measured {calibration.get('when', 'alone')}); "
+            f"the {len(shared_seconds)} references took {shared:.2f} s each as timed"
         )
         return TIME_LIMIT_FRACTION * alone, rule, basis
     rule = (
@@ -125,10 +134,10 @@ def default_limit(calibration: dict | None, shared_seconds, together: int = 1) -
     return TIME_LIMIT_FRACTION * shared, rule, basis
 
 
-def time_statistics(run_seconds: list[float], load_seconds: float | None, n_runs: int) -> dict:
+def time_statistics(run_seconds: list[float], load_seconds: float | None, n_runs: int) -> dict[str, Any]:
     """Mean, 95th percentile and the rest of the scorer-measured run times; ``charged_mean`` is what the rule checks."""
     seconds = np.asarray(run_seconds, dtype=np.float64)
-    stats: dict = {"runs_completed": int(len(seconds)), "load_seconds": _round(load_seconds)}
+    stats: dict[str, Any] = {"runs_completed": int(len(seconds)), "load_seconds": _round(load_seconds)}
     if len(seconds):
         stats.update(
             mean_seconds=_round(seconds.mean()),
@@ -143,5 +152,5 @@ def time_statistics(run_seconds: list[float], load_seconds: float | None, n_runs
     return stats
 
 
-def _round(value, digits: int = 4) -> float | None:
+def _round(value: SupportsFloat | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)

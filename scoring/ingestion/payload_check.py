@@ -19,7 +19,9 @@ import io
 import pickle
 import zipfile
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -53,11 +55,13 @@ class _Storage:
 class _Tensor:
     storage: _Storage
     offset: int
-    size: tuple
-    stride: tuple
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
 
 
-def _rebuild_tensor_v2(storage, offset, size, stride, *_):
+def _rebuild_tensor_v2(
+    storage: _Storage, offset: int, size: Iterable[int], stride: Iterable[int], *_: object
+) -> _Tensor:
     """Stands in for torch's: records what the pickle declares, allocates nothing."""
     return _Tensor(storage, offset, tuple(size), tuple(stride))
 
@@ -65,7 +69,7 @@ def _rebuild_tensor_v2(storage, offset, size, stride, *_):
 class _Declared(pickle.Unpickler):
     """Reads a state_dict's pickle into {name: _Tensor}; any global but the few torch.save uses is refused."""
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
@@ -74,7 +78,7 @@ class _Declared(pickle.Unpickler):
             return STORAGE_TYPES[name]
         raise pickle.UnpicklingError(f"names {module}.{name}")
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> _Storage:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], torch.dtype)):
             raise pickle.UnpicklingError("declares a storage torch.save does not write")
         _, dtype, key, _location, numel = pid

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 from tqdm.auto import tqdm
@@ -44,6 +45,9 @@ from scoring.ingestion.payload_check import payload_problem
 from scoring.ingestion.run_seeds import derived_seed
 from scoring.ingestion.worker_process import WorkerProcess, exit_description
 
+if TYPE_CHECKING:
+    from starter_kit.splits import Split
+
 
 @dataclass(frozen=True)
 class WorkerJob:
@@ -51,16 +55,18 @@ class WorkerJob:
 
     source: str
     filename: str
-    model: dict  # {"name", "in_channels", "num_classes"}
+    model: dict[str, Any]  # {"name", "in_channels", "num_classes"}
     state: dict[str, torch.Tensor]
     parts: dict[str, tuple[torch.Tensor, torch.Tensor]]  # retain, forget, val: (images, labels)
     batch_size: int
     threads: int
-    recipe: dict  # the split's training recipe, which the loaders carry (submission_loaders)
+    recipe: dict[str, Any]  # the split's training recipe, which the loaders carry (submission_loaders)
     device: str = "cpu"
 
 
-def job_from_split(split, source: str, filename: str, threads: int | None = None, device: str = "cpu") -> WorkerJob:
+def job_from_split(
+    split: Split, source: str, filename: str, threads: int | None = None, device: str = "cpu"
+) -> WorkerJob:
     """The job for one submission on ``split``: the original model, retain, forget and val only."""
     return WorkerJob(
         source=source,
@@ -196,7 +202,15 @@ def run_submission(
     return result
 
 
-def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_model, result: Ingestion, bar) -> None:
+def _drive(
+    worker: WorkerProcess,
+    job: WorkerJob,
+    seeds: list[int],
+    limits: Limits,
+    on_model: Callable[[int, dict[str, torch.Tensor]], None],
+    result: Ingestion,
+    bar: tqdm[NoReturn],
+) -> None:
     """The scorer's side of the protocol; fills ``result`` (status completed unless something stops it)."""
     process, channel = worker.process, worker.channel
     reference = job.state
@@ -276,8 +290,9 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
         spent += seconds
         if spent > allowance:
             return over_allowance(spent, f"{_runs_upto(index)} and the submission's load")
+        assert payload is not None  # a run that answered ok without its payload has failed above
         state, reason = _read_state(payload, reference)
-        if reason is not None:
+        if state is None:
             return fail("failed", f"run {index} {reason}")
         callback_started = time.monotonic()
         try:
@@ -292,13 +307,16 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")
 
 
-def _read_state(payload: bytes, reference: dict) -> tuple[dict | None, str | None]:
-    """The state_dict a run sent, checked (``payload_problem``), read with weights_only=True and checked; or a reason."""
+def _read_state(
+    payload: bytes, reference: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+    """The state_dict a run sent, checked (``payload_problem``), read with weights_only=True and checked;
+    or a reason."""
     problem = payload_problem(payload, reference)
     if problem is not None:
         return None, problem
     try:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        state: dict[str, torch.Tensor] = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - whatever the bytes hold, it is the submission's failure
         return None, f"returned a model that cannot be read as a state_dict ({type(error).__name__})"
     reason = check_state(state, reference)

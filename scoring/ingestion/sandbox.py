@@ -119,7 +119,8 @@ def bwrap_argv(
     info_fd: int | None = None,
     seccomp_fd: int | None = None,
 ) -> list[str]:
-    """The bubblewrap command line that runs ``command`` inside ``plan`` (under the seccomp filter read from ``seccomp_fd``)."""
+    """The bubblewrap command line that runs ``command`` inside ``plan`` (under the seccomp filter read
+    from ``seccomp_fd``)."""
     argv = [
         bwrap,
         "--unshare-user",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Any
 
 DENIED = (
     "keyctl",
@@ -88,7 +89,7 @@ class FilterUnavailable(OSError):
     """libseccomp (the pyseccomp binding or the system's libseccomp.so.2) is missing."""
 
 
-def _rules():
+def _rules() -> Any:
     """The libseccomp filter object."""
     try:
         import pyseccomp as seccomp
@@ -107,7 +108,7 @@ def _rules():
     return rules
 
 
-def _add(rules, action, name: str, *args) -> None:
+def _add(rules: Any, action: Any, name: str, *args: Any) -> None:
     """One rule. libseccomp ignores a call this architecture lacks (``iopl`` on arm64) and
     refuses (EINVAL) a name older versions do not know (``mount_setattr`` before 2.5.2):
     such a call is left out, the kernels those versions target lacking it too."""

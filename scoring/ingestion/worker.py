@@ -7,8 +7,9 @@ Started by ``scoring.ingestion.worker_process`` for ``scoring.ingestion.runner``
 
 with a private temporary folder as its working directory. ``JOB_FD``, a descriptor of
 an unnamed file (read with ``weights_only=True``, closed before the submission loads),
-holds only what the contract gives a submission: its source, the architecture's name and sizes, the original model's state_dict, the retain,
-forget and validation tensors, the batch size, the torch thread count, the device and
+holds only what the contract gives a submission: its source, the architecture's name
+and sizes, the original model's state_dict, the retain, forget and validation tensors,
+the batch size, the torch thread count, the device and
 the memory allowance (``memory_bytes``, 0 for none). Never the test set, the split
 directory, or a run's seed before that run starts.
 
@@ -38,9 +39,12 @@ import sys
 import time
 import traceback
 import types
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
@@ -53,11 +57,13 @@ REASON_CHARS = 300  # a reason is one line on a screen and in score.json
 class _Parts:
     """The retain, forget and validation tensors and the recipe: what submission_loaders uses."""
 
-    def __init__(self, parts: dict, recipe: dict):
+    def __init__(self, parts: dict[str, tuple[torch.Tensor, torch.Tensor]], recipe: dict[str, Any]) -> None:
         self.parts = parts
         self.recipe = Recipe.from_dict(recipe)
 
-    def loader(self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None):
+    def loader(
+        self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None
+    ) -> DataLoader[tuple[torch.Tensor, ...]]:
         images, labels = self.parts[part]  # KeyError for "test": it is not here
         return make_loader(images, labels, batch_size, shuffle=shuffle, seed=seed)
 
@@ -92,7 +98,7 @@ def limit_memory(allowance: int) -> int:
     return cap
 
 
-def warm_up(model_spec: dict, original: bytes, parts: _Parts, batch_size: int, device: torch.device) -> None:
+def warm_up(model_spec: dict[str, Any], original: bytes, parts: _Parts, batch_size: int, device: torch.device) -> None:
     """One forward and backward pass of the original model on a retain batch: the CUDA context,
     cuDNN's algorithm choice and the allocator's first blocks are paid for here, before run 0."""
     net = _fresh_model(model_spec, original, device).train()
@@ -105,13 +111,13 @@ def warm_up(model_spec: dict, original: bytes, parts: _Parts, batch_size: int, d
         torch.cuda.synchronize(device)
 
 
-def _fresh_model(model_spec: dict, original: bytes, device: torch.device) -> nn.Module:
+def _fresh_model(model_spec: dict[str, Any], original: bytes, device: torch.device) -> nn.Module:
     net = build_model(model_spec["name"], int(model_spec["in_channels"]), int(model_spec["num_classes"]))
     net.load_state_dict(torch.load(io.BytesIO(original), map_location="cpu", weights_only=True))
     return net.to(device).eval()
 
 
-def load_submission(source: str, filename: str):
+def load_submission(source: str, filename: str) -> tuple[Callable[..., Any] | None, str | None]:
     """(``unlearning``, None) from the submission's source, or (None, why it cannot be used)."""
     try:
         code = compile(source, filename, "exec")
@@ -142,7 +148,7 @@ def main(argv: list[str]) -> int:
     results = os.fdopen(result_fd, "wb")
     commands = os.fdopen(command_fd, "r")
 
-    def send(message: dict, payload: bytes = b"") -> None:
+    def send(message: dict[str, Any], payload: bytes = b"") -> None:
         results.write(json.dumps(message).encode() + b"\n" + payload)
         results.flush()
 
@@ -178,7 +184,17 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _run(index, seed, unlearning, original: bytes, model_spec: dict, parts, batch_size, device, filename):
+def _run(
+    index: int,
+    seed: int,
+    unlearning: Callable[..., Any],
+    original: bytes,
+    model_spec: dict[str, Any],
+    parts: _Parts,
+    batch_size: int,
+    device: torch.device,
+    filename: str,
+) -> tuple[dict[str, Any], bytes]:
     """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload)."""
     net = _fresh_model(model_spec, original, device)
     seed_everything(seed)

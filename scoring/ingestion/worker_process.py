@@ -13,6 +13,7 @@ plumbing, and the plumbing without the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scoring.ingestion import confinement, sandbox, syscall_filter
 from scoring.ingestion.cgroups import SandboxCgroup
@@ -77,10 +78,11 @@ class WorkerProcess:
         if sealed:
             os.close(info_write)
             self.namespace = _read_namespace(info_read, limits.setup_seconds)
+        assert self.process.stdout is not None  # stdout=PIPE
         self.output = CappedOutput(self.process.stdout, limits.output_bytes)
         self.channel = ResultChannel(result_read)
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict[str, Any]) -> None:
         os.write(self.command_write, (json.dumps(message) + "\n").encode())
 
     def freeze(self) -> None:
@@ -106,10 +108,8 @@ class WorkerProcess:
             ]
             result.processes_left = len(left)
             confinement.kill_namespace(self.namespace)
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.cgroup.thaw()  # a frozen task dies of its pending SIGKILL only once thawed
         self.process.wait()
         if self.namespace:
@@ -122,7 +122,8 @@ class WorkerProcess:
         result.output = self.output.text()
         result.output_bytes = self.output.total
         result.output_truncated = self.output.truncated
-        self.process.stdout.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 WORKER = [sys.executable, "-s", "-P", "-m", "scoring.ingestion.worker"]
@@ -140,7 +141,7 @@ def memory_cap(limits: Limits) -> int | None:
 
 def _sandboxed_command(
     job: WorkerJob, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int
-) -> tuple[list[str], str, dict]:
+) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result, job and bwrap's info pipe."""
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),
@@ -151,10 +152,10 @@ def _sandboxed_command(
     )
     command = [*WORKER, str(fds[2]), str(fds[0]), str(fds[1])]
     argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[3], seccomp_fd=seccomp_fd)
-    return argv, "/", {"PATH": "/usr/bin:/bin"}
+    return argv, Path("/"), {"PATH": "/usr/bin:/bin"}
 
 
-def _plain_command(workdir: Path, job: WorkerJob, fds: list[int]) -> tuple[list[str], Path, dict]:
+def _plain_command(workdir: Path, job: WorkerJob, fds: list[int]) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) of the worker as a plain process (``--unsealed``): same environment, own folders."""
     cwd = workdir / "tmp" / "work"
     cwd.mkdir(parents=True)
@@ -186,7 +187,7 @@ def _read_namespace(fd: int, timeout: float) -> str | None:
     return None
 
 
-def exit_description(process: subprocess.Popen) -> str:
+def exit_description(process: subprocess.Popen[bytes]) -> str:
     """How the worker's process ended, worded to follow "the worker process" in a reason.
 
     A process still running 5 s after its result channel closed "closed its result channel".

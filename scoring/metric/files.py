@@ -39,7 +39,7 @@ def load_confidences(path: Path) -> np.ndarray:
                 kind = "an .npz archive" if magic.startswith(b"PK") else "not a .npy file"
                 raise ValueError(f"{path} is {kind}; expected one .npy array [n_models, n_examples]")
             handle.seek(0)
-            array = np.load(handle, allow_pickle=False)
+            array: np.ndarray = np.load(handle, allow_pickle=False)
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
     except ValueError as error:

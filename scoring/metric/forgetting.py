@@ -23,8 +23,10 @@ from __future__ import annotations
 import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scoring.metric.inputs import (
     check_confidences,
@@ -52,7 +54,7 @@ _TABLE_MAX_MODELS = 2048  # up to this N, the epsilon of every (TP, FP) pair is 
 # Step 1: per-model statistic.
 
 
-def logit_scaled_confidence(logits, targets) -> np.ndarray:
+def logit_scaled_confidence(logits: ArrayLike, targets: ArrayLike) -> np.ndarray:
     """LiRA's logit-scaled confidence of the true label, computed stably (spec step 1).
 
     ``conf = ln(p + 1e-45) - ln(q + 1e-45)`` with ``p`` the softmax probability of the
@@ -94,15 +96,28 @@ def logit_scaled_confidence(logits, targets) -> np.ndarray:
     p = probs[rows, targets]
     probs[rows, targets] = 0.0
     q = probs.sum(axis=1)
-    return np.log(p + LOG_OFFSET) - np.log(q + LOG_OFFSET)
+    conf: np.ndarray = np.log(p + LOG_OFFSET) - np.log(q + LOG_OFFSET)
+    return conf
 
 
 # ----------------------------------------------------------------------------------
 # Step 2: per-example epsilon.
 
 
+@overload
 def per_example_epsilons(
-    unlearned_conf, retrained_conf, *, n_jobs: int | None = None, return_undefined: bool = False
+    unlearned_conf: ArrayLike, retrained_conf: ArrayLike, *, n_jobs: int | None = None
+) -> np.ndarray: ...
+@overload
+def per_example_epsilons(
+    unlearned_conf: ArrayLike, retrained_conf: ArrayLike, *, n_jobs: int | None = None, return_undefined: Literal[False]
+) -> np.ndarray: ...
+@overload
+def per_example_epsilons(
+    unlearned_conf: ArrayLike, retrained_conf: ArrayLike, *, n_jobs: int | None = None, return_undefined: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+def per_example_epsilons(
+    unlearned_conf: ArrayLike, retrained_conf: ArrayLike, *, n_jobs: int | None = None, return_undefined: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Epsilon of each forget example: the best attack telling the two samples apart (step 2).
 
@@ -159,7 +174,7 @@ def per_example_epsilons(
     return (epsilons, undefined) if return_undefined else epsilons
 
 
-def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table) -> np.ndarray:
+def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table: np.ndarray | None) -> np.ndarray:
     """Epsilons of the examples in unlearned / retrained [n_models, chunk]; NaN where undefined."""
     unlearned = np.ascontiguousarray(unlearned.T)  # [chunk, n_models]: one row per example
     retrained = np.ascontiguousarray(retrained.T)
@@ -181,7 +196,7 @@ def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table) -> np.n
     return epsilons
 
 
-def _attack_epsilon(pos: np.ndarray, neg: np.ndarray, swap: bool, table) -> float:
+def _attack_epsilon(pos: np.ndarray, neg: np.ndarray, swap: bool, table: np.ndarray | None) -> float:
     """Largest kept epsilon over both attack families (steps 2.3-2.5), -inf if none is kept.
 
     pos, neg are [n_models]; ``swap`` says the interval family's positive sample is neg.
@@ -227,7 +242,7 @@ def _attack_epsilon(pos: np.ndarray, neg: np.ndarray, swap: bool, table) -> floa
     return max(best, _max_epsilon(codes, n, table))
 
 
-def _max_epsilon(codes: np.ndarray, n: int, table) -> float:
+def _max_epsilon(codes: np.ndarray, n: int, table: np.ndarray | None) -> float:
     """Largest epsilon over count pairs coded as TP * (n + 1) + FP (negative codes mean 0)."""
     if codes.size == 0:
         return -np.inf
@@ -254,7 +269,7 @@ def _pair_epsilons(tp: np.ndarray, fp: np.ndarray, n: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         # A candidate is NaN when its log argument is negative (a rate of 1); fmax
         # ignores it, and a pair whose candidates are both NaN stays NaN (discarded).
-        eps = np.fmax(np.log(1 - DELTA - fpr) - np.log(fnr), np.log(1 - DELTA - fnr) - np.log(fpr))
+        eps: np.ndarray = np.fmax(np.log(1 - DELTA - fpr) - np.log(fnr), np.log(1 - DELTA - fnr) - np.log(fpr))
     eps = np.maximum(eps, 0.0)  # clipped below at 0; NaN stays NaN
     fpr_zero, fnr_zero = fpr == 0, fnr == 0
     eps[fpr_zero & fnr_zero] = np.inf  # perfect separation
@@ -276,7 +291,7 @@ def n_epsilon_bins(n_models: int) -> int:
     return 2 * math.ceil(math.log(n_models - 1))
 
 
-def epsilon_bin_index(epsilons, n_models: int) -> np.ndarray:
+def epsilon_bin_index(epsilons: ArrayLike, n_models: int) -> np.ndarray:
     """Bin k of each epsilon (``0.5k <= eps < 0.5k + 0.5``), or n_bins beyond the last bin.
 
     Parameters
@@ -296,7 +311,7 @@ def epsilon_bin_index(epsilons, n_models: int) -> np.ndarray:
     return np.where(inside, np.floor(np.where(inside, epsilons, 0.0) / BIN_WIDTH), n_bins).astype(np.intp)
 
 
-def epsilon_points(epsilons, n_models: int) -> np.ndarray:
+def epsilon_points(epsilons: ArrayLike, n_models: int) -> np.ndarray:
     """Points of each epsilon (step 3): 2^-k in bin k, 0 beyond the last bin (so 0 for 50).
 
     Parameters
@@ -312,13 +327,13 @@ def epsilon_points(epsilons, n_models: int) -> np.ndarray:
     return np.where(bins < n_epsilon_bins(n_models), np.ldexp(1.0, -bins), 0.0)
 
 
-def epsilon_bin_counts(epsilons, n_models: int) -> np.ndarray:
+def epsilon_bin_counts(epsilons: ArrayLike, n_models: int) -> np.ndarray:
     """How many examples fall in each bin: int array [n_bins + 1], the last one beyond."""
     bins = epsilon_bin_index(epsilons, n_models)
     return np.bincount(bins, minlength=n_epsilon_bins(n_models) + 1)
 
 
-def forgetting_quality_from_epsilons(epsilons, n_models: int) -> float:
+def forgetting_quality_from_epsilons(epsilons: ArrayLike, n_models: int) -> float:
     """F = mean points over the forget set, from per-example epsilons [n_examples]."""
     points = epsilon_points(epsilons, n_models)
     if points.size == 0:
@@ -327,7 +342,7 @@ def forgetting_quality_from_epsilons(epsilons, n_models: int) -> float:
     return float(points.sum() / points.size)
 
 
-def forgetting_quality(unlearned_conf, retrained_conf, *, n_jobs: int | None = None) -> float:
+def forgetting_quality(unlearned_conf: ArrayLike, retrained_conf: ArrayLike, *, n_jobs: int | None = None) -> float:
     """Forgetting quality F in [0, 1] (steps 2-3); compare F only at the same N.
 
     Parameters
@@ -347,11 +362,11 @@ def forgetting_quality(unlearned_conf, retrained_conf, *, n_jobs: int | None = N
 
 
 def official_score(
-    forgetting_quality,
-    retain_acc_unlearned,
-    test_acc_unlearned,
-    retain_acc_retrained,
-    test_acc_retrained,
+    forgetting_quality: float,
+    retain_acc_unlearned: float,
+    test_acc_unlearned: float,
+    retain_acc_retrained: float,
+    test_acc_retrained: float,
 ) -> float:
     """score = F * (RA_U / RA_R) * (TA_U / TA_R), the ratios not capped at 1 (step 4).
 

@@ -31,7 +31,7 @@ def threshold_epsilons(fpr: np.ndarray, fnr: np.ndarray) -> np.ndarray:
         candidates = np.stack([np.log(1 - DELTA - fpr) - np.log(fnr), np.log(1 - DELTA - fnr) - np.log(fpr)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: both candidates ignored
-        eps = np.nanmax(candidates, axis=0)
+        eps: np.ndarray = np.nanmax(candidates, axis=0)
     eps = np.clip(eps, 0, None)
     eps[(fpr == 0) & (fnr == 0)] = np.inf
     eps[(fpr == 0) != (fnr == 0)] = np.nan
@@ -60,7 +60,7 @@ def interval_rates(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.nda
     l_flat = lefts.reshape(-1)
     r_flat = np.repeat(rights, 400)
 
-    def inside(conf):  # [n_models, n_intervals]
+    def inside(conf: np.ndarray) -> np.ndarray:  # [n_models, n_intervals]
         return (l_flat[None, :] <= conf[:, None]) & (conf[:, None] <= r_flat[None, :])
 
     tpr = np.mean(inside(pos), axis=0)

@@ -105,7 +105,7 @@ def leaderboard(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
     if scored.empty:
         return pd.DataFrame(columns=["rank", "group", "team", "dataset", "N", "submission", "sha256"])
     rows = []
-    for (dataset, n_models), same_n in scored.groupby(["dataset", "N"]):
+    for (_dataset, _n_models), same_n in scored.groupby(["dataset", "N"]):
         splits = sorted(same_n["split"].unique(), key=_split_order)
         ranking = "private" if phase == "final" and "private" in splits else splits[0]
         for _, mine in same_n.groupby("entrant"):
@@ -188,7 +188,7 @@ def _latest(scores: pd.DataFrame) -> pd.DataFrame:
     scores = scores.assign(
         entrant=[
             f"team:{team}" if isinstance(team, str) else f"sha256:{sha}"
-            for team, sha in zip(scores["team"], scores["submission_sha256"])
+            for team, sha in zip(scores["team"], scores["submission_sha256"], strict=True)
         ]
     )
     return scores.sort_values("scored_at").drop_duplicates(
@@ -243,7 +243,9 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
                 split = column[: -len(" score")]
                 shown[column] = [
                     with_interval(v, (lo, hi))
-                    for v, lo, hi in zip(rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"])
+                    for v, lo, hi in zip(
+                        rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"], strict=True
+                    )
                 ]
                 shown[f"{split} F"] = rows[f"{split} F"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
                 shown[f"{split} sealed"] = rows[f"{split} sealed"].map(

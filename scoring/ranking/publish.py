@@ -88,6 +88,7 @@ def _check_out(out: Path, results: Path) -> None:
     names = {p.name for p in out.iterdir()}
     if names and ("leaderboard.html" not in names or not names <= set(PUBLISHED)):
         raise FileExistsError(
-            f"{out} holds other files than a publish ({', '.join(sorted(names - set(PUBLISHED))[:3]) or 'no leaderboard.html'}): "
+            f"{out} holds other files than a publish "
+            f"({', '.join(sorted(names - set(PUBLISHED))[:3]) or 'no leaderboard.html'}): "
             "choose a new --out folder; it is replaced as a whole on every publish"
         )

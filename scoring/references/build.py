@@ -54,11 +54,15 @@ import socket
 import sys
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 import starter_kit
@@ -79,7 +83,11 @@ from scoring.references.folder import (
 )
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
+from starter_kit.recipe import Recipe
 from starter_kit.training import train_models
+
+if TYPE_CHECKING:
+    from starter_kit.splits import Split
 
 DEFAULT_ROOT = Path("results") / "references"
 
@@ -99,7 +107,7 @@ class ReferenceSet:
     torch_threads: np.ndarray  # [N] threads each was trained with (training time depends on it)
     models_together: np.ndarray  # [N] models its task trained at once (>1 on CUDA: its time is its share)
     sha256: str
-    calibration: dict | None = (
+    calibration: dict[str, Any] | None = (
         None  # one model trained alone (its "seconds" and how it was measured); None in older sets
     )
     retrained: tuple[str, ...] = ()  # files found damaged or missing and trained again by this build
@@ -119,13 +127,13 @@ class SplitArrays:
     ``new_model``); the tensors it gives are read-only views.
     """
 
-    recipe: object  # starter_kit.recipe.Recipe
+    recipe: Recipe
     in_channels: int
     num_classes: int
-    parts: dict  # part name -> (images [n, C, H, W] float32, labels [n] int64), numpy
+    parts: dict[str, tuple[np.ndarray, np.ndarray]]  # part -> (images [n, C, H, W] float32, labels [n] int64)
 
     @classmethod
-    def from_split(cls, split, parts=("retain", "forget", "test")) -> SplitArrays:
+    def from_split(cls, split: Split, parts: Iterable[str] = ("retain", "forget", "test")) -> SplitArrays:
         return cls(
             recipe=split.recipe,
             in_channels=int(split.dataset.image_shape[0]),
@@ -139,10 +147,12 @@ class SplitArrays:
     def labels(self, part: str) -> torch.Tensor:
         return self._tensor(self.parts[part][1])
 
-    def loader(self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None):
+    def loader(
+        self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None
+    ) -> DataLoader[Any]:
         return make_loader(self.images(part), self.labels(part), batch_size, shuffle=shuffle, seed=seed)
 
-    def new_model(self):
+    def new_model(self) -> nn.Module:
         return build_model(self.recipe.model, self.in_channels, self.num_classes)
 
     @staticmethod
@@ -152,15 +162,15 @@ class SplitArrays:
             return torch.from_numpy(array)
 
 
-def default_refs_dir(split, root: Path = DEFAULT_ROOT) -> Path:
+def default_refs_dir(split: Split, root: Path = DEFAULT_ROOT) -> Path:
     """``root/<dataset>-<split name>-<manifest sha256[:12]>``: one folder per split."""
     return Path(root) / f"{split.dataset.name}-{split.manifest['split']['name']}-{split.manifest_sha256[:12]}"
 
 
 def build_references(
-    split,
+    split: Split,
     n_models: int,
-    refs_dir: str | os.PathLike | None = None,
+    refs_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     progress: bool = True,
     jobs: int = 1,
@@ -215,13 +225,12 @@ def build_references(
     missing = [k for k in range(n_models) if k not in present]
     calibration = None if calibrate else read_calibration(directory)
     if missing or calibration is None:
-        own_backend = backend is None
-        backend = LocalBackend(jobs) if own_backend else backend
+        task_backend = LocalBackend(jobs) if backend is None else backend
         try:
-            _train_missing(split, directory, missing, present, device, backend, progress, together, calibration)
+            _train_missing(split, directory, missing, present, device, task_backend, progress, together, calibration)
         finally:
-            if own_backend:
-                backend.close()
+            if backend is None:  # made here: closed here
+                task_backend.close()
     else:
         write_index(split, directory, present, calibration)
     refs = load_references(split, n_models, directory)
@@ -229,15 +238,15 @@ def build_references(
 
 
 def _train_missing(
-    split,
+    split: Split,
     directory: Path,
     missing: list[int],
-    present: dict,
+    present: dict[int, dict[str, Any]],
     device: str,
     backend: Backend,
     progress: bool,
     together: int,
-    calibration: dict | None,
+    calibration: dict[str, Any] | None,
 ) -> None:
     """The calibration if there is none, then one task per ``together`` missing models on ``backend``;
     write each model and the index as its task returns."""
@@ -265,7 +274,7 @@ def _train_missing(
     try:
         for task in backend.as_completed(tasks):
             results = task.result()
-            for index, result in zip(tasks[task], results):
+            for index, result in zip(tasks[task], results, strict=True):
                 _check_versions(result)
                 present[index] = write_model(split, directory, index, result)
                 write_index(split, directory, present, calibration)
@@ -276,8 +285,15 @@ def _train_missing(
 
 
 def _calibrate(
-    split, backend: Backend, shared, device: str, threads: int, progress: bool, before: int, together: int
-) -> dict:
+    split: Split,
+    backend: Backend,
+    shared: Any,
+    device: str,
+    threads: int,
+    progress: bool,
+    before: int,
+    together: int,
+) -> dict[str, Any]:
     """Train the calibration model alone (one task, nothing else submitted); return index.json's record of it."""
     seed = calibration_seed(split.manifest_sha256)
     if progress:
@@ -290,7 +306,7 @@ def _calibrate(
     return calibration_record(result, seed, backend.describe(), before, together)
 
 
-def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: int) -> list[dict]:
+def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: int) -> list[dict[str, Any]]:
     """Train reference models (together: on CUDA each on its own stream) and evaluate them,
     where the backend runs the task; only outputs come back.
 
@@ -325,8 +341,9 @@ def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: i
     ]
 
 
-def _check_versions(result: dict) -> None:
-    """Refuse outputs from a node whose kit or torch differ from this machine's: they would not be the same models."""
+def _check_versions(result: dict[str, Any]) -> None:
+    """Refuse outputs from a node whose kit or torch differ from this machine's: they would not be the same
+    models."""
     ours = {"kit_version": starter_kit.__version__, "torch_version": torch.__version__.split("+")[0]}
     for name, version in ours.items():
         if result[name] != version:
@@ -340,7 +357,7 @@ def _warn(message: str, progress: bool) -> None:
     (tqdm.write if progress else print)(f"warning: {message}", file=sys.stderr)
 
 
-def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = None) -> ReferenceSet:
+def load_references(split: Split, n_models: int, refs_dir: str | os.PathLike[str] | None = None) -> ReferenceSet:
     """The first ``n_models`` reference models of ``split``; an error says how to build missing ones."""
     n_models = _check_n_models(n_models)
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
@@ -364,7 +381,8 @@ def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = N
         if model is None:
             have = count_references(split, directory)
             raise ValueError(
-                f"{directory} holds {have} reference model(s) for this split, {n_models} are needed: build them with {command}"
+                f"{directory} holds {have} reference model(s) for this split, {n_models} are needed: "
+                f"build them with {command}"
             )
         models.append(model)
     meta = [m["meta"] for m in models]
@@ -384,7 +402,7 @@ def load_references(split, n_models: int, refs_dir: str | os.PathLike | None = N
     )
 
 
-def count_references(split, refs_dir: str | os.PathLike | None = None) -> int:
+def count_references(split: Split, refs_dir: str | os.PathLike[str] | None = None) -> int:
     """How many models 0..K-1 (a contiguous prefix) exist for ``split`` in ``refs_dir``."""
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
     count = 0
@@ -393,7 +411,7 @@ def count_references(split, refs_dir: str | os.PathLike | None = None) -> int:
     return count
 
 
-def _check_n_models(n_models) -> int:
+def _check_n_models(n_models: object) -> int:
     if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)) or n_models < 2:
         raise ValueError(
             f"--n-models must be an integer >= 2 (the metric compares N models per side), got {n_models!r}"
@@ -404,7 +422,8 @@ def _check_n_models(n_models) -> int:
 def describe_references(refs: ReferenceSet) -> str:
     """A few lines: how many models, their mean accuracies, training time and the calibration."""
     if refs.calibration:
-        alone = f"  one model trained alone (the calibration, the time limit's basis): {refs.calibration['seconds']:.2f} s\n"
+        seconds = refs.calibration["seconds"]
+        alone = f"  one model trained alone (the calibration, the time limit's basis): {seconds:.2f} s\n"
     else:
         alone = "  no calibration (one model timed alone): the time limit falls back to the times above\n"
     return (

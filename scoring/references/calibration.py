@@ -16,9 +16,10 @@ the set. Its cost is one model more per folder.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 
-def calibration_record(result: dict, seed: int, backend: str, before: int, together: int) -> dict:
+def calibration_record(result: dict[str, Any], seed: int, backend: str, before: int, together: int) -> dict[str, Any]:
     """index.json's record of the calibration model from its task's ``result`` (see ``_reference_task``).
 
     ``seconds`` is the time the limit uses: on the fast path (CUDA) its epochs alone,

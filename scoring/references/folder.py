@@ -21,11 +21,15 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from scoring.outputs import SECRET_ENV, ModelOutputs, derive_seed
 from starter_kit.atomic import write_bytes, write_json
+
+if TYPE_CHECKING:
+    from starter_kit.splits import Split
 
 INDEX_FILE = "index.json"
 LAYOUT_VERSION = 2  # 2: index.json records each model file's sha256 (1 did not; its files are checked by content)
@@ -48,7 +52,7 @@ def calibration_seed(manifest_sha256: str) -> int:
     return derive_seed("calibration", manifest_sha256, 0)
 
 
-def _seed_cause(split, name: str, index: int) -> str:
+def _seed_cause(split: Split, name: str, index: int) -> str:
     """Why a reference file's seed is not this split's, and the fix: the secret it was trained with differs."""
     fix = "or train a new set into another --refs folder (the references and every score must use one secret)"
     unsealed = derive_seed("reference", split.manifest_sha256, index, secret="")
@@ -58,18 +62,21 @@ def _seed_cause(split, name: str, index: int) -> str:
             f"are computable by anyone), {fix}"
         )
     if os.environ.get(SECRET_ENV):
-        return f"the set was trained with another ${SECRET_ENV} than the one set now: set the one it was trained with, {fix}"
+        return (
+            f"the set was trained with another ${SECRET_ENV} than the one set now: "
+            f"set the one it was trained with, {fix}"
+        )
     return (
         f"the set was trained with ${SECRET_ENV} set, which is unset now: set the same secret again; if it is "
         f"lost, this set cannot be used: {fix.removeprefix('or ')}"
     )
 
 
-def model_file(split, index: int) -> str:
+def model_file(split: Split, index: int) -> str:
     return f"model-{index:04d}-seed-{reference_seed(split.manifest_sha256, index)}.npz"
 
 
-def model_key(split, index: int) -> dict:
+def model_key(split: Split, index: int) -> dict[str, Any]:
     """What produced reference model ``index`` of ``split``: a file is reused only if this matches."""
     return {
         "manifest_sha256": split.manifest_sha256,
@@ -79,7 +86,7 @@ def model_key(split, index: int) -> dict:
     }
 
 
-def check_index(split, directory: Path) -> None:
+def check_index(split: Split, directory: Path) -> None:
     """Refuse a folder whose index.json belongs to another split or recipe."""
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"{directory} exists and is not a directory: choose another --refs")
@@ -110,7 +117,7 @@ def recorded_files(directory: Path) -> dict[str, str]:
         raise ValueError(f"{path} is damaged: delete it (the model files are kept and re-checked)") from None
 
 
-def read_calibration(directory: Path) -> dict | None:
+def read_calibration(directory: Path) -> dict[str, Any] | None:
     """The calibration index.json records (None: none yet, as in sets built before it existed)."""
     path = directory / INDEX_FILE
     if not path.is_file():
@@ -127,10 +134,10 @@ def read_calibration(directory: Path) -> dict | None:
             f"{path} holds a damaged calibration (seconds {seconds!r}): measure it again with "
             "'python -m scoring references ... --calibrate'"
         )
-    return calibration
+    return cast(dict[str, Any], calibration)
 
 
-def read_model(split, directory: Path, index: int, file_sha256: str | None = None) -> dict | None:
+def read_model(split: Split, directory: Path, index: int, file_sha256: str | None = None) -> dict[str, Any] | None:
     """Model ``index`` if its file exists (None if not).
 
     Raises :class:`DamagedModel` when the file is not ``file_sha256`` (what index.json
@@ -162,7 +169,7 @@ def read_model(split, directory: Path, index: int, file_sha256: str | None = Non
         raise DamagedModel(path, f"unreadable: {type(error).__name__}: {error}") from None
     expected = model_key(split, index)
     if meta.get("key") != expected:
-        found = meta.get("key") if isinstance(meta.get("key"), dict) else {}
+        found = meta["key"] if isinstance(meta.get("key"), dict) else {}
         differs = sorted(k for k in expected if found.get(k) != expected[k])
         raise ValueError(
             f"{path} was made for another split or recipe ({', '.join(differs)} differ): "
@@ -185,14 +192,16 @@ def read_model(split, directory: Path, index: int, file_sha256: str | None = Non
     return {"meta": meta, "forget_logits": forget_logits, "forget_conf": forget_conf, "file_sha256": file_sha}
 
 
-def content_sha256(key: dict, accuracies: dict, forget_logits: np.ndarray, forget_conf: np.ndarray) -> str:
+def content_sha256(
+    key: dict[str, Any], accuracies: dict[str, float], forget_logits: np.ndarray, forget_conf: np.ndarray
+) -> str:
     digest = hashlib.sha256(json.dumps({"key": key, "accuracies": accuracies}, sort_keys=True).encode())
     digest.update(np.ascontiguousarray(forget_logits, dtype=np.float32).tobytes())
     digest.update(np.ascontiguousarray(forget_conf, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 
-def write_model(split, directory: Path, index: int, result: dict) -> dict:
+def write_model(split: Split, directory: Path, index: int, result: dict[str, Any]) -> dict[str, Any]:
     """Write model ``index`` from a task's result; return its meta (plus the file's sha256, for the index)."""
     outputs: ModelOutputs = result["outputs"]
     key = model_key(split, index)
@@ -223,7 +232,9 @@ def write_model(split, directory: Path, index: int, result: dict) -> dict:
     return {**meta, "file_sha256": hashlib.sha256(blob).hexdigest()}
 
 
-def write_index(split, directory: Path, present: dict[int, dict], calibration: dict | None = None) -> None:
+def write_index(
+    split: Split, directory: Path, present: dict[int, dict[str, Any]], calibration: dict[str, Any] | None = None
+) -> None:
     """index.json for the models ``present`` ({index: meta}) and the set's ``calibration`` (None: none yet)."""
     models = [
         {

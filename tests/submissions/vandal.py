@@ -6,7 +6,7 @@ by the previous one, the first weights it reports would not be the original's.
 
 import torch
 
-seen = []
+seen: list[object] = []
 
 
 def unlearning(net, retain_loader, forget_loader, val_loader):
