@@ -68,8 +68,9 @@ def summary_text(record: dict, out: Path | None = None) -> str:
         ]
         ceiling = record.get("ceiling")
         if ceiling:
+            value = with_interval(ceiling["value"], ceiling)
             lines.append(
-                f"ceiling     F of retraining itself at N = {ceiling['n_models']}: {with_interval(ceiling['value'], ceiling)} "
+                f"ceiling     F of retraining itself at N = {ceiling['n_models']}: {value} "
                 f"(halves drawn from {ceiling['n_references_used']} references)"
             )
             if record.get("normalised_score") is None:
