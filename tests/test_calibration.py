@@ -10,7 +10,7 @@ from scoring.__main__ import main
 from scoring.backends.interface import LocalBackend
 from scoring.references.build import build_references, load_references
 from scoring.references.folder import calibration_seed, reference_seed
-from starter_kit.splits import load_split
+from starter_kit.splits import Split, load_split
 
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 
@@ -35,7 +35,7 @@ class WatchedBackend(LocalBackend):
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory):
+def split(tmp_path_factory: pytest.TempPathFactory) -> Split:
     """The scorer's tiny test split (digits, 2-epoch recipe), shared with the other test modules."""
     return load_split(kit.split_dir(tmp_path_factory))
 
