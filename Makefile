@@ -40,8 +40,11 @@ demo: $(DEMO_STAMP)
 	time $(PY) -m starter_kit.notebook run notebooks/starter.ipynb --out $(RESULTS)/notebook -p SPLIT_DIR=$(abspath $(SPLIT))
 	time $(PY) -m scoring leaderboard --results $(RESULTS)/scores
 
+# Two workers (pytest-xdist; CI has 2 cores), each on one thread, each test file on one worker (its
+# module fixtures built once); TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (lint, then formatting) and mypy, configured in pyproject.toml; CI runs it before the tests.
 lint: $(TEST_STAMP)

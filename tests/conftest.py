@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,27 +13,38 @@ from starter_kit.splits import Split, load_split
 
 
 @pytest.fixture(scope="session")
-def digits_split_dir(tmp_path_factory) -> Path:
-    """The digits public split with its original model, built once per test session.
+def digits_split_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits public split with its original model, built once per test run (shared by xdist's workers).
 
     Built with one torch thread, as ``python -m data_prep build`` does by default: the
     same checkpoint, and steady on a busy machine (see ``single_torch_thread``).
     """
-    import torch
+    from submissions import _fixtures as kit
 
-    out = tmp_path_factory.mktemp("digits-split") / "digits-public"
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return build_split(BuildOptions(dataset="digits", split="public", out=out, progress=False))
-    finally:
-        torch.set_num_threads(before)
+    def build(folder: Path) -> None:
+        with kit.one_thread():
+            build_split(BuildOptions(dataset="digits", split="public", out=folder / "digits-public", progress=False))
+
+    return kit.built_once(tmp_path_factory, "digits-split", build) / "digits-public"
 
 
 @pytest.fixture(scope="session")
 def digits_split(digits_split_dir) -> Split:
     """``digits_split_dir`` loaded; tests must not change it (models come fresh from disk)."""
     return load_split(digits_split_dir)
+
+
+@pytest.fixture(autouse=True)
+def private_tmpdir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test's own temporary folder (``TMPDIR``, ``tempfile``'s default), inherited by what it starts.
+
+    Tests run two at a time (``make test``: pytest-xdist); one that checks what is left in
+    the temporary folder (a worker's folders, removed after a run) sees only its own.
+    """
+    folder = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
 
 
 @pytest.fixture()
@@ -51,8 +64,7 @@ def single_torch_thread():
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory) -> Path:
-    """The scorer's tiny test split (digits, 2-epoch recipe), built once per session;
-    see tests/submissions/_fixtures.py."""
+    """The scorer's tiny test split (digits, 2-epoch recipe), built once per run; see tests/submissions/_fixtures.py."""
     from submissions import _fixtures as kit
 
     return kit.split_dir(tmp_path_factory)
@@ -60,7 +72,7 @@ def split(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def refs(tmp_path_factory) -> Path:
-    """Its 4 reference models, trained once per session."""
+    """Its 4 reference models, trained once per run."""
     from submissions import _fixtures as kit
 
     return kit.refs_dir(tmp_path_factory)

@@ -1,6 +1,9 @@
 """``python -m data_prep build``: reproducible split directories, and clean failures."""
 
+import contextlib
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,58 +221,36 @@ def test_groups_file_of_the_wrong_length_is_rejected(capsys, tmp_path):
     )
 
 
-def test_cifar10_split_from_a_local_archive(tmp_path, monkeypatch, capsys):
-    md5 = make_fake_cifar10(tmp_path / "cifar", per_batch=20)
+@pytest.fixture(scope="module")
+def fake_cifar_split(tmp_path_factory) -> tuple[Path, Path, str, str]:
+    """A CIFAR-10 split built by the command from a fake local archive (1 epoch of resnet18_cifar), once per module:
+    (archive folder, split folder, the archive's md5, what the command printed)."""
+    root = tmp_path_factory.mktemp("fake-cifar")
+    md5 = make_fake_cifar10(root / "cifar", per_batch=20)
+    command = ["build", "--dataset", "cifar10", "--data-root", str(root / "cifar"), "--out", str(root / "split")]
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setattr(data, "CIFAR10_MD5", md5)
+        assert main([*command, "--quiet", "--epochs", "1"]) == 0
+    return root / "cifar", root / "split", md5, printed.getvalue()
+
+
+def test_cifar10_split_from_a_local_archive(fake_cifar_split, monkeypatch):
+    archive, out, md5, printed = fake_cifar_split
     monkeypatch.setattr(data, "CIFAR10_MD5", md5)
-    out = tmp_path / "cifar-split"
-    assert (
-        main(
-            [
-                "build",
-                "--dataset",
-                "cifar10",
-                "--data-root",
-                str(tmp_path / "cifar"),
-                "--out",
-                str(out),
-                "--quiet",
-                "--epochs",
-                "1",
-            ]
-        )
-        == 0
-    )
-    assert "original model (resnet18_cifar" in capsys.readouterr().out
-    split = load_split(out, data_root=tmp_path / "cifar")
+    assert "original model (resnet18_cifar" in printed
+    split = load_split(out, data_root=archive)
     assert len(split.indices["train"]) == 100
     assert len(split.indices["val"]) == len(split.indices["test"]) == 10
     assert len(split.indices["forget"]) == 10
 
 
-def test_split_refuses_other_data_than_it_was_built_from(tmp_path, monkeypatch):
-    md5 = make_fake_cifar10(tmp_path / "cifar", per_batch=20)
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5)
-    assert (
-        main(
-            [
-                "build",
-                "--dataset",
-                "cifar10",
-                "--data-root",
-                str(tmp_path / "cifar"),
-                "--out",
-                str(tmp_path / "s"),
-                "--quiet",
-                "--epochs",
-                "1",
-            ]
-        )
-        == 0
-    )
+def test_split_refuses_other_data_than_it_was_built_from(fake_cifar_split, tmp_path, monkeypatch):
+    out = fake_cifar_split[1]
     md5 = make_fake_cifar10(tmp_path / "other", per_batch=20, seed=1)
     monkeypatch.setattr(data, "CIFAR10_MD5", md5)
     with pytest.raises(ValueError, match="differ from the data"):
-        load_split(tmp_path / "s", data_root=tmp_path / "other")
+        load_split(out, data_root=tmp_path / "other")
 
 
 def test_show_describes_a_split(public_twice, capsys):

@@ -6,12 +6,11 @@ import shutil
 import pytest
 from submissions import _fixtures as kit
 
-from data_prep.build import BuildOptions, build_split
 from scoring.__main__ import main
 from scoring.backends.interface import LocalBackend
 from scoring.references.build import build_references, load_references
 from scoring.references.folder import calibration_seed, reference_seed
-from starter_kit.splits import load_split
+from starter_kit.splits import Split, load_split
 
 IDENTITY = "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 
@@ -36,50 +35,35 @@ class WatchedBackend(LocalBackend):
 
 
 @pytest.fixture(scope="module")
-def two_splits(tmp_path_factory):
-    """The public and private splits of one tiny challenge (digits, 1-epoch recipe)."""
-    root = tmp_path_factory.mktemp("calibration")
-    with kit.one_thread():
-        return [
-            load_split(
-                build_split(BuildOptions(dataset="digits", split=name, out=root / name, epochs=1, progress=False))
-            )
-            for name in ("public", "private")
-        ]
+def split(tmp_path_factory: pytest.TempPathFactory) -> Split:
+    """The scorer's tiny test split (digits, 2-epoch recipe), shared with the other test modules."""
+    return load_split(kit.split_dir(tmp_path_factory))
 
 
-def test_two_models_trained_together_get_the_limit_of_one_trained_alone(two_splits, tmp_path):
-    """--jobs 2: each split's calibration is trained before, and while no, reference; the limit is 20% of it."""
-    for split in two_splits:
-        backend = WatchedBackend()
-        with kit.one_thread(), backend:
-            refs = build_references(
-                split, 2, tmp_path / split.manifest["split"]["name"], progress=False, backend=backend
-            )
-        sha = split.manifest_sha256
-        assert backend.log[0] == ([calibration_seed(sha)], 0)  # first, with nothing else running
-        assert sorted(seed for seeds, _ in backend.log[1:] for seed in seeds) == sorted(
-            reference_seed(sha, k) for k in range(2)
-        )
-        assert max(others for _, others in backend.log[1:]) == 1  # the two references did train together
-        assert calibration_seed(sha) not in refs.seeds and refs.calibration["when"].startswith(
-            "alone, before training 2"
-        )
-        assert refs.calibration["torch_threads"] == 1 and refs.calibration["seconds"] > 0
+def test_two_models_trained_together_get_the_limit_of_one_trained_alone(split, tmp_path):
+    """--jobs 2: the calibration is trained before, and while no, reference; the limit is 20% of it."""
+    backend = WatchedBackend()
+    with kit.one_thread(), backend:
+        refs = build_references(split, 2, tmp_path / "refs", progress=False, backend=backend)
+    sha = split.manifest_sha256
+    assert backend.log[0] == ([calibration_seed(sha)], 0)  # first, with nothing else running
+    assert sorted(seed for seeds, _ in backend.log[1:] for seed in seeds) == sorted(
+        reference_seed(sha, k) for k in range(2)
+    )
+    assert max(others for _, others in backend.log[1:]) == 1  # the two references did train together
+    assert calibration_seed(sha) not in refs.seeds and refs.calibration["when"].startswith("alone, before training 2")
+    assert refs.calibration["torch_threads"] == 1 and refs.calibration["seconds"] > 0
 
-        submission = kit.write_py(tmp_path, IDENTITY)
-        record = kit.score(
-            split.directory, refs.directory, submission, tmp_path / f"score-{split.manifest_sha256}", time_limit=None
-        )
-        basis = record["time"]["limit_basis"]
-        assert basis["used"] == "alone" and basis["alone_seconds"] == refs.calibration["seconds"]
-        assert basis["shared_seconds"] == pytest.approx(refs.training_seconds.mean(), abs=1e-4)
-        assert record["time"]["limit_seconds"] == pytest.approx(0.2 * refs.calibration["seconds"], abs=1e-4)
-        assert "of retraining one model alone" in record["time"]["limit_rule"]
+    submission = kit.write_py(tmp_path, IDENTITY)
+    record = kit.score(split.directory, refs.directory, submission, tmp_path / "score", time_limit=None)
+    basis = record["time"]["limit_basis"]
+    assert basis["used"] == "alone" and basis["alone_seconds"] == refs.calibration["seconds"]
+    assert basis["shared_seconds"] == pytest.approx(refs.training_seconds.mean(), abs=1e-4)
+    assert record["time"]["limit_seconds"] == pytest.approx(0.2 * refs.calibration["seconds"], abs=1e-4)
+    assert "of retraining one model alone" in record["time"]["limit_rule"]
 
 
-def test_a_set_without_a_calibration_falls_back_and_gains_one_without_retraining(two_splits, tmp_path, capsys):
-    split = two_splits[0]
+def test_a_set_without_a_calibration_falls_back_and_gains_one_without_retraining(split, tmp_path, capsys):
     refs = tmp_path / "refs"
     with kit.one_thread():
         before = build_references(split, 2, refs, progress=False)
@@ -113,8 +97,7 @@ def test_a_set_without_a_calibration_falls_back_and_gains_one_without_retraining
     assert fresh.sha256 == before.sha256 and fresh.calibration["seconds"] > 0
 
 
-def test_a_damaged_calibration_is_one_line_naming_the_fix(two_splits, tmp_path, tmp_path_factory, capsys):
-    split = load_split(kit.split_dir(tmp_path_factory))
+def test_a_damaged_calibration_is_one_line_naming_the_fix(split, tmp_path, tmp_path_factory, capsys):
     refs = tmp_path / "refs"
     shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
     index = json.loads((refs / "index.json").read_text())

@@ -143,7 +143,7 @@ def test_cpu_smoke_run_prints_both_tables_and_the_arithmetic(profile, capsys):
                 "--images",
                 "512",
                 "--models",
-                "2",
+                "1",
                 "--compile",
                 "none",
                 "--fused-sgd",

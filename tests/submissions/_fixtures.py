@@ -5,12 +5,19 @@ second on one thread); the reference set holds 4 models; the score is the fine-t
 submission at N = 4. Each is built once, however many test modules ask for it, and
 everything runs on one torch thread: on a small, busy machine two threads can be many
 times slower than one. Tests that change a shared folder change a copy of it.
+
+Under pytest-xdist (``make test`` runs two workers) the first worker to ask builds each
+folder in the run's shared temporary root, under a file lock, and the others reuse it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -28,7 +35,7 @@ _built: dict[str, Path] = {}
 
 
 @contextlib.contextmanager
-def one_thread():
+def one_thread() -> Iterator[None]:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -37,35 +44,57 @@ def one_thread():
         torch.set_num_threads(previous)
 
 
-def split_dir(tmp_path_factory) -> Path:
-    if "split" not in _built:
-        out = tmp_path_factory.mktemp("scoring-split") / "digits-public"
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """``build(folder)`` once per test run, however many workers ask; returns the folder.
+
+    Without xdist, a folder of this session; under xdist, one in the root the workers
+    share, built by whichever asks first while the others wait on its lock.
+    """
+    if name not in _built:
+        root = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            root = root.parent  # the run's folder, above each worker's own
+        folder, done = root / f"shared-{name}", root / f"shared-{name}.done"
+        with open(root / f"shared-{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+                build(folder)
+                done.touch()
+        _built[name] = folder
+    return _built[name]
+
+
+def split_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    def build(folder: Path) -> None:
         with one_thread():
-            build_split(BuildOptions(dataset="digits", split="public", out=out, epochs=2, progress=False))
-        _built["split"] = out
-    return _built["split"]
+            build_split(
+                BuildOptions(dataset="digits", split="public", out=folder / "digits-public", epochs=2, progress=False)
+            )
+
+    return built_once(tmp_path_factory, "scoring-split", build) / "digits-public"
 
 
-def refs_dir(tmp_path_factory) -> Path:
-    if "refs" not in _built:
-        out = tmp_path_factory.mktemp("scoring-refs") / "refs"
+def refs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    def build(folder: Path) -> None:
         with one_thread():
-            build_references(load_split(split_dir(tmp_path_factory)), N_REFERENCES, out, progress=False)
-        _built["refs"] = out
-    return _built["refs"]
+            build_references(load_split(split_dir(tmp_path_factory)), N_REFERENCES, folder / "refs", progress=False)
+
+    return built_once(tmp_path_factory, "scoring-refs", build) / "refs"
 
 
-def fine_tune_score_dir(tmp_path_factory) -> Path:
+def fine_tune_score_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``fine_tune.py`` scored at N = 4 against ``refs_dir``, with no organiser secret set (run seeds in score.json)."""
-    if "fine-tune" not in _built:
-        from scoring.outputs import SECRET_ENV
+    from scoring.outputs import SECRET_ENV
 
-        out = tmp_path_factory.mktemp("scoring-fine-tune") / "fine-tune"
+    def build(folder: Path) -> None:
+        split, refs = split_dir(tmp_path_factory), refs_dir(tmp_path_factory)
         with pytest.MonkeyPatch.context() as patch:
             patch.delenv(SECRET_ENV, raising=False)
-            score(split_dir(tmp_path_factory), refs_dir(tmp_path_factory), HERE / "fine_tune.py", out, n_models=4)
-        _built["fine-tune"] = out
-    return _built["fine-tune"]
+            score(split, refs, HERE / "fine_tune.py", folder / "fine-tune", n_models=4)
+
+    return built_once(tmp_path_factory, "scoring-fine-tune", build) / "fine-tune"
 
 
 def write_py(directory: Path, source: str, name: str = "submission.py") -> Path:
