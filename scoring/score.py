@@ -51,13 +51,13 @@ import torch
 
 import starter_kit
 from scoring.assess import recompute as assessment
+from scoring.checks import check_team
 from scoring.html.pages import render_report
 from scoring.html.summary import score_figure
 from scoring.ingestion.confinement import make_non_dumpable
 from scoring.ingestion.limits import Limits, default_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
-from scoring.ranking.teams import check_team
 from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import load_split

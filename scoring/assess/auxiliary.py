@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoring.metric.inputs import check_confidences
+from scoring.checks import check_confidences, check_int
 
 KLOM_BINS = 20  # equal-width bins over the joint range of one example's margins
 KLOM_FLOOR = 1e-5  # retrained bin probability floor where the unlearned one is positive
@@ -60,7 +60,7 @@ def klom(
     kl : float64 array [n_examples], >= 0
     """
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
-    n_bins = _check_positive_int(n_bins, "n_bins")
+    n_bins = check_int(n_bins, "n_bins", 1)
     if not (isinstance(floor, (int, float)) and 0 < floor < 1):
         raise ValueError(f"floor must be a number in (0, 1), got {floor!r}")
     if not (isinstance(clip, (int, float)) and clip > 0):
@@ -157,9 +157,3 @@ def _log_ratio(x: np.ndarray, unlearned_fit, retrained_fit) -> np.ndarray:
     """log N(x; unlearned fit) - log N(x; retrained fit), elementwise."""
     (mu_u, var_u), (mu_r, var_r) = unlearned_fit, retrained_fit
     return -0.5 * (np.log(var_u) + (x - mu_u) ** 2 / var_u) + 0.5 * (np.log(var_r) + (x - mu_r) ** 2 / var_r)
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -45,6 +45,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from scoring.checks import check_int
+
 BACKENDS = ("local", "ray")
 
 
@@ -174,9 +176,7 @@ class LocalBackend(Backend):
     name = "local"
 
     def __init__(self, jobs: int = 1):
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-            raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
-        self.jobs = jobs
+        self.jobs = check_int(jobs, "--jobs", 1)
         self._shared: dict[int, Any] = {}
         self._pool: ProcessPoolExecutor | None = None
 
@@ -240,12 +240,6 @@ class LocalBackend(Backend):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-
-def check_resource(flag: str, value, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum or value != value:
-        raise ValueError(f"{flag} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
 
 
 def make_backend(

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from scoring.checks import is_number
 from scoring.ingestion import sandbox
 from scoring.ingestion.channel import ChannelError, WorkerGone
 from scoring.ingestion.limits import Limits
@@ -286,7 +287,7 @@ def _drive(worker: WorkerProcess, job: WorkerJob, seeds, limits: Limits, on_mode
             return fail("failed", f"run {index} {error}")
         result.callback_seconds += time.monotonic() - callback_started
         reported = message.get("seconds")
-        reported = float(reported) if isinstance(reported, (int, float)) and not isinstance(reported, bool) else None
+        reported = float(reported) if is_number(reported) else None
         result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, reported_seconds=reported))
         bar.update(1)
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from scoring.metric.inputs import (
+from scoring.checks import (
     check_confidences,
     check_epsilons,
     check_n_models,

@@ -63,6 +63,7 @@ from tqdm.auto import tqdm
 
 import starter_kit
 from scoring.backends.interface import Backend, LocalBackend
+from scoring.checks import check_int
 from scoring.outputs import Evaluator
 from scoring.references.calibration import calibration_record
 from scoring.references.folder import (
@@ -189,8 +190,7 @@ def build_references(
     ``backend`` with nothing else submitted, whose time index.json records (see above).
     """
     n_models = _check_n_models(n_models)
-    if isinstance(together, bool) or not isinstance(together, int) or together < 1:
-        raise ValueError(f"models together must be a whole number >= 1, got {together!r}")
+    together = check_int(together, "models together", 1)
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
     check_index(split, directory)
     recorded = recorded_files(directory)
@@ -393,12 +393,8 @@ def count_references(split, refs_dir: str | os.PathLike | None = None) -> int:
     return count
 
 
-def _check_n_models(n_models) -> int:
-    if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)) or n_models < 2:
-        raise ValueError(
-            f"--n-models must be an integer >= 2 (the metric compares N models per side), got {n_models!r}"
-        )
-    return int(n_models)
+def _check_n_models(n_models: object) -> int:
+    return check_int(n_models, "--n-models", 2, " (the metric compares N models per side)")
 
 
 def describe_references(refs: ReferenceSet) -> str:
