@@ -16,6 +16,7 @@ import math
 import os
 import re
 from collections.abc import Iterable
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -30,12 +31,12 @@ _TEAM = re.compile(r"[^\W_][\w .+@-]*", re.UNICODE)  # starts with a letter or d
 # Numbers.
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     """A Python or numpy integer, not a bool (``True`` is an int to Python, never a count here)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
     """A real Python or numpy number that is not NaN, not a bool."""
     return (
         isinstance(value, (int, float, np.integer, np.floating))
@@ -46,31 +47,30 @@ def is_number(value: object) -> bool:
 
 def check_int(value: object, name: str, minimum: int, why: str = "") -> int:
     """``value`` as an int, or ValueError: ``{name} must be an integer >= {minimum}{why}``."""
-    if not is_int(value) or value < minimum:  # type: ignore[operator]
+    if not is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}{why}, got {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return int(value)
 
 
 def check_number(
     value: object, name: str, minimum: float, *, strict: bool = False, maximum: float | None = None
 ) -> float:
     """``value`` as a float at least (``strict``: above) ``minimum`` and, if given, below ``maximum``."""
-    ok = is_number(value) and (value > minimum if strict else value >= minimum)  # type: ignore[operator]
-    if maximum is not None:
-        ok = ok and value < maximum  # type: ignore[operator]
-        expected = f"in ({minimum:g}, {maximum:g})"
-    else:
-        expected = f"{'>' if strict else '>='} {minimum:g}"
-    if not ok:
+    bound = f"{'>' if strict else '>='} {minimum:g}"
+    expected = bound if maximum is None else f"in ({minimum:g}, {maximum:g})"
+    if not is_number(value):
         raise ValueError(f"{name} must be a number {expected}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    above = value > minimum if strict else value >= minimum
+    if not above or (maximum is not None and not value < maximum):
+        raise ValueError(f"{name} must be a number {expected}, got {value!r}")
+    return float(value)
 
 
 def check_seconds(value: object, name: str) -> float:
     """A finite duration above 0, or ValueError naming ``name``."""
-    if not is_number(value) or not 0 < value < math.inf:  # type: ignore[operator]
+    if not is_number(value) or not 0 < value < math.inf:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def parse_positive_number(text: str) -> float:
@@ -99,9 +99,9 @@ def resolve_jobs(n_jobs: object) -> int:
     """Threads to use: ``n_jobs``, or every core this process may run on where it is None."""
     if n_jobs is None:
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if not is_int(n_jobs) or n_jobs < 1:  # type: ignore[operator]
+    if not is_int(n_jobs) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer or None, got {n_jobs!r}")
-    return int(n_jobs)  # type: ignore[call-overload]
+    return int(n_jobs)
 
 
 # ----------------------------------------------------------------------------------
@@ -120,9 +120,9 @@ def check_n_models(n_models: object) -> int:
     """N, the models per side: an integer >= 2 (the metric compares two samples)."""
     if not is_int(n_models):
         raise ValueError(f"n_models must be an integer, got {n_models!r}")
-    if n_models < 2:  # type: ignore[operator]
+    if n_models < 2:
         raise ValueError(f"need at least 2 models per side, got N = {n_models}")
-    return int(n_models)  # type: ignore[call-overload]
+    return int(n_models)
 
 
 def check_confidences(unlearned_conf: object, retrained_conf: object) -> tuple[np.ndarray, np.ndarray]:

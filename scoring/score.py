@@ -64,7 +64,6 @@ from starter_kit.splits import load_split
 from starter_kit.submission import submission_source
 
 SCORE_FILE = "score.json"
-STATUSES = ("scored", "rejected", "failed")
 _OUTPUT_FILES = (
     SCORE_FILE,
     "unlearned_conf.npy",
@@ -96,7 +95,7 @@ class ScoreOptions:
     unsealed: bool = False
     limit_note: str | None = None  # says why --time-limit was set (e.g. lifted for a sanity row)
     backend: object | None = None  # a scoring.backends.interface backend: runs in chunks there (None: one local worker)
-    team: str | None = None  # who handed it in (scoring.ranking.teams); the command line requires it
+    team: str | None = None  # who handed it in (scoring.checks.check_team); the command line requires it
     replace: bool = False  # True: an OUT that already holds a score is replaced
 
 

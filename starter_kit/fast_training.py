@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 
 from starter_kit.models import build_model
 from starter_kit.recipe import Recipe
-from starter_kit.training import lr_factor  # one schedule for both paths
+from starter_kit.recipe import lr_factor  # one schedule for both paths
 
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 WARMUP_STEPS = 3  # steps run (and undone) before a capture: cuDNN autotuning, lazy initialisation, compilation

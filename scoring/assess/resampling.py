@@ -8,6 +8,7 @@ assembles them into the F and score intervals; ``scoring.assess.ceiling`` reuses
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -15,7 +16,7 @@ from scipy import stats
 from scoring.metric import forgetting as metric
 
 
-def variance_parts(points: np.ndarray, left_out: np.ndarray, factor: float) -> dict:
+def variance_parts(points: np.ndarray, left_out: np.ndarray, factor: float) -> dict[str, float]:
     """Variance components of F (module doc) from the official points [S] and the
     left-out-group points [G, n_sub]: ``own`` (one example's model variance, jackknife),
     ``shared`` (C), ``examples`` (Var_examples) and ``models`` (this forget set, new seeds)."""
@@ -35,7 +36,9 @@ def variance_parts(points: np.ndarray, left_out: np.ndarray, factor: float) -> d
     return {"own": own, "shared": shared, "examples": examples, "models": models}
 
 
-def draw_replicates(points: np.ndarray, parts: dict, df: int, n_resamples: int, rng) -> tuple[np.ndarray, np.ndarray]:
+def draw_replicates(
+    points: np.ndarray, parts: dict[str, float], df: int, n_resamples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """F replicates [n_resamples]: bootstrap of the examples + Student(df) noise of variance C.
 
     Also returns the noise's normal factor [n_resamples], which the score's correlated
@@ -53,7 +56,7 @@ def draw_replicates(points: np.ndarray, parts: dict, df: int, n_resamples: int, 
     return replicates, noise
 
 
-def left_out_points(unlearned: np.ndarray, retrained: np.ndarray, kept: np.ndarray, n_jobs) -> np.ndarray:
+def left_out_points(unlearned: np.ndarray, retrained: np.ndarray, kept: np.ndarray, n_jobs: int | None) -> np.ndarray:
     """Points [n_groups, n_examples] with the pairs outside kept[g] left out, g by g."""
     rows = []
     for keep in kept:
@@ -62,12 +65,12 @@ def left_out_points(unlearned: np.ndarray, retrained: np.ndarray, kept: np.ndarr
     return np.stack(rows)
 
 
-def utility_ratio(ra_u, ta_u, ra_r, ta_r) -> float:
+def utility_ratio(ra_u: np.ndarray, ta_u: np.ndarray, ra_r: np.ndarray, ta_r: np.ndarray) -> float:
     """Q = (RA_U / RA_R) * (TA_U / TA_R) from per-model accuracies [n_models]."""
     return float((ra_u.mean() / ra_r.mean()) * (ta_u.mean() / ta_r.mean()))
 
 
-def jackknife_ratio_variance(accuracies) -> float:
+def jackknife_ratio_variance(accuracies: tuple[np.ndarray, ...]) -> float:
     """Delete-1 jackknife variance of Q over the N (run, reference) pairs."""
     n = len(accuracies[0])
     means = [(a.sum() - a) / (n - 1) for a in accuracies]  # [n]: each pair left out in turn
@@ -87,6 +90,7 @@ def correlation(cov: float, var_a: float, var_b: float) -> float:
 
 
 def percentiles(replicates: np.ndarray, confidence_level: float) -> tuple[float, float]:
+    """The two-sided percentile interval of the replicates at ``confidence_level``."""
     alpha = 1 - confidence_level
     low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
@@ -97,7 +101,8 @@ def student_quantile(confidence_level: float, df: float) -> float:
     return float(stats.t.ppf(0.5 + confidence_level / 2, df))
 
 
-def recorded_inputs(result: dict) -> dict:
+def recorded_inputs(result: dict[str, Any]) -> dict[str, Any]:
+    """The inputs an interval records beside it (seed, resamples, groups, sizes), from F's result."""
     keys = (
         "method",
         "confidence_level",

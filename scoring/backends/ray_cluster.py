@@ -167,8 +167,8 @@ class RayBackend(Backend):
         local_cpus: int | None = None,
     ):
         self.cpus, self.gpus = (
-            check_number("--cpus-per-model", cpus, 0.0),
-            check_number("--gpus-per-model", gpus, 0.0),
+            check_number(cpus, "--cpus-per-model", 0.0),
+            check_number(gpus, "--gpus-per-model", 0.0),
         )
         if self.gpus > 1 and self.gpus != int(self.gpus):
             raise ValueError(f"--gpus-per-model above 1 must be a whole number, got {gpus!r}")

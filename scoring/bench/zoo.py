@@ -100,3 +100,8 @@ def run_benchmark(options, names: list[str] | None = None, progress: bool = True
     page = path.with_suffix(".html")
     write_bytes(page, render_leaderboard(leaderboard(scores), not_ranked(scores), report_links(scores, out)).encode())
     return records, path
+
+
+def default_out(split, n_models: int) -> Path:
+    """results/benchmark/<dataset>-<split name>-N<N>: one folder per split and N."""
+    return Path("results") / "benchmark" / f"{split.dataset.name}-{split.manifest['split']['name']}-N{n_models}"

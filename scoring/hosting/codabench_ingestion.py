@@ -55,8 +55,8 @@ from scoring.ingestion.run_seeds import (
 )
 from scoring.ingestion.runner import check_state
 from scoring.ingestion.worker import (  # the scorer's run, not a copy
-    _Parts,
-    _run,
+    RunParts,
+    run_one,
     load_submission,
     warm_up,
 )
@@ -135,7 +135,7 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict:
         return record
     limits = Limits(run_seconds=float(phase["limit_seconds"]))
     allowance = float(phase["setup_seconds"]) + limits.allowance(len(seeds))
-    parts, batch_size, spec = _Parts(task["parts"], task["recipe"]), int(task["batch_size"]), task["model"]
+    parts, batch_size, spec = RunParts(task["parts"], task["recipe"]), int(task["batch_size"]), task["model"]
     state = task.pop("state")
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -204,7 +204,7 @@ def _runs(
             return "rejected", over
         run_started = time.monotonic()
         try:
-            message, payload = _run(
+            message, payload = run_one(
                 index, derived_seed(seed), unlearning, original, spec, parts, batch_size, device, filename
             )
         except _RunTimeout:  # raised outside the submission's own frames

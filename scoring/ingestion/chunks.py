@@ -49,7 +49,7 @@ from scoring.checks import check_int
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.runner import Ingestion, WorkerJob, run_submission
 from scoring.outputs import Evaluator, ModelOutputs
-from scoring.references.build import SplitArrays
+from scoring.references.split_arrays import SplitArrays
 
 MIN_CHUNK_RUNS = 8
 

@@ -179,13 +179,14 @@ def run_submission(
         job_file.flush()
         job_file.seek(0)
         started = time.monotonic()
-        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job, limits, sealed)
+        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job.threads, job.device, limits, sealed)
     bar = tqdm(total=len(seeds), desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         _drive(worker, job, seeds, limits, on_model, result, bar)
     finally:
         bar.close()
-        worker.stop(result)
+        for name, value in vars(worker.stop()).items():  # how the worker ended, into the record
+            setattr(result, name, value)
         result.wall_seconds = time.monotonic() - started
         shutil.rmtree(workdir, ignore_errors=True)
     if result.memory_cap_hit and result.status != "completed":

@@ -38,6 +38,7 @@ import sys
 import time
 import traceback
 import types
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -50,7 +51,7 @@ from starter_kit.submission import ENTRY_POINT, seed_everything, submission_load
 REASON_CHARS = 300  # a reason is one line on a screen and in score.json
 
 
-class _Parts:
+class RunParts:
     """The retain, forget and validation tensors and the recipe: what submission_loaders uses."""
 
     def __init__(self, parts: dict, recipe: dict):
@@ -92,7 +93,7 @@ def limit_memory(allowance: int) -> int:
     return cap
 
 
-def warm_up(model_spec: dict, original: bytes, parts: _Parts, batch_size: int, device: torch.device) -> None:
+def warm_up(model_spec: dict, original: bytes, parts: RunParts, batch_size: int, device: torch.device) -> None:
     """One forward and backward pass of the original model on a retain batch: the CUDA context,
     cuDNN's algorithm choice and the allocator's first blocks are paid for here, before run 0."""
     net = _fresh_model(model_spec, original, device).train()
@@ -151,7 +152,7 @@ def main(argv: list[str]) -> int:
         job = torch.load(job_file, map_location="cpu", weights_only=True)
     torch.set_num_threads(int(job["threads"]))
     filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
-    parts = _Parts(job["parts"], job["recipe"])
+    parts = RunParts(job["parts"], job["recipe"])
     buffer = io.BytesIO()
     torch.save(job.pop("state"), buffer)
     original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy
@@ -174,12 +175,24 @@ def main(argv: list[str]) -> int:
         command = json.loads(line)
         index, seed = int(command["run"]), int(command["seed"])
         os.chdir(workdir)
-        send(*_run(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
+        send(*run_one(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
     return 0
 
 
-def _run(index, seed, unlearning, original: bytes, model_spec: dict, parts, batch_size, device, filename):
-    """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload)."""
+def run_one(
+    index: int,
+    seed: int,
+    unlearning: Callable[..., object],
+    original: bytes,
+    model_spec: dict,
+    parts: RunParts,
+    batch_size: int,
+    device: torch.device,
+    filename: str,
+) -> tuple[dict, bytes]:
+    """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload).
+
+    Public: Codabench's ingestion program (``scoring.hosting.codabench_ingestion``) runs the same."""
     net = _fresh_model(model_spec, original, device)
     seed_everything(seed)
     retain, forget, val = submission_loaders(parts, seed, batch_size)

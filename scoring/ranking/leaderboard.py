@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scoring.html.pages import render_leaderboard, report_links
 from scoring.score import SCORE_FILE
 from starter_kit.atomic import write_bytes
 
@@ -271,3 +272,17 @@ def _with_interval(value, low, high) -> str:
     if not (pd.isna(low) or pd.isna(high)):
         text += f" [{low:.3f}, {high:.3f}]"
     return text
+
+
+def write_leaderboard_pages(results: Path, csv: Path | None, phase: str) -> tuple[str, Path, Path]:
+    """Rank the scores under ``results`` for ``phase`` into CSV (default RESULTS/leaderboard.csv) and
+    HTML beside it, linked to each score's report: the organisers' view. Returns (the table as
+    text, the CSV's path, the page's path)."""
+    scores = collect_scores(results)
+    if scores.empty:
+        raise ValueError(f"no score.json under {results}: score a submission with 'python -m scoring score'")
+    table, others = leaderboard(scores, phase), not_ranked(scores, phase)
+    path = write_leaderboard(table, csv or results / LEADERBOARD_FILE)
+    page = path.with_suffix(".html")
+    write_bytes(page, render_leaderboard(table, others, report_links(scores, page.parent)).encode())
+    return format_leaderboard(table, others), path, page

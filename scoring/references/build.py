@@ -53,7 +53,6 @@ import os
 import socket
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +77,7 @@ from scoring.references.folder import (
     write_index,
     write_model,
 )
-from starter_kit.loaders import make_loader
-from starter_kit.models import build_model
+from scoring.references.split_arrays import SplitArrays
 from starter_kit.training import train_models
 
 DEFAULT_ROOT = Path("results") / "references"
@@ -108,49 +106,6 @@ class ReferenceSet:
     @property
     def n_models(self) -> int:
         return len(self.seeds)
-
-
-@dataclass(frozen=True)
-class SplitArrays:
-    """What a task needs of a split, wherever it runs: the recipe, the architecture, some parts as arrays.
-
-    Shared once per backend: Ray's object store maps numpy arrays into every worker of
-    a node without a copy each (a whole CIFAR-10 split is 0.7 GB). Stands in for the
-    split with ``Evaluator`` and ``train_model`` (``images``, ``labels``, ``loader``,
-    ``new_model``); the tensors it gives are read-only views.
-    """
-
-    recipe: object  # starter_kit.recipe.Recipe
-    in_channels: int
-    num_classes: int
-    parts: dict  # part name -> (images [n, C, H, W] float32, labels [n] int64), numpy
-
-    @classmethod
-    def from_split(cls, split, parts=("retain", "forget", "test")) -> SplitArrays:
-        return cls(
-            recipe=split.recipe,
-            in_channels=int(split.dataset.image_shape[0]),
-            num_classes=int(split.dataset.num_classes),
-            parts={part: (split.images(part).numpy(), split.labels(part).numpy()) for part in parts},
-        )
-
-    def images(self, part: str) -> torch.Tensor:
-        return self._tensor(self.parts[part][0])
-
-    def labels(self, part: str) -> torch.Tensor:
-        return self._tensor(self.parts[part][1])
-
-    def loader(self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None):
-        return make_loader(self.images(part), self.labels(part), batch_size, shuffle=shuffle, seed=seed)
-
-    def new_model(self):
-        return build_model(self.recipe.model, self.in_channels, self.num_classes)
-
-    @staticmethod
-    def _tensor(array: np.ndarray) -> torch.Tensor:
-        with warnings.catch_warnings():  # a read-only array from Ray's object store: nothing here writes to it
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(array)
 
 
 def default_refs_dir(split, root: Path = DEFAULT_ROOT) -> Path:
