@@ -1,11 +1,12 @@
-"""``python -m scoring <command>``: the scorer's whole command line, parser and handlers.
+"""``python -m scoring <command>``: the scorer's command line.
 
-Thin on purpose: parse, call the function that does the work, print. Each command is one
-``commands.add_parser`` block in ``parser()`` plus one handler ``_name(args) -> int`` set as
-its ``handler``: ``metric``, ``references``, ``score``, ``benchmark``, ``rehearse``,
-``recompute``, ``leaderboard``, ``publish`` and ``codabench export|run``. Exit codes: 0 done
-(for ``score``: scored), 1 the submission was rejected or failed (its reason is printed and
-in score.json; ``recompute``: the numbers differ); bad input of any kind ends with one
+The whole of it, parser and handlers, in this one module. Thin on purpose: parse, call
+the function that does the work, print. Each command is one ``commands.add_parser``
+block in ``parser()`` plus one handler ``_name(args) -> int`` set as its ``handler``:
+``metric``, ``references``, ``score``, ``benchmark``, ``rehearse``, ``recompute``,
+``leaderboard``, ``publish`` and ``codabench export|run``. Exit codes: 0 done (for
+``score``: scored), 1 the submission was rejected or failed (its reason is printed and in
+score.json; ``recompute``: the numbers differ); bad input of any kind ends with one
 ``error: ...`` line on stderr and exit code 2, never a traceback; an interruption, 130.
 """
 
