@@ -26,6 +26,8 @@ the cost (n_splits official F's plus one interval's model part) is in the table 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from scoring.assess.resampling import student_quantile
@@ -170,7 +172,7 @@ def normalised_score(forgetting_quality, ceiling_value):
     return float(ratio) if ratio.ndim == 0 else ratio
 
 
-def describe_ceiling(ceiling: dict | None, n_models: int) -> str:
+def describe_ceiling(ceiling: dict[str, Any] | None, n_models: int) -> str:
     """The estimator's ceiling in two lines: what a perfect unlearning scores at this N."""
     if ceiling is None:
         return f"  ceiling: needs N >= 3 and at least 6 references (N = {n_models})"

@@ -19,10 +19,14 @@ Folder layout::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from scoring.bench.sanity import ROWS, write_sanity_submission
+
+if TYPE_CHECKING:
+    from starter_kit.splits import Split
 
 LIFTED_LIMIT = 1e6  # seconds: "no limit" for the retrain-from-scratch sanity row
 LIFTED_RULE = "lifted: a sanity row that retrains from scratch (as slow as retraining by design)"
@@ -102,6 +106,6 @@ def run_benchmark(options, names: list[str] | None = None, progress: bool = True
     return records, path
 
 
-def default_out(split, n_models: int) -> Path:
+def default_out(split: Split, n_models: int) -> Path:
     """results/benchmark/<dataset>-<split name>-N<N>: one folder per split and N."""
     return Path("results") / "benchmark" / f"{split.dataset.name}-{split.manifest['split']['name']}-N{n_models}"
