@@ -20,8 +20,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from starter_kit.data import load_dataset
 from starter_kit.models import build_model
-from starter_kit.recipe import default_recipe
-from starter_kit.training import lr_factor, train_model
+from starter_kit.recipe import default_recipe, lr_factor
+from starter_kit.training import train_model
 
 
 def tutorial_loop(recipe, images, labels, num_classes, seed):

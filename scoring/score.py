@@ -52,13 +52,13 @@ import torch
 
 import starter_kit
 from scoring.assess import recompute as assessment
+from scoring.checks import check_team
 from scoring.html.pages import render_report
 from scoring.html.summary import score_figure
 from scoring.ingestion.confinement import make_non_dumpable
 from scoring.ingestion.limits import Limits, default_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
-from scoring.ranking.teams import check_team
 from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written
 from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
@@ -96,7 +96,7 @@ class ScoreOptions:
     unsealed: bool = False
     limit_note: str | None = None  # says why --time-limit was set (e.g. lifted for a sanity row)
     backend: object | None = None  # a scoring.backends.interface backend: runs in chunks there (None: one local worker)
-    team: str | None = None  # who handed it in (scoring.ranking.teams); the command line requires it
+    team: str | None = None  # who handed it in (scoring.checks.check_team); the command line requires it
     replace: bool = False  # True: an OUT that already holds a score is replaced
 
 

@@ -57,8 +57,10 @@ from tqdm.auto import tqdm
 
 from starter_kit.fast_data import device_resident, shuffle_flip_crop
 from starter_kit.fast_step import COMPILE_MODES, FastOptions, Trainer, resolve_options, sgd_update
-from starter_kit.recipe import Recipe
-from starter_kit.training import lr_factor  # one schedule for both paths
+from starter_kit.recipe import (
+    Recipe,
+    lr_factor,  # one schedule for both paths
+)
 
 # What the fast path offers, wherever it is implemented (the step in ``fast_step``, the data in ``fast_data``).
 __all__ = [

@@ -7,6 +7,7 @@ manifest, and used for the original model and every reference model alike.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 SCHEDULES = ("cosine", "onecycle")
@@ -77,3 +78,12 @@ def default_recipe(dataset: str) -> Recipe:
     if dataset not in RECIPES:
         raise ValueError(f"no recipe for dataset {dataset!r}: choose one of {', '.join(RECIPES)}")
     return RECIPES[dataset]
+
+
+def lr_factor(recipe: Recipe, step: int, total_steps: int) -> float:
+    """The learning-rate multiplier at ``step``: cosine, or linear warm-up then cosine."""
+    warmup_steps = int(recipe.warmup * total_steps) if recipe.schedule == "onecycle" else 0
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))

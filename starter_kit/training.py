@@ -11,7 +11,6 @@ bitwise reproducible, which ``training_record`` says, for manifests and referenc
 
 from __future__ import annotations
 
-import math
 import os
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
-from starter_kit.recipe import Recipe
+from starter_kit.recipe import Recipe, lr_factor
 
 if TYPE_CHECKING:
     from starter_kit.fast_step import FastOptions
@@ -180,15 +179,6 @@ def use_threads(threads: int) -> None:
     if threads < 1:
         raise ValueError(f"--threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
-
-
-def lr_factor(recipe: Recipe, step: int, total_steps: int) -> float:
-    """The learning-rate multiplier at ``step``: cosine, or linear warm-up then cosine."""
-    warmup_steps = int(recipe.warmup * total_steps) if recipe.schedule == "onecycle" else 0
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def flip_crop(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.backends.interface import LocalBackend, make_backend
+from scoring.backends import make_backend
+from scoring.backends.interface import LocalBackend
 from scoring.backends.ray_cluster import LOOPBACK_ONLY_ENV
 
 ROOT = Path(__file__).resolve().parents[1]

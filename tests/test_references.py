@@ -198,7 +198,7 @@ def test_models_trained_together_in_one_task_are_the_same_reference_set(split, t
     with np.load(tmp_path / "together" / model_file(split, 2)) as archive:
         meta = json.loads(str(archive["meta"]))
     assert meta["training"]["path"] == "reference" and meta["training"]["bitwise_reproducible"] is True
-    with pytest.raises(ValueError, match="models together must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="models together must be an integer >= 1"):
         build_references(split, 3, tmp_path / "together", progress=False, together=0)
 
 

@@ -5,8 +5,8 @@ import torch
 
 from starter_kit.loaders import make_loader
 from starter_kit.models import MODELS, build_model
-from starter_kit.recipe import Recipe, default_recipe
-from starter_kit.training import flip_crop, lr_factor, train_model
+from starter_kit.recipe import Recipe, default_recipe, lr_factor
+from starter_kit.training import flip_crop, train_model
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scoring.metric.inputs import check_confidences
+from scoring.checks import check_confidences, check_int
 
 KLOM_BINS = 20  # equal-width bins over the joint range of one example's margins
 KLOM_FLOOR = 1e-5  # retrained bin probability floor where the unlearned one is positive
@@ -68,7 +68,7 @@ def klom(
     kl : float64 array [n_examples], >= 0
     """
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
-    n_bins = _check_positive_int(n_bins, "n_bins")
+    n_bins = check_int(n_bins, "n_bins", 1)
     if not (isinstance(floor, (int, float)) and 0 < floor < 1):
         raise ValueError(f"floor must be a number in (0, 1), got {floor!r}")
     if not (isinstance(clip, (int, float)) and clip > 0):
@@ -172,9 +172,3 @@ def _log_ratio(
         np.log(var_r) + (x - mu_r) ** 2 / var_r
     )
     return ratio
-
-
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -26,19 +26,20 @@ the cost (n_splits official F's plus one interval's model part) is in the table 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from scoring.assess.resampling import student_quantile
 from scoring.assess.uncertainty import (
     CONFIDENCE_LEVEL,
     N_GROUPS,
     N_MODEL_EXAMPLES,
     N_RESAMPLES,
-    _check_int,
-    _t,
     forgetting_quality_interval,
 )
+from scoring.checks import check_int, real_array
 from scoring.metric import forgetting as metric
-from scoring.metric.inputs import real_array
 
 N_SPLITS = 5  # random splits of the references for the ceiling
 
@@ -90,9 +91,9 @@ def ceiling(
     refs = real_array(reference_conf, "reference_conf")
     if refs.ndim != 2:
         raise ValueError(f"reference_conf must be 2-D [n_refs, n_examples], got shape {refs.shape}")
-    requested = _check_int(n_models, "n_models", 3)
-    n_splits = _check_int(n_splits, "n_splits", 1)
-    random_state = _check_int(random_state, "random_state", 0)
+    requested = check_int(n_models, "n_models", 3)
+    n_splits = check_int(n_splits, "n_splits", 1)
+    random_state = check_int(random_state, "random_state", 0)
     n_refs = refs.shape[0]
     half = min(requested, n_refs // 2)
     if half < 3:
@@ -119,7 +120,7 @@ def ceiling(
             )
     value = float(np.mean(values))
     se = first["models_only"]["standard_error"]
-    z_level = _t(first["confidence_level"], first["models_only"]["degrees_of_freedom"])
+    z_level = student_quantile(first["confidence_level"], first["models_only"]["degrees_of_freedom"])
     reduced = half < requested
     note = (
         f"only {n_refs} references: halves of {half} models, not {requested}; the ceiling is measured at N = {half}"
@@ -169,3 +170,20 @@ def normalised_score(forgetting_quality, ceiling_value):
         raise ValueError(f"ceiling_value must be a number > 0, got {ceiling_value!r}")
     ratio = quality / float(top)
     return float(ratio) if ratio.ndim == 0 else ratio
+
+
+def describe_ceiling(ceiling: dict[str, Any] | None, n_models: int) -> str:
+    """The estimator's ceiling in two lines: what a perfect unlearning scores at this N."""
+    if ceiling is None:
+        return f"  ceiling: needs N >= 3 and at least 6 references (N = {n_models})"
+    text = (
+        f"  ceiling: F of retraining itself at N = {ceiling['n_models']}: {ceiling['value']:.4f} "
+        f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}], over {ceiling['n_splits']} random splits of "
+        f"{ceiling['n_references_used']} references into halves of {ceiling['n_models']}"
+    )
+    if ceiling.get("reduced"):
+        text += (
+            f"\n           ({ceiling['note']}: scores at N = {n_models} get no normalised score; "
+            f"train {2 * n_models} references for a ceiling at N = {n_models})"
+        )
+    return text

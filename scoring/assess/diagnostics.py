@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scoring.metric.inputs import check_confidences
+from scoring.checks import check_confidences, check_number
 
 # Two groups of runs this many within-group sds apart (in mean z-score) are a mixture.
 # The best 2-means split of N runs drawn from ONE distribution already shows a gap, the
@@ -84,12 +84,8 @@ def run_diagnostics(
     n_models = unlearned.shape[0]
     if mixture_separation is None:
         mixture_separation = next((t for n, t in MIXTURE_SEPARATION.items() if n_models >= n), None)
-    elif (
-        isinstance(mixture_separation, bool)
-        or not isinstance(mixture_separation, (int, float))
-        or not mixture_separation > 0
-    ):
-        raise ValueError(f"mixture_separation must be a number > 0, got {mixture_separation!r}")
+    else:
+        mixture_separation = check_number(mixture_separation, "mixture_separation", 0, strict=True)
     center = retrained.mean(axis=0)
     scale = np.maximum(retrained.std(axis=0, ddof=1), _STD_FLOOR)
     z_runs = (unlearned - center) / scale  # [n_models, n_examples]

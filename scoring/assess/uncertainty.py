@@ -104,10 +104,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
+from scoring.assess.resampling import (
+    correlation,
+    draw_replicates,
+    jackknife_ratio_variance,
+    left_out_points,
+    percentiles,
+    recorded_inputs,
+    student_quantile,
+    utility_ratio,
+    variance_parts,
+)
+from scoring.checks import check_accuracies, check_confidences, check_epsilons, check_int, check_number
 from scoring.metric import forgetting as metric
-from scoring.metric.inputs import check_confidences, check_epsilons, real_array
 
 CONFIDENCE_LEVEL = 0.95
 N_RESAMPLES = 9999  # bootstrap resamples of the examples: free (one multinomial draw each)
@@ -219,9 +229,9 @@ def score_interval(
         ``utility_ratio`` (Q), ``utility_standard_error``, and the same recorded inputs.
     """
     n_models = np.shape(unlearned_conf)[0] if np.ndim(unlearned_conf) == 2 else None
-    accuracies = _check_accuracies(
-        (retain_acc_unlearned, test_acc_unlearned, retain_acc_retrained, test_acc_retrained), n_models
-    )
+    names = ("retain_acc_unlearned", "test_acc_unlearned", "retain_acc_retrained", "test_acc_retrained")
+    values = (retain_acc_unlearned, test_acc_unlearned, retain_acc_retrained, test_acc_retrained)
+    accuracies = check_accuracies(zip(names, values, strict=True), n_models)
     parts = _forgetting_quality_parts(
         unlearned_conf,
         retrained_conf,
@@ -235,10 +245,10 @@ def score_interval(
     )
     f_result = parts["result"]
     estimate = metric.official_score(f_result["estimate"], *accuracies)
-    ratio = _utility_ratio(*accuracies)
-    ratio_var = _jackknife_ratio_variance(accuracies)
+    ratio = utility_ratio(*accuracies)
+    ratio_var = jackknife_ratio_variance(accuracies)
     kept = parts["kept"]  # [n_groups, n_models] bool: the pairs each replicate kept
-    ratios = np.array([_utility_ratio(*(a[keep] for a in accuracies)) for keep in kept])
+    ratios = np.array([utility_ratio(*(a[keep] for a in accuracies)) for keep in kept])
     cov = parts["factor"] * float(
         np.sum((parts["group_means"] - parts["group_means"].mean()) * (ratios - ratios.mean()))
     )
@@ -246,16 +256,16 @@ def score_interval(
     f_value, shared, models_var = f_result["estimate"], parts["shared"], parts["models_var"]
     # Percentile interval: the F replicates (examples + shared model noise) times Q plus
     # its own noise, correlated with the shared part as far as a valid covariance allows.
-    rho = _correlation(cov, shared, ratio_var)
+    rho = correlation(cov, shared, ratio_var)
     z = parts["noise"]
     ratio_noise = math.sqrt(ratio_var) * (rho * z + math.sqrt(1 - rho * rho) * parts["rng"].standard_normal(len(z)))
     replicates = parts["replicates"] * (ratio + ratio_noise)
-    low, high = _percentiles(replicates, confidence_level)
+    low, high = percentiles(replicates, confidence_level)
     # Models only: delta method around F * Q.
-    cov_models = _correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
+    cov_models = correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
     var_models = ratio**2 * models_var + f_value**2 * ratio_var + 2 * f_value * ratio * cov_models
     se_models = math.sqrt(max(var_models, 0.0))
-    z_level = _t(confidence_level, parts["df_models"])
+    z_level = student_quantile(confidence_level, parts["df_models"])
     score = {
         "estimate": estimate,
         "low": max(low, 0.0),
@@ -269,7 +279,7 @@ def score_interval(
         },
         "utility_ratio": ratio,
         "utility_standard_error": math.sqrt(ratio_var),
-        **_recorded(f_result),
+        **recorded_inputs(f_result),
     }
     return {"forgetting_quality": f_result, "score": score}
 
@@ -290,11 +300,11 @@ def _forgetting_quality_parts(
     n_models, n_examples = unlearned.shape
     if n_models < 3:
         raise ValueError(f"an interval needs at least 3 models per side (leaving some out), got N = {n_models}")
-    confidence_level = _check_level(confidence_level)
-    n_resamples = _check_int(n_resamples, "n_resamples", 1)
-    n_groups = min(_check_int(n_groups, "n_groups", 2), n_models)
-    n_sub = min(_check_int(n_model_examples, "n_model_examples", 1), n_examples)
-    random_state = _check_int(random_state, "random_state", 0)
+    confidence_level = check_number(confidence_level, "confidence_level", 0, strict=True, maximum=1)
+    n_resamples = check_int(n_resamples, "n_resamples", 1)
+    n_groups = min(check_int(n_groups, "n_groups", 2), n_models)
+    n_sub = min(check_int(n_model_examples, "n_model_examples", 1), n_examples)
+    random_state = check_int(random_state, "random_state", 0)
     points = _official_points(unlearned, retrained, epsilons, n_jobs)
     estimate = float(points.sum() / n_examples)
 
@@ -304,19 +314,19 @@ def _forgetting_quality_parts(
     kept = np.ones((n_groups, n_models), dtype=bool)
     kept[np.arange(n_groups)[:, None], groups] = False
     examples = np.sort(rng.choice(n_examples, n_sub, replace=False))
-    left_out = _left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [G, n_sub]
+    left_out = left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [G, n_sub]
     factor = (n_models - group_size) / (group_size * n_groups)
-    parts = _variance_parts(points, left_out, factor)
+    parts = variance_parts(points, left_out, factor)
 
-    replicates, noise = _replicates(points, parts, n_groups - 1, n_resamples, rng)
-    low, high = _percentiles(replicates, confidence_level)
+    replicates, noise = draw_replicates(points, parts, n_groups - 1, n_resamples, rng)
+    low, high = percentiles(replicates, confidence_level)
     models_var, shared = parts["models"], parts["shared"]
     # Satterthwaite: the per-example part has S - 1 degrees of freedom, the shared one G - 1.
     own_part = models_var - shared
     df_models = (
         models_var**2 / (own_part**2 / max(n_examples - 1, 1) + shared**2 / (n_groups - 1)) if models_var > 0 else 1.0
     )
-    half_width = _t(confidence_level, df_models) * math.sqrt(models_var)
+    half_width = student_quantile(confidence_level, df_models) * math.sqrt(models_var)
     result = {
         "estimate": estimate,
         "low": min(max(low, 0.0), 1.0),
@@ -366,131 +376,3 @@ def _official_points(unlearned: np.ndarray, retrained: np.ndarray, epsilons, n_j
     if epsilons.shape != (n_examples,):
         raise ValueError(f"epsilons must be [n_examples] = [{n_examples}], got shape {epsilons.shape}")
     return metric.epsilon_points(epsilons, n_models)
-
-
-def _variance_parts(points: np.ndarray, left_out: np.ndarray, factor: float) -> dict:
-    """Variance components of F (module doc) from the official points [S] and the
-    left-out-group points [G, n_sub]: ``own`` (one example's model variance, jackknife),
-    ``shared`` (C), ``examples`` (Var_examples) and ``models`` (this forget set, new seeds)."""
-    n_examples, n_sub = len(points), left_out.shape[1]
-    group_means = left_out.mean(axis=1)
-    per_example = factor * np.sum((left_out - left_out.mean(axis=0)) ** 2, axis=0)  # [n_sub]
-    subset_var = factor * float(np.sum((group_means - group_means.mean()) ** 2))
-    own = float(per_example.mean())
-    covariance = (subset_var - own / n_sub) * n_sub / (n_sub - 1) if n_sub > 1 else 0.0
-    shared = max(covariance, 0.0) * (n_examples - 1) / n_examples
-    # One example has no spread to resample: its jackknife variance stands in.
-    examples = float(points.var(ddof=1)) / n_examples if n_examples > 1 else own
-    # The jackknife overstates one example's own model variance (its points are a
-    # non-smooth statistic whose variance does not shrink like 1 / N); the spread over
-    # examples bounds it from above too, so the smaller of the two is used.
-    models = min(own / n_examples, examples) + shared
-    return {"own": own, "shared": shared, "examples": examples, "models": models}
-
-
-def _replicates(points: np.ndarray, parts: dict, df: int, n_resamples: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """F replicates [n_resamples]: bootstrap of the examples + Student(df) noise of variance C.
-
-    Also returns the noise's normal factor [n_resamples], which the score's correlated
-    utility noise reuses. Student noise carries the uncertainty of C, estimated from
-    df + 1 groups, into the interval (as a t interval does for an estimated variance).
-    """
-    n_examples = len(points)
-    values, counts = np.unique(points, return_counts=True)
-    draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
-    noise = rng.standard_normal(n_resamples)
-    student = noise * np.sqrt(df / rng.chisquare(df, n_resamples))
-    replicates = draws @ values / n_examples + math.sqrt(parts["shared"]) * student
-    if n_examples == 1:  # nothing to resample: the example's own model noise instead
-        replicates = replicates + math.sqrt(parts["own"]) * rng.standard_normal(n_resamples)
-    return replicates, noise
-
-
-def _left_out_points(unlearned: np.ndarray, retrained: np.ndarray, kept: np.ndarray, n_jobs) -> np.ndarray:
-    """Points [n_groups, n_examples] with the pairs outside kept[g] left out, g by g."""
-    rows = []
-    for keep in kept:
-        epsilons = metric.per_example_epsilons(unlearned[keep], retrained[keep], n_jobs=n_jobs)
-        rows.append(metric.epsilon_points(epsilons, int(keep.sum())))
-    return np.stack(rows)
-
-
-def _utility_ratio(ra_u, ta_u, ra_r, ta_r) -> float:
-    """Q = (RA_U / RA_R) * (TA_U / TA_R) from per-model accuracies [n_models]."""
-    return float((ra_u.mean() / ra_r.mean()) * (ta_u.mean() / ta_r.mean()))
-
-
-def _jackknife_ratio_variance(accuracies) -> float:
-    """Delete-1 jackknife variance of Q over the N (run, reference) pairs."""
-    n = len(accuracies[0])
-    means = [(a.sum() - a) / (n - 1) for a in accuracies]  # [n]: each pair left out in turn
-    ra_u, ta_u, ra_r, ta_r = means
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = (ra_u / ra_r) * (ta_u / ta_r)
-    if not np.isfinite(ratios).all():
-        return 0.0  # a retrained mean of 0 once a pair is left out: no variance to speak of
-    return float((n - 1) / n * np.sum((ratios - ratios.mean()) ** 2))
-
-
-def _correlation(cov: float, var_a: float, var_b: float) -> float:
-    """cov / sqrt(var_a var_b) clipped to [-1, 1]; 0 where a variance is 0."""
-    if var_a <= 0 or var_b <= 0:
-        return 0.0
-    return float(np.clip(cov / math.sqrt(var_a * var_b), -1.0, 1.0))
-
-
-def _percentiles(replicates: np.ndarray, confidence_level: float) -> tuple[float, float]:
-    alpha = 1 - confidence_level
-    low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
-
-
-def _t(confidence_level: float, df: float) -> float:
-    """Two-sided Student quantile for df degrees of freedom."""
-    return float(stats.t.ppf(0.5 + confidence_level / 2, df))
-
-
-def _recorded(result: dict) -> dict:
-    keys = (
-        "method",
-        "confidence_level",
-        "n_resamples",
-        "n_groups",
-        "group_size",
-        "n_model_examples",
-        "random_state",
-        "n_models",
-        "n_examples",
-    )
-    return {key: result[key] for key in keys}
-
-
-# ----------------------------------------------------------------------------------
-# Input checks.
-
-
-def _check_level(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < 1:
-        raise ValueError(f"confidence_level must be a number in (0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_accuracies(arrays, n_models) -> tuple[np.ndarray, ...]:
-    names = ("retain_acc_unlearned", "test_acc_unlearned", "retain_acc_retrained", "test_acc_retrained")
-    out = []
-    for name, value in zip(names, arrays, strict=True):
-        array = real_array(value, name).astype(np.float64, copy=False)
-        if array.ndim != 1 or (n_models is not None and len(array) != n_models):
-            raise ValueError(
-                f"{name} must be 1-D [n_models] = [{n_models}] (one accuracy per run), got shape {array.shape}"
-            )
-        if not np.isfinite(array).all() or (array < 0).any() or (array > 1).any():
-            raise ValueError(f"{name} must hold accuracies in [0, 1]")
-        out.append(array)
-    return tuple(out)

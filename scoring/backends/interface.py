@@ -3,7 +3,7 @@
 The shape is ``concurrent.futures``: a caller shares its large read-only inputs once,
 submits a function with arguments per task, and collects the tasks as they finish::
 
-    with make_backend("ray", address="head:6379", cpus=1, gpus=0.25) as backend:
+    with make_backend("ray", address="head:6379", cpus=1, gpus=0.25) as backend:  # scoring.backends
         data = backend.share(split)                     # sent once, not once per task
         tasks = [backend.submit(train_one, data, k) for k in range(512)]
         for task in backend.as_completed(tasks):
@@ -38,14 +38,13 @@ node it runs on, so a lost node loses only unfinished tasks.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Self, cast
 
-BACKENDS = ("local", "ray")
+from scoring.checks import check_int
 
 
 class TaskLost(OSError):
@@ -177,9 +176,7 @@ class LocalBackend(Backend):
     name = "local"
 
     def __init__(self, jobs: int = 1):
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-            raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
-        self.jobs = jobs
+        self.jobs = check_int(jobs, "--jobs", 1)
         self._shared: dict[int, Any] = {}
         self._pool: ProcessPoolExecutor | None = None
 
@@ -243,49 +240,3 @@ class LocalBackend(Backend):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-
-def check_resource(flag: str, value: object, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum or value != value:
-        raise ValueError(f"{flag} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def make_backend(
-    name: str,
-    jobs: int = 1,
-    address: str | None = None,
-    cpus: float | None = None,
-    gpus: float | None = None,
-    threads: int | None = None,
-    device: str = "cpu",
-) -> Backend:
-    """The backend the command line asked for, its options checked against each other.
-
-    ``local``: ``jobs`` worker processes (1: this process). ``ray``: one task per model or
-    chunk with ``cpus`` (default ``threads``) and ``gpus`` (default 1 on CUDA, 0 on the
-    CPU) each; ``address`` of a running cluster or None for a private local instance.
-    """
-    if name not in BACKENDS:
-        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-    cuda = str(device).startswith("cuda")
-    if name == "local":
-        for flag, value in (("--ray-address", address), ("--cpus-per-model", cpus), ("--gpus-per-model", gpus)):
-            if value is not None:
-                raise ValueError(f"{flag} applies to --backend ray only")
-        return LocalBackend(jobs)
-    if jobs != 1:
-        raise ValueError(
-            "--jobs applies to --backend local: on Ray, --cpus-per-model and --gpus-per-model "
-            "decide how many run at once"
-        )
-    if gpus is None:
-        gpus = 1.0 if cuda else 0.0
-    if cuda and not gpus > 0:
-        raise ValueError(f"--device {device} on Ray needs --gpus-per-model > 0 (a fraction shares a GPU)")
-    if not cuda and gpus:
-        raise ValueError("--gpus-per-model applies to --device cuda: on the CPU leave it out")
-    cpus = float(threads or 1) if cpus is None else cpus
-    from scoring.backends.ray_cluster import RayBackend  # imports Ray only when it is asked for
-
-    return RayBackend(address=address, cpus=cpus, gpus=gpus, local_cpus=os.cpu_count())

@@ -27,7 +27,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
-from scoring.backends.interface import Backend, Task, TaskLost, check_resource
+from scoring.backends.interface import Backend, Task, TaskLost
+from scoring.checks import check_int, check_number
 
 DEFAULT_MAX_RETRIES = 3  # Ray re-runs a task whose worker or node died this many times
 TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where Ray keeps this machine's token
@@ -168,14 +169,12 @@ class RayBackend(Backend):
         local_cpus: int | None = None,
     ):
         self.cpus, self.gpus = (
-            check_resource("--cpus-per-model", cpus, 0.0),
-            check_resource("--gpus-per-model", gpus, 0.0),
+            check_number(cpus, "--cpus-per-model", 0.0),
+            check_number(gpus, "--gpus-per-model", 0.0),
         )
         if self.gpus > 1 and self.gpus != int(self.gpus):
             raise ValueError(f"--gpus-per-model above 1 must be a whole number, got {gpus!r}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        self.max_retries = max_retries
+        self.max_retries = check_int(max_retries, "max_retries", 0)
         self.ray = ray = _import_ray()
         self._owns_connection = False
         if ray.is_initialized():

@@ -28,6 +28,7 @@ from scoring.bench.sanity import ROWS, write_sanity_submission
 if TYPE_CHECKING:
     from scoring.score import ScoreOptions
     from starter_kit.recipe import Recipe
+    from starter_kit.splits import Split
 
 LIFTED_LIMIT = 1e6  # seconds: "no limit" for the retrain-from-scratch sanity row
 LIFTED_RULE = "lifted: a sanity row that retrains from scratch (as slow as retraining by design)"
@@ -107,3 +108,8 @@ def run_benchmark(
     page = path.with_suffix(".html")
     write_bytes(page, render_leaderboard(leaderboard(scores), not_ranked(scores), report_links(scores, out)).encode())
     return records, path
+
+
+def default_out(split: Split, n_models: int) -> Path:
+    """results/benchmark/<dataset>-<split name>-N<N>: one folder per split and N."""
+    return Path("results") / "benchmark" / f"{split.dataset.name}-{split.manifest['split']['name']}-N{n_models}"

@@ -14,5 +14,5 @@ metric, the score and the report are the kit's own (``scoring.ingestion.worker``
 - ``codabench_run``: ``python -m scoring codabench run``, Codabench's compute worker
   emulated offline (folders, command substitution, binds, the worker's metadata);
 - ``pages``: the competition's pages, terms and logo, from the kit's own texts;
-- ``cli``: the ``codabench`` subcommand of ``python -m scoring``.
+- ``weights_delta``: a returned model as an exact difference from the original (the upload).
 """

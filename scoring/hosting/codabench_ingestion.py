@@ -57,9 +57,9 @@ from scoring.ingestion.run_seeds import (
 )
 from scoring.ingestion.runner import check_state
 from scoring.ingestion.worker import (  # the scorer's run, not a copy
-    _Parts,
-    _run,
+    RunParts,
     load_submission,
+    run_one,
     warm_up,
 )
 from starter_kit.atomic import write_bytes, write_json
@@ -137,7 +137,7 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict[str,
         return record
     limits = Limits(run_seconds=float(phase["limit_seconds"]))
     allowance = float(phase["setup_seconds"]) + limits.allowance(len(seeds))
-    parts, batch_size, spec = _Parts(task["parts"], task["recipe"]), int(task["batch_size"]), task["model"]
+    parts, batch_size, spec = RunParts(task["parts"], task["recipe"]), int(task["batch_size"]), task["model"]
     state = task.pop("state")
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -171,7 +171,7 @@ def _runs(
     seeds: list[int],
     original: tuple[bytes, dict[str, torch.Tensor]],
     spec: dict[str, Any],
-    parts: _Parts,
+    parts: RunParts,
     batch_size: int,
     device: torch.device,
     limits: Limits,
@@ -218,7 +218,7 @@ def _runs(
             return "rejected", over
         run_started = time.monotonic()
         try:
-            message, payload = _run(
+            message, payload = run_one(
                 index, derived_seed(seed), unlearning, original_bytes, spec, parts, batch_size, device, filename
             )
         except _RunTimeout:  # raised outside the submission's own frames

@@ -31,6 +31,7 @@ import yaml
 
 import starter_kit
 from scoring.assess import recompute as assessment
+from scoring.checks import is_number
 from scoring.hosting.codabench_data import read_reference
 from scoring.hosting.codabench_ingestion import read_result, run_file
 from scoring.hosting.weights_delta import decode
@@ -69,7 +70,7 @@ def read_worker_metadata(prediction_dir: Path) -> dict[str, Any]:
     except yaml.YAMLError:
         raise ValueError("the worker's metadata is not YAML") from None
     elapsed = found.get("ingestionElapsedTime") if isinstance(found, dict) else None
-    if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool):
+    if not is_number(elapsed):
         raise ValueError("the worker's metadata has no ingestionElapsedTime")
     return cast(dict[str, Any], found)
 

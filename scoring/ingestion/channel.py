@@ -26,6 +26,8 @@ import threading
 import time
 from typing import IO, Any
 
+from scoring.checks import is_int
+
 MAX_LINE = 64 * 1024  # a protocol line longer than this is not one the worker wrote
 
 
@@ -82,7 +84,7 @@ class ResultChannel:
 
     def payload(self, size: object, limit: int, timeout: float) -> bytes | None:
         """The ``size`` bytes that follow a message, None on timeout; refused above ``limit``."""
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        if not is_int(size) or size < 0:
             raise ChannelError("the worker announced a model of no valid size")
         if size > limit:
             raise ChannelError(

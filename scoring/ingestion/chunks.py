@@ -46,10 +46,11 @@ import torch
 from tqdm.auto import tqdm
 
 from scoring.backends.interface import Backend
+from scoring.checks import check_int
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.runner import Ingestion, WorkerJob, run_submission
 from scoring.outputs import Evaluator, ModelOutputs
-from scoring.references.build import SplitArrays
+from scoring.references.split_arrays import SplitArrays
 
 if TYPE_CHECKING:
     from starter_kit.splits import Split
@@ -75,8 +76,7 @@ class ChunkResult:
 
 def chunk_bounds(n_runs: int, chunk_runs: int) -> list[tuple[int, int]]:
     """[(first, stop), ...] covering runs 0..n_runs-1 in order, each at most ``chunk_runs`` long."""
-    if isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int) or chunk_runs < 1:
-        raise ValueError(f"chunk_runs must be an integer >= 1, got {chunk_runs!r}")
+    chunk_runs = check_int(chunk_runs, "chunk_runs", 1)
     return [(first, min(first + chunk_runs, n_runs)) for first in range(0, n_runs, chunk_runs)]
 
 

@@ -28,6 +28,8 @@ from typing import Any, SupportsFloat
 
 import numpy as np
 
+from scoring.checks import check_seconds
+
 HARD_MULTIPLE = 5.0
 HARD_EXTRA_SECONDS = 10.0
 
@@ -57,9 +59,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("run_seconds", "setup_seconds"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+            check_seconds(getattr(self, name), name)
         if self.memory_bytes is not None and self.memory_bytes < 0:
             raise ValueError(f"memory_bytes must be >= 0 (0: no cap), got {self.memory_bytes}")
         for name in ("tmp_bytes", "processes", "open_files"):

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from scoring.checks import is_int
+
 # Storage classes torch.save names (the legacy typed names its pickle still uses).
 STORAGE_TYPES = {
     f"{name}Storage": getattr(torch, dtype)
@@ -82,7 +84,7 @@ class _Declared(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], torch.dtype)):
             raise pickle.UnpicklingError("declares a storage torch.save does not write")
         _, dtype, key, _location, numel = pid
-        if not isinstance(key, str) or isinstance(numel, bool) or not isinstance(numel, int) or numel < 0:
+        if not isinstance(key, str) or not is_int(numel) or numel < 0:
             raise pickle.UnpicklingError("declares a storage torch.save does not write")
         return _Storage(key, dtype, numel)
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import torch
 from tqdm.auto import tqdm
 
+from scoring.checks import is_number
 from scoring.ingestion import sandbox
 from scoring.ingestion.channel import ChannelError, WorkerGone
 from scoring.ingestion.limits import Limits
@@ -184,13 +185,14 @@ def run_submission(
         job_file.flush()
         job_file.seek(0)
         started = time.monotonic()
-        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job, limits, sealed)
+        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job.threads, job.device, limits, sealed)
     bar = tqdm(total=len(seeds), desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         _drive(worker, job, seeds, limits, on_model, result, bar)
     finally:
         bar.close()
-        worker.stop(result)
+        for name, value in vars(worker.stop()).items():  # how the worker ended, into the record
+            setattr(result, name, value)
         result.wall_seconds = time.monotonic() - started
         shutil.rmtree(workdir, ignore_errors=True)
     if result.memory_cap_hit and result.status != "completed":
@@ -301,7 +303,7 @@ def _drive(
             return fail("failed", f"run {index} {error}")
         result.callback_seconds += time.monotonic() - callback_started
         reported = message.get("seconds")
-        reported = float(reported) if isinstance(reported, (int, float)) and not isinstance(reported, bool) else None
+        reported = float(reported) if is_number(reported) else None
         result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, reported_seconds=reported))
         bar.update(1)
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")

@@ -59,7 +59,6 @@ SANDBOX_UID = 65534  # nobody
 KIT_ARCHIVE = "/kit/kit.zip"  # the kit's packages inside: one read-only zip archive, imported by zipimport
 TMP_DIR = "/tmp"  # the private, size-capped tmpfs
 WORK_DIR = "/tmp/work"  # the working directory and $HOME, on that tmpfs
-KIT_PACKAGES = ("starter_kit", "scoring")
 BWRAP_ENV = "UNLEARNING_BWRAP"
 SANDBOX_USER = "nobody"
 # Machine settings (not secrets) that libraries need to run correctly on some CPUs.

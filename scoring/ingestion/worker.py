@@ -54,7 +54,7 @@ from starter_kit.submission import ENTRY_POINT, seed_everything, submission_load
 REASON_CHARS = 300  # a reason is one line on a screen and in score.json
 
 
-class _Parts:
+class RunParts:
     """The retain, forget and validation tensors and the recipe: what submission_loaders uses."""
 
     def __init__(self, parts: dict[str, tuple[torch.Tensor, torch.Tensor]], recipe: dict[str, Any]) -> None:
@@ -98,7 +98,9 @@ def limit_memory(allowance: int) -> int:
     return cap
 
 
-def warm_up(model_spec: dict[str, Any], original: bytes, parts: _Parts, batch_size: int, device: torch.device) -> None:
+def warm_up(
+    model_spec: dict[str, Any], original: bytes, parts: RunParts, batch_size: int, device: torch.device
+) -> None:
     """One forward and backward pass of the original model on a retain batch: the CUDA context,
     cuDNN's algorithm choice and the allocator's first blocks are paid for here, before run 0."""
     net = _fresh_model(model_spec, original, device).train()
@@ -157,7 +159,7 @@ def main(argv: list[str]) -> int:
         job = torch.load(job_file, map_location="cpu", weights_only=True)
     torch.set_num_threads(int(job["threads"]))
     filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
-    parts = _Parts(job["parts"], job["recipe"])
+    parts = RunParts(job["parts"], job["recipe"])
     buffer = io.BytesIO()
     torch.save(job.pop("state"), buffer)
     original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy
@@ -180,22 +182,24 @@ def main(argv: list[str]) -> int:
         command = json.loads(line)
         index, seed = int(command["run"]), int(command["seed"])
         os.chdir(workdir)
-        send(*_run(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
+        send(*run_one(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
     return 0
 
 
-def _run(
+def run_one(
     index: int,
     seed: int,
     unlearning: Callable[..., Any],
     original: bytes,
     model_spec: dict[str, Any],
-    parts: _Parts,
+    parts: RunParts,
     batch_size: int,
     device: torch.device,
     filename: str,
 ) -> tuple[dict[str, Any], bytes]:
-    """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload)."""
+    """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload).
+
+    Public: Codabench's ingestion program (``scoring.hosting.codabench_ingestion``) runs the same."""
     net = _fresh_model(model_spec, original, device)
     seed_everything(seed)
     retain, forget, val = submission_loaders(parts, seed, batch_size)

@@ -21,23 +21,36 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scoring.ingestion import confinement, sandbox, syscall_filter
 from scoring.ingestion.cgroups import SandboxCgroup
 from scoring.ingestion.channel import CappedOutput, ResultChannel
 from scoring.ingestion.limits import Limits
 
-if TYPE_CHECKING:
-    from scoring.ingestion.runner import Ingestion, WorkerJob
+
+@dataclass
+class WorkerExit:
+    """How a worker ended: what it printed, what it left running, which caps it hit (the runner records it)."""
+
+    output: str = ""
+    output_bytes: int = 0
+    output_truncated: bool = False
+    processes_left: int = 0  # still running in the sandbox when the worker ended (all killed)
+    processes_survived: int = 0  # still there after the kill: must be 0
+    process_cap_hit: bool = False
+    memory_cap_hit: bool = False  # the memory cgroup's cap was reached
+    cgroups_missing: list[str] = field(default_factory=list)  # controllers this host did not give (fallbacks used)
 
 
 class WorkerProcess:
     """One started worker: its process, pipes, and (sealed) the sandbox's PID namespace and cgroup."""
 
-    def __init__(self, job_fd: int, workdir: Path, job: WorkerJob, limits: Limits, sealed: bool):
-        """``job_fd``: a readable descriptor of the job (an unnamed file: no job folder's path reaches the worker)."""
+    def __init__(self, job_fd: int, workdir: Path, threads: int, device: str, limits: Limits, sealed: bool) -> None:
+        """``job_fd``: a readable descriptor of the job (an unnamed file: no job folder's path reaches the worker);
+        ``threads`` and ``device``: the job's, which the worker's environment sets."""
         command_read, self.command_write = os.pipe()
         result_read, result_write = os.pipe()
         fds = [command_read, result_write, job_fd]
@@ -46,7 +59,7 @@ class WorkerProcess:
             info_read, info_write = os.pipe()
             fds.append(info_write)
             sandbox_fds = [syscall_filter.filter_fd(), sandbox.data_fd(sandbox.kit_archive(), "unlearning-kit")]
-            argv, cwd, env = _sandboxed_command(job, limits, fds, *sandbox_fds)
+            argv, cwd, env = _sandboxed_command(threads, device, limits, fds, *sandbox_fds)
             split = argv.index("--")
             sandbox_fds.append(
                 sandbox.data_fd(b"".join(arg.encode() + b"\0" for arg in argv[1:split]), "unlearning-bwrap-args")
@@ -54,7 +67,7 @@ class WorkerProcess:
             # Inside, /proc/1/cmdline shows bwrap's options as "--args N" (bwrap's --args FD).
             argv = [argv[0], "--args", str(sandbox_fds[-1]), *argv[split:]]
         else:
-            argv, cwd, env = _plain_command(workdir, job, fds)
+            argv, cwd, env = _plain_command(workdir, threads, device, fds)
         self.namespace = None
         self.cgroup = SandboxCgroup(limits.processes, memory_cap(limits))
         process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files)
@@ -98,8 +111,9 @@ class WorkerProcess:
         elif self.namespace:
             confinement.thaw(self.namespace)
 
-    def stop(self, result: Ingestion) -> None:
+    def stop(self) -> WorkerExit:
         """End the worker and everything it started; count what was still running, and what survived."""
+        result = WorkerExit()
         os.close(self.command_write)
         if self.namespace:
             # Inside, pid 1 is bwrap's init and pid 2 the worker: anything else the submission started.
@@ -124,6 +138,7 @@ class WorkerProcess:
         result.output_truncated = self.output.truncated
         if self.process.stdout is not None:
             self.process.stdout.close()
+        return result
 
 
 WORKER = [sys.executable, "-s", "-P", "-m", "scoring.ingestion.worker"]
@@ -140,26 +155,26 @@ def memory_cap(limits: Limits) -> int | None:
 
 
 def _sandboxed_command(
-    job: WorkerJob, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int
-) -> tuple[list[str], Path, dict[str, str]]:
+    threads: int, device: str, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int
+) -> tuple[list[str], str, dict[str, str]]:
     """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result, job and bwrap's info pipe."""
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),
-        env=sandbox.sandbox_environment(job.threads, job.device),
+        env=sandbox.sandbox_environment(threads, device),
         tmp_bytes=limits.tmp_bytes,
         files=((kit_fd, sandbox.KIT_ARCHIVE),),
-        device=job.device,
+        device=device,
     )
     command = [*WORKER, str(fds[2]), str(fds[0]), str(fds[1])]
     argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[3], seccomp_fd=seccomp_fd)
     return argv, Path("/"), {"PATH": "/usr/bin:/bin"}
 
 
-def _plain_command(workdir: Path, job: WorkerJob, fds: list[int]) -> tuple[list[str], Path, dict[str, str]]:
+def _plain_command(workdir: Path, threads: int, device: str, fds: list[int]) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) of the worker as a plain process (``--unsealed``): same environment, own folders."""
     cwd = workdir / "tmp" / "work"
     cwd.mkdir(parents=True)
-    env = sandbox.sandbox_environment(job.threads, job.device)
+    env = sandbox.sandbox_environment(threads, device)
     env.update(HOME=str(cwd), TMPDIR=str(cwd.parent), PYTHONPATH=str(Path(sandbox.kit_packages()["scoring"]).parent))
     return [*WORKER, str(fds[2]), str(fds[0]), str(fds[1])], cwd, env
 

@@ -28,7 +28,7 @@ from typing import Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scoring.metric.inputs import (
+from scoring.checks import (
     check_confidences,
     check_epsilons,
     check_n_models,

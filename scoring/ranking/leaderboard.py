@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from scoring.html.fields import with_interval
+from scoring.html.pages import render_leaderboard, report_links
 from scoring.record import SCORE_FILE, read_score
 from starter_kit.atomic import write_bytes
 
@@ -263,3 +264,17 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             for row in others.itertuples()
         )
     return text
+
+
+def write_leaderboard_pages(results: Path, csv: Path | None, phase: str) -> tuple[str, Path, Path]:
+    """Rank the scores under ``results`` for ``phase`` into CSV (default RESULTS/leaderboard.csv) and
+    HTML beside it, linked to each score's report: the organisers' view. Returns (the table as
+    text, the CSV's path, the page's path)."""
+    scores = collect_scores(results)
+    if scores.empty:
+        raise ValueError(f"no score.json under {results}: score a submission with 'python -m scoring score'")
+    table, others = leaderboard(scores, phase), not_ranked(scores, phase)
+    path = write_leaderboard(table, csv or results / LEADERBOARD_FILE)
+    page = path.with_suffix(".html")
+    write_bytes(page, render_leaderboard(table, others, report_links(scores, page.parent)).encode())
+    return format_leaderboard(table, others), path, page

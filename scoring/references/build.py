@@ -53,20 +53,17 @@ import os
 import socket
 import sys
 import time
-import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 import starter_kit
 from scoring.backends.interface import Backend, LocalBackend
+from scoring.checks import check_int
 from scoring.outputs import Evaluator
 from scoring.references.calibration import calibration_record
 from scoring.references.folder import (
@@ -81,9 +78,7 @@ from scoring.references.folder import (
     write_index,
     write_model,
 )
-from starter_kit.loaders import make_loader
-from starter_kit.models import build_model
-from starter_kit.recipe import Recipe
+from scoring.references.split_arrays import SplitArrays
 from starter_kit.training import train_models
 
 if TYPE_CHECKING:
@@ -115,51 +110,6 @@ class ReferenceSet:
     @property
     def n_models(self) -> int:
         return len(self.seeds)
-
-
-@dataclass(frozen=True)
-class SplitArrays:
-    """What a task needs of a split, wherever it runs: the recipe, the architecture, some parts as arrays.
-
-    Shared once per backend: Ray's object store maps numpy arrays into every worker of
-    a node without a copy each (a whole CIFAR-10 split is 0.7 GB). Stands in for the
-    split with ``Evaluator`` and ``train_model`` (``images``, ``labels``, ``loader``,
-    ``new_model``); the tensors it gives are read-only views.
-    """
-
-    recipe: Recipe
-    in_channels: int
-    num_classes: int
-    parts: dict[str, tuple[np.ndarray, np.ndarray]]  # part -> (images [n, C, H, W] float32, labels [n] int64)
-
-    @classmethod
-    def from_split(cls, split: Split, parts: Iterable[str] = ("retain", "forget", "test")) -> SplitArrays:
-        return cls(
-            recipe=split.recipe,
-            in_channels=int(split.dataset.image_shape[0]),
-            num_classes=int(split.dataset.num_classes),
-            parts={part: (split.images(part).numpy(), split.labels(part).numpy()) for part in parts},
-        )
-
-    def images(self, part: str) -> torch.Tensor:
-        return self._tensor(self.parts[part][0])
-
-    def labels(self, part: str) -> torch.Tensor:
-        return self._tensor(self.parts[part][1])
-
-    def loader(
-        self, part: str, batch_size: int = 64, shuffle: bool = False, seed: int | None = None
-    ) -> DataLoader[Any]:
-        return make_loader(self.images(part), self.labels(part), batch_size, shuffle=shuffle, seed=seed)
-
-    def new_model(self) -> nn.Module:
-        return build_model(self.recipe.model, self.in_channels, self.num_classes)
-
-    @staticmethod
-    def _tensor(array: np.ndarray) -> torch.Tensor:
-        with warnings.catch_warnings():  # a read-only array from Ray's object store: nothing here writes to it
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(array)
 
 
 def default_refs_dir(split: Split, root: Path = DEFAULT_ROOT) -> Path:
@@ -199,8 +149,7 @@ def build_references(
     ``backend`` with nothing else submitted, whose time index.json records (see above).
     """
     n_models = _check_n_models(n_models)
-    if isinstance(together, bool) or not isinstance(together, int) or together < 1:
-        raise ValueError(f"models together must be a whole number >= 1, got {together!r}")
+    together = check_int(together, "models together", 1)
     directory = Path(refs_dir) if refs_dir is not None else default_refs_dir(split)
     check_index(split, directory)
     recorded = recorded_files(directory)
@@ -412,11 +361,7 @@ def count_references(split: Split, refs_dir: str | os.PathLike[str] | None = Non
 
 
 def _check_n_models(n_models: object) -> int:
-    if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)) or n_models < 2:
-        raise ValueError(
-            f"--n-models must be an integer >= 2 (the metric compares N models per side), got {n_models!r}"
-        )
-    return int(n_models)
+    return check_int(n_models, "--n-models", 2, " (the metric compares N models per side)")
 
 
 def describe_references(refs: ReferenceSet) -> str:

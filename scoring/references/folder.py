@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from scoring.checks import is_number
 from scoring.outputs import SECRET_ENV, ModelOutputs, derive_seed
 from starter_kit.atomic import write_bytes, write_json
 
@@ -129,7 +130,7 @@ def read_calibration(directory: Path) -> dict[str, Any] | None:
     if calibration is None:
         return None
     seconds = calibration.get("seconds") if isinstance(calibration, dict) else None
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+    if not is_number(seconds) or not 0 < seconds < float("inf"):
         raise ValueError(
             f"{path} holds a damaged calibration (seconds {seconds!r}): measure it again with "
             "'python -m scoring references ... --calibrate'"
