@@ -24,7 +24,7 @@ TOO_LONG_FOR_NOW = {"starter_kit/fast_training.py": 600, "scoring/cli.py": 600}
 # (and from itself). Peers in one layer do not import each other. Data flows one way:
 # checks and the metric know nothing of files or models; the command line sits on top.
 LAYERS = (
-    ("scoring", "scoring.checks"),  # the package's root (its path) and the input checks
+    ("scoring", "scoring.checks", "scoring.record"),  # the package's root (its path), input checks, score.json's type
     ("scoring.metric",),  # the official metric: pure functions on arrays
     ("scoring.outputs", "scoring.backends"),  # what a model yields for the metric; where tasks run
     ("scoring.references",),  # reference models and their folder

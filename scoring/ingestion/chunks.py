@@ -201,7 +201,10 @@ def _run_chunk(
 
     thread = threading.Thread(target=ingest, name=f"runs {first}+", daemon=True)
     thread.start()
-    yield from iter(ready.get, None)
+    # A plain loop, not ``yield from``: Ray drives a streaming generator with ``send``, which
+    # ``yield from`` would pass on to this iterator, and a callable iterator has no ``send``.
+    for item in iter(ready.get, None):  # noqa: UP028
+        yield item
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
