@@ -15,7 +15,7 @@ MAX_LENGTH = 64
 _NAME = re.compile(r"[^\W_][\w .+@-]*", re.UNICODE)  # starts with a letter or digit
 
 
-def check_team(name) -> str:
+def check_team(name: object) -> str:
     """``name`` stripped, or ValueError saying what a team name may hold."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(
