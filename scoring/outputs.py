@@ -11,10 +11,13 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
+from torch.utils.data import DataLoader
 
 from scoring.metric import forgetting as metric
 from starter_kit.evaluation import predict
@@ -46,10 +49,22 @@ class ModelOutputs:
         }
 
 
+class EvaluatedSplit(Protocol):
+    """What ``Evaluator`` reads of a split: a ``starter_kit.splits.Split``, or the arrays a remote task gets."""
+
+    def loader(self, part: str, batch_size: int = ...) -> DataLoader[Any]: ...
+
+    def labels(self, part: str) -> torch.Tensor: ...
+
+    def new_model(self) -> nn.Module: ...
+
+
 class Evaluator:
     """Evaluates models on a split's retain, forget and test sets (loaders built once)."""
 
-    def __init__(self, split, device: str | torch.device = "cpu", batch_size: int = EVAL_BATCH_SIZE):
+    def __init__(
+        self, split: EvaluatedSplit, device: str | torch.device = "cpu", batch_size: int = EVAL_BATCH_SIZE
+    ) -> None:
         self.split = split
         self.device = torch.device(device)
         self.loaders = {part: split.loader(part, batch_size) for part in SCORED_PARTS}
@@ -68,13 +83,14 @@ class Evaluator:
     def __call__(self, model: nn.Module) -> ModelOutputs:
         started = time.perf_counter()
         model = model.to(self.device).eval()
-        accuracies = {}
-        forget_logits = None
+        accuracies: dict[str, float] = {}
+        forget_logits: NDArray[np.float32] | None = None
         for part, loader in self.loaders.items():
             logits, targets = predict(model, loader)
             accuracies[part] = float((logits.argmax(1) == targets).double().mean())
             if part == "forget":
                 forget_logits = logits.numpy().astype(np.float32)
+        assert forget_logits is not None  # SCORED_PARTS holds "forget"
         conf = metric.logit_scaled_confidence(forget_logits.astype(np.float64), self.forget_targets)
         return ModelOutputs(
             forget_logits=forget_logits,

@@ -45,13 +45,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import torch
+from numpy.typing import NDArray
 
 import starter_kit
 from scoring.assess import recompute as assessment
+from scoring.backends.interface import Backend
 from scoring.checks import check_team
 from scoring.html.pages import render_report
 from scoring.html.summary import score_figure
@@ -60,9 +63,10 @@ from scoring.ingestion.limits import Limits, default_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written
+from scoring.record.types import Ceiling
 from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
-from starter_kit.splits import load_split
+from starter_kit.splits import Split, load_split
 from starter_kit.submission import submission_source
 
 _OUTPUT_FILES = (
@@ -95,7 +99,7 @@ class ScoreOptions:
     progress: bool = True
     unsealed: bool = False
     limit_note: str | None = None  # says why --time-limit was set (e.g. lifted for a sanity row)
-    backend: object | None = None  # a scoring.backends.interface backend: runs in chunks there (None: one local worker)
+    backend: Backend | None = None  # runs in chunks there (None: one local worker)
     team: str | None = None  # who handed it in (scoring.checks.check_team); the command line requires it
     replace: bool = False  # True: an OUT that already holds a score is replaced
 
@@ -105,7 +109,17 @@ def run_seed(manifest_sha256: str, index: int) -> int:
     return derive_seed("run", manifest_sha256, index)
 
 
-def time_limit(options: ScoreOptions, refs: ReferenceSet) -> tuple[float, str]:
+class LimitChoice(Protocol):
+    """What ``time_limit`` reads of its options: ``ScoreOptions``, or a Codabench export's two settings."""
+
+    @property
+    def time_limit(self) -> float | None: ...
+
+    @property
+    def limit_note(self) -> str | None: ...
+
+
+def time_limit(options: LimitChoice, refs: ReferenceSet) -> tuple[float, str]:
     """(limit on the mean run time, how it was set): by default 20% of one model trained alone (``default_limit``)."""
     if options.time_limit is not None:
         return float(options.time_limit), options.limit_note or "--time-limit"
@@ -113,13 +127,13 @@ def time_limit(options: ScoreOptions, refs: ReferenceSet) -> tuple[float, str]:
     return limit, rule
 
 
-def limit_basis(options: ScoreOptions, refs: ReferenceSet) -> dict:
+def limit_basis(options: ScoreOptions, refs: ReferenceSet) -> dict[str, Any]:
     """score.json's ``time.limit_basis``: the alone and shared times, and which one the limit used."""
     _, _, basis = default_limit(refs.calibration, refs.training_seconds, int(refs.models_together.max()))
     return {**basis, "used": "--time-limit"} if options.time_limit is not None else basis
 
 
-def score_submission(options: ScoreOptions) -> dict:
+def score_submission(options: ScoreOptions) -> dict[str, Any]:
     """Score ``options.submission``; write ``options.out`` (layout above); return score.json's record.
 
     Raises ValueError or OSError for what the organiser must fix (no split, too few
@@ -207,7 +221,7 @@ def score_submission(options: ScoreOptions) -> dict:
         "ingestion_seconds": round(ingestion.wall_seconds - ingestion.callback_seconds, 3),
         "evaluation_seconds": round(ingestion.callback_seconds, 3),
     }
-    arrays = {}
+    arrays: dict[str, NDArray[np.float64]] = {}
     if ingestion.status == "completed":
         started = time.perf_counter()
         try:
@@ -224,7 +238,7 @@ def score_submission(options: ScoreOptions) -> dict:
         }
         for i, run in enumerate(ingestion.runs)
     ]
-    organisers = {"references": _reference_runs(refs)}
+    organisers: dict[str, Any] = {"references": _reference_runs(refs)}
     if os.environ.get(SECRET_ENV):  # seeds derived from the secret are the organisers' alone
         organisers["seeds"] = {"run_seeds": [int(s) for s in seeds], "submission": record["submission"]["name"]}
     else:
@@ -264,7 +278,15 @@ def _whose(path: Path) -> str:
         return ""
 
 
-def _base_record(options, submission: Path, split, refs: ReferenceSet, seeds, limits: Limits, rule: str) -> dict:
+def _base_record(
+    options: ScoreOptions,
+    submission: Path,
+    split: Split,
+    refs: ReferenceSet,
+    seeds: list[int],
+    limits: Limits,
+    rule: str,
+) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "status": None,
@@ -318,7 +340,9 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def _score(record: dict, outputs: list[ModelOutputs], refs: ReferenceSet, ceiling: dict | None) -> dict:
+def _score(
+    record: dict[str, Any], outputs: list[ModelOutputs], refs: ReferenceSet, ceiling: Ceiling | None
+) -> dict[str, NDArray[np.float64]]:
     """Fill the score fields of ``record`` and what is reported beside them; return the arrays to write."""
     unlearned = np.stack([o.forget_conf for o in outputs])
     unlearned_acc = {column: np.array([getattr(o, column) for o in outputs]) for column in assessment.ACCURACY_COLUMNS}
@@ -343,11 +367,11 @@ def _reference_runs(refs: ReferenceSet) -> pd.DataFrame:
 
 def _write_outputs(
     out: Path,
-    record: dict,
-    arrays: dict[str, np.ndarray],
+    record: dict[str, Any],
+    arrays: dict[str, NDArray[np.float64]],
     log: str,
-    organisers: dict,
-    retrained_conf: np.ndarray | None,
+    organisers: dict[str, Any],
+    retrained_conf: NDArray[np.float64] | None,
 ) -> None:
     """The folder: participant-facing files at the top, reference outputs and seeds under organisers/."""
     columns = ["index", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy"]

@@ -17,24 +17,33 @@ outputs, which participants never get).
 from __future__ import annotations
 
 import json
+import os
+import typing
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from scoring.assess import auxiliary, diagnostics, uncertainty
 from scoring.assess import ceiling as estimator_ceiling  # not "ceiling": assess() takes an argument of that name
 from scoring.metric import forgetting as metric
 from scoring.record import SCORE_FILE, read_score
+from scoring.record.types import Ceiling, Diagnostics, PerRun
+from starter_kit.splits import Split
 
 ASSESSMENT_SEED = 2023  # every resampling draws from this seed: same arrays, same intervals
 ACCURACY_RESAMPLES = 9999
 ORGANISERS_DIR = "organisers"
 ACCURACY_COLUMNS = ("retain_accuracy", "forget_accuracy", "test_accuracy")
 
+Accuracies = Mapping[str, NDArray[np.float64]]  # {retain_accuracy, forget_accuracy, test_accuracy: [N]}
+
 
 def mean_interval(
-    values, confidence_level: float = uncertainty.CONFIDENCE_LEVEL, seed: int = ASSESSMENT_SEED
+    values: ArrayLike, confidence_level: float = uncertainty.CONFIDENCE_LEVEL, seed: int = ASSESSMENT_SEED
 ) -> list[float]:
     """Percentile bootstrap interval of the mean of per-model values [N] (accuracies)."""
     values = np.asarray(values, dtype=np.float64)
@@ -44,14 +53,19 @@ def mean_interval(
     return [float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))]
 
 
-def official(unlearned_conf, retrained_conf, unlearned_acc: dict, retrained_acc: dict) -> tuple[dict, np.ndarray]:
+def official(
+    unlearned_conf: NDArray[np.float64],
+    retrained_conf: NDArray[np.float64],
+    unlearned_acc: Accuracies,
+    retrained_acc: Accuracies,
+) -> tuple[dict[str, Any], NDArray[np.float64]]:
     """The official score's fields (score, F, RA/TA/FA of both sides, ratios, epsilon summary) and the epsilons."""
     n_models = unlearned_conf.shape[0]
     epsilons, undefined = metric.per_example_epsilons(unlearned_conf, retrained_conf, return_undefined=True)
     quality = metric.forgetting_quality_from_epsilons(epsilons, n_models)
     ra_u, ta_u = unlearned_acc["retain_accuracy"], unlearned_acc["test_accuracy"]
     ra_r, ta_r = retrained_acc["retain_accuracy"], retrained_acc["test_accuracy"]
-    fields = {
+    fields: dict[str, Any] = {
         "score": metric.official_score(quality, ra_u, ta_u, ra_r, ta_r),
         "F": quality,
         "RA_U": float(np.mean(ra_u)),
@@ -76,14 +90,14 @@ def official(unlearned_conf, retrained_conf, unlearned_acc: dict, retrained_acc:
 
 
 def assess(
-    unlearned_conf: np.ndarray,
-    retrained_conf: np.ndarray,
-    unlearned_acc: dict,
-    retrained_acc: dict,
-    epsilons: np.ndarray,
-    ceiling: dict | None,
+    unlearned_conf: NDArray[np.float64],
+    retrained_conf: NDArray[np.float64],
+    unlearned_acc: Accuracies,
+    retrained_acc: Accuracies,
+    epsilons: NDArray[np.float64],
+    ceiling: Ceiling | None,
     seed: int = ASSESSMENT_SEED,
-) -> dict:
+) -> dict[str, Any]:
     """Intervals, normalised score, per-run diagnostics and auxiliary metrics of one scoring.
 
     ``unlearned_acc`` / ``retrained_acc``: {retain_accuracy, forget_accuracy,
@@ -93,7 +107,7 @@ def assess(
     (2N references); against a smaller one it is None and ``normalised_score_note`` says why.
     """
     n_models = unlearned_conf.shape[0]
-    record: dict = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}
+    record: dict[str, Any] = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}
     if n_models >= 3:  # the jackknife over model pairs needs three
         both = uncertainty.score_interval(
             unlearned_conf,
@@ -158,11 +172,14 @@ def omitted_normalised_score(ceiling_n: int, n_models: int) -> str:
     )
 
 
-def _diagnostics(unlearned_conf, retrained_conf) -> dict:
+def _diagnostics(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np.float64]) -> Diagnostics:
     found = diagnostics.run_diagnostics(unlearned_conf, retrained_conf)
-    per_run = {key: [float(v) for v in found[key]] for key in ("distance", "mean_z")}
-    per_run["retrained_like"] = [bool(v) for v in found["retrained_like"]]
-    per_run["group"] = [int(v) for v in found["groups"]]
+    per_run: PerRun = {
+        "distance": [float(v) for v in found["distance"]],
+        "mean_z": [float(v) for v in found["mean_z"]],
+        "retrained_like": [bool(v) for v in found["retrained_like"]],
+        "group": [int(v) for v in found["groups"]],
+    }
     flags = []
     if found["identical"]:
         flags.append("identical: every run returned the same outputs (a deterministic submission: F = 0)")
@@ -173,8 +190,8 @@ def _diagnostics(unlearned_conf, retrained_conf) -> dict:
             f"({sizes} runs; independent runs never coincide)"
         )
     if found["mixture"]:
-        sizes = [int(s) for s in found["group_sizes"]]
-        flags.append(f"mixture: the runs fall into two clearly different groups of {sizes[0]} and {sizes[1]}")
+        counts = [int(s) for s in found["group_sizes"]]
+        flags.append(f"mixture: the runs fall into two clearly different groups of {counts[0]} and {counts[1]}")
     return {
         "per_run": per_run,
         "flags": flags,
@@ -192,8 +209,8 @@ def _diagnostics(unlearned_conf, retrained_conf) -> dict:
     }
 
 
-def _auxiliary(unlearned_conf, retrained_conf) -> dict:
-    found = {
+def _auxiliary(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np.float64]) -> dict[str, Any]:
+    found: dict[str, Any] = {
         "klom": {
             **auxiliary.klom_summary(unlearned_conf, retrained_conf),
             "paper": "Georgiev et al. 2024, Attribute-to-Delete: Machine Unlearning via Datamodel Matching (KLoM)",
@@ -211,15 +228,15 @@ def _auxiliary(unlearned_conf, retrained_conf) -> dict:
     return found
 
 
-def _finite(value) -> float | None:
+def _finite(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def accuracies_from_frame(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def accuracies_from_frame(frame: pd.DataFrame) -> dict[str, NDArray[np.float64]]:
     return {column: frame[column].to_numpy(dtype=np.float64) for column in ACCURACY_COLUMNS}
 
 
-def recompute(folder: str | Path) -> dict:
+def recompute(folder: str | Path) -> dict[str, Any]:
     """Every number of a score folder's score.json, recomputed from its saved arrays alone.
 
     Returns {"official": ..., "assessment": ..., "matches": bool, "differences": [...]}:
@@ -269,12 +286,12 @@ def recompute(folder: str | Path) -> dict:
     return {"official": fields, "assessment": assessment, "matches": not differences, "differences": differences}
 
 
-def _same(a, b) -> bool:
+def _same(a: Any, b: Any) -> bool:
     """Equal as score.json stores them (JSON round trip; floats to 12 significant digits)."""
-    return _canonical(a) == _canonical(b)
+    return bool(_canonical(a) == _canonical(b))
 
 
-def _canonical(value):
+def _canonical(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -286,7 +303,7 @@ def _canonical(value):
     return value
 
 
-def reference_ceiling(split, n_models: int, refs_dir=None) -> dict | None:
+def reference_ceiling(split: Split, n_models: int, refs_dir: str | os.PathLike[str] | None = None) -> Ceiling | None:
     """The estimator's ceiling at N for a split's reference set, using every reference there.
 
     Computed once per (reference set, N) and kept as ``ceiling-N<N>.json`` in the
@@ -304,7 +321,7 @@ def reference_ceiling(split, n_models: int, refs_dir=None) -> dict | None:
         try:
             kept = json.loads(cache.read_text())
             if kept.get("reference_set_sha256") == refs.sha256:
-                return kept
+                return typing.cast(Ceiling, kept)
         except (json.JSONDecodeError, OSError):
             pass
     try:
@@ -312,12 +329,12 @@ def reference_ceiling(split, n_models: int, refs_dir=None) -> dict | None:
     except ValueError:  # too few references to split in two halves of three or more
         return None
     found.pop("interval", None)  # the first split's full interval record: bulky, not needed beside the value
-    result = {**json_safe(found), "reference_set_sha256": refs.sha256}
+    result = typing.cast(Ceiling, {**json_safe(found), "reference_set_sha256": refs.sha256})
     write_json(cache, result)
     return result
 
 
-def json_safe(value):
+def json_safe(value: Any) -> Any:
     """JSON-safe: numpy scalars and arrays to Python, NaN and infinity to None."""
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
+
+Number = int | float | np.integer[Any] | np.floating[Any]
 
 # The record's accuracies: (name, the unlearned models' key, the retrained models' key).
 ACCURACIES = (
@@ -36,15 +38,15 @@ ACCURACIES = (
 # Numbers.
 
 
-def is_number(value) -> bool:
+def is_number(value: object) -> TypeGuard[Number]:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def is_finite(value) -> bool:
+def is_finite(value: object) -> TypeGuard[Number]:
     return is_number(value) and math.isfinite(float(value))
 
 
-def fmt(value, digits: int = 4) -> str:
+def fmt(value: object, digits: int = 4) -> str:
     """A number as people read it: 4 decimals in [0.001, 10000), else 4 significant digits."""
     if value is None:
         return "–"
@@ -66,7 +68,7 @@ def fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
-def short(value, digits: int = 4) -> str:
+def short(value: object, digits: int = 4) -> str:
     """``fmt`` without trailing zeros (0.5, 50, 0.0752): for lists of facts rather than table columns."""
     text = fmt(value, digits)
     if is_number(value) and not isinstance(value, (int, np.integer)) and "." in text and "e" not in text:
@@ -114,11 +116,11 @@ def with_interval(value: object, interval: object, digits: int = 4) -> str:
     return fmt(value, digits) + (f" {interval_text(found, digits - 1)}" if found else "")
 
 
-def all_intervals(record: dict) -> list[dict]:
+def all_intervals(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Every interval recorded anywhere: a dict with low and high, or a *_interval pair."""
-    rows = []
+    rows: list[dict[str, Any]] = []
 
-    def walk(value, path):
+    def walk(value: object, path: list[str]) -> None:
         if isinstance(value, dict):
             interval = interval_of(value) if "low" in value else None
             if interval and path:

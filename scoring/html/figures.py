@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from scoring.html.fields import ACCURACIES, is_finite
 from scoring.metric import forgetting as metric
@@ -31,7 +33,7 @@ BLUE, GREEN, RED, AMBER = "#2f6fb3", "#1a7f37", "#c2362f", "#9a6700"
 # The figures.
 
 
-def epsilon_figure(record: dict, counts: np.ndarray) -> str:
+def epsilon_figure(record: dict[str, Any], counts: np.ndarray) -> str:
     """The report's histogram of per-example epsilons (``draw_epsilon_histogram``), as SVG."""
     figure = _figure(8.5, 2.8)
     axes = figure.subplots()
@@ -57,7 +59,7 @@ def draw_epsilon_histogram(axes: Axes, counts: np.ndarray) -> None:
     axes.margins(y=0.15)
 
 
-def time_figure(seconds: list[float], times: dict) -> str:
+def time_figure(seconds: ArrayLike, times: dict[str, Any]) -> str:
     """Each run's seconds [n_runs] against the mean, the 95th percentile and the limit (``record["time"]``)."""
     seconds = np.asarray(seconds, dtype=np.float64)
     limit = times.get("limit_seconds")
@@ -100,7 +102,7 @@ def time_figure(seconds: list[float], times: dict) -> str:
     return _svg(figure)
 
 
-def accuracy_figure(record: dict, runs: list[dict]) -> str | None:
+def accuracy_figure(record: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
     """Each run's retain / test / forget accuracy beside the retrained models' mean; None without any."""
     columns = [(name, f"{name}_accuracy", retrained) for name, _, retrained in ACCURACIES]
     columns = [c for c in columns if any(is_finite(r.get(c[1])) for r in runs)]
@@ -130,7 +132,8 @@ def accuracy_figure(record: dict, runs: list[dict]) -> str | None:
                 color=GREEN,
                 lw=2.2,
                 zorder=2,
-                label="retrained models' mean" if i == 0 else None,
+                # matplotlib's stubs say str; hlines takes None (no legend entry) as every artist does
+                label="retrained models' mean" if i == 0 else None,  # type: ignore[arg-type]
             )
     axes.set_xticks(range(len(columns)), [f"{name} accuracy" for name, _, _ in columns], fontsize=9)
     axes.set_xlim(-0.6, len(columns) - 0.4)
@@ -149,7 +152,7 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _style(axes) -> None:
+def _style(axes: Axes) -> None:
     axes.spines[["top", "right"]].set_visible(False)
     axes.spines[["left", "bottom"]].set_color("#8c959f")
     axes.tick_params(colors="#57606a", labelsize=9)

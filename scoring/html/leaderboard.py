@@ -14,6 +14,8 @@ missing), and a score's cell its link to that entry's report.html.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,15 +41,15 @@ def _splits_of(columns: list[str]) -> list[str]:
     return sorted(splits, key=lambda s: (_SPLIT_ORDER.get(s, 2), s))
 
 
-def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
+def leaderboard_groups(table: pd.DataFrame, links: dict[str, Any]) -> list[dict[str, Any]]:
     """One ranking per (dataset, N, reference set): heading, two-row header, column specs and rows of cells."""
     table = table.copy()
     table.columns = [str(c) for c in table.columns]
     table = table[[c for c in table.columns if c.split(" ", 1)[-1] not in _NOT_SHOWN]]  # "path", "public path"
     columns = list(table.columns)
     splits = _splits_of(columns)
-    consumed = set()
-    specs = []  # one per shown column: key, label, split, source columns
+    consumed: set[str] = set()
+    specs: list[dict[str, Any]] = []  # one per shown column: key, label, split, source columns
     for column in columns:
         if column in consumed or column in {"dataset", "N", "group"}:
             continue
@@ -121,9 +123,9 @@ def leaderboard_groups(table: pd.DataFrame, links: dict) -> list[dict]:
     return groups
 
 
-def _header(specs: list[dict], splits: list[str]) -> dict:
+def _header(specs: list[dict[str, Any]], splits: list[str]) -> dict[str, Any]:
     """Two header rows: split groups (colspan) over the value names."""
-    top = []
+    top: list[dict[str, Any]] = []
     for spec in specs:
         if top and top[-1]["split"] == spec["split"]:
             top[-1]["span"] += 1
@@ -132,15 +134,17 @@ def _header(specs: list[dict], splits: list[str]) -> dict:
     return {"top": top, "bottom": specs, "two_rows": bool(splits)}
 
 
-def _leaderboard_row(row: dict, specs: list[dict], splits: list[str], links: dict) -> dict:
+def _leaderboard_row(
+    row: Mapping[Hashable, Any], specs: list[dict[str, Any]], splits: list[str], links: dict[str, Any]
+) -> dict[str, Any]:
     prefix = f"{row.get('dataset')}/{_int_text(row.get('N'))}"
     if _present(row.get("team")):  # a team's entry links to its own reports only, never to another team's
         who = [f"{row['team']}/{row['sha256']}"] if _present(row.get("sha256")) else []
     else:
         who = [str(row[k]) for k in ("sha256", "submission") if row.get(k) is not None]
 
-    def link_for(split):
-        candidates = []
+    def link_for(split: str | None) -> str | None:
+        candidates: list[str] = []
         for w in who:
             if split:
                 candidates += [f"{prefix}/{w}/{split}", f"{w}/{split}"]
@@ -160,15 +164,15 @@ def _leaderboard_row(row: dict, specs: list[dict], splits: list[str], links: dic
     return {"cells": cells, "sha256": str(sha) if _present(sha) else None}
 
 
-def _present(value) -> bool:
+def _present(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value)) and value is not pd.NA
 
 
-def _int_text(value) -> str:
+def _int_text(value: object) -> str:
     return str(int(value)) if is_number(value) and float(value).is_integer() else str(value)
 
 
-def _cell(spec: dict, value, row: dict) -> dict:
+def _cell(spec: dict[str, Any], value: object, row: Mapping[Hashable, Any]) -> dict[str, Any]:
     if not _present(value):
         return {"text": "–", "sort": "", "kind": "missing"}
     if spec["value"] == "sealed" or isinstance(value, (bool, np.bool_)):
@@ -197,9 +201,9 @@ def _cell(spec: dict, value, row: dict) -> dict:
     return {"text": text, "sort": text.lower(), "kind": "mono" if mono else "text"}
 
 
-def not_ranked_rows(frame: pd.DataFrame, links: dict) -> list[dict]:
+def not_ranked_rows(frame: pd.DataFrame, links: dict[str, Any]) -> list[dict[str, Any]]:
     """The entries that are not ranked (rejected, failed), with their reason and report link."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row in frame.to_dict("records"):
         split, who = row.get("split"), str(row.get("submission"))
         candidates = [f"{row.get('dataset')}/{_int_text(row.get('N'))}/{who}/{split}", f"{who}/{split}", who]

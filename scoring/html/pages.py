@@ -35,6 +35,7 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import numpy as np
@@ -79,15 +80,15 @@ _STATUS_TEXT = {
 # Public API.
 
 
-def render_report(record: dict, arrays: dict[str, np.ndarray] | None = None) -> str:
+def render_report(record: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> str:
     """One self-contained HTML page for one scoring.
 
     Parameters
     ----------
-    record : dict
+    record : dict[str, Any]
         score.json's record (``scoring.score.score_submission``'s return value), of any
         status: scored, rejected or failed (with no run or a few).
-    arrays : dict of name -> np.ndarray, optional
+    arrays : dict[str, Any] of name -> np.ndarray, optional
         The arrays written beside it; only ``epsilons`` [|S|] is read (the histogram
         falls back to ``record["epsilons"]["bin_counts"]``). Confidence arrays are never
         shown.
@@ -146,7 +147,7 @@ def render_leaderboard(table: pd.DataFrame, not_ranked: pd.DataFrame, links: dic
         its own ranking.
     not_ranked : pandas.DataFrame
         ``scoring.ranking.leaderboard.not_ranked``: submission, dataset, split, N, status, reason.
-    links : dict of key -> href, optional
+    links : dict[str, Any] of key -> href, optional
         Links to each entry's report.html (relative to the page), looked up per split as
         ``"<dataset>/<N>/<team>/<sha256>/<split>"`` for a row with a team (nothing else),
         else ``"<dataset>/<N>/<sha256 or submission>/<split>"``, then
@@ -177,7 +178,9 @@ def render_leaderboard(table: pd.DataFrame, not_ranked: pd.DataFrame, links: dic
     )
 
 
-def report_links(scores: pd.DataFrame, relative_to: str | os.PathLike, *, only_existing: bool = True) -> dict[str, str]:
+def report_links(
+    scores: pd.DataFrame, relative_to: str | os.PathLike[str], *, only_existing: bool = True
+) -> dict[str, str]:
     """Links for ``render_leaderboard`` from ``scoring.ranking.leaderboard.collect_scores``'s table.
 
     Parameters
@@ -199,6 +202,7 @@ def report_links(scores: pd.DataFrame, relative_to: str | os.PathLike, *, only_e
     links: dict[str, str] = {}
     if scores is None or not len(scores):
         return links
+    row: Any  # a named tuple of the table's columns: pandas types each field as any scalar
     for row in scores.sort_values("scored_at").itertuples(index=False):
         report = Path(row.path) / REPORT_FILE
         if only_existing and not report.is_file():

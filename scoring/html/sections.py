@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from scoring.html.fields import (
     ACCURACIES,
@@ -74,20 +75,20 @@ _FLAG_TEXT = {  # (what, why it matters) for the diagnostics' flags the kit know
 }
 
 
-def title(record: dict) -> str:
+def title(record: dict[str, Any]) -> str:
     """The page's title: submission, dataset/split and N."""
     split = record.get("split") or {}
     name = (record.get("submission") or {}).get("name", "submission")
     return f"{name} on {split.get('dataset', '?')}/{split.get('name', '?')}, N = {record.get('N', '?')}"
 
 
-def headline(record: dict) -> dict:
+def headline(record: dict[str, Any]) -> dict[str, Any]:
     """The official score and its interval, where recorded."""
     interval = find_interval(record, "score")
     return {"score": fmt(record.get("score")), "interval": interval, "has_score": is_finite(record.get("score"))}
 
 
-def term_rows(record: dict) -> list[dict]:
+def term_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The score's terms (F and the accuracy ratios), each with its interval where recorded."""
     terms = []
     for key, label, what in _TERMS:
@@ -102,7 +103,7 @@ def term_rows(record: dict) -> list[dict]:
     return terms
 
 
-def accuracy_rows(record: dict) -> list[dict]:
+def accuracy_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Retain, test and forget accuracy: unlearned against retrained, and their ratio."""
     rows = []
     for name, unlearned, retrained in ACCURACIES:
@@ -157,11 +158,12 @@ def ceiling_section(record: dict[str, Any]) -> dict[str, Any] | None:
     return section
 
 
-def epsilon_section(record: dict, epsilons) -> dict | None:
+def epsilon_section(record: dict[str, Any], epsilons: ArrayLike | None) -> dict[str, Any] | None:
     """The epsilon histogram (from ``epsilons`` [|S|], else the recorded bin counts) and its summary."""
-    summary = record.get("epsilons") if isinstance(record.get("epsilons"), dict) else {}
+    recorded = record.get("epsilons")
+    summary: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     n_models = record.get("N")
-    counts = None
+    counts: NDArray[np.int64] | None = None
     if epsilons is not None and is_number(n_models) and int(n_models) >= 2:
         counts = metric.epsilon_bin_counts(np.asarray(epsilons, dtype=np.float64), int(n_models))
     elif isinstance(summary.get("bin_counts"), list) and summary["bin_counts"]:
@@ -172,15 +174,16 @@ def epsilon_section(record: dict, epsilons) -> dict | None:
     return {"figure": epsilon_figure(record, counts) if counts is not None else None, "facts": facts}
 
 
-def _fact(key: str, value) -> str:
+def _fact(key: str, value: object) -> str:
     if key.startswith("share") and is_finite(value):
         return f"{float(value):.1%}"
     return short(value)
 
 
-def time_section(record: dict, runs: list[dict]) -> dict:
+def time_section(record: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run times against the limit: the verdict, the recorded statistics and the figure."""
-    times = record.get("time") if isinstance(record.get("time"), dict) else {}
+    recorded = record.get("time")
+    times: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     limit = times.get("limit_seconds")
     mean = times.get("charged_mean_seconds", times.get("mean_seconds"))
     within = None
@@ -217,17 +220,18 @@ def time_section(record: dict, runs: list[dict]) -> dict:
     }
 
 
-def _per_run_lists(diagnostics: dict, n_runs: int) -> dict[str, list]:
+def _per_run_lists(diagnostics: dict[str, Any], n_runs: int) -> dict[str, list[Any]]:
     """Diagnostics with one value per run: lists as long as the runs, at the top or under ``per_run``."""
-    found = {}
-    for container in (diagnostics, diagnostics.get("per_run") if isinstance(diagnostics.get("per_run"), dict) else {}):
+    found: dict[str, list[Any]] = {}
+    per_run = diagnostics.get("per_run")
+    for container in (diagnostics, per_run if isinstance(per_run, dict) else {}):
         for key, value in container.items():
             if isinstance(value, list) and len(value) == n_runs and n_runs > 0 and key not in {"flags", "warnings"}:
                 found[key] = value
     return found
 
 
-def run_table(runs: list[dict], diagnostics: dict) -> dict | None:
+def run_table(runs: list[dict[str, Any]], diagnostics: dict[str, Any]) -> dict[str, Any] | None:
     """One row per run: the runs' own keys, then the diagnostics' per-run lists."""
     if not runs:
         return None
@@ -242,7 +246,7 @@ def run_table(runs: list[dict], diagnostics: dict) -> dict | None:
     return {"header": header, "rows": rows, "folded": len(rows) > 32}
 
 
-def diagnostics_section(diagnostics: dict, n_runs: int) -> dict | None:
+def diagnostics_section(diagnostics: dict[str, Any], n_runs: int) -> dict[str, Any] | None:
     """Warnings (``flags``: strings "name: text", and true booleans) and the other diagnostics as facts."""
     if not diagnostics:
         return None
@@ -270,7 +274,7 @@ _HEADLINE_KEYS = ("value", "mean", "estimate", "balanced_accuracy", "accuracy")
 _NOTE_KEYS = ("reference", "paper", "citation", "note", "description")
 
 
-def auxiliary_cards(auxiliary) -> list[dict]:
+def auxiliary_cards(auxiliary: object) -> list[dict[str, Any]]:
     """One card per auxiliary metric: its headline value, interval, facts and note."""
     if not isinstance(auxiliary, dict):
         return []
@@ -293,12 +297,13 @@ def auxiliary_cards(auxiliary) -> list[dict]:
                 facts += [(f"{key} {k}".replace("_", " "), short(v)) for k, v in sorted(item.items(), key=_numeric_key)]
             else:
                 facts.append((key.replace("_", " "), short(item)))
+        interval = interval_of(value)
         cards.append(
             {
                 "name": name,
                 "value": fmt(value.get(headline_key)) if headline_key else None,
                 "value_label": " · ".join(x for x in (headline_key, f"{better} is better" if better else None) if x),
-                "interval": (interval_text(interval_of(value)) if interval_of(value) else None),
+                "interval": interval_text(interval) if interval else None,
                 "facts": facts,
                 "note": note,
             }
@@ -306,7 +311,7 @@ def auxiliary_cards(auxiliary) -> list[dict]:
     return cards
 
 
-def _numeric_key(item) -> tuple:
+def _numeric_key(item: tuple[Any, Any]) -> tuple[int, float]:
     """Sort percentiles {"5", "25", "95"} as numbers, other keys as they come."""
     try:
         return (0, float(item[0]))
@@ -314,7 +319,7 @@ def _numeric_key(item) -> tuple:
         return (1, 0.0)
 
 
-def identity_rows(record: dict) -> list[tuple[str, str]]:
+def identity_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
     """What was scored and how: hashes, reference models, versions, device, time."""
     rows = []
     for key, value in (record.get("sha256") or {}).items():
@@ -335,7 +340,7 @@ def identity_rows(record: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def flatten(value, prefix: str = "") -> list[tuple[str, str]]:
+def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
     """(dotted key, text) for every leaf: the collapsible "everything in score.json" table."""
     rows = []
     if isinstance(value, dict):

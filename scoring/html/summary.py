@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -14,7 +15,7 @@ from scoring.html.figures import draw_epsilon_histogram
 from scoring.metric import forgetting as metric
 
 
-def score_figure(record: dict, epsilons: np.ndarray) -> bytes:
+def score_figure(record: dict[str, Any], epsilons: np.ndarray) -> bytes:
     """PNG bytes: per-example epsilons in the official 0.5-wide bins, and F x RA ratio x TA ratio.
 
     Drawn on a bare Agg canvas (no pyplot), so it never touches a global backend.
@@ -47,7 +48,7 @@ def score_figure(record: dict, epsilons: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def summary_text(record: dict, out: Path | None = None) -> str:
+def summary_text(record: dict[str, Any], out: Path | None = None) -> str:
     """One screen: status, score and its factors, run times against the limits, where the files are."""
     split = record["split"]
     times = record["time"]

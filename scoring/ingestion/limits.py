@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import numpy as np
+from numpy.typing import NDArray
 
 from scoring.checks import check_seconds
 
@@ -94,7 +95,7 @@ TIME_LIMIT_FRACTION = 0.2  # of retraining, as in the competition
 
 
 def default_limit(
-    calibration: dict[str, Any] | None, shared_seconds: Sequence[float], together: int = 1
+    calibration: dict[str, Any] | None, shared_seconds: Sequence[float] | NDArray[np.float64], together: int = 1
 ) -> tuple[float, str, dict[str, Any]]:
     """(limit on the mean run time, its rule in words, its basis for score.json) by default.
 

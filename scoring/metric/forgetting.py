@@ -363,10 +363,10 @@ def forgetting_quality(unlearned_conf: ArrayLike, retrained_conf: ArrayLike, *, 
 
 def official_score(
     forgetting_quality: float,
-    retain_acc_unlearned: float,
-    test_acc_unlearned: float,
-    retain_acc_retrained: float,
-    test_acc_retrained: float,
+    retain_acc_unlearned: ArrayLike,
+    test_acc_unlearned: ArrayLike,
+    retain_acc_retrained: ArrayLike,
+    test_acc_retrained: ArrayLike,
 ) -> float:
     """score = F * (RA_U / RA_R) * (TA_U / TA_R), the ratios not capped at 1 (step 4).
 

@@ -13,7 +13,9 @@ of a team was scored more than once on a split at the same N, the latest scoring
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -27,7 +29,7 @@ PHASES = ("public", "final")
 _VALUES = ("score", "score_low", "score_high", "F", "RA_U", "TA_U", "mean_run_seconds", "sealed", "references")
 
 
-def collect_scores(results_dir: str | os.PathLike) -> pd.DataFrame:
+def collect_scores(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per score.json under ``results_dir`` (hidden staging folders skipped).
 
     Raises ValueError naming the file and the field for a score.json this kit cannot read.
@@ -142,11 +144,11 @@ def leaderboard(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
     return table.sort_values(["dataset", "N", "group", "rank"], na_position="last").reset_index(drop=True)
 
 
-def _split_order(split: str) -> tuple:
+def _split_order(split: str) -> tuple[int, str]:
     return {"public": 0, "private": 1}.get(split, 2), split
 
 
-def _entry(mine: pd.DataFrame, splits: list[str], ranking: str) -> dict:
+def _entry(mine: pd.DataFrame, splits: list[str], ranking: str) -> dict[str, Any]:
     """One entrant's row at one (dataset, N): its counted submission, and that submission's other scores."""
     on_ranking = mine[mine["split"] == ranking]
     pool = on_ranking if len(on_ranking) else mine  # no score on the ranking split: shown, not ranked
@@ -197,12 +199,12 @@ def _latest(scores: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _team(record: dict) -> str | None:
+def _team(record: Mapping[str, Any]) -> str | None:
     team = record.get("team")
     return team if isinstance(team, str) and team else None
 
 
-def _interval(record: dict, name: str, end: int) -> float | None:
+def _interval(record: Mapping[str, Any], name: str, end: int) -> float | None:
     interval = record.get("intervals", {}).get(name)
     return None if not interval or interval[end] is None else float(interval[end])
 
@@ -214,7 +216,7 @@ def not_ranked(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
     return others[["team", "submission", "sha256", "dataset", "split", "N", "status", "reason"]].reset_index(drop=True)
 
 
-def write_leaderboard(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+def write_leaderboard(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """The table as CSV, written atomically."""
     path = Path(path)
     write_bytes(path, table.to_csv(index=False).encode())
@@ -258,12 +260,16 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
         if table["overlaps_above"].eq(True).any():
             text += "\n\n~ : its 95% interval overlaps the one ranked above: the order of the two is within noise"
     if len(others):
-        text += "\n\nnot ranked:\n" + "\n".join(
-            f"  {'(no team)' if pd.isna(row.team) else row.team}: {row.submission} ({row.dataset}/{row.split}, "
-            f"N = {row.N}): {row.status}: {row.reason}"
-            for row in others.itertuples()
-        )
+        text += "\n\nnot ranked:\n" + "\n".join(_not_ranked_line(row) for row in others.itertuples())
     return text
+
+
+def _not_ranked_line(row: Any) -> str:
+    """One entry of the not-ranked list; ``row``: a named tuple of ``not_ranked``'s columns (any scalar each)."""
+    return (
+        f"  {'(no team)' if pd.isna(row.team) else row.team}: {row.submission} ({row.dataset}/{row.split}, "
+        f"N = {row.N}): {row.status}: {row.reason}"
+    )
 
 
 def write_leaderboard_pages(results: Path, csv: Path | None, phase: str) -> tuple[str, Path, Path]:

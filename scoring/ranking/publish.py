@@ -18,7 +18,9 @@ the submission's own output: it is the team's, in its report).
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from scoring.html.pages import render_leaderboard, report_links
 from scoring.ranking.leaderboard import LEADERBOARD_FILE, collect_scores, leaderboard, not_ranked
@@ -31,12 +33,12 @@ PUBLISHED = (LEADERBOARD_FILE, "leaderboard.html", "reports")  # all that OUT ev
 REPORTS = "reports"
 
 
-def public_columns(columns) -> list[str]:
+def public_columns(columns: Iterable[str]) -> list[str]:
     """The columns of a leaderboard table that may be published, in their order."""
     return [c for c in columns if c in PUBLIC_KEYS or (" " in c and c.split(" ", 1)[1] in PUBLIC_VALUES)]
 
 
-def publish(results: str | os.PathLike, out: str | os.PathLike, phase: str) -> dict:
+def publish(results: str | os.PathLike[str], out: str | os.PathLike[str], phase: str) -> dict[str, Any]:
     """Write ``out`` (layout above) from the scores under ``results`` for ``phase``; say what was written.
 
     Returns {"entries": ranked rows, "reports": reports copied, "files": OUT's top-level
@@ -52,7 +54,7 @@ def publish(results: str | os.PathLike, out: str | os.PathLike, phase: str) -> d
     sources = {key: results / href for key, href in report_links(scores, results).items()}
     splits = [c[: -len(" score")] for c in table.columns if c.endswith(" score")]
     with staged_directory(out, replace=True) as staging:
-        links = {}
+        links: dict[str, str] = {}
         for k, row in enumerate(table.to_dict("records")):
             for split in splits:
                 key = _link_key(row, split)
@@ -71,7 +73,7 @@ def publish(results: str | os.PathLike, out: str | os.PathLike, phase: str) -> d
     }
 
 
-def _link_key(row: dict, split: str) -> str:
+def _link_key(row: Mapping[Hashable, Any], split: str) -> str:
     """The key ``report_links`` gives the score a row counts on ``split`` (``scoring.html.pages``)."""
     who = f"{row['team']}/{row['sha256']}" if isinstance(row.get("team"), str) else row["sha256"]
     return f"{row['dataset']}/{int(row['N'])}/{who}/{split}"
