@@ -12,14 +12,14 @@ import json
 import os
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 if TYPE_CHECKING:
-    from starter_kit.splits import Split
+    from starter_kit.recipe import Recipe
 
 SUBMISSION_TAG = "submission"
 ENTRY_POINT = "unlearning"
@@ -58,8 +58,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class LoaderSource(Protocol):
+    """What ``submission_loaders`` needs of a split: its recipe and its parts' loaders (a ``Split``, or the
+    scorer's worker-side parts)."""
+
+    recipe: Recipe
+
+    def loader(
+        self, part: str, batch_size: int = ..., shuffle: bool = ..., seed: int | None = ...
+    ) -> DataLoader[Any]: ...
+
+
 def submission_loaders(
-    split: Split, seed: int, batch_size: int | None = None
+    split: LoaderSource, seed: int, batch_size: int | None = None
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """(retain, forget, validation) loaders as a run receives them; never the test set.
 

@@ -43,10 +43,10 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from submissions import _fixtures as kit  # noqa: E402
 
 from scoring import score
-from scoring.__main__ import main  # noqa: E402
 from scoring.backends import make_backend  # noqa: E402
 from scoring.backends.interface import LocalBackend  # noqa: E402
 from scoring.backends.ray_cluster import LOOPBACK_HEX, RayBackend, listening_addresses  # noqa: E402
+from scoring.cli import main  # noqa: E402
 from scoring.ingestion.chunks import run_in_chunks  # noqa: E402
 from scoring.ingestion.limits import Limits  # noqa: E402
 from scoring.ingestion.run_seeds import derived_seed  # noqa: E402

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 from submissions import _fixtures as kit
 
-from scoring.__main__ import main
+from scoring.cli import main
 
 
 def test_benchmark_scores_the_chosen_rows_into_one_leaderboard(split, refs, tmp_path, capsys):

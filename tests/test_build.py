@@ -222,7 +222,7 @@ def test_groups_file_of_the_wrong_length_is_rejected(capsys, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def fake_cifar_split(tmp_path_factory) -> tuple[Path, Path, str, str]:
+def fake_cifar_split(tmp_path_factory) -> tuple[Path, Path, dict[str, str], str]:
     """A CIFAR-10 split built by the command from a fake local archive (1 epoch of resnet18_cifar), once per module:
     (archive folder, split folder, the archive's md5, what the command printed)."""
     root = tmp_path_factory.mktemp("fake-cifar")
@@ -266,7 +266,7 @@ def test_show_on_a_non_split_directory_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("device", ["tpu", "gpu", "cuda:x"])
 def test_a_device_that_is_not_one_is_a_usage_error_before_anything_runs(device, capsys, tmp_path):
-    from scoring.__main__ import main as scoring_main
+    from scoring.cli import main as scoring_main
 
     for command, run in (
         (["build", "--dataset", "digits", "--out", str(tmp_path / "s"), "--device", device], main),
@@ -285,7 +285,7 @@ def test_a_device_that_is_not_one_is_a_usage_error_before_anything_runs(device, 
 def test_cuda_without_a_gpu_is_one_line_in_both_commands(capsys, tmp_path, monkeypatch, digits_split_dir):
     import torch
 
-    from scoring.__main__ import main as scoring_main
+    from scoring.cli import main as scoring_main
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["build", "--dataset", "digits", "--out", str(tmp_path / "s"), "--device", "cuda", "--quiet"]) == 2

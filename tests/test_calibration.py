@@ -6,8 +6,8 @@ import shutil
 import pytest
 from submissions import _fixtures as kit
 
-from scoring.__main__ import main
 from scoring.backends.interface import LocalBackend
+from scoring.cli import main
 from scoring.references.build import build_references, load_references
 from scoring.references.folder import calibration_seed, reference_seed
 from starter_kit.splits import Split, load_split

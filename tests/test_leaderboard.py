@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from score_records import a_record, unscored
 
-from scoring.__main__ import main
+from scoring.cli import main
 from scoring.ranking.leaderboard import collect_scores, format_leaderboard, leaderboard, not_ranked
 from starter_kit.atomic import write_json
 

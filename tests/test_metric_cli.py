@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoring.__main__ import main
+from scoring.cli import main
 from scoring.metric import forgetting as metric
 from scoring.metric.files import format_report, load_confidences, run_metric
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from score_records import a_record, unscored
 
-from scoring.__main__ import main
+from scoring.cli import main
 from scoring.ranking.publish import PUBLIC_KEYS, PUBLIC_VALUES, publish
 from starter_kit.atomic import write_json
 

@@ -139,7 +139,7 @@ def test_an_organisers_only_or_undeclared_field_never_reaches_a_report():
 
 
 def test_recompute_refuses_an_old_score_json_in_one_line(tmp_path, capsys):
-    from scoring.__main__ import main
+    from scoring.cli import main
 
     old = a_record()
     del old["schema_version"]

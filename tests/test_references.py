@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from submissions import _fixtures as kit
 
-from scoring.__main__ import main
+from scoring.cli import main
 from scoring.outputs import Evaluator, derive_seed
 from scoring.references import build as references
 from scoring.references.build import build_references, default_refs_dir, load_references

@@ -4,7 +4,7 @@ import json
 
 from submissions import _fixtures as kit
 
-from scoring.__main__ import main
+from scoring.cli import main
 
 TINY = "synthetic-cifar10-100-40"  # 100 training and 40 test images: what the stages do, not how well
 

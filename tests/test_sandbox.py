@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from submissions import _fixtures as kit
 
-from scoring.__main__ import main as scoring_main
+from scoring.cli import main as scoring_main
 from scoring.ingestion import sandbox
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.runner import job_from_split, run_submission

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from submissions import _fixtures as kit
 
-from scoring.__main__ import main
+from scoring.cli import main
 from scoring.metric import forgetting as metric
 from scoring.references.build import load_references
 from starter_kit.splits import load_split

@@ -26,9 +26,11 @@ the cost (n_splits official F's plus one interval's model part) is in the table 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scoring.assess.resampling import student_quantile
 from scoring.assess.uncertainty import (
@@ -45,7 +47,7 @@ N_SPLITS = 5  # random splits of the references for the ceiling
 
 
 def ceiling(
-    reference_conf,
+    reference_conf: ArrayLike,
     n_models: int,
     *,
     n_splits: int = N_SPLITS,
@@ -55,7 +57,7 @@ def ceiling(
     n_model_examples: int = N_MODEL_EXAMPLES,
     random_state: int = 0,
     n_jobs: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The F a perfect unlearning reaches at this N and |S|: references scored against references.
 
     Identical distributions do not reach F = 1 (the max over ~160,000 attacks finds chance
@@ -99,7 +101,9 @@ def ceiling(
     if half < 3:
         raise ValueError(f"the ceiling needs at least 6 references (two halves of 3), got {n_refs}")
     rng = np.random.default_rng(random_state)
-    values, used, first = [], np.zeros(n_refs, dtype=bool), None
+    values: list[float] = []
+    used = np.zeros(n_refs, dtype=bool)
+    first: dict[str, Any] | None = None
     for split in range(n_splits):
         order = rng.permutation(n_refs)
         a, b = order[:half], order[half : 2 * half]
@@ -119,6 +123,7 @@ def ceiling(
                 epsilons=epsilons,
             )
     value = float(np.mean(values))
+    assert first is not None  # n_splits >= 1: split 0 always runs
     se = first["models_only"]["standard_error"]
     z_level = student_quantile(first["confidence_level"], first["models_only"]["degrees_of_freedom"])
     reduced = half < requested
@@ -146,7 +151,7 @@ def ceiling(
     }
 
 
-def normalised_score(forgetting_quality, ceiling_value):
+def normalised_score(forgetting_quality: ArrayLike, ceiling_value: float) -> float | np.ndarray:
     """F / ceiling: 1 means "as good as retraining at this N and |S|" (can exceed 1 by chance).
 
     Meaningful only where the ceiling was measured at the N of ``forgetting_quality``.
@@ -172,7 +177,7 @@ def normalised_score(forgetting_quality, ceiling_value):
     return float(ratio) if ratio.ndim == 0 else ratio
 
 
-def describe_ceiling(ceiling: dict[str, Any] | None, n_models: int) -> str:
+def describe_ceiling(ceiling: Mapping[str, Any] | None, n_models: int) -> str:
     """The estimator's ceiling in two lines: what a perfect unlearning scores at this N."""
     if ceiling is None:
         return f"  ceiling: needs N >= 3 and at least 6 references (N = {n_models})"

@@ -157,7 +157,9 @@ def assess(
         if record["normalised_score"] is not None and "F" in record["intervals"]:
             record["intervals"]["normalised_score"] = [
                 float(v)
-                for v in estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
+                for v in np.atleast_1d(
+                    estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
+                )
             ]
     record["diagnostics"] = _diagnostics(unlearned_conf, retrained_conf)
     record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)

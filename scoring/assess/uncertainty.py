@@ -102,8 +102,10 @@ are what could be afforded here: read the interval as approximate, not exact.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scoring.assess.resampling import (
     correlation,
@@ -135,8 +137,8 @@ N_MODEL_EXAMPLES = 500  # examples on which the model part recomputes epsilons
 
 
 def forgetting_quality_interval(
-    unlearned_conf,
-    retrained_conf,
+    unlearned_conf: ArrayLike,
+    retrained_conf: ArrayLike,
     *,
     confidence_level: float = CONFIDENCE_LEVEL,
     n_resamples: int = N_RESAMPLES,
@@ -144,8 +146,8 @@ def forgetting_quality_interval(
     n_model_examples: int = N_MODEL_EXAMPLES,
     random_state: int = 0,
     n_jobs: int | None = None,
-    epsilons=None,
-) -> dict:
+    epsilons: ArrayLike | None = None,
+) -> dict[str, Any]:
     """Interval for F over new forget examples and new runs and references (see module doc).
 
     Parameters
@@ -189,16 +191,17 @@ def forgetting_quality_interval(
         n_jobs,
         epsilons,
     )
-    return parts["result"]
+    result: dict[str, Any] = parts["result"]
+    return result
 
 
 def score_interval(
-    unlearned_conf,
-    retrained_conf,
-    retain_acc_unlearned,
-    test_acc_unlearned,
-    retain_acc_retrained,
-    test_acc_retrained,
+    unlearned_conf: ArrayLike,
+    retrained_conf: ArrayLike,
+    retain_acc_unlearned: ArrayLike,
+    test_acc_unlearned: ArrayLike,
+    retain_acc_retrained: ArrayLike,
+    test_acc_retrained: ArrayLike,
     *,
     confidence_level: float = CONFIDENCE_LEVEL,
     n_resamples: int = N_RESAMPLES,
@@ -206,8 +209,8 @@ def score_interval(
     n_model_examples: int = N_MODEL_EXAMPLES,
     random_state: int = 0,
     n_jobs: int | None = None,
-    epsilons=None,
-) -> dict:
+    epsilons: ArrayLike | None = None,
+) -> dict[str, Any]:
     """Intervals for F and for score = F * (RA_U / RA_R) * (TA_U / TA_R), from one computation.
 
     Parameters
@@ -285,16 +288,16 @@ def score_interval(
 
 
 def _forgetting_quality_parts(
-    unlearned_conf,
-    retrained_conf,
-    confidence_level,
-    n_resamples,
-    n_groups,
-    n_model_examples,
-    random_state,
-    n_jobs,
-    epsilons,
-) -> dict:
+    unlearned_conf: ArrayLike,
+    retrained_conf: ArrayLike,
+    confidence_level: float,
+    n_resamples: int,
+    n_groups: int,
+    n_model_examples: int,
+    random_state: int,
+    n_jobs: int | None,
+    epsilons: ArrayLike | None,
+) -> dict[str, Any]:
     """The F interval plus what the score interval reuses (replicates, groups, noise)."""
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models, n_examples = unlearned.shape
@@ -367,7 +370,9 @@ def _forgetting_quality_parts(
     }
 
 
-def _official_points(unlearned: np.ndarray, retrained: np.ndarray, epsilons, n_jobs) -> np.ndarray:
+def _official_points(
+    unlearned: np.ndarray, retrained: np.ndarray, epsilons: ArrayLike | None, n_jobs: int | None
+) -> np.ndarray:
     """Points [n_examples] of the official epsilons (computed unless given)."""
     n_models, n_examples = unlearned.shape
     if epsilons is None:

@@ -86,7 +86,7 @@ class _Declared(pickle.Unpickler):
         _, dtype, key, _location, numel = pid
         if not isinstance(key, str) or not is_int(numel) or numel < 0:
             raise pickle.UnpicklingError("declares a storage torch.save does not write")
-        return _Storage(key, dtype, numel)
+        return _Storage(key, dtype, int(numel))
 
 
 def payload_problem(payload: bytes, reference: dict[str, torch.Tensor]) -> str | None:

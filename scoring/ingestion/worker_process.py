@@ -156,7 +156,7 @@ def memory_cap(limits: Limits) -> int | None:
 
 def _sandboxed_command(
     threads: int, device: str, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int
-) -> tuple[list[str], str, dict[str, str]]:
+) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result, job and bwrap's info pipe."""
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),
