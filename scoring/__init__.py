@@ -4,6 +4,7 @@ The folder is the architecture. Subpackages, in the order data flows (each impor
 from those above it; ``tests/test_architecture.py`` enforces it):
 
 - ``checks``: every input check, one-line ValueErrors naming the argument;
+- ``record/``: score.json's one typed definition, its JSON Schema, who may see each field;
 - ``metric/``: the official metric, pure functions on arrays (no models, files or torch);
 - ``outputs``: what the scorer keeps of a model (forget-set confidences, three accuracies);
 - ``backends/``: where expensive tasks run (this machine or a Ray cluster);
@@ -15,5 +16,5 @@ from those above it; ``tests/test_architecture.py`` enforces it):
 - ``ranking/``: scores ranked into a leaderboard, and what is published;
 - ``bench/``: the scorer checking itself (baseline zoo, sanity rows, CIFAR rehearsal);
 - ``hosting/``: the challenge on Codabench;
-- ``cli``: ``python -m scoring ...``, the whole command line (``__main__`` calls it).
+- ``cli/``: ``python -m scoring ...``, the whole command line: ``parser``, ``handlers``, ``main`` (``__main__`` calls it).
 """

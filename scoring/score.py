@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,7 @@ from scoring.checks import check_team
 from scoring.html.pages import render_report
 from scoring.html.summary import score_figure
 from scoring.ingestion.confinement import make_non_dumpable
-from scoring.ingestion.limits import Limits, default_limit, time_statistics
+from scoring.ingestion.limits import Limits, limit_basis, time_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
 from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written
@@ -107,30 +107,6 @@ class ScoreOptions:
 def run_seed(manifest_sha256: str, index: int) -> int:
     """The seed of run ``index`` on a split: fixed, so a rescore repeats every run."""
     return derive_seed("run", manifest_sha256, index)
-
-
-class LimitChoice(Protocol):
-    """What ``time_limit`` reads of its options: ``ScoreOptions``, or a Codabench export's two settings."""
-
-    @property
-    def time_limit(self) -> float | None: ...
-
-    @property
-    def limit_note(self) -> str | None: ...
-
-
-def time_limit(options: LimitChoice, refs: ReferenceSet) -> tuple[float, str]:
-    """(limit on the mean run time, how it was set): by default 20% of one model trained alone (``default_limit``)."""
-    if options.time_limit is not None:
-        return float(options.time_limit), options.limit_note or "--time-limit"
-    limit, rule, _ = default_limit(refs.calibration, refs.training_seconds, int(refs.models_together.max()))
-    return limit, rule
-
-
-def limit_basis(options: ScoreOptions, refs: ReferenceSet) -> dict[str, Any]:
-    """score.json's ``time.limit_basis``: the alone and shared times, and which one the limit used."""
-    _, _, basis = default_limit(refs.calibration, refs.training_seconds, int(refs.models_together.max()))
-    return {**basis, "used": "--time-limit"} if options.time_limit is not None else basis
 
 
 def score_submission(options: ScoreOptions) -> dict[str, Any]:

@@ -323,7 +323,8 @@ def test_the_limit_rule_says_which_training_time_it_derives_from(split, refs):
     from dataclasses import replace
     from pathlib import Path
 
-    from scoring.score import ScoreOptions, limit_basis, time_limit
+    from scoring.ingestion.limits import limit_basis, time_limit
+    from scoring.score import ScoreOptions
 
     loaded = load_references(load_split(split), 4, refs)
     options = ScoreOptions(submission=Path("s.py"), split_dir=Path(split), n_models=4, out=Path("o"))

@@ -37,10 +37,10 @@ import torch
 
 import starter_kit
 from scoring.assess import recompute as assessment
+from scoring.ingestion.limits import time_limit
 from scoring.ingestion.runner import job_from_split
 from scoring.references.build import ReferenceSet, load_references
 from scoring.references.split_arrays import SplitArrays
-from scoring.score import time_limit
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.recipe import Recipe
 from starter_kit.splits import Split

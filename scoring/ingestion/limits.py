@@ -24,12 +24,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, Protocol, SupportsFloat
 
 import numpy as np
 from numpy.typing import NDArray
 
 from scoring.checks import check_seconds
+
+if TYPE_CHECKING:
+    from scoring.references.build import ReferenceSet
 
 HARD_MULTIPLE = 5.0
 HARD_EXTRA_SECONDS = 10.0
@@ -155,3 +158,27 @@ def time_statistics(run_seconds: list[float], load_seconds: float | None, n_runs
 
 def _round(value: SupportsFloat | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+class LimitChoice(Protocol):
+    """What ``time_limit`` reads of its options: ``ScoreOptions``, or a Codabench export's two settings."""
+
+    @property
+    def time_limit(self) -> float | None: ...
+
+    @property
+    def limit_note(self) -> str | None: ...
+
+
+def time_limit(options: LimitChoice, refs: ReferenceSet) -> tuple[float, str]:
+    """(limit on the mean run time, how it was set): by default 20% of one model trained alone (``default_limit``)."""
+    if options.time_limit is not None:
+        return float(options.time_limit), options.limit_note or "--time-limit"
+    limit, rule, _ = default_limit(refs.calibration, refs.training_seconds, int(refs.models_together.max()))
+    return limit, rule
+
+
+def limit_basis(options: LimitChoice, refs: ReferenceSet) -> dict[str, Any]:
+    """score.json's ``time.limit_basis``: the alone and shared times, and which one the limit used."""
+    _, _, basis = default_limit(refs.calibration, refs.training_seconds, int(refs.models_together.max()))
+    return {**basis, "used": "--time-limit"} if options.time_limit is not None else basis

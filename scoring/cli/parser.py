@@ -1,50 +1,37 @@
-"""``python -m scoring <command>``: the scorer's command line.
+"""The parser of ``python -m scoring``: every subcommand, its options and its handler.
 
-The whole of it, parser and handlers, in this one module. Thin on purpose: parse, call
-the function that does the work, print. Each command is one ``commands.add_parser``
-block in ``parser()`` plus one handler ``_name(args) -> int`` set as its ``handler``:
-``metric``, ``references``, ``score``, ``benchmark``, ``rehearse``, ``recompute``,
-``leaderboard``, ``publish`` and ``codabench export|run``. Exit codes: 0 done (for
-``score``: scored), 1 the submission was rejected or failed (its reason is printed and in
-score.json; ``recompute``: the numbers differ); bad input of any kind ends with one
-``error: ...`` line on stderr and exit code 2, never a traceback; an interruption, 130.
+Each command is one ``commands.add_parser`` block in ``parser()`` whose ``handler`` is a
+function of :mod:`scoring.cli.handlers`; argparse's own errors become one line
+(``UsageError``), never the whole usage.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import tempfile
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from scoring.backends.interface import Backend
 from scoring.checks import parse_positive_int, parse_positive_number
 from starter_kit.devices import parse_device
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-GIB = 2**30
+import scoring.cli.handlers as handlers
+
 DEFAULT_THREADS = 1  # tiny models run fastest, and time most steadily, on one thread
-# Reference models trained at once per process on a GPU: 0.69 s per model-epoch in
-# aggregate against 0.82 alone on an H100 (benchmarks/gpu_train_speed.py, rows f and g).
-MODELS_TOGETHER_ON_CUDA = 4
 T = TypeVar("T", bound="DataclassInstance")
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """A command line argparse rejects; main turns it into one error line."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse would print the whole usage, then exit
-        raise _UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _argument(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -57,12 +44,6 @@ def _argument(parse: Callable[[str], object]) -> Callable[[str], object]:
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return convert
-
-
-def _options(cls: type[T], args: argparse.Namespace, **given: object) -> T:
-    """An options dataclass from the arguments of the same names; ``given`` sets the others."""
-    named = {f.name: getattr(args, f.name) for f in fields(cls) if f.name in vars(args) and f.name not in given}
-    return cls(**named, **given)
 
 
 _positive = _argument(parse_positive_number)
@@ -84,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     metric.add_argument("retrained", type=Path, help=".npy [n_models, n_examples] under the retrained models")
     metric.add_argument("--out", type=Path, help="write the per-example epsilons [n_examples] to this .npy")
     metric.add_argument("--jobs", type=_threads, help="threads (default: every core)")
-    metric.set_defaults(handler=_metric)
+    metric.set_defaults(handler=handlers.metric_command)
 
     refs = commands.add_parser(
         "references",
@@ -107,8 +88,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         metavar="K",
         help=f"models per task, trained at once in one process: on CUDA each on its own stream, the best "
-        f"throughput per GPU (default {MODELS_TOGETHER_ON_CUDA} with --device cuda, 1 on the CPU); on Ray a task "
-        "reserves K x --cpus-per-model and K x --gpus-per-model",
+        f"throughput per GPU (default {handlers.MODELS_TOGETHER_ON_CUDA} with --device cuda, 1 on the CPU); "
+        "on Ray a task reserves K x --cpus-per-model and K x --gpus-per-model",
     )
     refs.add_argument(
         "--calibrate",
@@ -118,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
     )
     _backend_options(refs, "model")
     _common(refs)
-    refs.set_defaults(handler=_references)
+    refs.set_defaults(handler=handlers.references_command)
 
     score = commands.add_parser(
         "score",
@@ -158,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument("--setup-limit", type=_positive, default=120.0, help="seconds to start the worker (default 120)")
     _backend_options(score, "chunk of runs")
     _common(score)
-    score.set_defaults(handler=_score)
+    score.set_defaults(handler=handlers.score_command)
 
     bench = commands.add_parser(
         "benchmark",
@@ -187,7 +168,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--time-limit", type=_positive, help="limit on the mean run time (default 20%% of retraining)")
     bench.add_argument("--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)")
     _common(bench)
-    bench.set_defaults(handler=_benchmark)
+    bench.set_defaults(handler=handlers.benchmark_command)
 
     rehearse = commands.add_parser(
         "rehearse",
@@ -215,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
         "--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)"
     )
     _common(rehearse)
-    rehearse.set_defaults(handler=_rehearse)
+    rehearse.set_defaults(handler=handlers.rehearse_command)
 
     again = commands.add_parser(
         "recompute",
@@ -225,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
         "metrics, without any model; say whether they match score.json (exit 0) or not (exit 1).",
     )
     again.add_argument("folder", type=Path, help="a folder written by 'python -m scoring score'")
-    again.set_defaults(handler=_recompute)
+    again.set_defaults(handler=handlers.recompute_command)
 
     board = commands.add_parser(
         "leaderboard",
@@ -237,7 +218,7 @@ def parser() -> argparse.ArgumentParser:
     board.add_argument("--results", required=True, type=Path, help="folder the score folders were written under")
     board.add_argument("--csv", type=Path, help="where to write the table (default RESULTS/leaderboard.csv)")
     _phase(board, "final")
-    board.set_defaults(handler=_leaderboard)
+    board.set_defaults(handler=handlers.leaderboard_command)
 
     publish = commands.add_parser(
         "publish",
@@ -251,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="folder to publish (new, empty, or an earlier publish)"
     )
     _phase(publish, None)
-    publish.set_defaults(handler=_publish)
+    publish.set_defaults(handler=handlers.publish_command)
 
     codabench = commands.add_parser(
         "codabench",
@@ -291,7 +272,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--start", type=date.fromisoformat, default=date.today(), help="first day, YYYY-MM-DD")
     export.add_argument("--development-days", type=int, default=60)
     export.add_argument("--final-days", type=int, default=14)
-    export.set_defaults(handler=_codabench_export)
+    export.set_defaults(handler=handlers.codabench_export_command)
 
     run = steps.add_parser("run", help="run a submission through a bundle's phase as Codabench's worker would")
     run.add_argument("bundle", type=Path, help="bundle.zip or its folder")
@@ -301,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder for the steps' folders and scores.json (default: a new temporary one)"
     )
     run.add_argument("--pin-seeds", action="store_true", help="the run seeds 'scoring score' uses (to compare both)")
-    run.set_defaults(handler=_codabench_run)
+    run.set_defaults(handler=handlers.codabench_run_command)
     return top
 
 
@@ -355,217 +336,3 @@ def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
         help=f"GPUs Ray reserves for the task of each {unit}, a fraction to share a GPU: 0.25 runs four on one "
         "(default 1 with --device cuda; leave it out on the CPU)",
     )
-
-
-def _backend(args: argparse.Namespace, per_task: int = 1) -> Backend:
-    """The backend that --backend and its options ask for; a task holds ``per_task`` units (models or chunks)."""
-    from scoring.backends import make_backend
-
-    return make_backend(
-        args.backend,
-        jobs=getattr(args, "jobs", 1),
-        address=args.ray_address,
-        cpus=None if args.cpus_per_model is None else args.cpus_per_model * per_task,
-        gpus=None if args.gpus_per_model is None else args.gpus_per_model * per_task,
-        threads=args.threads,
-        device=args.device,
-    )
-
-
-def _setup(args: argparse.Namespace) -> None:
-    from starter_kit.devices import check_available
-    from starter_kit.training import use_threads
-
-    use_threads(args.threads)
-    check_available(args.device)
-
-
-def _metric(args: argparse.Namespace) -> int:
-    from scoring.metric.files import format_report, run_metric
-
-    report = run_metric(args.unlearned, args.retrained, out=args.out, n_jobs=args.jobs)
-    print(format_report(report))
-    if args.out is not None:
-        print(f"epsilons written to {args.out}")
-    return 0
-
-
-def _references(args: argparse.Namespace) -> int:
-    from scoring.assess.ceiling import describe_ceiling
-    from scoring.assess.recompute import reference_ceiling
-    from scoring.references.build import build_references, describe_references
-    from starter_kit.splits import load_split
-
-    _setup(args)
-    together = args.models_together
-    if together is None:
-        together = MODELS_TOGETHER_ON_CUDA if args.device.startswith("cuda") else 1
-    if together < 1:
-        raise ValueError(f"--models-together must be at least 1, got {together}")
-    split = load_split(args.split_dir)
-    with _backend(args, per_task=together) as backend:
-        refs = build_references(
-            split,
-            args.n_models,
-            args.refs,
-            device=args.device,
-            progress=not args.quiet,
-            backend=backend,
-            together=together,
-            calibrate=args.calibrate,
-        )
-    print(describe_references(refs))
-    print(describe_ceiling(reference_ceiling(split, args.n_models, refs.directory), args.n_models))
-    return 0
-
-
-def _score(args: argparse.Namespace) -> int:
-    from scoring.checks import check_team
-    from scoring.html.summary import summary_text
-    from scoring.score import ScoreOptions, score_submission
-
-    if args.team is None:
-        raise ValueError(
-            f"--team is missing: name the team (or participant) that handed in {args.submission.name}, "
-            "e.g. --team team-a (the leaderboard ranks teams; a file name is no identity)"
-        )
-    check_team(args.team)
-    _setup(args)
-    with _backend(args) as backend:
-        options = _options(
-            ScoreOptions,
-            args,
-            refs_dir=args.refs,
-            backend=backend if args.backend == "ray" else None,
-            memory_bytes=None if args.memory_limit is None else int(args.memory_limit * GIB),
-            progress=not args.quiet,
-        )
-        record = score_submission(options)
-    print(summary_text(record, args.out))
-    return 0 if record["status"] == "scored" else 1
-
-
-def _benchmark(args: argparse.Namespace) -> int:
-    from scoring.bench.zoo import default_out, run_benchmark
-    from scoring.ranking.leaderboard import collect_scores, format_leaderboard, leaderboard, not_ranked
-    from scoring.score import ScoreOptions
-    from starter_kit.splits import load_split
-
-    _setup(args)
-    out = args.out or default_out(load_split(args.split_dir), args.n_models)
-    options = _options(ScoreOptions, args, submission=Path("-"), out=out, refs_dir=args.refs)
-    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    _, path = run_benchmark(options, names, progress=not args.quiet)
-    scores = collect_scores(Path(out) / "scores")
-    print(format_leaderboard(leaderboard(scores), not_ranked(scores)))
-    if (Path(out) / "scores" / "sanity_retrain").is_dir():  # in the table, from this run or an earlier one
-        print(
-            "\nsanity_retrain: retrains from scratch with its time limit lifted "
-            "(it takes as long as retraining by design)"
-        )
-    print(f"wrote {path} and {path.with_suffix('.html')}; each row's report under {Path(out) / 'scores'}")
-    return 0
-
-
-def _rehearse(args: argparse.Namespace) -> int:
-    from scoring.bench.rehearsal import RehearsalOptions, passed, run_rehearsal, verdict
-
-    _setup(args)
-    options = _options(RehearsalOptions, args, progress=not args.quiet)
-    result = run_rehearsal(options)
-    print(verdict(result))
-    return 0 if passed(result) else 1
-
-
-def _recompute(args: argparse.Namespace) -> int:
-    from scoring.assess.recompute import recompute
-    from scoring.html.fields import with_interval
-
-    found = recompute(args.folder)
-    official, intervals = found["official"], found["assessment"]["intervals"]
-    print(
-        f"score {with_interval(official['score'], intervals.get('score'))} "
-        f"= F {with_interval(official['F'], intervals.get('F'))} "
-        f"x RA {official['RA_U']:.4f}/{official['RA_R']:.4f} x TA {official['TA_U']:.4f}/{official['TA_R']:.4f}"
-    )
-    if found["matches"]:
-        print(f"matches {args.folder / 'score.json'}: every recorded number recomputed from the arrays alone")
-        return 0
-    print(f"DIFFERS from {args.folder / 'score.json'} in: {', '.join(found['differences'])}")
-    return 1
-
-
-def _leaderboard(args: argparse.Namespace) -> int:
-    from scoring.ranking.leaderboard import write_leaderboard_pages
-
-    text, path, page = write_leaderboard_pages(args.results, args.csv, args.phase)
-    print(text)
-    print(
-        f"\nwrote {path} and {page} ({args.phase} phase; "
-        "the organisers' view: publish with 'python -m scoring publish')"
-    )
-    return 0
-
-
-def _publish(args: argparse.Namespace) -> int:
-    from scoring.ranking.publish import publish
-
-    published = publish(args.results, args.out, args.phase)
-    print(
-        f"published the {args.phase} leaderboard of {published['entries']} "
-        f"entr{'y' if published['entries'] == 1 else 'ies'} "
-        f"and {published['reports']} report(s) into {args.out}: {', '.join(published['files'])}"
-    )
-    return 0
-
-
-def _codabench_export(args: argparse.Namespace) -> int:
-    from scoring.hosting.codabench_bundle import DEFAULT_IMAGE, ExportOptions, PhaseSpec, export_bundle
-
-    phases = [PhaseSpec("development", args.public_split, args.public_refs, args.n_models, args.development_days)]
-    if args.private_split:
-        phases.append(
-            PhaseSpec(
-                "final",
-                args.private_split,
-                args.private_refs,
-                args.final_n_models or args.n_models,
-                args.final_days,
-                downloadable=False,
-            )
-        )
-    path = export_bundle(_options(ExportOptions, args, phases=phases, docker_image=args.docker_image or DEFAULT_IMAGE))
-    print(f"wrote {path.with_suffix('')}/ and {path}: upload the zip on Codabench (Benchmarks > Management > Upload)")
-    return 0
-
-
-def _codabench_run(args: argparse.Namespace) -> int:
-    from scoring.hosting.codabench_run import run_bundle
-
-    out = args.out or Path(tempfile.mkdtemp(prefix="codabench-run-"))
-    scores = run_bundle(args.bundle, args.submission, args.phase, out, pin_seeds=args.pin_seeds)
-    print(json.dumps(scores, indent=2))
-    print(f"steps' folders and logs in {out}")
-    return 0 if scores.get("status") == "scored" else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one command line; its exit code (0, 1 rejected or differs, 2 bad input, 130 interrupted)."""
-    try:
-        args = parser().parse_args(argv)
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
-    except (_UsageError, ValueError, OSError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)  # always one line
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished files are kept, nothing half-written", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - a bug of the scorer, still one line
-        if os.environ.get("SCORING_DEBUG"):
-            raise
-        print(
-            f"error: unexpected {type(error).__name__}: {error} (set SCORING_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 2
