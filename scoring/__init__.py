@@ -16,5 +16,5 @@ from those above it; ``tests/test_architecture.py`` enforces it):
 - ``ranking/``: scores ranked into a leaderboard, and what is published;
 - ``bench/``: the scorer checking itself (baseline zoo, sanity rows, CIFAR rehearsal);
 - ``hosting/``: the challenge on Codabench;
-- ``cli/``: ``python -m scoring ...``, the whole command line: ``parser``, ``handlers``, ``main`` (``__main__`` calls it).
+- ``cli/``: ``python -m scoring ...``, the whole command line (``parser``, ``handlers``, ``main``).
 """
