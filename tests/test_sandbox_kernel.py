@@ -180,8 +180,15 @@ def test_a_helper_whose_main_thread_exited_is_frozen_too(split):
         ctypes.CDLL(None).syscall(EXIT, 0)  # exit(2) of the main thread only
     time.sleep(0.5)
     def unlearning(net, retain_loader, forget_loader, val_loader):
-        with open(counter) as seen:
-            times = [float(t) for t in seen.read().split()]
+        # Wait for the helper's first line of this run (it may lag on a loaded machine), so
+        # that the pause before the run, if there was one, lies between two lines.
+        start = time.monotonic()
+        while True:
+            with open(counter) as seen:
+                times = [float(t) for t in seen.read().split()]
+            if times[-1] > start or time.monotonic() > start + 20:
+                break
+            time.sleep(0.01)
         # The longest pause in the helper's work: the scorer's evaluation, if it was frozen.
         print("gap", max(b - a for a, b in zip(times, times[1:])), flush=True)
         return net
