@@ -1,7 +1,10 @@
 """The ResNet family, by name: one definition each, imported by data_prep and scoring.
 
 - ``resnet_digits``: basic residual blocks sized for 1x8x8 digits (3x3 stem, no
-  max-pool, widths 16-32-64); trains in seconds on a laptop CPU.
+  max-pool, widths 16-32-64); trains in seconds on a laptop CPU.  Its block is written
+  here, not taken from torchvision: importing torchvision costs every process about
+  1.5 s of CPU (it loads torch's compiler), which each sandboxed worker and reference
+  job would pay for nothing on digits.
 - ``resnet18_cifar``: torchvision's ResNet-18 with the usual CIFAR stem (3x3 stride-1
   first convolution, no max-pool).
 - ``resnet18``: torchvision's ResNet-18 unchanged, as the NeurIPS 2023 starting kit used.
@@ -13,8 +16,27 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
-from torchvision.models.resnet import BasicBlock
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with BatchNorm and a shortcut: torchvision's ``BasicBlock``,
+    the same layers created in the same order (same names, same weights from a seed)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
 
 
 class SmallResNet(nn.Module):
@@ -51,6 +73,8 @@ def _resnet_digits(in_channels: int, num_classes: int) -> nn.Module:
 
 
 def _resnet18_cifar(in_channels: int, num_classes: int) -> nn.Module:
+    from torchvision.models import resnet18
+
     model = resnet18(weights=None, num_classes=num_classes)
     model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
@@ -58,6 +82,8 @@ def _resnet18_cifar(in_channels: int, num_classes: int) -> nn.Module:
 
 
 def _resnet18(in_channels: int, num_classes: int) -> nn.Module:
+    from torchvision.models import resnet18
+
     model = resnet18(weights=None, num_classes=num_classes)
     if in_channels != 3:
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
