@@ -20,7 +20,7 @@ hidden staging folder and renamed into place, ``score.json`` last)::
                            when no scoring secret is set
       unlearned_conf.npy   [N, |S|] float64  forget-set confidences of the N unlearned models
       epsilons.npy         [|S|] float64     per-example epsilons
-      runs.csv             per run: index, (seed,) seconds, reported seconds, accuracies, diagnostics
+      runs.csv             per run, its public fields: index, seconds, reported seconds, accuracies, diagnostics
       report.html          all of score.json as one self-contained page
       score.png            epsilon histogram and the score's three factors
       organisers/          the organisers' alone, never handed to participants:
@@ -62,8 +62,9 @@ from scoring.ingestion.confinement import make_non_dumpable
 from scoring.ingestion.limits import Limits, limit_basis, time_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
-from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written
-from scoring.record.types import Ceiling
+from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written, public_view
+from scoring.record.fields import fields
+from scoring.record.types import PUBLIC, Ceiling, Run
 from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import Split, load_split
@@ -341,6 +342,13 @@ def _reference_runs(refs: ReferenceSet) -> pd.DataFrame:
     )
 
 
+def runs_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """runs.csv: a run's public fields (``Run``'s allow-list, in its order), never a seed."""
+    columns = [name for name, (_, audience, _) in fields(Run).items() if audience == PUBLIC]
+    public = public_view(runs, list[Run])
+    return pd.DataFrame(public, columns=[c for c in columns if any(c in run for run in public)])
+
+
 def _write_outputs(
     out: Path,
     record: dict[str, Any],
@@ -350,15 +358,11 @@ def _write_outputs(
     retrained_conf: NDArray[np.float64] | None,
 ) -> None:
     """The folder: participant-facing files at the top, reference outputs and seeds under organisers/."""
-    columns = ["index", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy"]
-    if "run_seeds" in record:
-        columns.insert(1, "seed")
     if "diagnostics" in record:
         for name, values in record["diagnostics"]["per_run"].items():
             for run, value in zip(record["runs"], values, strict=True):
                 run[name] = value
-        columns += list(record["diagnostics"]["per_run"])
-    runs = pd.DataFrame(record["runs"], columns=columns)
+    runs = runs_table(record["runs"])
     with staged_directory(out, replace=True) as staging:
         private = staging / assessment.ORGANISERS_DIR
         private.mkdir()

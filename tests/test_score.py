@@ -344,3 +344,20 @@ def test_the_limit_rule_says_which_training_time_it_derives_from(split, refs):
     shared = replace(old, models_together=np.full(4, 4))
     assert "up to 4 were trained at once per device, each timed as its share" in time_limit(options, shared)[1]
     assert limit_basis(replace(options, time_limit=3.0), loaded)["used"] == "--time-limit"
+
+
+def test_runs_csv_holds_each_runs_public_fields_and_never_a_seed(fine_tuned):
+    """runs.csv reaches participants: the allow-list of ``Run``'s public fields, even when
+    score.json keeps the seeds (no scoring secret: they are in its organisers' fields)."""
+    import pandas as pd
+
+    from scoring.record.fields import fields
+    from scoring.record.types import PUBLIC, Run
+
+    out, record, _ = fine_tuned
+    assert "run_seeds" in record and all("seed" in run for run in record["runs"])
+    runs = pd.read_csv(out / "first" / "runs.csv")
+    public = [name for name, (_, audience, _) in fields(Run).items() if audience == PUBLIC]
+    assert list(runs.columns) == public  # a scored run has every public field, in the declared order
+    assert runs["index"].tolist() == [run["index"] for run in record["runs"]]
+    assert runs["retain_accuracy"].tolist() == [run["retain_accuracy"] for run in record["runs"]]
