@@ -356,6 +356,14 @@ def test_the_leaderboard_groups_by_n_and_shows_intervals_sealing_and_links():
     assert page.count("<script>") == 1 and "src=" not in page
 
 
+def test_the_banner_names_the_private_score_only_where_one_is_shown():
+    table, others = synthetic_table()
+    assert "the private score decides" in visible_text(render_leaderboard(table, others))
+    public_only = table[[c for c in table.columns if not c.startswith("private ")]]
+    text = visible_text(render_leaderboard(public_only, others.iloc[0:0]))
+    assert "private" not in text and "Within a group the public score decides." in text
+
+
 def test_the_leaderboard_of_real_scores_links_each_report(scored, tmp_path):
     results = next(iter(scored.values()))[0].parent
     for folder, record, arrays in scored.values():

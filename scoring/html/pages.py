@@ -140,9 +140,8 @@ def render_leaderboard(table: pd.DataFrame, not_ranked: pd.DataFrame, links: dic
     ----------
     table : pandas.DataFrame
         ``scoring.ranking.leaderboard.leaderboard``'s table: rank, dataset, N, submission, sha256
-        and ``"<split> <value>"`` columns. Any other column is shown too; interval
-        columns (``"<column>_low"`` / ``"<column>_high"``, ``"<column> low"`` / ``"high"``
-        or ``"<column>_interval"`` holding [low, high]) are shown inside their column.
+        and ``"<split> <value>"`` columns. Any other column is shown too; a column's
+        interval columns (``"<column>_low"`` and ``"<column>_high"``) are shown inside it.
         Rows are grouped by (dataset, N) and by any reference-set column: each group is
         its own ranking.
     not_ranked : pandas.DataFrame
@@ -173,6 +172,7 @@ def render_leaderboard(table: pd.DataFrame, not_ranked: pd.DataFrame, links: dic
             groups=groups,
             others=others,
             any_unsealed=html_leaderboard.any_unsealed(table),
+            has_private=any(str(c).startswith("private ") for c in table.columns),
             n_entries=int(table["rank"].notna().sum()) if "rank" in table else int(len(table)),
         )
     )
