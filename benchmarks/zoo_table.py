@@ -14,9 +14,10 @@ Rows are sorted by the score at the last N, highest first; the sanity rows keep 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from scoring.record import ScoreRecord, read_score
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -30,9 +31,9 @@ SANITY = {
 }
 
 
-def read_benchmark(folder: Path) -> tuple[int, dict[str, dict]]:
+def read_benchmark(folder: Path) -> tuple[int, dict[str, ScoreRecord]]:
     """(N, {row name: its score.json}) of one ``scoring benchmark`` output folder."""
-    records = {path.parent.name: json.loads(path.read_text()) for path in sorted(folder.glob("scores/*/score.json"))}
+    records = {path.parent.name: read_score(path) for path in sorted(folder.glob("scores/*/score.json"))}
     if not records:
         raise ValueError(f"{folder} holds no scores/*/score.json: give a 'python -m scoring benchmark' --out folder")
     sizes = {int(record["N"]) for record in records.values()}
@@ -54,7 +55,7 @@ def tables(folders: list[Path]) -> tuple[str, str]:
     sizes = [n for n, _ in benchmarks]
     names = sorted(
         set().union(*(records for _, records in benchmarks)),
-        key=lambda name: -(benchmarks[-1][1].get(name, {}).get("score") or 0.0),
+        key=lambda name: -(_value(benchmarks[-1][1].get(name)) or 0.0),
     )
     described = methods()
     header = "| baseline | method (source) | " + " | ".join(f"score at N = {n}" for n in sizes) + " |"
@@ -73,15 +74,21 @@ def tables(folders: list[Path]) -> tuple[str, str]:
     return "\n".join(markdown), "\n".join(text)
 
 
-def _score(record: dict | None) -> str:
-    if record is None or record.get("score") is None:
+def _value(record: ScoreRecord | None) -> float | None:
+    return None if record is None else record.get("score")
+
+
+def _score(record: ScoreRecord | None) -> str:
+    score = _value(record)
+    if record is None or score is None:
         return "not scored" if record is None else record["status"]
-    low, high = record.get("intervals", {}).get("score") or (None, None)
-    return f"{record['score']:.4f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and record["score"] > 0 else "")
+    low, high = (record.get("intervals") or {}).get("score") or (None, None)
+    return f"{score:.4f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and score > 0 else "")
 
 
-def _short(record: dict | None) -> str:
-    return "-" if record is None or record.get("score") is None else f"{record['score']:.3f}"
+def _short(record: ScoreRecord | None) -> str:
+    score = _value(record)
+    return "-" if score is None else f"{score:.3f}"
 
 
 def replace_tables(markdown: str, text: str) -> None:

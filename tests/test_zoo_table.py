@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from submissions import _fixtures as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -44,23 +45,26 @@ def test_readme_and_the_registry_state_the_same_scores():
         assert registry[name] == pytest.approx(values, abs=0.0006), name  # the registry rounds to 3 decimals
 
 
-def fake_benchmark(folder: Path, n: int, scores: dict[str, float]) -> Path:
+def fake_benchmark(folder: Path, template: dict, n: int, scores: dict[str, float]) -> Path:
+    """A benchmark folder of valid score.json files: ``template``, its N and score replaced."""
     for name, score in scores.items():
         path = folder / "scores" / name / "score.json"
         path.parent.mkdir(parents=True)
-        record = {"N": n, "status": "scored", "score": score, "intervals": {"score": [score / 2, score * 2]}}
+        record = {**template, "N": n, "score": score}
+        record["intervals"] = {**template["intervals"], "score": [score / 2, score * 2]}
         path.write_text(json.dumps(record))
     return folder
 
 
-def test_the_script_writes_both_tables_from_benchmark_folders(tmp_path, monkeypatch):
+def test_the_script_writes_both_tables_from_benchmark_folders(tmp_path, tmp_path_factory, monkeypatch):
+    template = json.loads((kit.fine_tune_score_dir(tmp_path_factory) / "score.json").read_text())
     readme, registry = tmp_path / "README.md", tmp_path / "registry.py"
     readme.write_text(zoo_table.README.read_text())
     registry.write_text(zoo_table.REGISTRY.read_text())
     monkeypatch.setattr(zoo_table, "README", readme)
     monkeypatch.setattr(zoo_table, "REGISTRY", registry)
-    small = fake_benchmark(tmp_path / "n32", 32, {"scrub": 0.25, "finetune": 0.125, "sanity_identity": 0.0})
-    large = fake_benchmark(tmp_path / "n128", 128, {"scrub": 0.0625, "finetune": 0.5, "sanity_identity": 0.0})
+    small = fake_benchmark(tmp_path / "n32", template, 32, {"scrub": 0.25, "finetune": 0.125, "sanity_identity": 0.0})
+    large = fake_benchmark(tmp_path / "n128", template, 128, {"scrub": 0.0625, "finetune": 0.5, "sanity_identity": 0.0})
     assert zoo_table.main([str(large), str(small), "--write"]) == 0
     assert (
         "| `finetune` | fine-tune on retain (NeurIPS 2023 starting kit) | 0.1250 [0.062, 0.250] | 0.5000"
