@@ -59,7 +59,7 @@ def test_the_ceiling_is_plain_json():
 
 
 def test_the_printed_ceiling_gives_the_n_it_was_measured_at():
-    from scoring.assess.ceiling import describe_ceiling
+    from scoring.html.summary import describe_ceiling
 
     reduced = {
         "value": 0.34,

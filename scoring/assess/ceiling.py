@@ -26,7 +26,6 @@ the cost (n_splits official F's plus one interval's model part) is in the table 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -175,20 +174,3 @@ def normalised_score(forgetting_quality: ArrayLike, ceiling_value: float) -> flo
         raise ValueError(f"ceiling_value must be a number > 0, got {ceiling_value!r}")
     ratio = quality / float(top)
     return float(ratio) if ratio.ndim == 0 else ratio
-
-
-def describe_ceiling(ceiling: Mapping[str, Any] | None, n_models: int) -> str:
-    """The estimator's ceiling in two lines: what a perfect unlearning scores at this N."""
-    if ceiling is None:
-        return f"  ceiling: needs N >= 3 and at least 6 references (N = {n_models})"
-    text = (
-        f"  ceiling: F of retraining itself at N = {ceiling['n_models']}: {ceiling['value']:.4f} "
-        f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}], over {ceiling['n_splits']} random splits of "
-        f"{ceiling['n_references_used']} references into halves of {ceiling['n_models']}"
-    )
-    if ceiling.get("reduced"):
-        text += (
-            f"\n           ({ceiling['note']}: scores at N = {n_models} get no normalised score; "
-            f"train {2 * n_models} references for a ceiling at N = {n_models})"
-        )
-    return text

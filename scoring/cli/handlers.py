@@ -68,8 +68,8 @@ def metric_command(args: argparse.Namespace) -> int:
 
 
 def references_command(args: argparse.Namespace) -> int:
-    from scoring.assess.ceiling import describe_ceiling
     from scoring.assess.recompute import reference_ceiling
+    from scoring.html.summary import describe_ceiling
     from scoring.references.build import build_references, describe_references
     from starter_kit.splits import load_split
 

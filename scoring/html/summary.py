@@ -1,8 +1,9 @@
-"""What people look at after scoring: a figure (epsilon histogram, the score's factors) and a summary."""
+"""What people look at after scoring: a figure (epsilons, the score's factors), a summary, the ceiling's lines."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,20 @@ def summary_text(record: dict[str, Any], out: Path | None = None) -> str:
             f"(+ {', '.join(f for f in record.get('files', []) if f != 'score.json')})"
         )
     return "\n".join(lines)
+
+
+def describe_ceiling(ceiling: Mapping[str, Any] | None, n_models: int) -> str:
+    """The estimator's ceiling in two lines: what a perfect unlearning scores at this N."""
+    if ceiling is None:
+        return f"  ceiling: needs N >= 3 and at least 6 references (N = {n_models})"
+    text = (
+        f"  ceiling: F of retraining itself at N = {ceiling['n_models']}: {with_interval(ceiling['value'], ceiling)}, "
+        f"over {ceiling['n_splits']} random splits of "
+        f"{ceiling['n_references_used']} references into halves of {ceiling['n_models']}"
+    )
+    if ceiling.get("reduced"):
+        text += (
+            f"\n           ({ceiling['note']}: scores at N = {n_models} get no normalised score; "
+            f"train {2 * n_models} references for a ceiling at N = {n_models})"
+        )
+    return text
