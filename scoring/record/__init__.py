@@ -18,13 +18,12 @@ Nothing here imports torch or the sandbox: readers (leaderboards, pages) import 
 
 from scoring.record.checks import check_written, problem, read_score
 from scoring.record.public import public_keys, public_view
-from scoring.record.types import SCHEMA_FILE, SCHEMA_VERSION, SCORE_FILE, STATUSES, ScoreRecord
+from scoring.record.types import SCHEMA_FILE, SCHEMA_VERSION, SCORE_FILE, ScoreRecord
 
 __all__ = [
     "SCHEMA_FILE",
     "SCHEMA_VERSION",
     "SCORE_FILE",
-    "STATUSES",
     "ScoreRecord",
     "check_written",
     "problem",

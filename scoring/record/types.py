@@ -9,7 +9,6 @@ from typing import Annotated, Literal, NotRequired, TypedDict
 SCORE_FILE = "score.json"
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "score.schema.json"
 SCHEMA_VERSION = 1  # raise on any change to the types below; ``schema()`` then changes the shipped file
-STATUSES = ("scored", "rejected", "failed")
 
 
 class Audience(str):
@@ -25,6 +24,7 @@ Public = Annotated[T, PUBLIC]
 Organisers = Annotated[T, ORGANISERS]
 Number = float | None  # NaN and infinity are written as null
 Interval = tuple[float, float]  # (low, high)
+Status = Literal["scored", "rejected", "failed"]
 
 
 class Submission(TypedDict):
@@ -261,7 +261,7 @@ class ScoreRecord(TypedDict):
     """score.json (``scoring.score``; the Codabench scoring program's record has the same type)."""
 
     schema_version: Public[int]
-    status: Public[Literal["scored", "rejected", "failed"]]
+    status: Public[Status]
     reason: Public[str | None]  # the team's own: it may quote their submission's output
     team: NotRequired[Public[str | None]]
     submission: Public[Submission]
