@@ -62,9 +62,9 @@ from scoring.ingestion.confinement import make_non_dumpable
 from scoring.ingestion.limits import Limits, limit_basis, time_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
 from scoring.outputs import SECRET_ENV, Evaluator, ModelOutputs, derive_seed
-from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written, public_view
+from scoring.record import SCHEMA_VERSION, SCORE_FILE, check_written, public_fields, public_view
 from scoring.record.fields import fields
-from scoring.record.types import PUBLIC, Ceiling, Run
+from scoring.record.types import Ceiling, PerRun, Run
 from scoring.references.build import ReferenceSet, load_references
 from starter_kit.atomic import npy_bytes, staged_directory, write_bytes, write_json
 from starter_kit.splits import Split, load_split
@@ -342,11 +342,14 @@ def _reference_runs(refs: ReferenceSet) -> pd.DataFrame:
     )
 
 
-def runs_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """runs.csv: a run's public fields (``Run``'s allow-list, in its order), never a seed."""
-    columns = [name for name, (_, audience, _) in fields(Run).items() if audience == PUBLIC]
-    public = public_view(runs, list[Run])
-    return pd.DataFrame(public, columns=[c for c in columns if any(c in run for run in public)])
+def runs_table(runs: list[dict[str, Any]], diagnostics: bool) -> pd.DataFrame:
+    """runs.csv: a run's public fields (``Run``'s allow-list, in its order), never a seed.
+
+    The columns are the same whatever the runs hold (a header even with no run); the
+    per-run diagnostics' columns only where the record has diagnostics.
+    """
+    columns = [c for c in public_fields(Run) if diagnostics or c not in fields(PerRun)]
+    return pd.DataFrame(public_view(runs, list[Run]), columns=columns)
 
 
 def _write_outputs(
@@ -362,7 +365,7 @@ def _write_outputs(
         for name, values in record["diagnostics"]["per_run"].items():
             for run, value in zip(record["runs"], values, strict=True):
                 run[name] = value
-    runs = runs_table(record["runs"])
+    runs = runs_table(record["runs"], "diagnostics" in record)
     with staged_directory(out, replace=True) as staging:
         private = staging / assessment.ORGANISERS_DIR
         private.mkdir()

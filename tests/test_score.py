@@ -353,11 +353,15 @@ def test_runs_csv_holds_each_runs_public_fields_and_never_a_seed(fine_tuned):
 
     from scoring.record.fields import fields
     from scoring.record.types import PUBLIC, Run
+    from scoring.score import runs_table
 
     out, record, _ = fine_tuned
     assert "run_seeds" in record and all("seed" in run for run in record["runs"])
     runs = pd.read_csv(out / "first" / "runs.csv")
     public = [name for name, (_, audience, _) in fields(Run).items() if audience == PUBLIC]
     assert list(runs.columns) == public  # a scored run has every public field, in the declared order
+    # A submission rejected before any run still gets the header, without the diagnostics' columns.
+    base = ["index", "seconds", "reported_seconds", "retain_accuracy", "forget_accuracy", "test_accuracy"]
+    assert runs_table([], diagnostics=False).to_csv(index=False) == ",".join(base) + "\n"
     assert runs["index"].tolist() == [run["index"] for run in record["runs"]]
     assert runs["retain_accuracy"].tolist() == [run["retain_accuracy"] for run in record["runs"]]

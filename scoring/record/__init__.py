@@ -17,7 +17,7 @@ Nothing here imports torch or the sandbox: readers (leaderboards, pages) import 
 """
 
 from scoring.record.checks import check_written, problem, read_score
-from scoring.record.public import public_keys, public_view
+from scoring.record.public import public_fields, public_keys, public_view
 from scoring.record.types import SCHEMA_FILE, SCHEMA_VERSION, SCORE_FILE, ScoreRecord
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ScoreRecord",
     "check_written",
     "problem",
+    "public_fields",
     "public_keys",
     "public_view",
     "read_score",

@@ -33,14 +33,19 @@ def public_view(value: Any, typed: Any = ScoreRecord) -> Any:
     return value
 
 
+def public_fields(typed: Any) -> list[str]:
+    """A TypedDict's public field names, in their declared order."""
+    return [key for key, (_, audience, _) in fields(typed).items() if audience == PUBLIC]
+
+
 def public_keys(typed: Any = ScoreRecord, prefix: str = "") -> set[str]:
     """Every dotted field name that ``public_view`` keeps ("runs.index" for each run's index)."""
     keys: set[str] = set()
     if typing.get_origin(typed) is list:
         return public_keys(typing.get_args(typed)[0], prefix)
     if is_typed_dict(typed):
-        for key, (kind, audience, _) in fields(typed).items():
-            if audience == PUBLIC:
-                keys.add(prefix + key)
-                keys |= public_keys(kind, f"{prefix}{key}.")
+        known = fields(typed)
+        for key in public_fields(typed):
+            keys.add(prefix + key)
+            keys |= public_keys(known[key][0], f"{prefix}{key}.")
     return keys
