@@ -370,7 +370,7 @@ FORGERIES = {
         "import os, sys\ndef unlearning(net, r, f, v):\n"
         '    os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": true, "bytes": 99999999999}\\n\')\n'
         "    return net\n",
-        "more than twice the original's size",
+        "more than one of the original's can hold",
     ),
     "forged-failure": (
         "import os, sys\ndef unlearning(net, r, f, v):\n"
@@ -409,7 +409,7 @@ def test_a_malicious_pickle_is_never_unpickled(split, refs, tmp_path):
         os._exit(0)
     """
     record = score_source(split, refs, tmp_path, source)
-    assert record["status"] == "failed" and "cannot be read as a state_dict" in record["reason"], record["reason"]
+    assert record["status"] == "failed" and "safetensors" in record["reason"], record["reason"]
     assert not marker.exists()
 
 

@@ -13,10 +13,10 @@ offline run pins them with ``$KIT_PINNED_SEEDS`` (comma-separated; Codabench nev
 
 Output (``/app/output``; Codabench also copies the submission's own files there)::
 
-    runs/run-0000.delta ...  each returned model, exact, as its difference from the original
-                             (``scoring.hosting.weights_delta``): tensors the run left untouched
-                             by name only, the others as XOR byte planes that the worker's zip
-                             deflates well
+    runs/run-0000.safetensors ...  each returned model, exact, as its difference from the
+                             original (``scoring.hosting.weights_delta``): safetensors of XOR
+                             byte planes, which the worker's zip deflates well (untouched
+                             tensors are zeros)
     ingestion.json           written last: status (completed, failed, rejected) and a one-line
                              reason, the run seeds, per run this program's own times (diagnostics
                              only: scoring times the step with the worker's metadata) and the size
@@ -30,8 +30,9 @@ zipped output: ``/app/shared`` exists only when ingestion runs during scoring, b
 forget confidences, retain, forget and test accuracy with ``scoring.outputs.Evaluator``,
 the code ``scoring score`` uses, so the two paths agree bit for bit on the CPU. Outputs
 the submission's process computed would be numbers it could write itself. A returned
-model is checked against the original's architecture here (a clear reason at once) and
-again by scoring, which trusts nothing this step wrote.
+model is read as the scorer reads it (``scoring.ingestion.tensor_payload``: the original's
+names, dtypes and shapes, finite weights; a clear reason at once) and again by scoring,
+which trusts nothing this step wrote.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from scoring.ingestion.limits import Limits
 from scoring.ingestion.run_seeds import (
     derived_seed,  # the seed a run sees, as the scorer derives it
 )
-from scoring.ingestion.runner import check_state
+from scoring.ingestion.tensor_payload import PayloadError, read_state
 from scoring.ingestion.worker import (  # the scorer's run, not a copy
     RunParts,
     load_submission,
@@ -235,14 +236,10 @@ def _runs(
             )
         if not message.get("ok"):
             return "failed", f"run {index} {message.get('reason', 'failed')}"
-        returned = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-        problem = check_state(returned, original_state)
-        if problem:
-            return "failed", f"run {index} {problem}"
         try:
-            data = encode(returned, original_state)
-        except ValueError as error:
-            return "failed", f"run {index} returned a model that cannot be stored: {error}"
+            data = encode(read_state(payload, original_state), original_state)
+        except PayloadError as error:
+            return "failed", f"run {index} {error}"
         write_bytes(output_dir / run_file(index), data)
         record["runs"].append(
             {"index": index, "seed": int(seed), "reported_seconds": round(seconds, 4), "bytes": len(data)}

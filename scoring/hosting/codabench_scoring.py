@@ -4,8 +4,8 @@ Run by the bundle's ``scoring_program`` (``run.py score $input $output``) with
 ``/app/input/res`` (the prediction step's output, beside the ``metadata`` file the compute
 worker wrote) and ``/app/input/ref`` (reference_data). It never trains and never runs
 participant code: each returned model is decoded from its exact difference with the
-original (``scoring.hosting.weights_delta``: no pickle), checked against the original
-architecture (``scoring.ingestion.runner.check_state``) and evaluated by
+original (``scoring.hosting.weights_delta``: safetensors read by the scorer's strict parser,
+no pickle; the original's names, dtypes and shapes, finite weights) and evaluated by
 ``scoring.outputs.Evaluator``; the score, its interval, the ceiling and the diagnostics
 are ``scoring.assess.recompute``'s, the page ``scoring.html.pages``'s.
 
@@ -34,9 +34,8 @@ from scoring.assess import recompute as assessment
 from scoring.checks import is_number
 from scoring.hosting.codabench_data import read_reference
 from scoring.hosting.codabench_ingestion import read_result, run_file
-from scoring.hosting.weights_delta import decode
+from scoring.hosting.weights_delta import read
 from scoring.html.pages import render_report
-from scoring.ingestion.runner import check_state
 from scoring.outputs import Evaluator
 from scoring.record import SCHEMA_VERSION, check_written
 from scoring.references.build import ReferenceSet
@@ -193,14 +192,11 @@ def _score(record: dict[str, Any], prediction_dir: Path, reference: dict[str, An
     for index in range(n_runs):
         path = prediction_dir / run_file(index)
         try:
-            state = decode(path.read_bytes(), reference["original"])
+            state = read(path, reference["original"])
         except FileNotFoundError:
             raise _Stop("failed", f"run {index}'s model is missing from the prediction output") from None
         except (ValueError, OSError) as error:
             raise _Stop("failed", f"run {index}'s model cannot be read: {' '.join(str(error).split())}") from None
-        reason = check_state(state, reference["original"])
-        if reason:
-            raise _Stop("failed", f"run {index} {reason}")
         try:
             outputs.append(evaluator.from_state(state))
         except ValueError as error:

@@ -7,132 +7,79 @@ downloads it (a separate job, possibly on another worker). A full ResNet-18 stat
 is 44.7 MB a run, and deflate shrinks float32 weights by only about 10%.
 
 This format keeps the scored numbers bit for bit and zips far smaller, because
-unlearning starts from the original and moves it little:
+unlearning starts from the original and moves it little: each tensor is stored as the
+XOR of its bits with the original's, byte planes apart (all first bytes, then all
+second bytes ...). A tensor the run left untouched is all zeros, which deflate about
+1000:1 (methods that touch a few layers, such as selective synaptic dampening, cost
+little more than those layers); a small update leaves the sign, exponent and high
+mantissa bits unchanged, so the planes of high bytes are mostly zero too.
 
-- a tensor bit-identical to the original's is stored as its name alone (methods that
-  touch a few layers, such as selective synaptic dampening, upload those layers only);
-- any other tensor of the original's dtype and shape is stored as the XOR of its bits
-  with the original's, byte planes apart (all first bytes, then all second bytes ...):
-  a small update leaves the sign, exponent and high mantissa bits unchanged, so the
-  planes of high bytes are mostly zero and deflate to almost nothing;
-- a tensor of another dtype, as its own bytes, planes apart.
-
-The ingestion program only XORs and transposes (about as fast as ``torch.save``);
-compressing is left to the worker's zip, whose time is not charged to the submission.
-
-Layout: ``MAGIC``, a 4-byte little-endian header length, the header (JSON: format and a
-list of ``name``, ``dtype``, ``shape``, ``kind`` in {same, xor, raw}), then the planes of
-every xor and raw tensor in header order. Decoding reads no pickle, checks every name
-and shape against the original and the length against the header: anything else is
-one ValueError line.
+The file is safetensors, the format a run's model crosses the seal in
+(``scoring.ingestion.tensor_payload``), with ``__metadata__`` ``{"format": FORMAT}``:
+each tensor under its own name, dtype and shape, its bytes the XOR planes. So the
+scoring step reads it with the same strict parser and the same checks (the original's
+names, dtypes and shapes exactly, byte ranges that tile the file, nothing allocated
+before; no pickle), then undoes the planes and the XOR and checks the weights are finite.
+The ingestion program only XORs and transposes; compressing is left to the worker's zip,
+whose time is not charged to the submission.
 """
 
 from __future__ import annotations
 
-import json
-import struct
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save as _save_safetensors
 
-MAGIC = b"KITDLT1\n"
-DTYPES = {
-    str(d).removeprefix("torch."): d
-    for d in (
-        torch.float64,
-        torch.float32,
-        torch.float16,
-        torch.bfloat16,
-        torch.int64,
-        torch.int32,
-        torch.int16,
-        torch.int8,
-        torch.uint8,
-        torch.bool,
-    )
-}
-SUFFIX = ".delta"
+from scoring.ingestion.tensor_payload import PayloadError, finite_problem, layout, payload_limit
+
+FORMAT = "kit xor byte planes 1"
+SUFFIX = ".safetensors"
 
 
 def _bytes(tensor: torch.Tensor) -> np.ndarray:
-    """The tensor's bytes as an (elements, itemsize) uint8 array (native byte order)."""
+    """The tensor's bytes as an (elements, itemsize) uint8 array (little-endian, as safetensors)."""
     flat = tensor.detach().to("cpu").contiguous().reshape(-1)
     return flat.view(torch.uint8).numpy().reshape(flat.numel(), flat.element_size())
 
 
-def encode(state: dict[str, torch.Tensor], original: dict[str, torch.Tensor]) -> bytes:
-    """``state`` as a delta from ``original``; ValueError for a dtype this format does not carry."""
-    entries, chunks = [], []
+def encode(state: Mapping[str, torch.Tensor], original: Mapping[str, torch.Tensor]) -> bytes:
+    """``state`` as XOR planes against ``original``; ValueError unless names, dtypes and shapes are the original's."""
+    if list(state) != list(original):
+        raise ValueError("its names are not the original's")
+    tensors = {}
     for name, tensor in state.items():
-        dtype = str(tensor.dtype).removeprefix("torch.")
-        if dtype not in DTYPES:
-            raise ValueError(f"{name} is {tensor.dtype}, which a returned model may not hold")
-        base = original.get(name)
-        planes = _bytes(tensor)
-        if base is not None and base.dtype == tensor.dtype and tuple(base.shape) == tuple(tensor.shape):
-            planes = planes ^ _bytes(base)
-            kind = "xor" if planes.any() else "same"
-        else:
-            kind = "raw"
-        entries.append({"name": name, "dtype": dtype, "shape": list(tensor.shape), "kind": kind})
-        if kind != "same":
-            chunks.append(np.ascontiguousarray(planes.T).tobytes())
-    header = json.dumps({"format": "kit weights delta 1", "tensors": entries}, separators=(",", ":")).encode()
-    return MAGIC + struct.pack("<I", len(header)) + header + b"".join(chunks)
+        base = original[name]
+        if tensor.dtype != base.dtype or tuple(tensor.shape) != tuple(base.shape):
+            raise ValueError(
+                f"{name} is {tensor.dtype} {list(tensor.shape)}, the original's {base.dtype} {list(base.shape)}"
+            )
+        planes = np.ascontiguousarray((_bytes(tensor) ^ _bytes(base)).T).reshape(-1)
+        tensors[name] = torch.from_numpy(planes).view(base.dtype).reshape(base.shape)
+    return bytes(_save_safetensors(tensors, metadata={"format": FORMAT}))
 
 
-def decode(data: bytes, original: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state_dict ``encode`` wrote, bit for bit; ValueError (one line) for anything else."""
-    entries, payload = _header(data, original)
-    sizes = [_size(entry) for entry in entries]
-    expected = sum(size for entry, size in zip(entries, sizes, strict=True) if entry["kind"] != "same")
-    if len(payload) != expected:
-        raise ValueError(f"its weights hold {len(payload)} bytes, the header declares {expected}")
-    state, offset = {}, 0
-    for entry, size in zip(entries, sizes, strict=True):
-        dtype, shape, base = DTYPES[entry["dtype"]], tuple(entry["shape"]), original[entry["name"]]
-        if entry["kind"] == "same":
-            state[entry["name"]] = base.detach().to("cpu").clone()
-            continue
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        planes = np.frombuffer(payload, np.uint8, size, offset).reshape(itemsize, size // itemsize).T
-        offset += size
-        if entry["kind"] == "xor":
-            planes = planes ^ _bytes(base)
-        flat = torch.from_numpy(planes.copy(order="C").reshape(-1)).view(dtype)
-        state[entry["name"]] = flat.reshape(shape)
+def decode(data: bytes, original: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state_dict ``encode`` wrote, bit for bit, finite; PayloadError (one line) for anything else."""
+    ranges = layout(data, original, metadata={"format": FORMAT})
+    state = {}
+    for name, base in original.items():
+        begin, end = ranges[name]
+        itemsize, numel = base.element_size(), base.numel()
+        planes = np.frombuffer(data, np.uint8, end - begin, begin).reshape(itemsize, numel).T
+        flat = np.ascontiguousarray(planes ^ _bytes(base)).reshape(-1)
+        state[name] = torch.from_numpy(flat).view(base.dtype).reshape(base.shape)
+    problem = finite_problem(state)
+    if problem:
+        raise PayloadError(problem)
     return state
 
 
-def _header(data: bytes, original: dict[str, torch.Tensor]) -> tuple[list[dict[str, Any]], memoryview]:
-    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
-        raise ValueError("it is not a weights delta written by the ingestion program")
-    (length,) = struct.unpack_from("<I", data, len(MAGIC))
-    start = len(MAGIC) + 4
-    try:
-        entries = json.loads(data[start : start + length])["tensors"]
-    except (ValueError, KeyError, TypeError):
-        entries = None
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-        raise ValueError("its header is not valid")
-    seen = set()
-    for entry in entries:
-        name, dtype, shape, kind = (entry.get(k) for k in ("name", "dtype", "shape", "kind"))
-        if name not in original or name in seen:
-            raise ValueError(f"it names a tensor the original does not have once ({str(name)[:40]})")
-        seen.add(name)
-        if dtype not in DTYPES or kind not in ("same", "xor", "raw") or not isinstance(shape, list):
-            raise ValueError(f"its header entry for {name} is not valid")
-        if shape != list(original[name].shape):
-            raise ValueError(f"{name} has shape {shape[:6]}, expected {list(original[name].shape)}")
-        if kind != "raw" and DTYPES[dtype] != original[name].dtype:
-            raise ValueError(f"its {name} is stored as a difference from a tensor of another dtype")
-    return entries, memoryview(data)[start + length :]
-
-
-def _size(entry: dict[str, Any]) -> int:
-    numel = 1
-    for extent in entry["shape"]:
-        numel *= int(extent)
-    return numel * torch.empty((), dtype=DTYPES[entry["dtype"]]).element_size()
+def read(path: Path, original: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:func:`decode` of a file, whose size is checked before it is read (FileNotFoundError when absent)."""
+    size, limit = Path(path).stat().st_size, payload_limit(original)
+    if size > limit:
+        raise PayloadError(f"its file holds {size} bytes, more than a model of the original's can need ({limit})")
+    return decode(Path(path).read_bytes(), original)

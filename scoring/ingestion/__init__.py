@@ -4,7 +4,7 @@
 - ``worker_process``: starting the worker process, its pipes, freezing and ending it;
 - ``worker``: the worker itself (``python -m scoring.ingestion.worker``), inside the sandbox;
 - ``channel``: the pipes between scorer and worker, read defensively;
-- ``payload_check``: a returned model's archive checked before it is read;
+- ``tensor_payload``: a returned model as safetensors, read by a strict parser of its own;
 - ``sandbox``: bubblewrap's argv from one plan; ``syscall_filter``: its seccomp filter;
 - ``confinement``: process limits and control from outside; ``cgroups``: process and memory caps, the freezer;
 - ``limits``: the efficiency rule (time, memory, output); ``run_seeds``: the seed each run sees;

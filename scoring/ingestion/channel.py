@@ -4,8 +4,8 @@ This module owns the scorer's end of the worker's two output channels:
 
 - the result pipe (:class:`ResultChannel`): one JSON object per line, bounded in
   length, where a message may announce a binary payload (``"bytes": n``) that follows it
-  at once; the payload is a ``torch.save`` of a state_dict, which the scorer reads only
-  with ``weights_only=True``. Everything is read against a deadline, and anything that
+  at once; the payload is a state_dict as safetensors, which the scorer reads only with
+  ``scoring.ingestion.tensor_payload``'s strict parser. Everything is read against a deadline, and anything that
   is not exactly that shape (a garbled or oversized line, a payload larger than
   allowed, a pipe closed mid-message) raises :class:`ChannelError` with a reason the
   scorer can give the submission;
@@ -88,7 +88,7 @@ class ResultChannel:
             raise ChannelError("the worker announced a model of no valid size")
         if size > limit:
             raise ChannelError(
-                f"the worker announced a model of {size / 2**20:.1f} MiB, more than twice the original's size"
+                f"the worker announced a model of {size / 2**20:.1f} MiB, more than one of the original's can hold"
             )
         deadline = time.monotonic() + timeout
         while len(self.buffer) < size:

@@ -17,15 +17,15 @@ evaluates what it returned, and every process it started is killed and counted w
 the worker ends. Too slow means
 ``rejected``; a crash, an exception, an exit, a forged or garbled message, or a return
 value that is not a model of the original architecture with finite weights means
-``failed``. Each returned state_dict's archive is checked first, nothing allocated
-(``scoring.ingestion.payload_check``: stored entries, the original's keys, shapes and sizes),
-then read with ``torch.load(weights_only=True)``, checked, and handed to ``on_model``
-before the next run starts.
+``failed``. Each returned state_dict comes as safetensors, at most
+``tensor_payload.payload_limit`` bytes (known before a byte is read), and is read by
+``scoring.ingestion.tensor_payload``'s own strict parser (no pickle, no library trusted:
+the original's names, dtypes and shapes exactly, byte ranges that tile the file, finite
+weights) and handed to ``on_model`` before the next run starts.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
@@ -42,8 +42,8 @@ from scoring.checks import is_number
 from scoring.ingestion import sandbox
 from scoring.ingestion.channel import ChannelError, WorkerGone
 from scoring.ingestion.limits import Limits
-from scoring.ingestion.payload_check import payload_problem
 from scoring.ingestion.run_seeds import derived_seed
+from scoring.ingestion.tensor_payload import PayloadError, payload_limit, read_state
 from scoring.ingestion.worker_process import WorkerProcess, exit_description
 
 if TYPE_CHECKING:
@@ -118,34 +118,6 @@ class Ingestion:
     cgroups_missing: list[str] = field(default_factory=list)  # controllers this host did not give (fallbacks used)
 
 
-def check_state(state: object, reference: dict[str, torch.Tensor]) -> str | None:
-    """Why ``state`` is not a state_dict of the reference's architecture with finite weights, or None."""
-    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
-        return "returned a model whose state_dict is not a mapping of names to tensors"
-    missing = [name for name in reference if name not in state]
-    unexpected = [name for name in state if name not in reference]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
-        return f"returned a model of another architecture ({'; '.join(parts)})"
-    for name, expected in reference.items():
-        value = state[name]
-        if tuple(value.shape) != tuple(expected.shape):
-            return (
-                f"returned a model of another architecture ({name} has shape {list(value.shape)}, "
-                f"expected {list(expected.shape)})"
-            )
-        if value.is_floating_point() != expected.is_floating_point() or value.is_complex():
-            return f"returned a model whose {name} is {value.dtype}, expected {expected.dtype}"
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            kind = "NaN" if torch.isnan(value).any() else "infinite"
-            return f"returned a model with {kind} weights in {name}"
-    return None
-
-
 def run_submission(
     job: WorkerJob,
     seeds: list[int],
@@ -216,7 +188,7 @@ def _drive(
     """The scorer's side of the protocol; fills ``result`` (status completed unless something stops it)."""
     process, channel = worker.process, worker.channel
     reference = job.state
-    max_model = 2 * sum(v.numel() * v.element_size() for v in reference.values()) + (1 << 20)
+    max_model = payload_limit(reference)  # the channel refuses more before reading it
     allowance = limits.allowance(len(seeds))
 
     def fail(status: str, reason: str) -> None:
@@ -312,17 +284,11 @@ def _drive(
 def _read_state(
     payload: bytes, reference: dict[str, torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor] | None, str | None]:
-    """The state_dict a run sent, checked (``payload_problem``), read with weights_only=True and checked;
-    or a reason."""
-    problem = payload_problem(payload, reference)
-    if problem is not None:
-        return None, problem
+    """The state_dict a run sent, read by ``tensor_payload.read_state`` (nothing trusted); or a reason."""
     try:
-        state: dict[str, torch.Tensor] = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - whatever the bytes hold, it is the submission's failure
-        return None, f"returned a model that cannot be read as a state_dict ({type(error).__name__})"
-    reason = check_state(state, reference)
-    return (None, reason) if reason else (state, None)
+        return read_state(payload, reference), None
+    except PayloadError as error:
+        return None, str(error)
 
 
 def _runs_upto(index: int) -> str:

@@ -19,14 +19,16 @@ Protocol, one JSON object per line (``scoring.ingestion.channel`` reads the scor
   device warmed up (a forward and backward pass of the original model); then, after
   the scorer's ``load``, ``{"event": "ready"}`` or ``{"event": "setup_failed",
   "reason": ...}``; then per run ``{"event": "run", "index": k, "ok": true, "bytes":
-  n, "seconds": t}`` followed at once by the ``n`` bytes of ``torch.save`` of the
-  returned state_dict, or ``{"event": "run", "index": k, "ok": false, "reason": ...}``.
+  n, "seconds": t}`` followed at once by the ``n`` bytes of the returned state_dict as
+  safetensors (``scoring.ingestion.tensor_payload.encode``: data, no pickle), or
+  ``{"event": "run", "index": k, "ok": false, "reason": ...}``.
   ``seconds`` is the worker's own measure, a diagnostic: the scorer times runs itself.
 - scorer -> worker on COMMAND_FD: ``{"cmd": "load"}``, then ``{"cmd": "run", "run": k,
   "seed": s}`` per run; end of file means stop.
 
-The scorer never unpickles anything this process sends except through
-``torch.load(weights_only=True)``, so a submission cannot reach into the scorer.
+The scorer never unpickles anything this process sends: it reads a returned model with
+its own strict safetensors parser (``scoring.ingestion.tensor_payload``), so a submission
+cannot reach into the scorer.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from scoring.ingestion.tensor_payload import encode
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
 from starter_kit.recipe import Recipe
@@ -201,6 +204,7 @@ def run_one(
 
     Public: Codabench's ingestion program (``scoring.hosting.codabench_ingestion``) runs the same."""
     net = _fresh_model(model_spec, original, device)
+    dtypes = {name: value.dtype for name, value in net.state_dict().items()}  # before the submission has net
     seed_everything(seed)
     retain, forget, val = submission_loaders(parts, seed, batch_size)
     started = time.perf_counter()
@@ -219,14 +223,11 @@ def run_one(
         reason = f"returned {type(returned).__name__}, expected the model (a torch.nn.Module)"
         return {"event": "run", "index": index, "ok": False, "reason": reason}, b""
     try:
-        state = {name: value.detach().to("cpu").clone() for name, value in returned.state_dict().items()}
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
+        payload = encode(returned.state_dict(), dtypes)
     except BaseException as error:  # noqa: BLE001
         traceback.print_exc()
         reason = f"its returned model could not be saved: {describe_exception(error, filename)}"
         return {"event": "run", "index": index, "ok": False, "reason": reason}, b""
-    payload = buffer.getvalue()
     return {"event": "run", "index": index, "ok": True, "bytes": len(payload), "seconds": seconds}, payload
 
 
