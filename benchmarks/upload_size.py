@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/upload_size.py --split-dir results/digits-public [--baselines finetune ssd]
 
 Runs each baseline once (run seed 1, one thread) on the split's original model and
-prints, per run: the bytes of ``torch.save`` of the returned state_dict (what the
-prediction step uploaded before), of ``scoring.hosting.weights_delta`` (what it writes
-now), both zipped with deflate as Codabench's worker zips its output
-(``shutil.make_archive``), the share of tensors the run changed, and the time to encode
+prints, per run: the bytes of the returned state_dict as safetensors (what a run sends
+the scorer, ``scoring.ingestion.tensor_payload``), of ``scoring.hosting.weights_delta``
+(what the prediction step writes: safetensors of XOR byte planes), both zipped with
+deflate as Codabench's worker zips its output (``shutil.make_archive``), the share of tensors the run changed, and the time to encode
 (charged to the submission) and to decode. For ResNet-18, build a CIFAR-shaped split on
 the CPU (``python -m data_prep build --dataset synthetic-cifar10-512-128 --epochs 2``).
 """
@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scoring.hosting.weights_delta import decode, encode  # noqa: E402
+from scoring.ingestion.tensor_payload import encode as payload  # noqa: E402
 from starter_kit.baselines import BASELINES  # noqa: E402
 from starter_kit.splits import load_split  # noqa: E402
 from starter_kit.submission import seed_everything, submission_loaders  # noqa: E402
@@ -47,16 +48,14 @@ def main() -> None:
     original = {name: value.detach().clone() for name, value in split.original_model().state_dict().items()}
     print(f"{split.manifest['dataset']['name']}, {split.manifest['recipe']['model']}: one run per baseline")
     print(
-        f"{'baseline':<15} {'changed':>8} {'state_dict':>11} {'zipped':>10} {'delta':>11} {'zipped':>10} "
+        f"{'baseline':<15} {'changed':>8} {'payload':>11} {'zipped':>10} {'delta':>11} {'zipped':>10} "
         f"{'zip ratio':>9} {'encode s':>8} {'decode s':>8}"
     )
     for name in args.baselines:
         seed_everything(1)
         net = BASELINES[name](split.original_model(), *submission_loaders(split, 1))
         state = {key: value.detach().to("cpu").clone() for key, value in net.state_dict().items()}
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        full = buffer.getvalue()
+        full = payload(state)
         started = time.perf_counter()
         delta = encode(state, original)
         encoding = time.perf_counter() - started

@@ -317,6 +317,27 @@ def test_recompute_needs_a_scored_folder_with_its_arrays(fine_tuned, tmp_path, c
     assert code == 2 and "organisers/retrained_conf.npy" in stderr and stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda f: np.save(f / "unlearned_conf.npy", np.array([{"a": 1}], dtype=object)), "not a .npy array"),
+        (lambda f: (f / "unlearned_conf.npy").write_bytes(b"\x93NUMPY garbled"), "not a .npy array"),
+        (lambda f: np.save(f / "unlearned_conf.npy", np.zeros(3)), "expected a non-empty 2-D array"),
+        (lambda f: np.save(f / "unlearned_conf.npy", np.full((4, 3), np.nan)), "not finite"),
+        (lambda f: np.save(f / "unlearned_conf.npy", np.zeros((4, 3))), "not the same"),
+        (lambda f: (f / "runs.csv").write_text("run,seed\n0,1\n"), "not a table with the columns"),
+        (lambda f: (f / "score.json").write_text("[" * 100_000), "not JSON"),
+    ],
+)
+def test_a_damaged_score_folder_is_refused_in_one_line(fine_tuned, tmp_path, capsys, damage, expected):
+    """What ``recompute`` (and ``leaderboard``, ``publish``: read_score) read of a folder someone handed over."""
+    out, _, _ = fine_tuned
+    shutil.copytree(out / "first", tmp_path / "copy")
+    damage(tmp_path / "copy")
+    code, _, stderr = cli(["recompute", tmp_path / "copy"], capsys)
+    assert code == 2 and expected in stderr and stderr.count("\n") == 1, stderr
+
+
 def test_the_limit_rule_says_which_training_time_it_derives_from(split, refs):
     """By default one model trained alone (the calibration); a set without one falls back to the
     references' own times and says so, and that they were shares when trained together."""

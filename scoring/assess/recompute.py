@@ -238,6 +238,31 @@ def accuracies_from_frame(frame: pd.DataFrame) -> dict[str, NDArray[np.float64]]
     return {column: frame[column].to_numpy(dtype=np.float64) for column in ACCURACY_COLUMNS}
 
 
+def _confidences(path: Path) -> NDArray[np.float64]:
+    """A saved (models, forget examples) array of finite floats: no pickle; ValueError in one line otherwise."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{path}: not a .npy array of numbers ({' '.join(str(error).split())[:120]})") from None
+    if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind not in "fiu" or 0 in array.shape:
+        raise ValueError(f"{path}: expected a non-empty 2-D array of numbers (models x forget examples)")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{path}: holds values that are not finite numbers")
+    return array.astype(np.float64, copy=False)
+
+
+def _accuracies(path: Path, n_models: int) -> dict[str, NDArray[np.float64]]:
+    """The accuracy columns of a saved runs table, one row per model; ValueError in one line otherwise."""
+    try:
+        found = accuracies_from_frame(pd.read_csv(path))
+    except (KeyError, ValueError, TypeError, OSError) as error:
+        columns = ", ".join(ACCURACY_COLUMNS)
+        raise ValueError(f"{path}: not a table with the columns {columns} ({type(error).__name__})") from None
+    if any(values.shape != (n_models,) or not np.isfinite(values).all() for values in found.values()):
+        raise ValueError(f"{path}: expected {n_models} rows of finite accuracies, one per model of its .npy")
+    return found
+
+
 def recompute(folder: str | Path) -> dict[str, Any]:
     """Every number of a score folder's score.json, recomputed from its saved arrays alone.
 
@@ -266,9 +291,12 @@ def recompute(folder: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{folder} lacks {', '.join(missing)}: recomputing needs the organisers' copy of the folder"
         )
-    unlearned, retrained = np.load(needed[0]), np.load(needed[2])
-    unlearned_acc = accuracies_from_frame(pd.read_csv(needed[1]))
-    retrained_acc = accuracies_from_frame(pd.read_csv(needed[3]))
+    unlearned, retrained = _confidences(needed[0]), _confidences(needed[2])
+    if unlearned.shape[1] != retrained.shape[1]:
+        raise ValueError(
+            f"{folder}: its arrays cover {unlearned.shape[1]} and {retrained.shape[1]} forget examples, not the same"
+        )
+    unlearned_acc, retrained_acc = _accuracies(needed[1], len(unlearned)), _accuracies(needed[3], len(retrained))
     fields, epsilons = official(unlearned, retrained, unlearned_acc, retrained_acc)
     assessment = assess(
         unlearned,

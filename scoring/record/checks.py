@@ -54,7 +54,7 @@ def read_score(path: str | Path) -> ScoreRecord:
         record = json.loads(path.read_text())
     except OSError as error:
         raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"{path}: not JSON (a truncated or foreign file?)") from None
     found = problem(record)
     if found is not None:
