@@ -6,9 +6,10 @@ Runs each baseline once (run seed 1, one thread) on the split's original model a
 prints, per run: the bytes of the returned state_dict as safetensors (what a run sends
 the scorer, ``scoring.ingestion.tensor_payload``), of ``scoring.hosting.weights_delta``
 (what the prediction step writes: safetensors of XOR byte planes), both zipped with
-deflate as Codabench's worker zips its output (``shutil.make_archive``), the share of tensors the run changed, and the time to encode
-(charged to the submission) and to decode. For ResNet-18, build a CIFAR-shaped split on
-the CPU (``python -m data_prep build --dataset synthetic-cifar10-512-128 --epochs 2``).
+deflate as Codabench's worker zips its output (``shutil.make_archive``), the share of
+tensors the run changed, and the time to encode (charged to the submission) and to
+decode. For ResNet-18, build a CIFAR-shaped split on the CPU
+(``python -m data_prep build --dataset synthetic-cifar10-512-128 --epochs 2``).
 """
 
 from __future__ import annotations
