@@ -255,6 +255,12 @@ def _whose(path: Path) -> str:
         return ""
 
 
+def _sha256(path: Path) -> str:
+    """The file's digest, read in blocks: a submission of any size costs no memory."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def _base_record(
     options: ScoreOptions,
     submission: Path,
@@ -301,7 +307,7 @@ def _base_record(
         },
         "limits": {"memory_bytes": limits.memory_for(options.device), "setup_seconds": limits.setup_seconds},
         "sha256": {
-            "submission": hashlib.sha256(submission.read_bytes()).hexdigest(),
+            "submission": _sha256(submission),
             "split_manifest": split.manifest_sha256,
             "reference_set": refs.sha256,
         },

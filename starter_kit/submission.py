@@ -23,27 +23,53 @@ if TYPE_CHECKING:
 
 SUBMISSION_TAG = "submission"
 ENTRY_POINT = "unlearning"
+SUBMISSION_BYTES = 64 << 20  # a notebook with its outputs; its code is far less
 
 
 def submission_source(path: str | os.PathLike) -> str:
-    """The Python source of a submission: a ``.py`` file, or a notebook's tagged code cells."""
+    """The Python source of a submission: a ``.py`` file, or a notebook's tagged code cells.
+
+    Whatever the file holds, a bad one is a ValueError in one line (its size is checked
+    before it is read; bad UTF-8, JSON or notebook structure are named)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"submission {path} not found: give a .ipynb notebook or a .py file")
-    if path.suffix == ".py":
-        return path.read_text()
-    if path.suffix != ".ipynb":
+    if path.suffix not in (".py", ".ipynb"):
         raise ValueError(f"submission {path} is neither a .ipynb notebook nor a .py file")
+    if path.stat().st_size > SUBMISSION_BYTES:
+        raise ValueError(
+            f"submission {path} is over {SUBMISSION_BYTES >> 20} MiB: clear the notebook's outputs, or submit code only"
+        )
     try:
-        notebook = json.loads(path.read_text())
-        cells = notebook["cells"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise ValueError(f"submission {path} is not a readable notebook ({error})") from None
-    tagged = [
-        "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        for cell in cells
-        if cell.get("cell_type") == "code" and SUBMISSION_TAG in cell.get("metadata", {}).get("tags", [])
-    ]
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"submission {path} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    return text if path.suffix == ".py" else _tagged_cells(text, path)
+
+
+def _tagged_cells(text: str, path: Path) -> str:
+    """The tagged code cells of a notebook's JSON, each a string or a list of strings as nbformat writes."""
+    try:
+        cells = json.loads(text)["cells"]
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        reason = "no cells" if isinstance(error, (KeyError, TypeError)) else "not JSON"
+        raise ValueError(f"submission {path} is not a readable notebook ({reason})") from None
+    if not isinstance(cells, list):
+        raise ValueError(f"submission {path} is not a readable notebook (its cells are not a list)")
+    tagged = []
+    for cell in cells:
+        if not isinstance(cell, dict):
+            continue
+        metadata = cell.get("metadata")
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+        if cell.get("cell_type") != "code" or not isinstance(tags, list) or SUBMISSION_TAG not in tags:
+            continue
+        source = cell.get("source")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise ValueError(f"submission {path} has a tagged cell whose source is not text")
+        tagged.append(source)
     if not tagged:
         raise ValueError(
             f"no code cell tagged '{SUBMISSION_TAG}' in {path}: add the tag to the cell that defines {ENTRY_POINT}()"

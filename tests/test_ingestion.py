@@ -19,6 +19,7 @@ from submissions import _fixtures as kit
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.runner import job_from_split, run_submission
 from starter_kit.splits import load_split
+from starter_kit.submission import submission_source
 
 
 def score_source(split, refs, tmp_path, source, **options) -> dict:
@@ -46,6 +47,27 @@ def test_notebook_without_a_tagged_cell(split, refs, tmp_path):
     record = kit.score(split, refs, notebook, tmp_path / "out")
     assert_one_line(record, "failed", "no code cell tagged 'submission'")
     assert (tmp_path / "out" / "submission.log").is_file()
+
+
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("s.py", b"def unlearning(net, a, b, c):\n    return net  # \xff\n", "is not UTF-8 text (byte 48)"),
+        ("s.ipynb", b'{"cells": [', "not a readable notebook (not JSON)"),
+        ("s.ipynb", b"[" * 100_000, "not a readable notebook (not JSON)"),
+        ("s.ipynb", b'{"nbformat": 4}', "not a readable notebook (no cells)"),
+        ("s.ipynb", b'{"cells": 3}', "its cells are not a list"),
+        ("s.ipynb", b'{"cells": [3, {"cell_type": "code", "metadata": {"tags": 7}}]}', "no code cell tagged"),
+        ("s.ipynb", b'{"cells": [{"cell_type": "code", "metadata": {"tags": ["submission"]}, "source": [1]}]}', "text"),
+        ("s.ipynb", b"{}" + b" " * (64 << 20), "is over 64 MiB"),
+        ("s.txt", b"", "neither a .ipynb notebook nor a .py file"),
+    ],
+)
+def test_a_submission_file_of_any_content_is_refused_in_one_line(tmp_path, name, content, expected):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(expected)) as caught:
+        submission_source(tmp_path / name)
+    assert "\n" not in str(caught.value)
 
 
 def test_no_unlearning_function(split, refs, tmp_path):
