@@ -14,8 +14,11 @@ import yaml
 from submissions import _fixtures as kit
 
 from scoring.hosting.codabench_bundle import ExportOptions, PhaseSpec, export_bundle
+from scoring.hosting.codabench_data import read_reference
+from scoring.hosting.codabench_ingestion import run_file
 from scoring.hosting.codabench_run import run_bundle
-from scoring.hosting.codabench_scoring import COLUMN_KEYS
+from scoring.hosting.codabench_scoring import COLUMN_KEYS, SCORES_FILE, score_prediction
+from scoring.hosting.weights_delta import encode
 from scoring.ingestion import sandbox
 from starter_kit.pack import pack_submission
 from starter_kit.splits import load_split
@@ -166,8 +169,9 @@ def test_a_hostile_submission_can_neither_read_references_nor_reach_the_network(
         ("crash", "import os\ndef unlearning(net, r, f, v):\n    os._exit(3)\n", "ended without writing its results"),
         (
             "garbage",
-            "import os\ndef unlearning(net, r, f, v):\n    if os.path.exists('/app/output/runs/run-0000.delta'):\n"
-            "        open('/app/output/runs/run-0000.delta', 'wb').write(b'not a model')\n    return net\n",
+            "import os\ndef unlearning(net, r, f, v):\n"
+            "    if os.path.exists('/app/output/runs/run-0000.safetensors'):\n"
+            "        open('/app/output/runs/run-0000.safetensors', 'wb').write(b'not a model')\n    return net\n",
             "run 0's model cannot be read",
         ),
     ],
@@ -187,3 +191,53 @@ def test_a_submission_past_the_execution_time_limit_fails(bundle, tmp_path):
     (folder / "competition.yaml").write_text(yaml.safe_dump(competition))
     scores = offline(folder, tmp_path, "import time\ntime.sleep(600)\n" + kit_identity())
     assert scores["status"] == "failed" and scores["reason"] == "Execution Time Limit exceeded. Limit was 4 seconds"
+
+
+def _prediction(res: Path, original: dict, n_runs: int) -> None:
+    """A prediction output as the worker hands it to scoring: metadata, ingestion.json, each run's delta."""
+    (res / "runs").mkdir(parents=True)
+    (res / "metadata").write_text("ingestionElapsedTime: 1.0\ningestionExitCode: 0\n")
+    runs = [{"index": k, "seed": k, "reported_seconds": 0.1} for k in range(n_runs)]
+    (res / "ingestion.json").write_text(json.dumps({"status": "completed", "seeds": list(range(n_runs)), "runs": runs}))
+    for k in range(n_runs):
+        (res / run_file(k)).write_bytes(encode(original, original))
+
+
+PREDICTION_DAMAGE = {
+    "no worker metadata": lambda res: [p.unlink() for p in res.rglob("*") if p.is_file()],
+    "run 1's model is missing": lambda res: (res / run_file(1)).unlink(),
+    "run 0's model cannot be read: returned a model whose safetensors": lambda res: (res / run_file(0)).write_bytes(
+        b"\xff" * 64
+    ),
+    "over 1024 KiB": lambda res: (res / "ingestion.json").write_bytes(b" " * (2 << 20)),
+    "garbled (UnicodeDecodeError)": lambda res: (res / "ingestion.json").write_bytes(b"\xff\xfe"),
+    "garbled (RecursionError)": lambda res: (res / "ingestion.json").write_text("[" * 100_000),
+    "its seeds are not a list of integers": lambda res: (res / "ingestion.json").write_text(
+        '{"status": "completed", "seeds": ["x"], "runs": []}'
+    ),
+    "its runs are not a list": lambda res: (res / "ingestion.json").write_text(
+        '{"status": "completed", "seeds": [], "runs": [{"index": "0"}]}'
+    ),
+    "more runs than the phase's": lambda res: (res / "ingestion.json").write_text(
+        '{"status": "completed", "seeds": [1, 2, 3], "runs": []}'
+    ),
+    "the worker's metadata is not YAML": lambda res: (res / "metadata").write_bytes(b"\xff\xfe: ["),
+}
+
+
+@pytest.mark.parametrize("expected", [None, *PREDICTION_DAMAGE])
+def test_a_damaged_prediction_output_fails_scoring_in_one_line(bundle, tmp_path, expected):
+    """What the scoring step reads of the prediction output (written where the submission ran): each
+    damage is a failed score with one line, and scores.json is written."""
+    (tmp_path / "input").mkdir()
+    shutil.copytree(bundle.with_suffix("") / "reference_data_development", tmp_path / "input" / "ref")
+    _prediction(tmp_path / "input" / "res", read_reference(tmp_path / "input" / "ref")["original"], N)
+    if expected is not None:
+        PREDICTION_DAMAGE[expected](tmp_path / "input" / "res")
+    with kit.one_thread():
+        record = score_prediction(tmp_path / "input", tmp_path / "output")
+    if expected is None:  # undamaged, the original model itself: scored
+        assert record["status"] == "scored", record["reason"]
+        return
+    assert record["status"] == "failed" and expected in record["reason"] and "\n" not in record["reason"], record
+    assert json.loads((tmp_path / "output" / SCORES_FILE).read_text())["status"] == "failed"

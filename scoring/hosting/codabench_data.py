@@ -160,7 +160,7 @@ def read_reference(reference_dir: Path) -> dict[str, Any]:
     """reference_data as the scoring step uses it: split arrays, reference set, ceiling, settings, original state."""
     reference_dir = Path(reference_dir)
     phase = json.loads((reference_dir / PHASE_FILE).read_text())
-    with np.load(reference_dir / DATA_FILE) as data:
+    with np.load(reference_dir / DATA_FILE, allow_pickle=False) as data:
         parts = {part: (data[f"{part}_images"], data[f"{part}_labels"]) for part in SCORED_PARTS}
     split = SplitArrays(
         recipe=Recipe.from_dict(phase["recipe"]),
@@ -168,7 +168,7 @@ def read_reference(reference_dir: Path) -> dict[str, Any]:
         num_classes=phase["n_classes"],
         parts=parts,
     )
-    with np.load(reference_dir / REFERENCES_FILE) as found:
+    with np.load(reference_dir / REFERENCES_FILE, allow_pickle=False) as found:
         arrays = {name: found[name] for name in _REFERENCE_ARRAYS}
     refs = ReferenceSet(
         directory=reference_dir,

@@ -50,6 +50,7 @@ from typing import Any
 import torch
 
 import starter_kit
+from scoring.checks import is_int, is_number
 from scoring.hosting.codabench_data import read_task
 from scoring.hosting.weights_delta import SUFFIX, encode
 from scoring.ingestion.limits import Limits
@@ -71,6 +72,7 @@ RUNS_DIR = "runs"
 PINNED_SEEDS_ENV = "KIT_PINNED_SEEDS"
 SUBMISSION_BYTES = 1 << 20  # source only: anything larger carries data, not code
 SUBMISSION_SUFFIXES = (".py", ".ipynb")
+RESULT_BYTES = 1 << 20  # ingestion.json: a status, a reason and a few numbers a run
 
 
 def run_file(index: int) -> str:
@@ -248,14 +250,33 @@ def _runs(
 
 
 def read_result(prediction_dir: Path) -> dict[str, Any]:
-    """ingestion.json of a prediction output; ValueError in one line when it is missing or garbled."""
+    """ingestion.json of a prediction output, checked field by field (the submission ran in the process
+    that wrote it); ValueError in one line when it is missing, oversized or garbled."""
     path = Path(prediction_dir) / RESULT_FILE
     try:
+        if path.stat().st_size > RESULT_BYTES:
+            raise ValueError(f"the ingestion program's results are garbled (over {RESULT_BYTES >> 10} KiB)")
         record = json.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError("the ingestion program ended without writing its results (it crashed or was killed)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as error:
         raise ValueError(f"the ingestion program's results are garbled ({type(error).__name__})") from None
+    problem = _result_problem(record)
+    if problem:
+        raise ValueError(f"the ingestion program's results are garbled ({problem})")
+    return dict(record, reason=" ".join(str(record.get("reason") or "").split())[:500] or None)
+
+
+def _result_problem(record: object) -> str | None:
+    """What in an ingestion.json is not as ``ingest`` writes it, or None."""
     if not isinstance(record, dict) or record.get("status") not in ("completed", "failed", "rejected"):
-        raise ValueError("the ingestion program's results are garbled (no valid status)")
-    return record
+        return "no valid status"
+    seeds, runs = record.get("seeds", []), record.get("runs", [])
+    if not isinstance(seeds, list) or not all(is_int(seed) for seed in seeds):
+        return "its seeds are not a list of integers"
+    fields = (("index", is_int), ("seed", is_int), ("reported_seconds", is_number))
+    if not isinstance(runs, list) or not all(
+        isinstance(run, dict) and all(check(run.get(key)) for key, check in fields) for run in runs
+    ):
+        return "its runs are not a list of index, seed and reported_seconds"
+    return None

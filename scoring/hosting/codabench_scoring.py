@@ -66,7 +66,7 @@ def read_worker_metadata(prediction_dir: Path) -> dict[str, Any]:
         raise ValueError(
             "the prediction output has no worker metadata: was this not run by a compute worker?"
         ) from None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
         raise ValueError("the worker's metadata is not YAML") from None
     elapsed = found.get("ingestionElapsedTime") if isinstance(found, dict) else None
     if not is_number(elapsed):
@@ -86,6 +86,9 @@ def score_prediction(input_dir: Path, output_dir: Path) -> dict[str, Any]:
         metadata = read_worker_metadata(input_dir / "res")
         ingestion = read_result(input_dir / "res")
         record["time"].update(_efficiency(metadata, phase))
+        n_runs = int(phase["n_runs"])
+        if max(len(ingestion.get("seeds", [])), len(ingestion.get("runs", []))) > n_runs:
+            raise ValueError(f"the ingestion program's results are garbled (more runs than the phase's {n_runs})")
         record["run_seeds"] = [int(s) for s in ingestion.get("seeds", [])]
         record["runs"] = [
             {"index": r["index"], "seed": r["seed"], "reported_seconds": r["reported_seconds"]}
