@@ -251,7 +251,7 @@ def _whose(path: Path) -> str:
         record = json.loads(path.read_text())
         team = f"{record['team']}'s " if record.get("team") else ""
         return f" ({team}{record['submission']['name']}, scored {record['scored_at']})"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return ""
 
 

@@ -76,7 +76,7 @@ class ResultChannel:
             raise ChannelError("the worker sent an oversized message")
         try:
             message = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # bad JSON or UTF-8, numbers of too many digits, nesting too deep
             raise ChannelError("the worker sent a garbled message") from None
         if not isinstance(message, dict):
             raise ChannelError("the worker sent a garbled message")
