@@ -186,7 +186,7 @@ def test_a_run_that_ends_its_process(split, refs, tmp_path, body, fragments):
             "another architecture (fc.weight has shape [3, 64], expected [10, 64])",
         ),
         ("net.fc.weight.data[0, 0] = float('nan')\n    return net", "NaN weights in fc.weight"),
-        ("net.bn1.num_batches_tracked.data = torch.tensor(1.0)\n    return net", "is \"F32\", expected I64"),
+        ("net.bn1.num_batches_tracked.data = torch.tensor(1.0)\n    return net", 'is "F32", expected I64'),
     ],
     ids=["none", "linear", "other-head", "nan", "float-counter"],
 )
