@@ -261,7 +261,7 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
 
 
 @needs_sandbox
-@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(
         st.tuples(
