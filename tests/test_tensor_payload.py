@@ -85,6 +85,7 @@ CASES = {
     # stricter than serde, which keeps the last of two equal keys
     'names "bn.weight" twice': assemble(None, b"", raw=b'{"bn.weight": 1, "bn.weight": 2}'),
     "__metadata__": _lying(lambda h, b: ({**h, "__metadata__": {"format": "pickle"}}, b)),
+    "__metadata__ is not": _lying(lambda h, b: ({**h, "__metadata__": None}, b)),
     "missing fc.weight": _lying(lambda h, b: ({k: v for k, v in h.items() if k != "fc.weight"}, b)),
     'unexpected "extra\\nline"': _lying(lambda h, b: ({**h, "extra\nline": h["bn.weight"]}, b)),
     "expected F32": _lying(lambda h, b: ({**h, "bn.weight": {**h["bn.weight"], "dtype": "F64"}}, b)),

@@ -83,3 +83,10 @@ def test_a_delta_that_decodes_to_nan_and_an_oversized_file_are_refused(original,
     (tmp_path / "big").write_bytes(b"\0" * (sum(v.numel() * v.element_size() for v in original.values()) + (1 << 20)))
     with pytest.raises(PayloadError, match="more than a model of the original's can need"):
         read(tmp_path / "big", original)  # refused by its size, before it is read
+
+
+def test_scalars_empty_tensors_and_integers_come_back_too():
+    original = {"count": torch.tensor(7), "empty": torch.zeros(0, 4), "mask": torch.tensor([True, False])}
+    state = {"count": torch.tensor(9), "empty": torch.zeros(0, 4), "mask": torch.tensor([False, False])}
+    back = decode(encode(state, original), original)
+    assert all(back[k].dtype == v.dtype and torch.equal(back[k], v) for k, v in state.items())

@@ -165,8 +165,9 @@ def layout(
 
     ``metadata`` is the ``__metadata__`` the writer put there (None: none at all)."""
     header, start = _header(payload, header_limit(reference))
+    present = "__metadata__" in header
     found = header.pop("__metadata__", None)
-    if found != (dict(metadata) if metadata is not None else None):
+    if present != (metadata is not None) or (present and found != dict(metadata or {})):
         _refuse("returned a model whose safetensors __metadata__ is not the one the kit writes")
     _architecture(set(header), reference)
     ranges = []
