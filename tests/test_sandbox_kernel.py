@@ -4,6 +4,7 @@ changed would be restored (they must not change)."""
 
 import ctypes
 import os
+import resource
 import textwrap
 from pathlib import Path
 
@@ -275,7 +276,9 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
 def test_mutated_payloads_through_the_whole_run_path_fail_the_run_in_one_line(split, ops):
     """A submission that sends its model's safetensors damaged: the run fails with the reader's one line,
     or (a flip inside a weight) is read as a model; nothing escapes run_submission."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = run_source(split, MUTATING_SUBMISSION.replace("OPS", repr(ops)), run_seconds=60.0)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 64 << 10  # KiB: the scorer's peak stays put
     assert result.status in ("completed", "failed"), (result.status, result.reason)
     if result.status == "failed":
         assert result.reason.startswith("run 0 returned a model") and "\n" not in result.reason, result.reason
