@@ -12,7 +12,18 @@ import sys
 from collections.abc import Iterable
 
 # Third-party packages the programs import (the kit's own two packages travel in the bundle).
-REQUIRED_MODULES = ("torch", "torchvision", "numpy", "pandas", "scipy", "matplotlib", "jinja2", "tqdm", "yaml")
+REQUIRED_MODULES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "jinja2",
+    "tqdm",
+    "yaml",
+    "safetensors",
+)
 
 
 def missing_modules(names: Iterable[str] = REQUIRED_MODULES) -> list[str]:
