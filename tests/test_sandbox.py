@@ -372,11 +372,6 @@ FORGERIES = {
         "    return net\n",
         "more than one of the original's can hold",
     ),
-    "nested": (
-        "import os, sys\ndef unlearning(net, r, f, v):\n"
-        "    os.write(int(sys.argv[-1]), b'[' * 30_000 + b']' * 30_000 + b'\\n')\n    return net\n",
-        "garbled message during run 0",
-    ),
     "forged-failure": (
         "import os, sys\ndef unlearning(net, r, f, v):\n"
         '    os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": false, "reason": "forged"}\\n\')\n'
