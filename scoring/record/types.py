@@ -46,6 +46,8 @@ class Calibration(TypedDict):
     torch_threads: Public[int | None]
     host: NotRequired[Organisers[str | None]]  # the organisers' machine
     excludes: Public[str | None]
+    statistic: NotRequired[Public[str]]  # how the timed models make the basis (sets from before: one model)
+    times: NotRequired[Public[list[float]]]  # every timed model's seconds
 
 
 class LimitBasis(TypedDict):
