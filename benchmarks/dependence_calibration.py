@@ -96,69 +96,90 @@ def collect(split: Split, n_runs: int, n_shared: int, n_copies: int, cache: Path
         kept(name, lambda method=method: _runs(split, method, n_runs, original))
     images, labels = split.images("retain"), split.labels("retain")
     for s in range(n_shared):
+        seed = 10_000 + s  # the shared models' own seeds: none is a reference's
 
-        def shared(s: int = s) -> torch.nn.Module:
-            seed_everything(10_000 + s)
-            classes = split.dataset.num_classes
-            return train_model(split.recipe, images, labels, classes, seed=10_000 + s, progress=False).eval()
+        def copies(change: Callable[..., torch.nn.Module], seed: int = seed) -> np.ndarray:
+            seed_everything(seed)
+            model = train_model(split.recipe, images, labels, split.dataset.num_classes, seed=seed, progress=False)
+            return _runs(split, change, n_copies, model.eval())
 
-        model: list[torch.nn.Module] = []
-        kept(f"shared {s} finetune", lambda: _runs(split, finetune, n_copies, model.append(shared()) or model[0]))
-        kept(
-            f"shared {s} noise", lambda: _runs(split, _noise_copy, n_copies, model[0] if model else shared())
-        )
+        kept(f"shared {s} finetune", lambda copies=copies: copies(finetune))
+        kept(f"shared {s} noise", lambda copies=copies: copies(_noise_copy))
     return found
 
 
 def table(found: dict[str, np.ndarray], refs: np.ndarray, trials: int, seed: int) -> pd.DataFrame:
     """False alarms of every honest method and detections of every attack, per N, over ``trials`` draws."""
     rng = np.random.default_rng(seed)
+    honest: dict[str, np.ndarray | None] = {"references (retraining, sanity retrain)": None}
+    honest |= {name: runs for name, runs in found.items() if not name.startswith("shared")}
+    shared = sorted({name.split(" ")[1] for name in found if name.startswith("shared")})
     rows = []
-    honest = {"references (retraining, sanity retrain)": None} | {
-        name: runs for name, runs in found.items() if not name.startswith("shared")
-    }
     for n_models in SIZES:
-
-        def flagged(runs_of: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
-            hits, statistic = 0, []
-            for _ in range(trials):
-                order = rng.permutation(len(refs))
-                yardstick, pool = refs[order[:n_models]], refs[order[n_models:]]
-                result = dependence.dependence(runs_of(pool), yardstick)
-                hits += bool(result["flagged"])
-                if result["closeness"] is not None:  # None: every run identical (the identity row)
-                    statistic.append((result["closeness"], result["neighbour_spread"]))
-            lowest = np.min(statistic, axis=0) if statistic else [float("nan")] * 2
-            return hits / trials, lowest
-
-        def draw(runs: np.ndarray) -> np.ndarray:
-            return runs[rng.choice(len(runs), n_models, replace=False)]
-
+        draw = _drawer(rng, n_models)
         for name, runs in honest.items():
-            rate, lowest = flagged(lambda pool, runs=runs: draw(pool if runs is None else runs))
+            rate, lowest = _flagged(rng, refs, n_models, trials, _honest(runs, draw))
             rows.append(_row(n_models, name, "honest", rate, lowest))
-        shared = sorted({name.split(" ")[1] for name in found if name.startswith("shared")})
         for flavour in ("finetune", "noise"):
             pools = [found[f"shared {s} {flavour}"] for s in shared]
             for k in sorted({2, 4, GROUP, n_models // 2, 3 * n_models // 4, n_models}):
-                if k > len(pools[0]):
-                    continue
-
-                def attack(pool: np.ndarray, k: int = k, pools: list[np.ndarray] = pools) -> np.ndarray:
-                    copies = draw(pools[rng.integers(len(pools))])[:k]
-                    return rng.permutation(np.concatenate([copies, pool[: n_models - k]]))
-
-                rate, lowest = flagged(attack)
-                rows.append(_row(n_models, f"{k} copies ({flavour}) + {n_models - k} retrains", "attack", rate, lowest))
+                if k <= len(pools[0]):
+                    rate, lowest = _flagged(rng, refs, n_models, trials, _copies(rng, draw, pools, k, n_models))
+                    rows.append(
+                        _row(n_models, f"{k} copies ({flavour}) + {n_models - k} retrains", "attack", rate, lowest)
+                    )
             if n_models > GROUP and len(pools) >= n_models // GROUP:  # one group of all N: the k = N row
-
-                def chunks(pool: np.ndarray, pools: list[np.ndarray] = pools) -> np.ndarray:
-                    picked = rng.choice(len(pools), n_models // GROUP, replace=False)
-                    return rng.permutation(np.concatenate([draw(pools[p])[:GROUP] for p in picked]))
-
-                rate, lowest = flagged(chunks)
-                rows.append(_row(n_models, f"{n_models // GROUP} groups of {GROUP} copies ({flavour})", "attack", rate, lowest))
+                rate, lowest = _flagged(rng, refs, n_models, trials, _chunks(rng, draw, pools, n_models))
+                what = f"{n_models // GROUP} groups of {GROUP} copies ({flavour})"
+                rows.append(_row(n_models, what, "attack", rate, lowest))
     return pd.DataFrame(rows)
+
+
+Draw = Callable[[np.ndarray], np.ndarray]
+
+
+def _honest(runs: np.ndarray | None, draw: Draw) -> Draw:
+    """N runs of an honest method; None: N references (retraining) from the pool the yardstick left."""
+    return lambda pool: draw(pool if runs is None else runs)
+
+
+def _copies(rng: np.random.Generator, draw: Draw, pools: list[np.ndarray], k: int, n_models: int) -> Draw:
+    """k copies of one shared model among n_models - k retrains (references), in random order."""
+    return lambda pool: rng.permutation(
+        np.concatenate([draw(pools[rng.integers(len(pools))])[:k], pool[: n_models - k]])
+    )
+
+
+def _chunks(rng: np.random.Generator, draw: Draw, pools: list[np.ndarray], n_models: int) -> Draw:
+    """n_models / GROUP shared models, GROUP copies of each: one retraining per chunk of runs."""
+    return lambda pool: rng.permutation(
+        np.concatenate([draw(pools[p])[:GROUP] for p in rng.choice(len(pools), n_models // GROUP, replace=False)])
+    )
+
+
+def _drawer(rng: np.random.Generator, n_models: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A function drawing ``n_models`` rows of an array at random, without replacement."""
+    return lambda runs: runs[rng.choice(len(runs), n_models, replace=False)]
+
+
+def _flagged(
+    rng: np.random.Generator,
+    refs: np.ndarray,
+    n_models: int,
+    trials: int,
+    runs_of: Callable[[np.ndarray], np.ndarray],
+) -> tuple[float, np.ndarray | list[float]]:
+    """(share of draws flagged, the smallest closeness and neighbour spread): each draw tests
+    ``runs_of(references not in the yardstick)`` against ``n_models`` random references."""
+    hits, statistic = 0, []
+    for _ in range(trials):
+        order = rng.permutation(len(refs))
+        yardstick, pool = refs[order[:n_models]], refs[order[n_models:]]
+        result = dependence.dependence(runs_of(pool), yardstick)
+        hits += bool(result["flagged"])
+        if result["closeness"] is not None:  # None: every run identical (the identity row)
+            statistic.append((result["closeness"], result["neighbour_spread"]))
+    return hits / trials, np.min(statistic, axis=0) if statistic else [float("nan")] * 2
 
 
 def _row(n_models: int, runs: str, kind: str, rate: float, lowest: np.ndarray | list[float]) -> dict[str, object]:

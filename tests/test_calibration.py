@@ -8,8 +8,8 @@ from submissions import _fixtures as kit
 
 from scoring.backends.interface import LocalBackend
 from scoring.cli import main
-from scoring.references.build import build_references, load_references
 from scoring.references import calibration
+from scoring.references.build import build_references, load_references
 from scoring.references.folder import calibration_seed, reference_seed
 from starter_kit.splits import Split, load_split
 
@@ -142,7 +142,8 @@ def test_the_basis_is_the_median_of_models_timed_after_a_discarded_warm_up(split
     assert seeds[0] == calibration_seed(split.manifest_sha256) and len(set(seeds)) == 3
     assert not set(seeds) & set(refs.seeds.tolist()) and record["seeds"] == seeds
     assert len(record["times"]) == 3 and record["seconds"] == sorted(record["times"])[1]
-    assert record["spread"] == pytest.approx((max(record["times"]) - min(record["times"])) / record["seconds"], abs=1e-3)
+    times = record["times"]
+    assert record["spread"] == pytest.approx((max(times) - min(times)) / record["seconds"], abs=1e-3)
     assert record["warm_up"]["discarded"] and record["warm_up"]["epochs"] == 1 and "median of 3" in record["statistic"]
     compared = json.loads((refs.directory / "index.json").read_text())["limit_vs_references"]
     assert compared["calibration_seconds"] == record["seconds"] and compared["references_together"] == 1

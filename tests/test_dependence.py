@@ -67,7 +67,8 @@ def test_groups_of_copies_one_per_chunk_are_each_flagged():
     rng = np.random.default_rng(4)
     runs = np.concatenate([_copies(rng, 8, perturbation=0.2) for _ in range(4)])
     found = dependence.dependence(runs, _references(rng, 32))
-    assert found["flagged"] and [set(g) for g in found["close_groups"]] == [set(range(j, j + 8)) for j in (0, 8, 16, 24)]
+    assert found["flagged"]
+    assert [set(g) for g in found["close_groups"]] == [set(range(j, j + 8)) for j in (0, 8, 16, 24)]
 
 
 def test_byte_identical_runs_are_flagged_at_any_n_but_a_deterministic_submission_is_not_dependence():

@@ -216,7 +216,8 @@ def _dependence(found: dict[str, Any]) -> Dependence:
     if found["flagged"]:
         close = bool(found["close_groups"])
         groups = found["close_groups"] if close else found["duplicate_groups"]
-        listed = "; ".join(", ".join(str(k) for k in group) for group in groups[:3]) + ("; ..." if len(groups) > 3 else "")
+        listed = "; ".join(", ".join(str(k) for k in group) for group in groups[:3])
+        listed += "; ..." if len(groups) > 3 else ""
         how = (
             f"are closer to one another than independent runs are (closest pair {found['closeness']:.3f} of the "
             f"median distance between two runs, threshold {found['threshold']:g}; nearest neighbours "

@@ -95,8 +95,6 @@ class Limits:
         )
 
 
-
-
 def default_limit(
     calibration: dict[str, Any] | None, shared_seconds: Sequence[float] | NDArray[np.float64], together: int = 1
 ) -> tuple[float, str, dict[str, Any]]:
