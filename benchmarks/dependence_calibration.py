@@ -82,30 +82,31 @@ def collect(split: Split, n_runs: int, n_shared: int, n_copies: int, cache: Path
     cache.mkdir(parents=True, exist_ok=True)
     found: dict[str, np.ndarray] = {}
 
-    def kept(name: str, make: Callable[[], np.ndarray]) -> None:
+    def kept(name: str, make: Callable[..., np.ndarray], *args: object) -> None:
         path = cache / f"{name}.npy"
         if not path.is_file():
             started = time.perf_counter()
-            np.save(path, make())
+            np.save(path, make(*args))
             print(f"  {name}: {time.perf_counter() - started:.1f} s", flush=True)
         found[name] = np.load(path)
 
     original = split.original_model()
     methods = {name: BASELINES[name] for name in BASELINES} | {f"sanity {n}": _sanity(n) for n in ("identity", "noise")}
     for name, method in methods.items():
-        kept(name, lambda method=method: _runs(split, method, n_runs, original))
-    images, labels = split.images("retain"), split.labels("retain")
+        kept(name, _runs, split, method, n_runs, original)
     for s in range(n_shared):
         seed = 10_000 + s  # the shared models' own seeds: none is a reference's
-
-        def copies(change: Callable[..., torch.nn.Module], seed: int = seed) -> np.ndarray:
-            seed_everything(seed)
-            model = train_model(split.recipe, images, labels, split.dataset.num_classes, seed=seed, progress=False)
-            return _runs(split, change, n_copies, model.eval())
-
-        kept(f"shared {s} finetune", lambda copies=copies: copies(finetune))
-        kept(f"shared {s} noise", lambda copies=copies: copies(_noise_copy))
+        kept(f"shared {s} finetune", _shared_copies, split, seed, finetune, n_copies)
+        kept(f"shared {s} noise", _shared_copies, split, seed, _noise_copy, n_copies)
     return found
+
+
+def _shared_copies(split: Split, seed: int, change: Callable[..., torch.nn.Module], n_copies: int) -> np.ndarray:
+    """[n_copies, |S|]: one model retrained from scratch with ``seed``, then ``change`` applied to copies of it."""
+    seed_everything(seed)
+    images, labels = split.images("retain"), split.labels("retain")
+    model = train_model(split.recipe, images, labels, split.dataset.num_classes, seed=seed, progress=False)
+    return _runs(split, change, n_copies, model.eval())
 
 
 def table(found: dict[str, np.ndarray], refs: np.ndarray, trials: int, seed: int) -> pd.DataFrame:
@@ -140,7 +141,11 @@ Draw = Callable[[np.ndarray], np.ndarray]
 
 def _honest(runs: np.ndarray | None, draw: Draw) -> Draw:
     """N runs of an honest method; None: N references (retraining) from the pool the yardstick left."""
-    return lambda pool: draw(pool if runs is None else runs)
+
+    def make(pool: np.ndarray) -> np.ndarray:
+        return draw(pool if runs is None else runs)
+
+    return make
 
 
 def _copies(rng: np.random.Generator, draw: Draw, pools: list[np.ndarray], k: int, n_models: int) -> Draw:

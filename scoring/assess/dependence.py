@@ -133,7 +133,8 @@ def pair_distances(unlearned: np.ndarray, retrained: np.ndarray) -> np.ndarray:
     squares = (z * z).sum(axis=1)
     distances = (squares[:, None] + squares[None, :] - 2.0 * z @ z.T) / z.shape[1]
     np.fill_diagonal(distances, 0.0)
-    return np.maximum(distances, 0.0)
+    positive: np.ndarray = np.maximum(distances, 0.0)  # rounding can leave -1e-16 where two runs coincide
+    return positive
 
 
 def _groups(close: np.ndarray) -> list[list[int]]:
