@@ -46,12 +46,13 @@ from scoring.checks import check_confidences
 # Calibrated on digits (benchmarks/dependence_calibration.py: 128 references, 48 runs of each
 # baseline and sanity row, 300 random draws of N runs per method, each against N other
 # references): no honest draw was flagged (0 of 300 for every method and N = 8, 16, 32); the
-# smallest closeness of any was 0.065 at N = 8 and 16 and 0.095 at N = 32 (ssd), references
-# >= 0.45. Built attacks, k copies of one retrained model each fine-tuned with its run's seed
-# among N - k retrains: flagged in 89% (N = 8), 90% (16), 92% (32) of draws at k = 2, in
-# 97-100% for 4 <= k <= N - 2; copies perturbed by 2% noise in >= 99.7% for 2 <= k <= N - 2;
-# one retraining per chunk of 8 runs (2 or 4 groups) in 100%; k = N in none (see above).
-# Below 8 runs the median of few pairs is too noisy: only byte-identical duplicates count.
+# smallest closeness of any was 0.065 at N = 8, 0.065-0.076 at N = 16 and 0.095 at N = 32
+# (ssd; two runs of the benchmark), references >= 0.45. Built attacks, k copies of one
+# retrained model each fine-tuned with its run's seed among N - k retrains: flagged in 89%
+# (N = 8), 90-92% (16), 92% (32) of draws at k = 2, in 97-100% for 4 <= k <= N - 2; copies
+# perturbed by 2% noise in >= 99.7% for 2 <= k <= N - 2; one retraining per chunk of 8 runs
+# (2 or 4 groups) in 100%; k = N in none (see above). Below 8 runs the median of few pairs
+# is too noisy: only byte-identical duplicates count.
 CLOSENESS_THRESHOLD = 0.05
 # The smallest / the largest nearest-neighbour distance, below which a group of copies holds
 # most runs (the median is then a distance between copies). Same calibration: the smallest
