@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 
 from data_prep.build import BuildOptions, build_split
-from scoring.ingestion.limits import TIME_LIMIT_FRACTION
 from scoring.references.build import build_references
+from scoring.references.calibration import TIME_LIMIT_FRACTION
 from starter_kit.splits import load_split
 
 

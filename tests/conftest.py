@@ -12,6 +12,22 @@ from data_prep.build import BuildOptions, build_split
 from starter_kit.splits import Split, load_split
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_calibration_model() -> Iterator[None]:
+    """Reference folders built by the tests time one calibration model after the warm-up, not three.
+
+    The median of three is the kit's default (``scoring.references.calibration``); the
+    tests build some 25 folders, and two more models each would add about 25 s of CPU to
+    the suite. tests/test_calibration.py times three where it checks the median.
+    """
+    from scoring.references import calibration
+
+    before = calibration.CALIBRATION_MODELS
+    calibration.CALIBRATION_MODELS = 1
+    yield
+    calibration.CALIBRATION_MODELS = before
+
+
 @pytest.fixture(scope="session")
 def digits_split_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The digits public split with its original model, built once per test run (shared by xdist's workers).

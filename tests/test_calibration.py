@@ -1,4 +1,4 @@
-"""The time limit's basis: one model trained alone per reference folder, however the references were trained."""
+"""The time limit's basis: models trained alone and warm per reference folder, however the references were trained."""
 
 import json
 import shutil
@@ -8,6 +8,7 @@ from submissions import _fixtures as kit
 
 from scoring.backends.interface import LocalBackend
 from scoring.cli import main
+from scoring.references import calibration
 from scoring.references.build import build_references, load_references
 from scoring.references.folder import calibration_seed, reference_seed
 from starter_kit.splits import Split, load_split
@@ -82,7 +83,7 @@ def test_a_set_without_a_calibration_falls_back_and_gains_one_without_retraining
             == 0
         )
     out = capsys.readouterr().out
-    assert "one model trained alone (the calibration, the time limit's basis)" in out
+    assert "the calibration, the time limit's basis" in out and "the median of 1 model(s) trained alone" in out
     assert {p.name: p.stat().st_mtime_ns for p in refs.glob("model-*.npz")} == files  # no reference trained again
     after = load_references(split, 2, refs)
     assert (
@@ -93,7 +94,7 @@ def test_a_set_without_a_calibration_falls_back_and_gains_one_without_retraining
         again = build_references(split, 2, refs, progress=True)
         assert again.calibration == after.calibration and "calibration:" not in capsys.readouterr().err  # kept
         fresh = build_references(split, 2, refs, progress=True, calibrate=True)  # measured again
-    assert "calibration: one model trained alone on this process" in capsys.readouterr().err
+    assert "calibration: 1 model(s) trained alone on this process after a discarded warm-up" in capsys.readouterr().err
     assert fresh.sha256 == before.sha256 and fresh.calibration["seconds"] > 0
 
 
@@ -119,3 +120,33 @@ def test_a_damaged_calibration_is_one_line_naming_the_fix(split, tmp_path, tmp_p
     assert main([*command, "--out", str(tmp_path / "out"), "--unsealed", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds a damaged calibration (seconds 'fast')" in err and "--calibrate" in err
+
+
+def test_the_basis_is_the_median_of_models_timed_after_a_discarded_warm_up(split, tmp_path, monkeypatch):
+    """Issue 28: the first model of a fresh process pays one-time costs, so a short warm-up is trained and
+    discarded, then CALIBRATION_MODELS models are timed; index.json keeps every time, their spread, and how
+    the default limit compares with the references' own times."""
+    trained, train_models = [], calibration.train_models
+
+    def recording(recipe, images, labels, num_classes, seeds, **options):
+        trained.append((recipe.epochs, list(seeds)))
+        return train_models(recipe, images, labels, num_classes, seeds, **options)
+
+    monkeypatch.setattr(calibration, "CALIBRATION_MODELS", 3)
+    monkeypatch.setattr(calibration, "train_models", recording)  # jobs=1: the task runs in this process
+    with kit.one_thread():
+        refs = build_references(split, 2, tmp_path / "refs", progress=False)
+    seeds = calibration.calibration_seeds(split.manifest_sha256, 3)
+    assert trained == [(1, seeds[:1]), *((split.recipe.epochs, [s]) for s in seeds)]  # the warm-up first: 1 epoch
+    record = refs.calibration
+    assert seeds[0] == calibration_seed(split.manifest_sha256) and len(set(seeds)) == 3
+    assert not set(seeds) & set(refs.seeds.tolist()) and record["seeds"] == seeds
+    assert len(record["times"]) == 3 and record["seconds"] == sorted(record["times"])[1]
+    times = record["times"]
+    assert record["spread"] == pytest.approx((max(times) - min(times)) / record["seconds"], abs=1e-3)
+    assert record["warm_up"]["discarded"] and record["warm_up"]["epochs"] == 1 and "median of 3" in record["statistic"]
+    compared = json.loads((refs.directory / "index.json").read_text())["limit_vs_references"]
+    assert compared["calibration_seconds"] == record["seconds"] and compared["references_together"] == 1
+    assert compared["default_limit_seconds"] == pytest.approx(0.2 * record["seconds"], abs=1e-4)
+    median = (refs.training_seconds[0] + refs.training_seconds[1]) / 2
+    assert compared["default_limit_over_references"] == pytest.approx(0.2 * record["seconds"] / median, rel=1e-3)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from scoring.assess.dependence import dependence
 from scoring.checks import check_confidences, check_number
 
 # Two groups of runs this many within-group sds apart (in mean z-score) are a mixture.
@@ -33,9 +34,6 @@ from scoring.checks import check_confidences, check_number
 # 4.2 at N = 32, 3.4 at N = 128, 2.9 at N = 512; hence a threshold by N, none below 8.
 MIXTURE_SEPARATION = {32: 6.0, 16: 8.0, 8: 12.0}  # smallest N -> threshold
 MIXTURE_MIN_SHARE = 0.1  # ... and the smaller group holds at least this share of runs (and 2)
-# Runs byte-identical to one another: honest independent runs never coincide, so a group
-# of at least 2 runs and this share of N is flagged, whatever the 2-means gap says.
-DUPLICATE_MIN_SHARE = 0.1
 _SEPARATION_CAP = 1e6  # two groups that are each constant: a finite number for JSON
 _STD_FLOOR = 1e-9  # references' per-example sd below this: treated as this (avoids 0 / 0)
 
@@ -78,7 +76,9 @@ def run_diagnostics(
         ``duplicate_groups``: list of run-index lists, each a set of >= 2 runs with
         byte-identical confidences (largest first);
         ``duplicates``: True when one holds >= 2 runs and >= 10% of N (not every run:
-        that is ``identical``).
+        that is ``identical``); ``dependence``: ``scoring.assess.dependence.dependence``'s
+        result, the family the duplicates belong to (groups of runs closer than independent
+        runs are).
     """
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models = unlearned.shape[0]
@@ -96,11 +96,11 @@ def run_diagnostics(
     mean_z = z_runs.mean(axis=1)
     flagged, separation, groups = _two_groups(mean_z, math.inf if mixture_separation is None else mixture_separation)
     identical = bool((unlearned == unlearned[0]).all())
-    duplicate_groups = _duplicate_groups(unlearned)
-    smallest = max(2, math.ceil(DUPLICATE_MIN_SHARE * n_models))
+    shared = dependence(unlearned, retrained)  # the duplicates are one of its tests
     return {
-        "duplicate_groups": duplicate_groups,
-        "duplicates": not identical and any(len(group) >= smallest for group in duplicate_groups),
+        "dependence": shared,
+        "duplicate_groups": shared["duplicate_groups"],
+        "duplicates": shared["duplicates"],
         "distance": distance,
         "mean_z": mean_z,
         "reference_distance": reference_distance,
@@ -113,14 +113,6 @@ def run_diagnostics(
         "groups": groups,
         "group_sizes": np.bincount(groups, minlength=2),
     }
-
-
-def _duplicate_groups(rows: np.ndarray) -> list[list[int]]:
-    """Indices of rows that are byte-identical to another row, one list per distinct row, largest first."""
-    by_bytes: dict[bytes, list[int]] = {}
-    for k, row in enumerate(np.ascontiguousarray(rows)):
-        by_bytes.setdefault(row.tobytes(), []).append(k)
-    return sorted((g for g in by_bytes.values() if len(g) >= 2), key=lambda g: (-len(g), g[0]))
 
 
 def _ks_to_pool(rows: np.ndarray, pooled: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from scoring.assess import auxiliary, diagnostics, uncertainty
 from scoring.assess import ceiling as estimator_ceiling  # not "ceiling": assess() takes an argument of that name
 from scoring.metric import forgetting as metric
 from scoring.record import SCORE_FILE, read_score
-from scoring.record.types import Ceiling, Diagnostics, PerRun
+from scoring.record.types import Ceiling, Dependence, Diagnostics, PerRun
 from starter_kit.splits import Split
 
 ASSESSMENT_SEED = 2023  # every resampling draws from this seed: same arrays, same intervals
@@ -161,7 +161,7 @@ def assess(
                     estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
                 )
             ]
-    record["diagnostics"] = _diagnostics(unlearned_conf, retrained_conf)
+    record["diagnostics"] = diagnostics_record(unlearned_conf, retrained_conf)
     record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)
     return record
 
@@ -174,7 +174,8 @@ def omitted_normalised_score(ceiling_n: int, n_models: int) -> str:
     )
 
 
-def _diagnostics(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np.float64]) -> Diagnostics:
+def diagnostics_record(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np.float64]) -> Diagnostics:
+    """score.json's ``diagnostics`` from the runs' and the references' confidences [N, |S|]."""
     found = diagnostics.run_diagnostics(unlearned_conf, retrained_conf)
     per_run: PerRun = {
         "distance": [float(v) for v in found["distance"]],
@@ -185,15 +186,12 @@ def _diagnostics(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np
     flags = []
     if found["identical"]:
         flags.append("identical: every run returned the same outputs (a deterministic submission: F = 0)")
-    if found["duplicates"]:
-        sizes = ", ".join(str(len(group)) for group in found["duplicate_groups"])
-        flags.append(
-            f"duplicates: groups of runs returned byte-identical outputs "
-            f"({sizes} runs; independent runs never coincide)"
-        )
     if found["mixture"]:
         counts = [int(s) for s in found["group_sizes"]]
         flags.append(f"mixture: the runs fall into two clearly different groups of {counts[0]} and {counts[1]}")
+    shared = _dependence(found["dependence"])
+    if shared["reason"] is not None:
+        flags.append(shared["reason"])
     return {
         "per_run": per_run,
         "flags": flags,
@@ -208,6 +206,38 @@ def _diagnostics(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np
         "statistic": (
             "Kolmogorov-Smirnov distance between a run's forget-set z-scores and the references' pooled z-scores"
         ),
+        "dependence": shared,
+    }
+
+
+def _dependence(found: dict[str, Any]) -> Dependence:
+    """score.json's ``diagnostics.dependence``, its ``reason`` the line the leaderboard shows."""
+    reason = None
+    if found["flagged"]:
+        close = bool(found["close_groups"])
+        groups = found["close_groups"] if close else found["duplicate_groups"]
+        listed = "; ".join(", ".join(str(k) for k in group) for group in groups[:3])
+        listed += "; ..." if len(groups) > 3 else ""
+        how = (
+            f"are closer to one another than independent runs are (closest pair {found['closeness']:.3f} of the "
+            f"median distance between two runs, threshold {found['threshold']:g}; nearest neighbours "
+            f"{found['neighbour_spread']:.3f} of the farthest, threshold {found['neighbour_threshold']:g})"
+            if close
+            else "returned byte-identical outputs (independent runs never coincide)"
+        )
+        reason = f"dependence: runs {listed} {how}: they share work, so the score is not ranked"
+    return {
+        "flagged": bool(found["flagged"]),
+        "reason": reason,
+        "closeness": _finite(found["closeness"]),
+        "threshold": float(found["threshold"]),
+        "neighbour_spread": _finite(found["neighbour_spread"]),
+        "neighbour_threshold": float(found["neighbour_threshold"]),
+        "min_runs": int(found["min_runs"]),
+        "close_groups": [[int(k) for k in group] for group in found["close_groups"]],
+        "duplicate_groups": [[int(k) for k in group] for group in found["duplicate_groups"]],
+        "statistic": "closest pair of runs / median pair, and smallest / largest nearest-neighbour distance, "
+        "distances between runs' forget-set z-scores (mean squared difference); byte-identical groups",
     }
 
 

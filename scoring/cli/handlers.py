@@ -175,7 +175,7 @@ def recompute_command(args: argparse.Namespace) -> int:
 def leaderboard_command(args: argparse.Namespace) -> int:
     from scoring.ranking.leaderboard import write_leaderboard_pages
 
-    text, path, page = write_leaderboard_pages(args.results, args.csv, args.phase)
+    text, path, page = write_leaderboard_pages(args.results, args.csv, args.phase, args.rank_flagged)
     print(text)
     print(
         f"\nwrote {path} and {page} ({args.phase} phase; "
@@ -187,7 +187,7 @@ def leaderboard_command(args: argparse.Namespace) -> int:
 def publish_command(args: argparse.Namespace) -> int:
     from scoring.ranking.publish import publish
 
-    published = publish(args.results, args.out, args.phase)
+    published = publish(args.results, args.out, args.phase, args.rank_flagged)
     print(
         f"published the {args.phase} leaderboard of {published['entries']} "
         f"entr{'y' if published['entries'] == 1 else 'ies'} "

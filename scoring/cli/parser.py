@@ -218,6 +218,7 @@ def parser() -> argparse.ArgumentParser:
     board.add_argument("--results", required=True, type=Path, help="folder the score folders were written under")
     board.add_argument("--csv", type=Path, help="where to write the table (default RESULTS/leaderboard.csv)")
     _phase(board, "final")
+    _rank_flagged(board)
     board.set_defaults(handler=handlers.leaderboard_command)
 
     publish = commands.add_parser(
@@ -232,6 +233,7 @@ def parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="folder to publish (new, empty, or an earlier publish)"
     )
     _phase(publish, None)
+    _rank_flagged(publish)
     publish.set_defaults(handler=handlers.publish_command)
 
     codabench = commands.add_parser(
@@ -294,6 +296,16 @@ def _phase(parser: argparse.ArgumentParser, default: str | None) -> None:
         required=default is None,
         help="public: during the challenge, public scores only, each team's best; final: each team's latest "
         "private score beside that submission's public one" + (f" (default {default})" if default else " (required)"),
+    )
+
+
+def _rank_flagged(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rank-flagged",
+        action="store_true",
+        help="rank scores flagged for dependence between their runs too (groups of runs closer to one another "
+        "than independent runs are: scoring.assess.dependence); by default they are listed as not ranked, "
+        "with the reason",
     )
 
 

@@ -68,6 +68,16 @@ _FLAG_TEXT = {  # (what, why it matters) for the diagnostics' flags the kit know
         "F tests each forget example on its own, so a submission that mixes two algorithms across its runs "
         "can score well: read the score with care.",
     ),
+    "dependence": (
+        "some runs are closer to one another than independent runs are.",
+        "The score compares N independent models with N retrained ones; runs that share work (one retraining "
+        "handed out as changed copies) break that, so the leaderboard keeps the score off the ranking unless the "
+        "organisers rank it anyway (scoring.assess.dependence).",
+    ),
+    "duplicates": (
+        "groups of runs returned byte-identical outputs.",
+        "Independent runs never coincide: one of the dependence tests (see dependence).",
+    ),
     "identical": (
         "every run returned exactly the same outputs.",
         "A deterministic submission scores F = 0 through the spread rule.",
@@ -85,7 +95,13 @@ def title(record: dict[str, Any]) -> str:
 def headline(record: dict[str, Any]) -> dict[str, Any]:
     """The official score and its interval, where recorded."""
     interval = find_interval(record, "score")
-    return {"score": fmt(record.get("score")), "interval": interval, "has_score": is_finite(record.get("score"))}
+    shared = ((record.get("diagnostics") or {}).get("dependence") or {}).get("reason")
+    return {
+        "score": fmt(record.get("score")),
+        "interval": interval,
+        "has_score": is_finite(record.get("score")),
+        "dependence": shared,  # runs that share work: the leaderboard keeps the score off the ranking
+    }
 
 
 def term_rows(record: dict[str, Any]) -> list[dict[str, Any]]:

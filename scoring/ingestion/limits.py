@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scoring.checks import check_seconds
+from scoring.references.calibration import TIME_LIMIT_FRACTION
 
 if TYPE_CHECKING:
     from scoring.references.build import ReferenceSet
@@ -94,9 +95,6 @@ class Limits:
         )
 
 
-TIME_LIMIT_FRACTION = 0.2  # of retraining, as in the competition
-
-
 def default_limit(
     calibration: dict[str, Any] | None, shared_seconds: Sequence[float] | NDArray[np.float64], together: int = 1
 ) -> tuple[float, str, dict[str, Any]]:
@@ -119,7 +117,9 @@ def default_limit(
         basis.update(
             alone_seconds=_round(alone),
             calibration={
-                k: calibration.get(k) for k in ("when", "measured_at", "device", "torch_threads", "host", "excludes")
+                k: calibration.get(k)
+                for k in ("when", "measured_at", "device", "torch_threads", "host", "excludes", "statistic", "times")
+                if k in calibration or k not in ("statistic", "times")  # older sets: one model, no statistic
             },
         )
         rule = (

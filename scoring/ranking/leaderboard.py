@@ -8,6 +8,10 @@ final ranking (``final``) its latest private score, beside that submission's pub
 score, as on Kaggle. Scores are only compared at the same dataset and N (F depends on
 N), so ranks restart for each (dataset, N) and reference set. When the same submission
 of a team was scored more than once on a split at the same N, the latest scoring counts.
+A score whose runs share work (``diagnostics.dependence`` flagged: groups of runs closer
+to one another than independent runs are, ``scoring.assess.dependence``) is kept off the
+ranking and listed with its reason among those not ranked, unless the organisers rank it
+anyway (``rank_flagged``; it is then marked ``flagged``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,19 @@ from starter_kit.atomic import write_bytes
 
 LEADERBOARD_FILE = "leaderboard.csv"
 PHASES = ("public", "final")
-_VALUES = ("score", "score_low", "score_high", "F", "RA_U", "TA_U", "mean_run_seconds", "sealed", "references")
+_VALUES = (
+    "score",
+    "score_low",
+    "score_high",
+    "F",
+    "RA_U",
+    "TA_U",
+    "mean_run_seconds",
+    "sealed",
+    "flagged",
+    "references",
+)
+FLAGGED_STATUS = "flagged: dependence"  # a scored submission kept off the ranking, in the not-ranked list
 
 
 def collect_scores(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -60,6 +76,8 @@ def collect_scores(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
                 "TA_U": record.get("TA_U"),
                 "mean_run_seconds": record.get("time", {}).get("mean_seconds"),
                 "sealed": record["sealed"],  # False for --unsealed scores
+                "flagged": _dependence(record) is not None,
+                "dependence": _dependence(record),
                 "references": record["sha256"]["reference_set"][:12],
                 "scored_at": record.get("scored_at", ""),
                 "path": str(path.parent),
@@ -75,13 +93,14 @@ def collect_scores(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
         "status",
         "reason",
         *_VALUES,
+        "dependence",
         "scored_at",
         "path",
     ]
     return pd.DataFrame(rows, columns=columns)
 
 
-def leaderboard(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
+def leaderboard(scores: pd.DataFrame, phase: str = "final", rank_flagged: bool = False) -> pd.DataFrame:
     """Rank the entrants of ``collect_scores``'s rows: one row per (dataset, N, team).
 
     ``phase`` says which submission of a team counts (``PHASES``):
@@ -102,9 +121,11 @@ def leaderboard(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
     within noise). Ranks are only given within a group: the same dataset, N and
     reference set of the ranking split. A score without a team (from before teams, or
     scored through the API without one) is its own entrant, one per submission sha256.
+    A score flagged for dependence between its runs is left out (``not_ranked`` lists it)
+    unless ``rank_flagged``: the organisers' explicit choice, shown in ``flagged``.
     """
     scored = _latest(_in_phase(scores, phase))
-    scored = scored[scored["status"] == "scored"]
+    scored = scored[(scored["status"] == "scored") & (rank_flagged | ~scored["flagged"].astype(bool))]
     if scored.empty:
         return pd.DataFrame(columns=["rank", "group", "team", "dataset", "N", "submission", "sha256"])
     rows = []
@@ -204,14 +225,27 @@ def _team(record: Mapping[str, Any]) -> str | None:
     return team if isinstance(team, str) and team else None
 
 
+def _dependence(record: Mapping[str, Any]) -> str | None:
+    """Why a score's runs look dependent (``diagnostics.dependence.reason``), None when they do not."""
+    found = (record.get("diagnostics") or {}).get("dependence") or {}
+    return str(found["reason"]) if found.get("flagged") and found.get("reason") else None
+
+
 def _interval(record: Mapping[str, Any], name: str, end: int) -> float | None:
     interval = record.get("intervals", {}).get(name)
     return None if not interval or interval[end] is None else float(interval[end])
 
 
-def not_ranked(scores: pd.DataFrame, phase: str = "final") -> pd.DataFrame:
-    """Rejected and failed submissions of a phase, with their reasons (the latest scoring of each)."""
+def not_ranked(scores: pd.DataFrame, phase: str = "final", rank_flagged: bool = False) -> pd.DataFrame:
+    """Rejected and failed submissions of a phase, with their reasons (the latest scoring of each), and
+    the scored ones flagged for dependence between their runs (status ``FLAGGED_STATUS``), unless
+    ``rank_flagged``."""
     latest = _latest(_in_phase(scores, phase))
+    flagged = (latest["status"] == "scored") & latest["flagged"].astype(bool) & (not rank_flagged)
+    latest = latest.assign(
+        status=latest["status"].where(~flagged, FLAGGED_STATUS),
+        reason=latest["reason"].where(~flagged, latest["dependence"]),
+    )
     others = latest[latest["status"] != "scored"].assign(sha256=lambda frame: frame["submission_sha256"].str[:12])
     return others[["team", "submission", "sha256", "dataset", "split", "N", "status", "reason"]].reset_index(drop=True)
 
@@ -242,6 +276,9 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             )
             shown["team"] = rows["team"].map(lambda v: "(no team)" if pd.isna(v) else v)
             shown["submission"] = rows["submission"]
+            for column in [c for c in rows.columns if c.endswith(" flagged")]:
+                marked = rows[column].eq(True)
+                shown.loc[marked, "submission"] = shown.loc[marked, "submission"] + " (flagged: dependence)"
             for column in [c for c in rows.columns if c.endswith(" score")]:
                 split = column[: -len(" score")]
                 shown[column] = [
@@ -272,14 +309,16 @@ def _not_ranked_line(row: Any) -> str:
     )
 
 
-def write_leaderboard_pages(results: Path, csv: Path | None, phase: str) -> tuple[str, Path, Path]:
+def write_leaderboard_pages(
+    results: Path, csv: Path | None, phase: str, rank_flagged: bool = False
+) -> tuple[str, Path, Path]:
     """Rank the scores under ``results`` for ``phase`` into CSV (default RESULTS/leaderboard.csv) and
     HTML beside it, linked to each score's report: the organisers' view. Returns (the table as
     text, the CSV's path, the page's path)."""
     scores = collect_scores(results)
     if scores.empty:
         raise ValueError(f"no score.json under {results}: score a submission with 'python -m scoring score'")
-    table, others = leaderboard(scores, phase), not_ranked(scores, phase)
+    table, others = leaderboard(scores, phase, rank_flagged), not_ranked(scores, phase, rank_flagged)
     path = write_leaderboard(table, csv or results / LEADERBOARD_FILE)
     page = path.with_suffix(".html")
     write_bytes(page, render_leaderboard(table, others, report_links(scores, page.parent)).encode())

@@ -27,7 +27,18 @@ from scoring.ranking.leaderboard import LEADERBOARD_FILE, collect_scores, leader
 from starter_kit.atomic import staged_directory, write_bytes
 
 PUBLIC_KEYS = ("rank", "group", "team", "dataset", "N", "sha256", "entries", "overlaps_above")
-PUBLIC_VALUES = ("score", "score_low", "score_high", "F", "RA_U", "TA_U", "mean_run_seconds", "sealed", "references")
+PUBLIC_VALUES = (
+    "score",
+    "score_low",
+    "score_high",
+    "F",
+    "RA_U",
+    "TA_U",
+    "mean_run_seconds",
+    "sealed",
+    "flagged",
+    "references",
+)
 PUBLIC_NOT_RANKED = ("team", "sha256", "dataset", "split", "N", "status")
 PUBLISHED = (LEADERBOARD_FILE, "leaderboard.html", "reports")  # all that OUT ever holds
 REPORTS = "reports"
@@ -38,7 +49,9 @@ def public_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c in PUBLIC_KEYS or (" " in c and c.split(" ", 1)[1] in PUBLIC_VALUES)]
 
 
-def publish(results: str | os.PathLike[str], out: str | os.PathLike[str], phase: str) -> dict[str, Any]:
+def publish(
+    results: str | os.PathLike[str], out: str | os.PathLike[str], phase: str, rank_flagged: bool = False
+) -> dict[str, Any]:
     """Write ``out`` (layout above) from the scores under ``results`` for ``phase``; say what was written.
 
     Returns {"entries": ranked rows, "reports": reports copied, "files": OUT's top-level
@@ -50,7 +63,7 @@ def publish(results: str | os.PathLike[str], out: str | os.PathLike[str], phase:
     if scores.empty:
         raise ValueError(f"no score.json under {results}: nothing to publish")
     _check_out(out, results)
-    table, others = leaderboard(scores, phase), not_ranked(scores, phase)
+    table, others = leaderboard(scores, phase, rank_flagged), not_ranked(scores, phase, rank_flagged)
     sources = {key: results / href for key, href in report_links(scores, results).items()}
     splits = [c[: -len(" score")] for c in table.columns if c.endswith(" score")]
     with staged_directory(out, replace=True) as staging:

@@ -46,6 +46,8 @@ class Calibration(TypedDict):
     torch_threads: Public[int | None]
     host: NotRequired[Organisers[str | None]]  # the organisers' machine
     excludes: Public[str | None]
+    statistic: NotRequired[Public[str]]  # how the timed models make the basis (sets from before: one model)
+    times: NotRequired[Public[list[float]]]  # every timed model's seconds
 
 
 class LimitBasis(TypedDict):
@@ -217,6 +219,23 @@ class PerRun(TypedDict):
     group: Public[list[int]]
 
 
+class Dependence(TypedDict):
+    """Groups of runs closer to one another than independent runs are (``scoring.assess.dependence``).
+
+    Public: the leaderboard says why a flagged score is not ranked, and the team sees which runs."""
+
+    flagged: Public[bool]
+    reason: Public[str | None]  # one line for the leaderboard; None when not flagged
+    closeness: Public[Number]  # the closest pair / the median pair (None: every run identical)
+    threshold: Public[float]
+    neighbour_spread: Public[Number]  # the smallest / the largest nearest-neighbour distance
+    neighbour_threshold: Public[float]
+    min_runs: Public[int]
+    close_groups: Public[list[list[int]]]
+    duplicate_groups: Public[list[list[int]]]
+    statistic: Public[str]
+
+
 class Diagnostics(TypedDict):
     per_run: Public[PerRun]
     flags: Public[list[str]]
@@ -229,6 +248,7 @@ class Diagnostics(TypedDict):
     mixture_threshold: Public[Number]
     reference_distance_max: Public[float]
     statistic: Public[str]
+    dependence: NotRequired[Public[Dependence]]  # scores from before issue 28 lack it
 
 
 class Klom(TypedDict):

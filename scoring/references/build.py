@@ -65,10 +65,10 @@ import starter_kit
 from scoring.backends.interface import Backend, LocalBackend
 from scoring.checks import check_int
 from scoring.outputs import Evaluator
-from scoring.references.calibration import calibration_record
+from scoring.references import calibration as calibrating
+from scoring.references.calibration import TIME_LIMIT_FRACTION, calibration_record, calibration_task
 from scoring.references.folder import (
     DamagedModel,
-    calibration_seed,
     check_index,
     model_file,
     read_calibration,
@@ -243,16 +243,18 @@ def _calibrate(
     before: int,
     together: int,
 ) -> dict[str, Any]:
-    """Train the calibration model alone (one task, nothing else submitted); return index.json's record of it."""
-    seed = calibration_seed(split.manifest_sha256)
+    """Time the calibration models alone and warm (one task, nothing else submitted); return index.json's record."""
+    seeds = calibrating.calibration_seeds(split.manifest_sha256, calibrating.CALIBRATION_MODELS)
     if progress:
         tqdm.write(
-            f"calibration: one model trained alone on {backend.describe()} (the time limit's basis)", file=sys.stderr
+            f"calibration: {len(seeds)} model(s) trained alone on {backend.describe()} after a discarded warm-up "
+            "(their median: the time limit's basis)",
+            file=sys.stderr,
         )
-    task = backend.submit(_reference_task, shared, [seed], device, threads)
-    (result,) = next(iter(backend.as_completed([task]))).result()
+    task = backend.submit(calibration_task, shared, seeds, device, threads)
+    result = next(iter(backend.as_completed([task]))).result()
     _check_versions(result)
-    return calibration_record(result, seed, backend.describe(), before, together)
+    return calibration_record(result, seeds, backend.describe(), before, together)
 
 
 def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: int) -> list[dict[str, Any]]:
@@ -367,8 +369,15 @@ def _check_n_models(n_models: object) -> int:
 def describe_references(refs: ReferenceSet) -> str:
     """A few lines: how many models, their mean accuracies, training time and the calibration."""
     if refs.calibration:
-        seconds = refs.calibration["seconds"]
-        alone = f"  one model trained alone (the calibration, the time limit's basis): {seconds:.2f} s\n"
+        seconds, times = refs.calibration["seconds"], refs.calibration.get("times", [refs.calibration["seconds"]])
+        shown = ", ".join(f"{t:.2f}" for t in times)
+        alone = (
+            f"  the calibration, the time limit's basis: {seconds:.2f} s, the median of {len(times)} model(s) "
+            f"trained alone ({shown} s"
+            + (f", spread {refs.calibration['spread']:.0%}" if "spread" in refs.calibration else "")
+            + f"); the default limit ({TIME_LIMIT_FRACTION:.0%} of it, {TIME_LIMIT_FRACTION * seconds:.2f} s) is "
+            f"{TIME_LIMIT_FRACTION * seconds / np.median(refs.training_seconds):.0%} of the references' median time\n"
+        )
     else:
         alone = "  no calibration (one model timed alone): the time limit falls back to the times above\n"
     return (

@@ -9,8 +9,11 @@ this module is the format, so that a damaged file is always named, never half-tr
 
 index.json also holds the set's calibration (``read_calibration``): the training time of
 one more model, trained alone on the same device and recipe, that the default time
-limit derives from (protocol.md: retraining means one model trained alone). It is
-measured by :mod:`scoring.references.build` and is not one of the reference models.
+limit derives from (protocol.md: retraining means one model trained alone, timed warm).
+It is measured by :mod:`scoring.references.build` (:mod:`scoring.references.calibration`:
+the median of several models after a discarded warm-up, every time recorded) and is none of
+the reference models. Beside it, ``limit_vs_references`` says how the default limit compares
+with the references' own training times (``limit_against_references``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 from scoring.checks import is_number
 from scoring.outputs import SECRET_ENV, ModelOutputs, derive_seed
+from scoring.references.calibration import limit_against_references
 from starter_kit.atomic import write_bytes, write_json
 
 if TYPE_CHECKING:
@@ -260,5 +264,10 @@ def write_index(
             "n_models": len(models),
             "models": models,
             "calibration": calibration,
+            "limit_vs_references": limit_against_references(
+                calibration,
+                [float(meta["training_seconds"]) for meta in present.values()],
+                max((int(meta.get("training", {}).get("models_together", 1)) for meta in present.values()), default=1),
+            ),
         },
     )
