@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from score_records import a_record
 
-from scoring.assess import dependence, recompute
+from scoring.assess import dependence, run_record
 from scoring.cli import main
 from scoring.html.pages import render_report
 from scoring.ranking.leaderboard import FLAGGED_STATUS, collect_scores, leaderboard, not_ranked
@@ -90,8 +90,8 @@ def test_the_flag_reaches_score_json_the_report_and_the_leaderboard(tmp_path, ca
     """End to end from arrays: two teams, one handing out copies; by default only the other is ranked."""
     rng = np.random.default_rng(7)
     refs = _references(rng, 16)
-    honest = recompute.diagnostics_record(_method(rng, 16, 0.5), refs)
-    shared = recompute.diagnostics_record(np.concatenate([_copies(rng, 6), _references(rng, 10)]), refs)
+    honest = run_record.diagnostics_record(_method(rng, 16, 0.5), refs)
+    shared = run_record.diagnostics_record(np.concatenate([_copies(rng, 6), _references(rng, 10)]), refs)
     assert not honest["dependence"]["flagged"] and shared["dependence"]["flagged"]
     reason = shared["dependence"]["reason"]
     assert reason.startswith("dependence: runs 0, 1, 2, 3, 4, 5 are closer") and reason in shared["flags"]

@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from scoring.assess import auxiliary, diagnostics, uncertainty
+from scoring.assess import auxiliary, uncertainty
 from scoring.assess import ceiling as estimator_ceiling  # not "ceiling": assess() takes an argument of that name
+from scoring.assess.run_record import diagnostics_record
 from scoring.metric import forgetting as metric
 from scoring.record import SCORE_FILE, read_score
-from scoring.record.types import Ceiling, Dependence, Diagnostics, PerRun
+from scoring.record.types import Ceiling
 from starter_kit.splits import Split
 
 ASSESSMENT_SEED = 2023  # every resampling draws from this seed: same arrays, same intervals
@@ -174,73 +175,6 @@ def omitted_normalised_score(ceiling_n: int, n_models: int) -> str:
     )
 
 
-def diagnostics_record(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np.float64]) -> Diagnostics:
-    """score.json's ``diagnostics`` from the runs' and the references' confidences [N, |S|]."""
-    found = diagnostics.run_diagnostics(unlearned_conf, retrained_conf)
-    per_run: PerRun = {
-        "distance": [float(v) for v in found["distance"]],
-        "mean_z": [float(v) for v in found["mean_z"]],
-        "retrained_like": [bool(v) for v in found["retrained_like"]],
-        "group": [int(v) for v in found["groups"]],
-    }
-    flags = []
-    if found["identical"]:
-        flags.append("identical: every run returned the same outputs (a deterministic submission: F = 0)")
-    if found["mixture"]:
-        counts = [int(s) for s in found["group_sizes"]]
-        flags.append(f"mixture: the runs fall into two clearly different groups of {counts[0]} and {counts[1]}")
-    shared = _dependence(found["dependence"])
-    if shared["reason"] is not None:
-        flags.append(shared["reason"])
-    return {
-        "per_run": per_run,
-        "flags": flags,
-        "identical": bool(found["identical"]),
-        "mixture": bool(found["mixture"]),
-        "duplicates": bool(found["duplicates"]),
-        "duplicate_groups": [[int(k) for k in group] for group in found["duplicate_groups"]],
-        "n_distinct_runs": int(found["n_distinct_runs"]),
-        "mixture_separation": _finite(found["mixture_separation"]),
-        "mixture_threshold": _finite(found["mixture_threshold"]),
-        "reference_distance_max": float(np.max(found["reference_distance"])),
-        "statistic": (
-            "Kolmogorov-Smirnov distance between a run's forget-set z-scores and the references' pooled z-scores"
-        ),
-        "dependence": shared,
-    }
-
-
-def _dependence(found: dict[str, Any]) -> Dependence:
-    """score.json's ``diagnostics.dependence``, its ``reason`` the line the leaderboard shows."""
-    reason = None
-    if found["flagged"]:
-        close = bool(found["close_groups"])
-        groups = found["close_groups"] if close else found["duplicate_groups"]
-        listed = "; ".join(", ".join(str(k) for k in group) for group in groups[:3])
-        listed += "; ..." if len(groups) > 3 else ""
-        how = (
-            f"are closer to one another than independent runs are (closest pair {found['closeness']:.3f} of the "
-            f"median distance between two runs, threshold {found['threshold']:g}; nearest neighbours "
-            f"{found['neighbour_spread']:.3f} of the farthest, threshold {found['neighbour_threshold']:g})"
-            if close
-            else "returned byte-identical outputs (independent runs never coincide)"
-        )
-        reason = f"dependence: runs {listed} {how}: they share work, so the score is not ranked"
-    return {
-        "flagged": bool(found["flagged"]),
-        "reason": reason,
-        "closeness": _finite(found["closeness"]),
-        "threshold": float(found["threshold"]),
-        "neighbour_spread": _finite(found["neighbour_spread"]),
-        "neighbour_threshold": float(found["neighbour_threshold"]),
-        "min_runs": int(found["min_runs"]),
-        "close_groups": [[int(k) for k in group] for group in found["close_groups"]],
-        "duplicate_groups": [[int(k) for k in group] for group in found["duplicate_groups"]],
-        "statistic": "closest pair of runs / median pair, and smallest / largest nearest-neighbour distance, "
-        "distances between runs' forget-set z-scores (mean squared difference); byte-identical groups",
-    }
-
-
 def _auxiliary(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np.float64]) -> dict[str, Any]:
     found: dict[str, Any] = {
         "klom": {
@@ -258,10 +192,6 @@ def _auxiliary(unlearned_conf: NDArray[np.float64], retrained_conf: NDArray[np.f
             "better": "closer to 0.5",
         }
     return found
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
 
 
 def accuracies_from_frame(frame: pd.DataFrame) -> dict[str, NDArray[np.float64]]:
