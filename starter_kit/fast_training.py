@@ -108,7 +108,7 @@ class FastResult:
             "compiled": self.compiled,
             "cuda_graph": self.cuda_graph,
             "models_together": self.models_together,
-            # the epochs alone: no set-up, compilation or capture (what a retraining time means, protocol.md)
+            # the epochs alone: no set-up, compilation or capture (what a retraining time means, docs/protocol.md)
             "epochs_seconds": round(sum(self.epoch_seconds), 4),
         }
 

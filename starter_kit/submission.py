@@ -24,9 +24,29 @@ if TYPE_CHECKING:
 SUBMISSION_TAG = "submission"
 ENTRY_POINT = "unlearning"
 
+__all__ = ["ENTRY_POINT", "SUBMISSION_TAG", "LoaderSource", "seed_everything", "submission_loaders", "submission_source"]
+
 
 def submission_source(path: str | os.PathLike) -> str:
-    """The Python source of a submission: a ``.py`` file, or a notebook's tagged code cells."""
+    """The Python source of a submission: a ``.py`` file, or a notebook's tagged code cells.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.py`` file, or a ``.ipynb`` notebook whose code cells tagged ``submission``
+        (``SUBMISSION_TAG``) are joined in order; no other cell is part of the submission.
+
+    Returns
+    -------
+    source : str
+        What the scorer runs; it must define ``unlearning`` (``ENTRY_POINT``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        With one line saying what is wrong: no such file, another suffix, an unreadable
+        notebook, no tagged cell.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"submission {path} not found: give a .ipynb notebook or a .py file")
@@ -52,7 +72,13 @@ def submission_source(path: str | os.PathLike) -> str:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch, numpy and random, as the scorer does before each run."""
+    """Seed torch, numpy and random, as the scorer does before each run.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed (numpy receives it modulo 2**32).
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -75,9 +101,23 @@ def submission_loaders(
     """(retain, forget, validation) loaders as a run receives them; never the test set.
 
     Retain and forget shuffle with generators seeded from ``seed``; validation does not
-    shuffle. ``batch_size`` defaults to the recipe's. Each loader carries the split's
-    training recipe as ``loader.recipe``, so that a method can size its budget and rate
-    as fractions of the challenge's (as ``starter_kit.baselines`` do).
+    shuffle. Each loader carries the split's training recipe as ``loader.recipe``, so
+    that a method can size its budget and rate as fractions of the challenge's (as
+    ``starter_kit.baselines`` do).
+
+    Parameters
+    ----------
+    split : LoaderSource
+        A ``starter_kit.splits.Split`` (``load_split``), or the scorer's worker-side parts.
+    seed : int
+        The run's seed: retain shuffles with ``seed``, forget with ``seed + 1``.
+    batch_size : int, optional
+        Default: the recipe's.
+
+    Returns
+    -------
+    retain_loader, forget_loader, val_loader : DataLoader
+        Yielding ``(inputs, targets)`` batches.
     """
     batch_size = batch_size or split.recipe.batch_size
     retain = split.loader("retain", batch_size, shuffle=True, seed=seed)

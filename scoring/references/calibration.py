@@ -1,6 +1,6 @@
 """The calibration of a reference set: one model trained alone, the basis of the default time limit.
 
-protocol.md defines the time limit against retraining: one model trained alone, from
+docs/protocol.md defines the time limit against retraining: one model trained alone, from
 scratch, with the kit's default training path on that device, compilation and capture
 excluded. References are often trained several at a time (``--jobs`` processes on the
 CPU, ``--models-together`` on CUDA, many Ray tasks), and then each records its share of

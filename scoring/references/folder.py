@@ -9,7 +9,7 @@ this module is the format, so that a damaged file is always named, never half-tr
 
 index.json also holds the set's calibration (``read_calibration``): the training time of
 one more model, trained alone on the same device and recipe, that the default time
-limit derives from (protocol.md: retraining means one model trained alone). It is
+limit derives from (docs/protocol.md: retraining means one model trained alone). It is
 measured by :mod:`scoring.references.build` and is not one of the reference models.
 """
 
