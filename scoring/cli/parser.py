@@ -339,7 +339,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=f"torch CPU threads for training, runs and evaluation (default {DEFAULT_THREADS}); use the same for "
         "references and scores, since the time limit derives from the references' training time",
     )
-    parser.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N")
+    parser.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N (default cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
