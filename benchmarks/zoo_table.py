@@ -1,8 +1,9 @@
 """The baseline zoo's table, regenerated from `scoring benchmark` output folders.
 
-The documentation's zoo table (``docs/participants/baselines.md``) and the registry's (``starter_kit/baselines/__init__.py``) state only
-what ``python -m scoring benchmark`` measured; this script writes both from the
-benchmark's score folders, one folder per N, so neither is ever typed by hand:
+The documentation's zoo table (``docs/participants/baselines.md``) and the registry's
+(``starter_kit/baselines/__init__.py``) state only what ``python -m scoring benchmark``
+measured; this script writes both from the benchmark's score folders, one folder per N,
+so neither is ever typed by hand:
 
     .venv/bin/python benchmarks/zoo_table.py results/benchmark/digits-public-N32 results/benchmark/digits-public-N128
     .venv/bin/python benchmarks/zoo_table.py ... --write   # replace both tables in place

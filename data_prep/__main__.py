@@ -44,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--split",
         default="public",
-        help="which split: " + ", ".join(f"{name} (seed {seed})" for name, seed in SPLIT_SEEDS.items())
+        help="which split: "
+        + ", ".join(f"{name} (seed {seed})" for name, seed in SPLIT_SEEDS.items())
         + " (default public)",
     )
     build.add_argument("--out", required=True, type=Path, help="split directory to write")
@@ -61,9 +62,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--forget-classes", type=_classes, default=(), help="classes to forget, e.g. 3,7 (class; required there)"
     )
-    build.add_argument(
-        "--groups", type=Path, help=".npy with one integer group id per image (group; required there)"
-    )
+    build.add_argument("--groups", type=Path, help=".npy with one integer group id per image (group; required there)")
     build.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
     build.add_argument(
         "--epochs", type=int, help="override the recipe's epochs (default: the recipe's; recorded in the manifest)"

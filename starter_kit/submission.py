@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 SUBMISSION_TAG = "submission"
 ENTRY_POINT = "unlearning"
 
-__all__ = ["ENTRY_POINT", "SUBMISSION_TAG", "LoaderSource", "seed_everything", "submission_loaders", "submission_source"]
+__all__ = [
+    "ENTRY_POINT",
+    "SUBMISSION_TAG",
+    "LoaderSource",
+    "seed_everything",
+    "submission_loaders",
+    "submission_source",
+]
 
 
 def submission_source(path: str | os.PathLike) -> str:

@@ -198,8 +198,10 @@ def test_the_protocol_and_metric_pages_are_the_specs_words():
     for path in [*sources, ROOT / "README.md"]:
         text = path.read_text()
         assert "/".join(("shared", "spec")) not in text, path
-        assert not re.search(r"(?<![/\w])(protocol|metric)\.md", text.replace("docs/protocol.md", "").replace(
-            "docs/metric.md", "").replace('"metric.md"', "")), path
+        assert not re.search(
+            r"(?<![/\w])(protocol|metric)\.md",
+            text.replace("docs/protocol.md", "").replace("docs/metric.md", "").replace('"metric.md"', ""),
+        ), path
 
 
 def test_readme_is_a_front_page():

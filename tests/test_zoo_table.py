@@ -1,4 +1,4 @@
-"""The baselines page's zoo table and the registry's come from `scoring benchmark` (benchmarks/zoo_table.py) and agree."""
+"""The baselines page's zoo table and the registry's come from `scoring benchmark` (zoo_table.py) and agree."""
 
 import json
 import re

@@ -233,7 +233,7 @@ def notebook_page() -> str:
             )
     body, _ = MarkdownExporter().from_notebook_node(notebook)
     intro = (
-        "!!! note \"The file itself\"\n"
+        '!!! note "The file itself"\n'
         "    This page is `notebooks/starter.ipynb` as the repository holds it, converted when the "
         "documentation is built (its cells not run). Open it in Jupyter (`.venv/bin/jupyter lab notebooks/`), or "
         "run it headless: `make demo` writes an executed copy, with its figures, into `results/notebook/`.\n\n"
@@ -256,7 +256,7 @@ def _nav_with_commands(nav: list) -> list:
     out: list = []
     for item in nav:
         if isinstance(item, dict):
-            (title, value), = item.items()
+            ((title, value),) = item.items()
             if value == NAV_PLACEHOLDER:
                 out.append({title: entries})
             elif isinstance(value, list):

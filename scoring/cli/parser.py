@@ -214,7 +214,9 @@ def parser() -> argparse.ArgumentParser:
         "recompute the official score, its intervals, the normalised score, the diagnostics and the auxiliary "
         "metrics, without any model; say whether they match score.json (exit 0) or not (exit 1).",
     )
-    again.add_argument("folder", type=Path, metavar="OUT", help="a score folder, the --out of 'python -m scoring score'")
+    again.add_argument(
+        "folder", type=Path, metavar="OUT", help="a score folder, the --out of 'python -m scoring score'"
+    )
     again.set_defaults(handler=handlers.recompute_command)
 
     board = commands.add_parser(
@@ -339,7 +341,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=f"torch CPU threads for training, runs and evaluation (default {DEFAULT_THREADS}); use the same for "
         "references and scores, since the time limit derives from the references' training time",
     )
-    parser.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N (default cpu)")
+    parser.add_argument(
+        "--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N (default cpu)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
