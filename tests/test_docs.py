@@ -238,8 +238,22 @@ def test_the_site_builds_strictly_and_its_navigation_and_search_work(tmp_path):
     )
     assert built.returncode == 0, built.stderr[-3000:]
     assert (site / "reference" / "cli" / "scoring-score" / "index.html").is_file()
+    # the API pages document every public function and class of each facade's __all__
+    for module_name, page in (
+        ("scoring.metric", "metric"),
+        ("starter_kit.submission", "submission"),
+        ("starter_kit.evaluation", "evaluation"),
+        ("starter_kit.baselines", "baselines"),
+    ):
+        module = importlib.import_module(module_name)
+        html = (site / "reference" / "api" / page / "index.html").read_text()
+        for name in module.__all__:
+            if callable(getattr(module, name)) and (page != "baselines" or name in ("get_baseline", "register")):
+                assert f'id="{module_name}.{name}"' in html, f"{module_name}.{name} is missing from its API page"
     if not browser:
         pytest.skip("no Chromium here (Debian: apt-get install chromium; .ci/run installs it)")
+    if not shutil.which("ip"):
+        pytest.skip("no `ip` here to bring up the private namespace's loopback (Debian: iproute2)")
     # The browser and the page's server share a network namespace of their own: loopback only.
     command = [*_offline_prefix(), "sh", "-c", 'ip link set lo up && exec "$@"', "--"]
     command += [sys.executable, str(ROOT / "tests" / "docs_browser.py"), str(site), browser, "sandbox"]
