@@ -28,7 +28,7 @@ PARTICIPANTS = ROOT / "docs" / "participants" / "quickstart.md"
 ORGANISERS = ROOT / "docs" / "organisers" / "quickstart.md"
 # The set-up a clone needs once; the test runs in this checkout's environment instead.
 SET_UP = ("python3 -m venv ",)
-TINY_N = {"1024": "4", "512": "2", "64": "4", "32": "2"}
+TINY_N = {"1024": "6", "512": "3", "64": "6", "32": "3"}  # 2N references: a ceiling at N needs halves of 3 or more
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("KIT_QUICKSTART_PATHS") != "1",
@@ -72,6 +72,33 @@ def run_page(page: Path, folder: Path, env: dict[str, str]) -> list[str]:
     return ran
 
 
+LAYOUTS = ROOT / "docs" / "reference" / "layouts.md"
+
+
+def layout(section: str) -> list[str]:
+    """The glob patterns of the files a section of the layouts page lists (``<seed>`` -> ``*``, braces expanded)."""
+    text = LAYOUTS.read_text().split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    patterns = []
+    for line in text.splitlines():
+        if not line.startswith("    ") or line.startswith("     "):
+            continue  # not a listing line, or a description's continuation
+        names = re.split(r"  +", line.strip())[0].removesuffix(" with SCORING_SECRET set: the run seeds")
+        for name in names.split(", "):
+            name = re.sub(r"<[^>]+>", "*", name.split(" with ")[0])
+            braces = re.search(r"\{([^}]+)\}", name)
+            options = braces.group(1).split(",") if braces else [""]
+            patterns += [name.replace(braces.group(0), option) if braces else name for option in options]
+    assert patterns, f"no files listed under {section!r}"
+    return patterns
+
+
+def holds_its_layout(folder: Path, section: str, leave_out: tuple[str, ...] = ()) -> None:
+    """Every file the layouts page lists for ``section`` is in ``folder`` (the page says what commands write)."""
+    for pattern in layout(section):
+        if pattern not in leave_out:
+            assert list(folder.glob(pattern)), f"{folder} has no {pattern}, which the layouts page lists"
+
+
 def clone_like(folder: Path) -> Path:
     """A folder laid out like a fresh clone: the notebook, and the environment at `.venv`."""
     (folder / "notebooks").mkdir(parents=True)
@@ -104,6 +131,10 @@ def test_the_participants_path(tmp_path_factory, env):
     assert "no local score yet in ../results/scores/starter-public:" in executed  # relative to notebooks/
     assert "no baseline run (BASELINES_TO_RUN is empty)" in executed
     assert (folder / "submission.zip").is_file()
+    holds_its_layout(folder / "results" / "digits-public", "A split directory")
+    holds_its_layout(next((folder / "results" / "references").iterdir()), "A reference folder")
+    scored = folder / "results" / "scores" / "starter-public"
+    holds_its_layout(scored, "A score folder", leave_out=("organisers/seeds.json",))  # no secret here
 
 
 def test_the_organisers_path(tmp_path_factory, env):
@@ -120,6 +151,8 @@ def test_the_organisers_path(tmp_path_factory, env):
     assert secret.is_file() and secret.stat().st_mode & 0o077 == 0  # readable by its owner only
     for split in ("public", "private"):
         assert (folder / "results" / "scores" / "team-a" / f"3-{split}" / "organisers" / "seeds.json").is_file()
-    assert (folder / "public" / "leaderboard.csv").is_file()
+    holds_its_layout(folder / "results" / "scores" / "team-a" / "3-private", "A score folder")  # with the secret
+    holds_its_layout(folder / "public", "A published tree")
+    assert sorted(p.name for p in (folder / "public").iterdir()) == ["leaderboard.csv", "leaderboard.html", "reports"]
     assert sorted(p.name for p in (folder / "public" / "reports").iterdir()) == ["001-private.html", "001-public.html"]
     assert (folder / "results" / "scores" / "leaderboard.html").is_file()
