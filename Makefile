@@ -7,13 +7,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
+DOCS_STAMP := $(VENV)/.installed-docs
 RESULTS ?= results
 N_MODELS ?= 32
 SPLIT := $(RESULTS)/digits-public
 # bash for its `time` keyword: each demo step ends with a line giving its wall time.
 SHELL := /bin/bash
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint docs install clean
 
 install: $(TEST_STAMP)
 
@@ -27,6 +28,10 @@ $(DEMO_STAMP): pyproject.toml | $(PY)
 
 $(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test,ray]'
+	touch $@
+
+$(DOCS_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[docs]'
 	touch $@
 
 # The whole story on digits: split + original model, 2N reference models (reused when
@@ -52,5 +57,10 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The documentation site into site/ (mkdocs.yml; strict: a warning fails the build). The reference pages
+# are generated from the code as it builds (docs/hooks/reference.py).
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(RESULTS) .pytest_cache
+	rm -rf $(RESULTS) .pytest_cache site

@@ -1,8 +1,9 @@
 """The baseline zoo's table, regenerated from `scoring benchmark` output folders.
 
-README's zoo table and the registry's (``starter_kit/baselines/__init__.py``) state only
-what ``python -m scoring benchmark`` measured; this script writes both from the
-benchmark's score folders, one folder per N, so neither is ever typed by hand:
+The documentation's zoo table (``docs/participants/baselines.md``) and the registry's
+(``starter_kit/baselines/__init__.py``) state only what ``python -m scoring benchmark``
+measured; this script writes both from the benchmark's score folders, one folder per N,
+so neither is ever typed by hand:
 
     .venv/bin/python benchmarks/zoo_table.py results/benchmark/digits-public-N32 results/benchmark/digits-public-N128
     .venv/bin/python benchmarks/zoo_table.py ... --write   # replace both tables in place
@@ -20,9 +21,9 @@ from pathlib import Path
 from scoring.record import ScoreRecord, read_score
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "participants" / "baselines.md"
 REGISTRY = ROOT / "starter_kit" / "baselines" / "__init__.py"
-README_START, README_END = "<!-- zoo table: benchmarks/zoo_table.py -->", "<!-- end of zoo table -->"
+PAGE_START, PAGE_END = "<!-- zoo table: benchmarks/zoo_table.py -->", "<!-- end of zoo table -->"
 REGISTRY_HEADER = "    name            N=32   N=128"
 SANITY = {
     "sanity_retrain": "retraining from scratch, limit lifted",
@@ -50,7 +51,7 @@ def methods() -> dict[str, str]:
 
 
 def tables(folders: list[Path]) -> tuple[str, str]:
-    """(README's markdown table, the registry's text table) from one benchmark folder per N."""
+    """(the page's markdown table, the registry's text table) from one benchmark folder per N."""
     benchmarks = sorted(read_benchmark(folder) for folder in folders)
     sizes = [n for n, _ in benchmarks]
     names = sorted(
@@ -92,10 +93,10 @@ def _short(record: ScoreRecord | None) -> str:
 
 
 def replace_tables(markdown: str, text: str) -> None:
-    """Write both tables in place: README between its markers, the registry under its header."""
-    readme = README.read_text()
-    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
-    README.write_text(readme[:start] + "\n\n" + markdown + "\n\n" + readme[end:])
+    """Write both tables in place: the page's between its markers, the registry's under its header."""
+    page = PAGE.read_text()
+    start, end = page.index(PAGE_START) + len(PAGE_START), page.index(PAGE_END)
+    PAGE.write_text(page[:start] + "\n\n" + markdown + "\n\n" + page[end:])
     registry = REGISTRY.read_text().splitlines()
     first = next(i for i, line in enumerate(registry) if line.startswith("    name ") and "N=" in line)
     last = next(i for i in range(first, len(registry)) if not registry[i].strip())
@@ -105,7 +106,7 @@ def replace_tables(markdown: str, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="'scoring benchmark' --out folders, one per N")
-    parser.add_argument("--write", action="store_true", help="replace README's and the registry's tables")
+    parser.add_argument("--write", action="store_true", help="replace the baselines page's and the registry's tables")
     args = parser.parse_args(argv)
     try:
         markdown, text = tables(args.folders)
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown, text, sep="\n\n")
     if args.write:
         replace_tables(markdown, text)
-        print(f"\nwrote {README} and {REGISTRY}")
+        print(f"\nwrote {PAGE} and {REGISTRY}")
     return 0
 
 

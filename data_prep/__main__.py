@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from data_prep.build import BuildOptions, build_split, describe_split
+from data_prep.build import SPLIT_SEEDS, BuildOptions, build_split, describe_split
 from data_prep.splitting import STRATEGIES
 from starter_kit.data import CIFAR10_ENV, DATASETS
 from starter_kit.devices import parse_device
@@ -21,34 +21,67 @@ def _classes(text: str) -> tuple[int, ...]:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m data_prep", description=__doc__)
+    top = argparse.ArgumentParser(
+        prog="python -m data_prep",
+        description="Build a split directory (the split's indices and its original model), or describe one. "
+        "'python -m data_prep COMMAND --help' describes each command.",
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
-    build = commands.add_parser("build", help="build a split directory with its original model")
+    build = commands.add_parser(
+        "build",
+        help="build a split directory with its original model",
+        description="Split a dataset into train (= retain + forget), validation and test, train the original "
+        "model on train with the dataset's public recipe, and write both into --out (atomically: an interrupted "
+        "build leaves nothing that looks done). The same options give byte-identical indices and manifest.",
+    )
     build.add_argument(
         "--dataset",
         required=True,
         help=f"one of {', '.join(DATASETS)}; synthetic-cifar10-TRAIN-TEST (e.g. synthetic-cifar10-400-100) for a "
         "small synthetic one, to rehearse without the real CIFAR-10 files",
     )
-    build.add_argument("--split", default="public", help="public (seed 2023) or private (seed 2024)")
+    build.add_argument(
+        "--split",
+        default="public",
+        help="which split: "
+        + ", ".join(f"{name} (seed {seed})" for name, seed in SPLIT_SEEDS.items())
+        + " (default public)",
+    )
     build.add_argument("--out", required=True, type=Path, help="split directory to write")
-    build.add_argument("--seed", type=int, help="split seed (default: the split's own)")
-    build.add_argument("--forget", default="random", help=f"forget-set strategy: {', '.join(STRATEGIES)}")
-    build.add_argument("--forget-fraction", type=float, default=0.1, help="share of train to forget (random, group)")
-    build.add_argument("--forget-classes", type=_classes, default=(), help="classes to forget, e.g. 3,7 (class)")
-    build.add_argument("--groups", type=Path, help=".npy with one integer group id per image (group)")
+    build.add_argument("--seed", type=int, help="split seed (default: the split's own, as --split says)")
+    build.add_argument(
+        "--forget",
+        default="random",
+        help=f"forget-set strategy, one of {', '.join(STRATEGIES)}: random examples, whole classes "
+        "(--forget-classes) or whole groups (--groups) (default random)",
+    )
+    build.add_argument(
+        "--forget-fraction", type=float, default=0.1, help="share of train to forget (random, group; default 0.1)"
+    )
+    build.add_argument(
+        "--forget-classes", type=_classes, default=(), help="classes to forget, e.g. 3,7 (class; required there)"
+    )
+    build.add_argument("--groups", type=Path, help=".npy with one integer group id per image (group; required there)")
     build.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
-    build.add_argument("--epochs", type=int, help="override the recipe's epochs (recorded in the manifest)")
-    build.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N")
+    build.add_argument(
+        "--epochs", type=int, help="override the recipe's epochs (default: the recipe's; recorded in the manifest)"
+    )
+    build.add_argument(
+        "--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N (default cpu)"
+    )
     build.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest and steadiest for digits)"
     )
     build.add_argument("--force", action="store_true", help="replace an existing output directory")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    show = commands.add_parser("show", help="print a split's sizes, class counts and original accuracies")
-    show.add_argument("split_dir", type=Path)
+    show = commands.add_parser(
+        "show",
+        help="print a split's sizes, class counts and original accuracies",
+        description="Print a split directory's dataset, sizes, class counts and its original model's accuracies.",
+    )
+    show.add_argument("split_dir", type=Path, metavar="SPLIT_DIR", help="a split directory from 'build'")
     show.add_argument("--data-root", type=Path, help=f"CIFAR-10 archive or folder (default ${CIFAR10_ENV})")
     return top
 

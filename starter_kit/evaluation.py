@@ -22,6 +22,8 @@ from torch.utils.data import DataLoader
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+__all__ = ["accuracy", "mia_on_forget_vs_test", "per_example_losses", "plot_loss_histograms", "predict", "simple_mia"]
+
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:

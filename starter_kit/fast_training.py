@@ -7,7 +7,7 @@ CUDA work here. It runs on the CPU too, so the tests exercise all of its code.
 
 Why a second path: on a GPU the kit's loop spends its time on the host, not on the
 arithmetic. Measured on one H100 with CIFAR-shaped data (benchmarks/gpu_train_speed.py,
-the table in README), the cifar10 recipe (ResNet-18, batch 256) takes 4.0 s per epoch
+the table in docs/organisers/cifar10.md), the cifar10 recipe (ResNet-18, batch 256) takes 4.0 s per epoch
 with the kit's loop on CUDA, 0.82 s on this path, and 0.69 s per model with four models
 trained together. So, as the fastest public CIFAR-10 trainers do (airbench, hlb-CIFAR10):
 
@@ -108,7 +108,7 @@ class FastResult:
             "compiled": self.compiled,
             "cuda_graph": self.cuda_graph,
             "models_together": self.models_together,
-            # the epochs alone: no set-up, compilation or capture (what a retraining time means, protocol.md)
+            # the epochs alone: no set-up, compilation or capture (what a retraining time means, docs/protocol.md)
             "epochs_seconds": round(sum(self.epoch_seconds), 4),
         }
 

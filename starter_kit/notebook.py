@@ -268,9 +268,19 @@ def _assigned_names(source: str) -> set[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m starter_kit.notebook", description=__doc__.split("\n\n")[0])
+    top = argparse.ArgumentParser(
+        prog="python -m starter_kit.notebook",
+        description="Run a notebook headless ('run'), or pack its submission into the zip Codabench accepts "
+        "('pack'). 'python -m starter_kit.notebook COMMAND --help' describes each command.",
+    )
     commands = top.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="execute a notebook headless and save the executed copy and its figures")
+    run = commands.add_parser(
+        "run",
+        help="execute a notebook headless and save the executed copy and its figures",
+        description="Execute a notebook headless in its own folder, with the parameters given (-p) injected in a "
+        "cell after the one tagged 'parameters', and write the executed copy into --out and its figures as PNG "
+        "files into --out/figures.",
+    )
     run.add_argument("notebook", type=Path, help="the .ipynb file to run")
     run.add_argument("--out", type=Path, required=True, help="folder for the executed copy and figures/")
     run.add_argument(
@@ -279,10 +289,17 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="set a parameter (repeatable); relative paths are relative to the notebook's folder",
+        help="set a parameter (repeatable): VALUE is read as a Python literal when it is one (1, 0.5, None, "
+        "True, [], ['scrub'], 'quoted text') and as a plain string otherwise (results/x); relative paths are "
+        "relative to the notebook's folder",
     )
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default 1800)")
-    pack = commands.add_parser("pack", help="make the zip Codabench accepts from a notebook or .py")
+    pack = commands.add_parser(
+        "pack",
+        help="make the zip Codabench accepts from a notebook or .py",
+        description="Write the file to submit: a zip holding submission.py, the notebook's 'submission'-tagged "
+        "cells (or the .py file), refused in one line without such a cell or without unlearning().",
+    )
     pack.add_argument("submission", type=Path, help="the .ipynb (its 'submission'-tagged cells) or .py file")
     pack.add_argument("--out", type=Path, required=True, help="the zip to write, e.g. submission.zip")
     return top

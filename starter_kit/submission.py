@@ -25,12 +25,37 @@ SUBMISSION_TAG = "submission"
 ENTRY_POINT = "unlearning"
 SUBMISSION_BYTES = 64 << 20  # a notebook with its outputs; its code is far less
 
+__all__ = [
+    "ENTRY_POINT",
+    "SUBMISSION_TAG",
+    "LoaderSource",
+    "seed_everything",
+    "submission_loaders",
+    "submission_source",
+]
+
 
 def submission_source(path: str | os.PathLike) -> str:
     """The Python source of a submission: a ``.py`` file, or a notebook's tagged code cells.
 
-    Whatever the file holds, a bad one is a ValueError in one line (its size is checked
-    before it is read; bad UTF-8, JSON or notebook structure are named)."""
+    Parameters
+    ----------
+    path : path-like
+        A ``.py`` file, or a ``.ipynb`` notebook whose code cells tagged ``submission``
+        (``SUBMISSION_TAG``) are joined in order; no other cell is part of the submission.
+
+    Returns
+    -------
+    source : str
+        What the scorer runs; it must define ``unlearning`` (``ENTRY_POINT``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        With one line saying what is wrong: no such file, another suffix, a file past
+        ``SUBMISSION_BYTES`` (checked before it is read), bad UTF-8, an unreadable notebook
+        (JSON or cell structure), no tagged cell.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"submission {path} not found: give a .ipynb notebook or a .py file")
@@ -78,7 +103,13 @@ def _tagged_cells(text: str, path: Path) -> str:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch, numpy and random, as the scorer does before each run."""
+    """Seed torch, numpy and random, as the scorer does before each run.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed (numpy receives it modulo 2**32).
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -101,9 +132,23 @@ def submission_loaders(
     """(retain, forget, validation) loaders as a run receives them; never the test set.
 
     Retain and forget shuffle with generators seeded from ``seed``; validation does not
-    shuffle. ``batch_size`` defaults to the recipe's. Each loader carries the split's
-    training recipe as ``loader.recipe``, so that a method can size its budget and rate
-    as fractions of the challenge's (as ``starter_kit.baselines`` do).
+    shuffle. Each loader carries the split's training recipe as ``loader.recipe``, so
+    that a method can size its budget and rate as fractions of the challenge's (as
+    ``starter_kit.baselines`` do).
+
+    Parameters
+    ----------
+    split : LoaderSource
+        A ``starter_kit.splits.Split`` (``load_split``), or the scorer's worker-side parts.
+    seed : int
+        The run's seed: retain shuffles with ``seed``, forget with ``seed + 1``.
+    batch_size : int, optional
+        Default: the recipe's.
+
+    Returns
+    -------
+    retain_loader, forget_loader, val_loader : DataLoader
+        Yielding ``(inputs, targets)`` batches.
     """
     batch_size = batch_size or split.recipe.batch_size
     retain = split.loader("retain", batch_size, shuffle=True, seed=seed)

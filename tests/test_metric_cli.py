@@ -49,7 +49,7 @@ def test_report_lists_f_n_s_and_every_bin(confidences):
 def test_main_prints_the_report(confidences, capsys):
     folder, _, _ = confidences
     assert (
-        main(["metric", str(folder / "u.npy"), str(folder / "r.npy"), "--out", str(folder / "e.npy"), "--jobs", "1"])
+        main(["metric", str(folder / "u.npy"), str(folder / "r.npy"), "--out", str(folder / "e.npy"), "--threads", "1"])
         == 0
     )
     out = capsys.readouterr().out
@@ -96,7 +96,7 @@ def test_bad_files_give_one_error_line(confidences, capsys):
 def test_usage_errors_are_one_line_too(capsys):
     assert "required" in _error_of(["metric", "only_one.npy"], capsys)
     assert "required" in _error_of([], capsys)
-    assert "--jobs" in _error_of(["metric", "a.npy", "b.npy", "--jobs", "0"], capsys)
+    assert "--threads" in _error_of(["metric", "a.npy", "b.npy", "--threads", "0"], capsys)
     assert "invalid choice" in _error_of(["nonsense"], capsys)
 
 

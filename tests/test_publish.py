@@ -72,7 +72,7 @@ def test_only_allow_listed_files_and_columns_are_published(results, tmp_path, ph
     assert published_files(out) == [
         "leaderboard.csv",
         "leaderboard.html",
-        *sorted(f"reports/{k:03d}-{s}.html" for k in (0, 1) for s in splits),
+        *sorted(f"reports/{row:03d}-{s}.html" for row in (1, 2) for s in splits),
     ]
     assert written["entries"] == 2 and written["reports"] == 2 * len(splits)
     everything = "".join((out / name).read_text() for name in published_files(out))

@@ -152,7 +152,7 @@ def test_a_set_read_with_another_secret_names_the_cause_and_the_fix(split, tmp_p
     refs = tmp_path / "refs"
     shutil.copytree(kit.refs_dir(tmp_path_factory), refs)
     fix = "or train a new set into another --refs folder (the references and every score must use one secret)"
-    # `make demo` trains without a secret; then README's `export SCORING_SECRET=...`
+    # `make demo` trains without a secret; then the organisers' quickstart's `export SCORING_SECRET=...`
     monkeypatch.setenv("SCORING_SECRET", "organiser only")
     with pytest.raises(ValueError, match="holds another model 0 than this split gives") as error:
         load_references(split, 2, refs)

@@ -241,7 +241,7 @@ def test_out_must_be_new_or_a_score_folder(split, refs, tmp_path, capsys):
 @pytest.mark.parametrize(
     "team, message",
     [
-        (None, "--team is missing: name the team (or participant) that handed in identity.py"),
+        (None, "the following arguments are required: --team (see python -m scoring score --help)"),
         ("", "the team name is empty"),
         ("a/b", "team name 'a/b' is not accepted"),
         ("x" * 65, "at most 64"),

@@ -1,4 +1,4 @@
-"""README's zoo table and the registry's come from `scoring benchmark` (benchmarks/zoo_table.py) and agree."""
+"""The baselines page's zoo table and the registry's come from `scoring benchmark` (zoo_table.py) and agree."""
 
 import json
 import re
@@ -13,9 +13,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import zoo_table  # noqa: E402
 
 
-def readme_scores() -> dict[str, list[float]]:
-    text = zoo_table.README.read_text()
-    table = text[text.index(zoo_table.README_START) : text.index(zoo_table.README_END)]
+def page_scores() -> dict[str, list[float]]:
+    text = zoo_table.PAGE.read_text()
+    table = text[text.index(zoo_table.PAGE_START) : text.index(zoo_table.PAGE_END)]
     rows = {}
     for line in table.splitlines()[4:]:
         if line.startswith("|"):
@@ -36,12 +36,12 @@ def registry_scores() -> dict[str, list[float]]:
     return rows
 
 
-def test_readme_and_the_registry_state_the_same_scores():
-    readme, registry = readme_scores(), registry_scores()
+def test_the_page_and_the_registry_state_the_same_scores():
+    page, registry = page_scores(), registry_scores()
     from starter_kit.baselines import BASELINES
 
-    assert set(readme) == set(registry) == set(BASELINES) | {"retrain", "noise", "identity"}
-    for name, values in readme.items():
+    assert set(page) == set(registry) == set(BASELINES) | {"retrain", "noise", "identity"}
+    for name, values in page.items():
         assert registry[name] == pytest.approx(values, abs=0.0006), name  # the registry rounds to 3 decimals
 
 
@@ -58,17 +58,17 @@ def fake_benchmark(folder: Path, template: dict, n: int, scores: dict[str, float
 
 def test_the_script_writes_both_tables_from_benchmark_folders(tmp_path, tmp_path_factory, monkeypatch):
     template = json.loads((kit.fine_tune_score_dir(tmp_path_factory) / "score.json").read_text())
-    readme, registry = tmp_path / "README.md", tmp_path / "registry.py"
-    readme.write_text(zoo_table.README.read_text())
+    page, registry = tmp_path / "baselines.md", tmp_path / "registry.py"
+    page.write_text(zoo_table.PAGE.read_text())
     registry.write_text(zoo_table.REGISTRY.read_text())
-    monkeypatch.setattr(zoo_table, "README", readme)
+    monkeypatch.setattr(zoo_table, "PAGE", page)
     monkeypatch.setattr(zoo_table, "REGISTRY", registry)
     small = fake_benchmark(tmp_path / "n32", template, 32, {"scrub": 0.25, "finetune": 0.125, "sanity_identity": 0.0})
     large = fake_benchmark(tmp_path / "n128", template, 128, {"scrub": 0.0625, "finetune": 0.5, "sanity_identity": 0.0})
     assert zoo_table.main([str(large), str(small), "--write"]) == 0
     assert (
         "| `finetune` | fine-tune on retain (NeurIPS 2023 starting kit) | 0.1250 [0.062, 0.250] | 0.5000"
-        in readme.read_text()
+        in page.read_text()
     )
     assert re.search(
         r"\n    finetune +0\.125 +0\.500\n    scrub +0\.250 +0\.062\n    identity +0\.000 +0\.000\n\n",

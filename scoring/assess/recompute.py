@@ -81,7 +81,7 @@ def official(
             "share_at_cap": float(np.mean(epsilons >= metric.EPSILON_CAP)),
             "bin_width": metric.BIN_WIDTH,
             "bin_counts": [int(c) for c in metric.epsilon_bin_counts(epsilons, n_models)],
-            # metric.md: where no threshold survives, epsilon 0 (full points), counted here
+            # docs/metric.md: where no threshold survives, epsilon 0 (full points), counted here
             "undefined_examples": int(np.sum(undefined)),
         },
     }

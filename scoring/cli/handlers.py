@@ -60,7 +60,7 @@ def setup(args: argparse.Namespace) -> None:
 def metric_command(args: argparse.Namespace) -> int:
     from scoring.metric.files import format_report, run_metric
 
-    report = run_metric(args.unlearned, args.retrained, out=args.out, n_jobs=args.jobs)
+    report = run_metric(args.unlearned, args.retrained, out=args.out, n_jobs=args.threads)
     print(format_report(report))
     if args.out is not None:
         print(f"epsilons written to {args.out}")
@@ -101,11 +101,6 @@ def score_command(args: argparse.Namespace) -> int:
     from scoring.html.summary import summary_text
     from scoring.score import ScoreOptions, score_submission
 
-    if args.team is None:
-        raise ValueError(
-            f"--team is missing: name the team (or participant) that handed in {args.submission.name}, "
-            "e.g. --team team-a (the leaderboard ranks teams; a file name is no identity)"
-        )
     check_team(args.team)
     setup(args)
     with backend_from(args) as backend:

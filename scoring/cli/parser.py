@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
+from scoring.bench.rehearsal import CPU_EPOCHS, CPU_MODEL
 from scoring.checks import parse_positive_int, parse_positive_number
 from starter_kit.devices import parse_device
 
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 import scoring.cli.handlers as handlers
 
 DEFAULT_THREADS = 1  # tiny models run fastest, and time most steadily, on one thread
+# What ``python -m scoring --help`` says first: plain text for a terminal, not this module's docstring.
+DESCRIPTION = (
+    "The sealed official scorer of the unlearning challenge: train reference models, score submissions in a "
+    "sandbox, rank and publish them, host the challenge on Codabench. 'python -m scoring COMMAND --help' "
+    "describes each command; exit codes: 0 done, 1 the submission was rejected or failed (recompute: the "
+    "numbers differ), 2 bad input (one error line), 130 interrupted."
+)
 T = TypeVar("T", bound="DataclassInstance")
 
 
@@ -52,7 +60,7 @@ _threads = _argument(lambda text: parse_positive_int(text, "threads"))
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line: every subcommand, each with its handler."""
-    top = _Parser(prog="python -m scoring", description=__doc__.splitlines()[0])
+    top = _Parser(prog="python -m scoring", description=DESCRIPTION)
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     metric = commands.add_parser(
@@ -64,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     metric.add_argument("unlearned", type=Path, help=".npy [n_models, n_examples] under the unlearned models")
     metric.add_argument("retrained", type=Path, help=".npy [n_models, n_examples] under the retrained models")
     metric.add_argument("--out", type=Path, help="write the per-example epsilons [n_examples] to this .npy")
-    metric.add_argument("--jobs", type=_threads, help="threads (default: every core)")
+    metric.add_argument("--threads", type=_threads, help="threads computing F (default: every core)")
     metric.set_defaults(handler=handlers.metric_command)
 
     refs = commands.add_parser(
@@ -97,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
         help="time one model trained alone again (the default time limit's basis; measured once per folder "
         "otherwise, before the references): do it when nothing else runs on the machine",
     )
-    _backend_options(refs, "model")
+    _backend_options(refs, "model", "a task of K models (--models-together) reserves K x {}")
     _common(refs)
     refs.set_defaults(handler=handlers.references_command)
 
@@ -114,8 +122,9 @@ def parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--team",
-        help="the team (or participant) that handed the submission in: the leaderboard "
-        "ranks teams, never file names (required)",
+        required=True,
+        help="the team (or participant) that handed the submission in: letters, digits, spaces and . _ - + @, "
+        "up to 64; the leaderboard ranks teams, never file names",
     )
     score.add_argument("--out", required=True, type=Path, help="folder for score.json and its arrays (new or empty)")
     score.add_argument("--replace", action="store_true", help="replace the score that --out already holds")
@@ -137,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
         "--memory-limit", type=_positive, help="GiB the submission may allocate (default half of the machine's memory)"
     )
     score.add_argument("--setup-limit", type=_positive, default=120.0, help="seconds to start the worker (default 120)")
-    _backend_options(score, "chunk of runs")
+    _backend_options(score, "chunk of runs", "a task runs one chunk and reserves {} (0.25: four tasks a GPU)")
     _common(score)
     score.set_defaults(handler=handlers.score_command)
 
@@ -188,9 +197,9 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("results") / "rehearsal", help="folder (default results/rehearsal)"
     )
     rehearse.add_argument(
-        "--epochs", type=int, help="the recipe's epochs (default: the recipe's on CUDA, 4 on the CPU)"
+        "--epochs", type=int, help=f"the recipe's epochs (default: the recipe's on CUDA, {CPU_EPOCHS} on the CPU)"
     )
-    rehearse.add_argument("--model", help="the architecture (default: the recipe's on CUDA, resnet_digits on the CPU)")
+    rehearse.add_argument("--model", help=f"the architecture (default: the recipe's on CUDA, {CPU_MODEL} on the CPU)")
     rehearse.add_argument("--jobs", type=int, default=1, help="references trained at once on the CPU (default 1)")
     rehearse.add_argument(
         "--unsealed", action="store_true", help="score without the sandbox (recorded as sealed: false)"
@@ -205,7 +214,9 @@ def parser() -> argparse.ArgumentParser:
         "recompute the official score, its intervals, the normalised score, the diagnostics and the auxiliary "
         "metrics, without any model; say whether they match score.json (exit 0) or not (exit 1).",
     )
-    again.add_argument("folder", type=Path, help="a folder written by 'python -m scoring score'")
+    again.add_argument(
+        "folder", type=Path, metavar="OUT", help="a score folder, the --out of 'python -m scoring score'"
+    )
     again.set_defaults(handler=handlers.recompute_command)
 
     board = commands.add_parser(
@@ -238,22 +249,32 @@ def parser() -> argparse.ArgumentParser:
 
     codabench = commands.add_parser(
         "codabench",
-        help="host the challenge on Codabench: export a bundle, run one offline",
-        description="Export a Codabench competition bundle, or run a submission through "
-        "one exactly as Codabench's compute worker would.",
+        help="host the challenge on Codabench: export a bundle, run a submission through it offline",
+        description="Export a Codabench competition bundle ('export'), or run a submission through one exactly "
+        "as Codabench's compute worker would ('run'). 'python -m scoring codabench COMMAND --help' describes each.",
     )
     steps = codabench.add_subparsers(dest="codabench_command", required=True, parser_class=_Parser)
-    export = steps.add_parser("export", help="write the competition bundle (folder and zip)")
+    export = steps.add_parser(
+        "export",
+        help="write the competition bundle (folder and zip)",
+        description="Write a Codabench competition bundle (competition.yaml, version 2) into OUT/bundle/ and "
+        "OUT/bundle.zip: a development phase on the public split and, with --private-split, a final phase on the "
+        "private one, each with its input data, reference data (precomputed: scoring never trains), ingestion and "
+        "scoring programs, leaderboard and pages. Train each split's references first ('python -m scoring "
+        "references', 2N of them for the ceiling at N).",
+    )
     export.add_argument("--public-split", required=True, type=Path, help="the development phase's split directory")
     export.add_argument("--public-refs", type=Path, help="its reference folder (default results/references/...)")
     export.add_argument(
         "--private-split", type=Path, help="the final phase's split directory (left out: no final phase)"
     )
-    export.add_argument("--private-refs", type=Path, help="its reference folder")
+    export.add_argument("--private-refs", type=Path, help="its reference folder (default results/references/...)")
     export.add_argument("--n-models", required=True, type=int, help="N for the development phase")
     export.add_argument("--final-n-models", type=int, help="N for the final phase (default --n-models)")
     export.add_argument("--out", required=True, type=Path, help="writes OUT/bundle/ and OUT/bundle.zip")
-    export.add_argument("--title", default="Machine Unlearning Challenge")
+    export.add_argument(
+        "--title", default="Machine Unlearning Challenge", help="the competition's title (default %(default)s)"
+    )
     export.add_argument(
         "--docker-image",
         help="the image the compute workers run (default unlearning-kit/codabench:<kit "
@@ -268,18 +289,33 @@ def parser() -> argparse.ArgumentParser:
         default=60.0,
         help="set-up allowance not charged to the runs (container, imports, data; default 60)",
     )
-    export.add_argument("--time-limit", type=float, help="limit on the mean run time (default 20%% of retraining)")
+    export.add_argument(
+        "--time-limit", type=float, help="limit on the mean run time in seconds (default 20%% of retraining)"
+    )
     export.add_argument("--threads", type=int, default=1, help="torch threads in both programs (default 1)")
-    export.add_argument("--device", default="cpu", help="cpu or cuda (the workers' device)")
-    export.add_argument("--start", type=date.fromisoformat, default=date.today(), help="first day, YYYY-MM-DD")
-    export.add_argument("--development-days", type=int, default=60)
-    export.add_argument("--final-days", type=int, default=14)
+    export.add_argument("--device", default="cpu", help="cpu or cuda: the workers' device (default cpu)")
+    export.add_argument(
+        "--start", type=date.fromisoformat, default=date.today(), help="the first day, YYYY-MM-DD (default today)"
+    )
+    export.add_argument(
+        "--development-days", type=int, default=60, help="length of the development phase in days (default 60)"
+    )
+    export.add_argument(
+        "--final-days", type=int, default=14, help="length of the final phase in days, after it (default 14)"
+    )
     export.set_defaults(handler=handlers.codabench_export_command)
 
-    run = steps.add_parser("run", help="run a submission through a bundle's phase as Codabench's worker would")
+    run = steps.add_parser(
+        "run",
+        help="run a submission through a bundle's phase as Codabench's worker would",
+        description="Run a submission zip through one phase of a bundle as Codabench's compute worker does: the "
+        "ingestion step (the submission's N runs), its zipped output, then the scoring step, each in bubblewrap "
+        "where it can start; print the scores.json Codabench would show. Exit 0 when scored, 1 when rejected or "
+        "failed.",
+    )
     run.add_argument("bundle", type=Path, help="bundle.zip or its folder")
     run.add_argument("submission", type=Path, help="the submission zip ('python -m starter_kit.notebook pack')")
-    run.add_argument("--phase", required=True, help="development or final")
+    run.add_argument("--phase", required=True, choices=("development", "final"), help="the bundle's phase to run")
     run.add_argument(
         "--out", type=Path, help="folder for the steps' folders and scores.json (default: a new temporary one)"
     )
@@ -317,12 +353,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=f"torch CPU threads for training, runs and evaluation (default {DEFAULT_THREADS}); use the same for "
         "references and scores, since the time limit derives from the references' training time",
     )
-    parser.add_argument("--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N")
+    parser.add_argument(
+        "--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N (default cpu)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
-    """--backend, --ray-address and the resources of one Ray task (one ``unit``: a model or a chunk of runs)."""
+def _backend_options(parser: argparse.ArgumentParser, unit: str, per_task: str) -> None:
+    """--backend, --ray-address and what Ray reserves for one task; ``per_task`` says how, with {} for the value."""
     parser.add_argument(
         "--backend",
         choices=("local", "ray"),
@@ -339,12 +377,12 @@ def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
         "--cpus-per-model",
         type=_positive,
         metavar="CPUS",
-        help=f"CPUs Ray reserves for the task of each {unit} (default --threads)",
+        help=f"CPUs Ray reserves for each {unit}: {per_task.format('CPUS')} (default: --threads a task)",
     )
     parser.add_argument(
         "--gpus-per-model",
         type=_positive,
         metavar="GPUS",
-        help=f"GPUs Ray reserves for the task of each {unit}, a fraction to share a GPU: 0.25 runs four on one "
-        "(default 1 with --device cuda; leave it out on the CPU)",
+        help=f"GPUs Ray reserves for each {unit}: {per_task.format('GPUS')}; a fraction shares a GPU "
+        "between tasks (default: one GPU a task with --device cuda; leave it out on the CPU)",
     )

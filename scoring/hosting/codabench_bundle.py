@@ -10,7 +10,7 @@ Layout (a folder, and the same as a zip beside it; ``competition.yaml`` at the r
     input_data_<phase>/               what a submission may see (``codabench_data``)
     reference_data_<phase>/           what scoring needs, precomputed (``codabench_data``)
     solution/submission.py            the starter notebook's submission cells
-    starting_kit/                     the notebook, the kit's packages, pyproject.toml, README.md
+    starting_kit/                     the notebook, the kit's packages, pyproject.toml, README.md, docs/ (participants)
 
 One task per phase (development: the public split; final: the private split, whose
 input data is not downloadable). Per phase, ``execution_time_limit`` is
@@ -42,7 +42,20 @@ from starter_kit.submission import submission_source
 DEFAULT_IMAGE = f"unlearning-kit/codabench:{starter_kit.__version__}"  # built from scoring/hosting/Dockerfile
 DEFAULT_PER_DAY = 5
 REPO_ROOT = Path(starter_kit.__file__).resolve().parent.parent
-STARTING_KIT_FILES = ("notebooks/starter.ipynb", "pyproject.toml", "environment.yml", "README.md", "Makefile")
+# the participants' pages of the documentation too: the starting kit is their copy of the kit
+STARTING_KIT_FILES = (
+    "notebooks/starter.ipynb",
+    "pyproject.toml",
+    "environment.yml",
+    "README.md",
+    "Makefile",
+    "docs/participants/quickstart.md",
+    "docs/participants/rules.md",
+    "docs/participants/reading-a-score.md",
+    "docs/participants/baselines.md",
+    "docs/protocol.md",
+    "docs/metric.md",
+)
 KIT_PACKAGES = {
     "starter_kit": Path(starter_kit.__file__).resolve().parent,
     "scoring": Path(scoring.__file__).resolve().parent,

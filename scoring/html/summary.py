@@ -92,7 +92,7 @@ def summary_text(record: dict[str, Any], out: Path | None = None) -> str:
             lines.append(f"flag        {flag}")
         undefined = record["epsilons"].get("undefined_examples")
         if undefined:
-            lines.append(f"note        {undefined} example(s) where no threshold survives: epsilon 0 (metric.md)")
+            lines.append(f"note        {undefined} example(s) where no threshold survives: epsilon 0 (docs/metric.md)")
     if times.get("runs_completed"):
         lines.append(
             f"run time    mean {times['mean_seconds']:.2f} s, 95th percentile {times['p95_seconds']:.2f} s "

@@ -3,7 +3,7 @@
 This module owns the limits a submission runs under and the statistics of its run
 times. Time is the scorer's, taken outside the sandbox: a run lasts from sending its
 command to receiving its whole model; whatever the worker reports is a diagnostic.
-The rule (protocol.md, "Efficiency"):
+The rule (docs/protocol.md, "Efficiency"):
 
 - the mean run time over the N runs must be within ``run_seconds`` (default 20% of
   retraining: one model trained alone on the same machine and device, the reference
@@ -101,7 +101,7 @@ def default_limit(
     """(limit on the mean run time, its rule in words, its basis for score.json) by default.
 
     ``calibration``: the reference set's record of one model trained alone (its
-    ``seconds``; :mod:`scoring.references.calibration`), the basis protocol.md defines. A set built
+    ``seconds``; :mod:`scoring.references.calibration`), the basis docs/protocol.md defines. A set built
     before calibrations existed has none: the mean of the references' own training
     times (``shared_seconds`` [N], each its share when ``together`` > 1 trained at once)
     is the basis then, as it used to be, and the rule says so and how to add one.

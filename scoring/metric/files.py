@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.metric import forgetting as metric
+import scoring.metric.forgetting as metric
 from starter_kit.atomic import npy_bytes, write_bytes
 
 _NPY_MAGIC = b"\x93NUMPY"

@@ -1,6 +1,6 @@
 """The official score of the NeurIPS 2023 Machine Unlearning Challenge, exact and fast.
 
-Pure functions on numpy arrays; the source of truth is shared/spec/metric.md, whose
+Pure functions on numpy arrays; the source of truth is the metric's page (docs/metric.md), whose
 steps the docstrings below number. Nothing here knows about models, files or torch.
 
 Exact: every threshold and interval is the one the spec's ``np.linspace`` grids give,

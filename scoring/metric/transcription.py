@@ -1,7 +1,7 @@
 """The official metric transcribed literally from the spec, dense and slow.
 
 Kept for testing and benchmarking only; scoring never uses it (``scoring.metric.forgetting`` is
-the implementation). Each step is written as shared/spec/metric.md states it and as
+the implementation). Each step is written as docs/metric.md states it and as
 the organisers' released code computes it: np.linspace grids, every sample compared
 with every threshold and every interval by broadcasting ([n_models, n_thresholds]
 boolean arrays), rates as means over models, one epsilon per threshold, a max over

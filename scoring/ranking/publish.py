@@ -9,7 +9,7 @@ stays unpublished until someone adds it to these lists::
     OUT/
       leaderboard.csv            PUBLIC_COLUMNS of the phase's table (``scoring.ranking.leaderboard``)
       leaderboard.html           the same; it links only into reports/ below
-      reports/<k>-<split>.html   the report.html of the score counted for ranked entry k
+      reports/<row>-<split>.html the report.html of the score counted on the table's row <row> (001: the first)
 
 Not-ranked entries show their team, split and status, never their reason (it can quote
 the submission's own output: it is the team's, in its report).
@@ -68,11 +68,11 @@ def publish(
     splits = [c[: -len(" score")] for c in table.columns if c.endswith(" score")]
     with staged_directory(out, replace=True) as staging:
         links: dict[str, str] = {}
-        for k, row in enumerate(table.to_dict("records")):
+        for row_number, row in enumerate(table.to_dict("records"), start=1):  # as a reader counts the rows
             for split in splits:
                 key = _link_key(row, split)
                 if key in sources and row.get(f"{split} score") == row.get(f"{split} score"):  # not NaN
-                    links[key] = f"{REPORTS}/{k:03d}-{split}.html"
+                    links[key] = f"{REPORTS}/{row_number:03d}-{split}.html"
                     write_bytes(staging / links[key], sources[key].read_bytes())
         public = table[public_columns(table.columns)]
         hidden = others[[c for c in others.columns if c in PUBLIC_NOT_RANKED]].assign(submission="", reason="")

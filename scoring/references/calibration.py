@@ -1,6 +1,6 @@
 """The calibration of a reference set: models trained alone and warm, the basis of the default time limit.
 
-protocol.md defines the time limit against retraining: one model trained alone, from
+docs/protocol.md defines the time limit against retraining: one model trained alone, from
 scratch, with the kit's default training path on that device, compilation and capture
 excluded, timed warm: the one-time costs of a fresh process (imports, the allocator's
 first blocks, thread pools, the first kernels' set-up) are not retraining. References

@@ -9,7 +9,7 @@ this module is the format, so that a damaged file is always named, never half-tr
 
 index.json also holds the set's calibration (``read_calibration``): the training time of
 one more model, trained alone on the same device and recipe, that the default time
-limit derives from (protocol.md: retraining means one model trained alone, timed warm).
+limit derives from (docs/protocol.md: retraining means one model trained alone, timed warm).
 It is measured by :mod:`scoring.references.build` (:mod:`scoring.references.calibration`:
 the median of several models after a discarded warm-up, every time recorded) and is none of
 the reference models. Beside it, ``limit_vs_references`` says how the default limit compares

@@ -14,7 +14,7 @@ whatever order they registered in. Each function is also an attribute of the pac
 (``from starter_kit.baselines import scrub``). The table of names, methods and sources
 is at the end of this text, generated from the ``@register`` lines.
 
-The official score (README's zoo table gives its 95% intervals) of each baseline with
+The official score (the documentation's baselines page gives its 95% intervals) of each baseline with
 its defaults and of the sanity rows, as ``python -m scoring benchmark`` measured it on
 the public digits split, at N=32 and N=128 (regenerated from the benchmark's output by
 ``benchmarks/zoo_table.py``, never typed by hand):
@@ -44,7 +44,7 @@ To add a baseline:
 1. write ``starter_kit/baselines/my_method.py`` with one function of that signature
    (hyper-parameters as keyword arguments with defaults; a docstring citing the source);
 2. put ``@register("my_method", "what it does", "its source")`` on the line above it
-   (``from starter_kit.baselines._registry import register``): nothing else to edit;
+   (``from starter_kit.baselines import register``): nothing else to edit;
 3. run ``pytest tests/test_baselines.py tests/test_baselines_cifar.py``: every registered
    baseline is checked, on digits and on a small CIFAR-shaped split.
 """
@@ -75,7 +75,23 @@ __doc__ = f"{__doc__}\nThe registered baselines:\n\n{methods_table()}\n"
 
 
 def get_baseline(name: str) -> Unlearning:
-    """The baseline registered under ``name``."""
+    """The baseline registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of ``BASELINES`` (e.g. ``"scrub"``).
+
+    Returns
+    -------
+    unlearning : callable
+        ``f(net, retain_loader, forget_loader, val_loader, **hyper) -> net``, a submission as it is.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the registered ones.
+    """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}: choose one of {', '.join(BASELINES)}")
     return BASELINES[name]

@@ -27,7 +27,24 @@ DESCRIPTIONS: dict[str, Description] = {}
 
 
 def register(name: str, method: str, source: str) -> Callable[[Unlearning], Unlearning]:
-    """Decorator: file the function under ``name`` with its ``method`` and ``source``; returns it unchanged."""
+    """Decorator: file the function under ``name`` with its ``method`` and ``source``; returns it unchanged.
+
+    Import it as ``from starter_kit.baselines import register``.
+
+    Parameters
+    ----------
+    name : str
+        A Python identifier: what ``METHOD``, ``get_baseline`` and ``benchmark --only`` accept.
+    method : str
+        What the method does, in a few words (the baselines' table).
+    source : str
+        Where it comes from: authors, venue, year.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not an identifier or another function is already registered under it.
+    """
     if not name.isidentifier():
         raise ValueError(f"baseline name {name!r} is not a Python identifier: use letters, digits and underscores")
 
