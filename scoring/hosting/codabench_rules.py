@@ -290,10 +290,15 @@ def _check_phases(competition: dict[str, Any], tasks: set[Any], root: Path | Non
                 f"phase {first} must have an end time because it has a phase after it "
                 "(base_unpacker.py, _validate_phase_ordering)"
             )
-        if second_start <= first_end:
+        if second_start < first_end:
             raise BundleRefused(
-                f"phases dates conflict: phase {second} must start strictly after phase {first} ends "
-                "(base_unpacker.py, _validate_phase_ordering)"
+                f"phases must be sequential: phase {second} starts before phase {first} has ended; "
+                "it must start strictly after (base_unpacker.py, _validate_phase_ordering)"
+            )
+        if second_start == first_end:
+            raise BundleRefused(
+                f"Phases dates conflict: phase {second} starts the instant phase {first} ends; it must start "
+                "strictly after (base_unpacker.py, _validate_phase_ordering)"
             )
 
 

@@ -125,7 +125,7 @@ def score_prediction(input_dir: Path, output_dir: Path) -> dict[str, Any]:
         check_prediction_output(input_dir / "res")
         metadata = read_worker_metadata(input_dir / "res")
         ingestion = read_result(input_dir / "res")
-        record["time"].update(_efficiency(metadata, phase))
+        record["time"].update(charged_time(metadata, phase))
         beside = program_beside_ingestion(metadata)
         if beside:
             raise _Stop("rejected", beside)
@@ -184,7 +184,7 @@ def scores_json(record: dict[str, Any]) -> dict[str, Any]:
     return {**columns, "status": record["status"], "reason": record["reason"]}
 
 
-def _efficiency(metadata: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
+def charged_time(metadata: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
     """The charged time: the longest the worker recorded for any program of the step, less the set-up."""
     times = [float(metadata[key]) for key in ("ingestionElapsedTime", "elapsedTime") if is_number(metadata.get(key))]
     elapsed = max(times)
