@@ -40,6 +40,7 @@ def bundle(split, refs, tmp_path_factory) -> Path:
                     PhaseSpec("final", split, refs, N, 7, downloadable=False),
                 ],
                 start=date(2030, 1, 1),
+                time_limit=30.0,  # N x 30 s: room for a busy test machine; the set-up allowance is measured
             )
         )
 

@@ -25,7 +25,6 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ RUN_UID = 65534  # nobody: the child's user when the ingestion runs as root
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable: the only places a dropped run can write
 PR_SET_CHILD_SUBREAPER = 36
 SWEEP_SECONDS = 5.0
+GONE = (ProcessLookupError, ChildProcessError, PermissionError)  # a process already ended or reaped
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ def _child(job: RunJob, index: int, seed: int, write_end: int) -> None:
         load_started = time.perf_counter()
         unlearning, reason = load_submission(job.source, job.filename)
         load_seconds = time.perf_counter() - load_started
+        message: dict[str, Any]
         if unlearning is None:
             message, payload = {"ok": False, "reason": reason, "stage": "load"}, b""
         else:
@@ -178,24 +179,24 @@ def _receive(fd: int, deadline: float) -> tuple[dict[str, Any] | None, bytes, st
 
 def _end(pid: int, before: set[int]) -> None:
     """Kill the run's process group, reap the child, then kill every descendant re-parented here."""
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        _quietly(target)
-    _quietly(lambda: os.waitpid(pid, 0))
+    with contextlib.suppress(*GONE):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(*GONE):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(*GONE):
+        os.waitpid(pid, 0)
     stop = time.monotonic() + SWEEP_SECONDS
     while time.monotonic() < stop:
         left = _children() - before
         if not left:
             return
         for child in left:
-            _quietly(lambda child=child: os.kill(child, signal.SIGKILL))
+            with contextlib.suppress(*GONE):
+                os.kill(child, signal.SIGKILL)
         for child in left:
-            _quietly(lambda child=child: os.waitpid(child, 0))
+            with contextlib.suppress(*GONE):
+                os.waitpid(child, 0)
     raise RuntimeError("a process a run started could not be ended")
-
-
-def _quietly(action: Callable[[], object]) -> None:
-    with contextlib.suppress(ProcessLookupError, ChildProcessError, PermissionError):
-        action()
 
 
 def _children() -> set[int]:
@@ -231,4 +232,5 @@ def _remove_new(path: str, before: set[str]) -> None:
         if os.path.isdir(target) and not os.path.islink(target):
             shutil.rmtree(target, ignore_errors=True)
         else:
-            _quietly(lambda target=target: os.unlink(target))
+            with contextlib.suppress(OSError):
+                os.unlink(target)

@@ -29,8 +29,9 @@ Output (``/app/output``; Codabench also copies the submission's own files there)
 Why the weights and not the models' outputs: scoring must measure test accuracy, and
 the prediction step must not see the test set, so the returned models themselves have
 to reach the scoring step (Codabench gives the two steps nothing in common but this
-zipped output: ``/app/shared`` exists only when ingestion runs during scoring, beside
-``/app/input/ref``, which a submission must never read). From them scoring computes
+zipped output: ``/app/shared`` is mounted in the scoring step only, and reaches an
+ingestion only when it runs during scoring, beside ``/app/input/ref``, which a submission
+must never read). From them scoring computes
 forget confidences, retain, forget and test accuracy with ``scoring.outputs.Evaluator``,
 the code ``scoring score`` uses, so the two paths agree bit for bit on the CPU. Outputs
 the submission's process computed would be numbers it could write itself. A returned
