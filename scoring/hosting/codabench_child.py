@@ -7,7 +7,7 @@ the scorer's ``run_one`` and sends the returned state_dict back through a pipe. 
 parent alone writes ``runs/`` and ``ingestion.json``. Before the run's result counts the
 parent ends the child's process group and every process the run left behind (the parent
 is a child subreaper, so daemons that left the group are re-parented to it and killed),
-and deletes what the run created in the scratch folders. So no run starts from a process
+and deletes what the run created in the scratch folders and the output. So no run starts from a process
 state an earlier run touched: memory, threads, children, descriptors, GPU contexts and
 scratch files die with it. Run as root (Codabench's containers), the child also drops
 to an unprivileged user, so it can write nothing but scratch folders: not ``/app/output``,
@@ -72,13 +72,14 @@ def become_subreaper() -> bool:
         return False
 
 
-def run_in_child(job: RunJob, index: int, seed: int, deadline: float) -> RunOutcome:
+def run_in_child(job: RunJob, index: int, seed: int, deadline: float, watched: tuple[Path, ...] = ()) -> RunOutcome:
     """Fork a child for run ``index``; its outcome once it and all it started have ended.
 
     ``deadline``: seconds the run may take (load included) before the child is killed.
+    ``watched``: folders besides the scratch ones (the output) where whatever the run created is deleted.
     """
     before = _children()
-    scratch = {path: _entries(path) for path in _scratch()}
+    scratch = {path: _entries(path) for path in [*_scratch(), *(str(folder) for folder in watched)]}
     read_end, write_end = os.pipe()
     started = time.monotonic()
     pid = os.fork()

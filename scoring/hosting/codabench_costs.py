@@ -129,8 +129,8 @@ def storage_line(phase: str, n_runs: int, per_run: int, quota_gb: float, max_sub
     gigabytes = n_runs * per_run / 1e9
     over = gigabytes > quota_gb
     line = (
-        f"{phase}: one submission uploads about {gigabytes:.2f} GB (N = {n_runs} runs x {per_run / 1e6:.2f} MB zipped, "
+        f"{phase}: one submission uploads about {gigabytes:.3g} GB (N = {n_runs} runs x {per_run / 1e6:.3g} MB zipped, "
         f"measured on the original moved like a fine-tune) against a storage quota of {quota_gb:g} GB per participant; "
-        f"{max_submissions} submissions: up to {max_submissions * gigabytes:.1f} GB"
+        f"{max_submissions} submissions: up to {max_submissions * gigabytes:.3g} GB"
     )
     return line, over

@@ -187,7 +187,9 @@ def _runs(
             return "rejected", over
         seed = seeds()
         record["seeds"].append(int(seed))
-        outcome = run_in_child(job, index, derived_seed(seed), min(limits.hard_seconds, remaining))
+        outcome = run_in_child(
+            job, index, derived_seed(seed), min(limits.hard_seconds, remaining), (output_dir, output_dir / RUNS_DIR)
+        )
         if outcome.timed_out:
             if remaining < limits.hard_seconds:
                 return "rejected", over
