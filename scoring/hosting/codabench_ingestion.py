@@ -54,7 +54,7 @@ from typing import Any
 import torch
 
 import starter_kit
-from scoring.hosting.codabench_child import RunJob, become_subreaper, run_in_child
+from scoring.hosting.codabench_child import RunJob, become_subreaper, drops_privileges, preload, run_in_child
 from scoring.hosting.codabench_data import read_task
 from scoring.hosting.weights_delta import SUFFIX, encode
 from scoring.ingestion.limits import Limits
@@ -132,7 +132,9 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict[str,
         record["reason"] = " ".join(str(error).split())
         write_json(output_dir / RESULT_FILE, record)
         return record
-    torch.set_num_threads(int(phase["threads"]))
+    # One thread here, the phase's in each run: a child forked after its parent ran an OpenMP
+    # parallel region hangs at its own first one (GNU libgomp), so this process never runs one.
+    torch.set_num_threads(1)
     device = torch.device(phase["device"])
     if device.type == "cuda" and not cuda_available():
         record["reason"] = f"the phase runs on {device} and this compute worker has no GPU: use a GPU queue"
@@ -141,8 +143,9 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict[str,
     record["isolation"] = {
         "process_per_run": True,
         "subreaper": become_subreaper(),
-        "unprivileged_runs": os.geteuid() == 0,
+        "unprivileged_runs": drops_privileges(),
     }
+    preload()
     limits = Limits(run_seconds=float(phase["limit_seconds"]))
     allowance = float(phase["setup_seconds"]) + limits.allowance(int(phase["n_runs"]))
     state = task.pop("state")
@@ -150,7 +153,7 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict[str,
     torch.save(state, buffer)
     job = RunJob(
         source, path.name, buffer.getvalue(), task["model"], RunParts(task["parts"], task["recipe"]),
-        int(task["batch_size"]), device,
+        int(task["batch_size"]), device, int(phase["threads"]),
     )  # fmt: skip
     (output_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
     record["status"], record["reason"] = _runs(record, job, state, seeds, limits, allowance, started, output_dir)
