@@ -190,9 +190,12 @@ def _runs(
             return "rejected", over
         seed = seeds()
         record["seeds"].append(int(seed))
-        outcome = run_in_child(
-            job, index, derived_seed(seed), min(limits.hard_seconds, remaining), (output_dir, output_dir / RUNS_DIR)
-        )
+        try:
+            outcome = run_in_child(
+                job, index, derived_seed(seed), min(limits.hard_seconds, remaining), (output_dir, output_dir / RUNS_DIR)
+            )
+        except RuntimeError as error:  # a process of the run survived every kill
+            return "failed", f"run {index}: {error}"
         if outcome.timed_out:
             if remaining < limits.hard_seconds:
                 return "rejected", over
