@@ -207,7 +207,7 @@ def codabench_export_command(args: argparse.Namespace) -> int:
             )
         )
     path = export_bundle(
-        options_from(ExportOptions, args, phases=phases, docker_image=args.docker_image or DEFAULT_IMAGE)
+        options_from(ExportOptions, args, phases=phases, docker_image=args.docker_image or DEFAULT_IMAGE), say=print
     )
     print(f"wrote {path.with_suffix('')}/ and {path}: upload the zip on Codabench (Benchmarks > Management > Upload)")
     return 0
@@ -217,7 +217,14 @@ def codabench_run_command(args: argparse.Namespace) -> int:
     from scoring.hosting.codabench_run import run_bundle
 
     out = args.out or Path(tempfile.mkdtemp(prefix="codabench-run-"))
-    scores = run_bundle(args.bundle, args.submission, args.phase, out, pin_seeds=args.pin_seeds)
+    scores = run_bundle(
+        args.bundle,
+        args.submission,
+        args.phase,
+        out,
+        pin_seeds=args.pin_seeds,
+        max_execution_time_limit=args.max_execution_time_limit,
+    )
     print(json.dumps(scores, indent=2))
     print(f"steps' folders and logs in {out}")
     return 0 if scores.get("status") == "scored" else 1

@@ -280,14 +280,42 @@ def parser() -> argparse.ArgumentParser:
         help="the image the compute workers run (default unlearning-kit/codabench:<kit "
         "version>, built from scoring/hosting/Dockerfile and pushed where the workers pull from)",
     )
-    export.add_argument("--queue", help="a Codabench queue of GPU compute workers (default: the public queue)")
+    export.add_argument(
+        "--queue",
+        help="your Codabench queue of compute workers, by its vhost: the UUID shown on the server's Queues page "
+        "(default: the server's default queue, whose limit is --max-execution-time-limit)",
+    )
+    export.add_argument(
+        "--max-execution-time-limit",
+        type=int,
+        default=600,
+        help="without --queue, the server's MAX_EXECUTION_TIME_LIMIT in seconds (default 600, Codabench's): "
+        "a phase that needs more is refused",
+    )
     export.add_argument("--max-per-day", type=int, default=5, help="submissions per day and phase (default 5)")
-    export.add_argument("--max-submissions", type=int, help="submissions per participant and phase (default unlimited)")
+    export.add_argument(
+        "--max-submissions",
+        type=int,
+        default=100,
+        help="submissions per participant and phase (default 100, Codabench's default when a phase sets none)",
+    )
     export.add_argument(
         "--setup-seconds",
         type=float,
-        default=60.0,
-        help="set-up allowance not charged to the runs (container, imports, data; default 60)",
+        help="set-up allowance not charged to the runs (default: measured here, from a do-nothing ingestion "
+        "on --device, with a margin; export on a machine like the workers)",
+    )
+    export.add_argument(
+        "--storage-quota-gb",
+        type=float,
+        default=15.0,
+        help="each participant's storage quota on the server (default 15, Codabench's DEFAULT_USER_QUOTA)",
+    )
+    export.add_argument(
+        "--quota-raised",
+        action="store_true",
+        help="you raised the participants' quota to --storage-quota-gb: export even where one submission's "
+        "upload exceeds Codabench's default quota",
     )
     export.add_argument(
         "--time-limit", type=float, help="limit on the mean run time in seconds (default 20%% of retraining)"
@@ -320,6 +348,12 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder for the steps' folders and scores.json (default: a new temporary one)"
     )
     run.add_argument("--pin-seeds", action="store_true", help="the run seeds 'scoring score' uses (to compare both)")
+    run.add_argument(
+        "--max-execution-time-limit",
+        type=int,
+        default=600,
+        help="the server's MAX_EXECUTION_TIME_LIMIT for a bundle without a queue (default 600, Codabench's)",
+    )
     run.set_defaults(handler=handlers.codabench_run_command)
     return top
 

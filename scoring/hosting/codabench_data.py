@@ -6,7 +6,7 @@ input_data (the prediction step; whatever is here the submission can read and pr
                  model's state_dict, the retain, forget and validation tensors, the batch size
                  (``scoring.ingestion.runner.job_from_split``, the scorer's own job less the source)
     phase.json   public settings: phase, N, the limit on the mean run time and its rule, the
-                 set-up allowance, torch threads, device, kit version
+                 set-up allowance and how it was measured, torch threads, device, kit version
 
 Never the test set, the references, the split manifest (it holds the split's seeds) or a
 run seed: run seeds are drawn when the submission runs (``codabench_ingestion``).
@@ -141,6 +141,17 @@ def write_phase_data(
     ceiling = assessment.reference_ceiling(split, n_models, refs.directory)
     if ceiling is not None:
         write_json(reference_dir / CEILING_FILE, ceiling)
+    return private
+
+
+def set_setup(input_dir: Path, reference_dir: Path, seconds: float, measured: dict[str, Any] | None) -> dict[str, Any]:
+    """Record the set-up allowance (and how it was measured) in both phase.json files; return reference_data's."""
+    private: dict[str, Any] = {}
+    for folder in (input_dir, reference_dir):
+        settings = json.loads((Path(folder) / PHASE_FILE).read_text())
+        settings.update(setup_seconds=float(seconds), setup_measurement=measured)
+        write_json(Path(folder) / PHASE_FILE, settings)
+        private = settings
     return private
 
 

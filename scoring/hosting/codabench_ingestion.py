@@ -1,13 +1,17 @@
 """The ingestion program's work: run the participant's ``unlearning`` N times, keep what scoring needs.
 
 Run by the bundle's ``ingestion_program`` (``run.py ingest $input $output
-$submission_program``) in Codabench's container, where the container is the sandbox:
-the submission runs in this process, as the kit's own worker runs it, with the worker's
-functions (``scoring.ingestion.worker``): a fresh copy of the original model per run, seeded with
-``seed_everything`` and given ``submission_loaders``' seeded loaders, so the contract
-and the derivation of a run's torch and numpy seeds are the scorer's, whatever it is.
+$submission_program``) in Codabench's container, where the container is the sandbox.
+This process imports torch and the kit, never the submission: each run is a fresh child
+process (``scoring.hosting.codabench_child``) that loads the submission and runs it once
+with the worker's functions (``scoring.ingestion.worker``: a fresh copy of the original
+model, ``seed_everything``, ``submission_loaders``' seeded loaders), so the contract and
+the derivation of a run's seeds are the scorer's, and no run starts from a state an
+earlier one touched. Everything a run started is ended before its model counts; this
+process alone writes ``runs/`` and ``ingestion.json``, and checks at the end that no run
+rewrote an earlier run's file.
 
-Run seeds are drawn here, when the submission runs (``secrets``), and recorded in the
+Run seeds are drawn here, each when its run starts (``secrets``), and recorded in the
 output: input_data is readable by the submission, so they cannot be stored there. An
 offline run pins them with ``$KIT_PINNED_SEEDS`` (comma-separated; Codabench never sets it).
 
@@ -25,8 +29,9 @@ Output (``/app/output``; Codabench also copies the submission's own files there)
 Why the weights and not the models' outputs: scoring must measure test accuracy, and
 the prediction step must not see the test set, so the returned models themselves have
 to reach the scoring step (Codabench gives the two steps nothing in common but this
-zipped output: ``/app/shared`` exists only when ingestion runs during scoring, beside
-``/app/input/ref``, which a submission must never read). From them scoring computes
+zipped output: ``/app/shared`` is mounted in the scoring step only, and reaches an
+ingestion only when it runs during scoring, beside ``/app/input/ref``, which a submission
+must never read). From them scoring computes
 forget confidences, retain, forget and test accuracy with ``scoring.outputs.Evaluator``,
 the code ``scoring score`` uses, so the two paths agree bit for bit on the CPU. Outputs
 the submission's process computed would be numbers it could write itself. A returned
@@ -37,33 +42,29 @@ which trusts nothing this step wrote.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import secrets
-import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
 
 import starter_kit
 from scoring.checks import is_int, is_number
+from scoring.hosting.codabench_child import RunJob, become_subreaper, drops_privileges, preload, run_in_child
 from scoring.hosting.codabench_data import read_task
 from scoring.hosting.weights_delta import SUFFIX, encode
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.run_seeds import (
     derived_seed,  # the seed a run sees, as the scorer derives it
 )
-from scoring.ingestion.tensor_payload import PayloadError, read_state
-from scoring.ingestion.worker import (  # the scorer's run, not a copy
-    RunParts,
-    load_submission,
-    run_one,
-    warm_up,
-)
+from scoring.ingestion.tensor_payload import PayloadError, payload_limit, read_state
+from scoring.ingestion.worker import RunParts
 from starter_kit.atomic import write_bytes, write_json
 from starter_kit.submission import submission_source
 
@@ -77,10 +78,6 @@ RESULT_BYTES = 1 << 20  # ingestion.json: a status, a reason and a few numbers a
 
 def run_file(index: int) -> str:
     return f"{RUNS_DIR}/run-{index:04d}{SUFFIX}"
-
-
-class _RunTimeout(BaseException):
-    """Raised in the submission's code when a run or the whole allowance is over."""
 
 
 def find_submission(folder: Path) -> Path:
@@ -99,32 +96,38 @@ def find_submission(folder: Path) -> Path:
     return sources[0]
 
 
-def draw_seeds(n_runs: int) -> list[int]:
-    """N run seeds: pinned by $KIT_PINNED_SEEDS (offline runs), else drawn now, 31 bits each."""
+def seed_source(n_runs: int) -> Callable[[], int]:
+    """Run seeds, one a call: pinned by $KIT_PINNED_SEEDS (offline runs), else each drawn when its run starts
+    (31 bits), so no seed of a later run exists while an earlier one runs."""
     pinned = os.environ.get(PINNED_SEEDS_ENV)
     if pinned:
         seeds = [int(s) for s in pinned.split(",")]
         if len(seeds) != n_runs:
             raise ValueError(f"${PINNED_SEEDS_ENV} holds {len(seeds)} seeds, the phase runs {n_runs}")
-        return seeds
-    return [secrets.randbelow(2**31) for _ in range(n_runs)]
+        return iter(seeds).__next__
+    return lambda: secrets.randbelow(2**31)
 
 
 def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict[str, Any]:
-    """Run the submission; write output_dir/runs and output_dir/ingestion.json; return the record."""
+    """Run the submission; write output_dir/runs and output_dir/ingestion.json; return the record.
+
+    Runs as the ingestion program's whole process: it becomes the reaper of the runs' orphans
+    (``codabench_child``) and kills every child process it did not have before a run.
+    """
     output_dir = Path(output_dir)
     started = time.monotonic()
     record: dict[str, Any] = {
         "status": "failed",
         "reason": None,
         "runs": [],
+        "seeds": [],
         "kit_version": starter_kit.__version__,
         "torch_version": torch.__version__.split("+")[0],
     }
     try:
         task, phase = read_task(Path(input_dir))
         record.update(phase=phase["phase"], n_runs=int(phase["n_runs"]), device=phase["device"])
-        record["seeds"] = seeds = draw_seeds(int(phase["n_runs"]))
+        seeds = seed_source(int(phase["n_runs"]))
         path = find_submission(Path(submission_dir))
         record["submission"] = path.name
         source = submission_source(path)
@@ -132,120 +135,109 @@ def ingest(input_dir: Path, output_dir: Path, submission_dir: Path) -> dict[str,
         record["reason"] = " ".join(str(error).split())
         write_json(output_dir / RESULT_FILE, record)
         return record
-    torch.set_num_threads(int(phase["threads"]))
+    # One thread here, the phase's in each run: a child forked after its parent ran an OpenMP
+    # parallel region hangs at its own first one (GNU libgomp), so this process never runs one.
+    torch.set_num_threads(1)
     device = torch.device(phase["device"])
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type == "cuda" and not cuda_available():
         record["reason"] = f"the phase runs on {device} and this compute worker has no GPU: use a GPU queue"
         write_json(output_dir / RESULT_FILE, record)
         return record
+    record["isolation"] = {
+        "process_per_run": True,
+        "subreaper": become_subreaper(),
+        "unprivileged_runs": drops_privileges(),
+    }
+    preload()
     limits = Limits(run_seconds=float(phase["limit_seconds"]))
-    allowance = float(phase["setup_seconds"]) + limits.allowance(len(seeds))
-    parts, batch_size, spec = RunParts(task["parts"], task["recipe"]), int(task["batch_size"]), task["model"]
+    allowance = float(phase["setup_seconds"]) + limits.allowance(int(phase["n_runs"]))
     state = task.pop("state")
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    original = buffer.getvalue()
-    warm_up(spec, original, parts, batch_size, device)
+    job = RunJob(
+        source, path.name, buffer.getvalue(), task["model"], RunParts(task["parts"], task["recipe"]),
+        int(task["batch_size"]), device, int(phase["threads"]), payload_limit(state),
+    )  # fmt: skip
     (output_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
-    record["status"], record["reason"] = _runs(
-        record,
-        source,
-        path.name,
-        seeds,
-        (original, state),
-        spec,
-        parts,
-        batch_size,
-        device,
-        limits,
-        allowance,
-        started,
-        output_dir,
-    )
+    record["status"], record["reason"] = _runs(record, job, state, seeds, limits, allowance, started, output_dir)
     record["ingestion_seconds"] = round(time.monotonic() - started, 3)
     write_json(output_dir / RESULT_FILE, record)
     return record
 
 
+def cuda_available() -> bool:
+    """Whether a GPU is there, asked through NVML: the parent must never initialise CUDA, or no forked run could."""
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    return torch.cuda.is_available()
+
+
 def _runs(
     record: dict[str, Any],
-    source: str,
-    filename: str,
-    seeds: list[int],
-    original: tuple[bytes, dict[str, torch.Tensor]],
-    spec: dict[str, Any],
-    parts: RunParts,
-    batch_size: int,
-    device: torch.device,
+    job: RunJob,
+    original_state: dict[str, torch.Tensor],
+    seeds: Callable[[], int],
     limits: Limits,
     allowance: float,
     started: float,
     output_dir: Path,
 ) -> tuple[str, str | None]:
-    """The load and the N runs, each under an alarm; (status, reason). ``original``: (its bytes, its state_dict)."""
-    original_bytes, original_state = original
-    fired = []
-
-    def alarm(signum: int, frame: FrameType | None) -> None:
-        fired.append(True)
-        raise _RunTimeout("stopped: over the time allowed")
-
-    signal.signal(signal.SIGALRM, alarm)
-
-    def arm(seconds: float) -> bool:
-        if seconds <= 0:
-            return False
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        return True
-
+    """The N runs, each in a fresh child under its deadline; (status, reason)."""
     over = (
         f"the submission ran past its allowance of {allowance:.1f} s (set-up plus N x the limit of "
         f"{limits.run_seconds:.3f} s on the mean run time)"
     )
-    load_started = time.monotonic()
-    arm(allowance - (load_started - started))
-    try:
-        unlearning, reason = load_submission(source, filename)
-    except _RunTimeout:
-        unlearning, reason = None, None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    record["load_seconds"] = round(time.monotonic() - load_started, 4)
-    if fired:
-        return "rejected", over
-    if unlearning is None:
-        return "failed", reason
-    for index, seed in enumerate(seeds):
+    written: dict[int, str] = {}
+    for index in range(int(record["n_runs"])):
         remaining = allowance - (time.monotonic() - started)
-        if not arm(min(limits.hard_seconds, remaining)):
+        if remaining <= 0:
             return "rejected", over
-        run_started = time.monotonic()
+        seed = seeds()
+        record["seeds"].append(int(seed))
         try:
-            message, payload = run_one(
-                index, derived_seed(seed), unlearning, original_bytes, spec, parts, batch_size, device, filename
+            outcome = run_in_child(
+                job, index, derived_seed(seed), min(limits.hard_seconds, remaining), (output_dir, output_dir / RUNS_DIR)
             )
-        except _RunTimeout:  # raised outside the submission's own frames
-            message, payload = {"ok": False}, b""
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        seconds = time.monotonic() - run_started
-        if fired:
+        except RuntimeError as error:  # a process of the run survived every kill
+            return "failed", f"run {index}: {error}"
+        if outcome.timed_out:
             if remaining < limits.hard_seconds:
                 return "rejected", over
             return "rejected", (
-                f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
+                f"run {index} was stopped after {outcome.seconds:.1f} s, the most a single run may take "
                 f"(the limit on the mean is {limits.run_seconds:.2f} s)"
             )
+        message = outcome.message
         if not message.get("ok"):
+            if message.get("stage") == "load":
+                return "failed", str(message.get("reason"))
             return "failed", f"run {index} {message.get('reason', 'failed')}"
         try:
-            data = encode(read_state(payload, original_state), original_state)
+            data = encode(read_state(outcome.payload, original_state), original_state)
         except PayloadError as error:
             return "failed", f"run {index} {error}"
         write_bytes(output_dir / run_file(index), data)
+        written[index] = hashlib.sha256(data).hexdigest()
         record["runs"].append(
-            {"index": index, "seed": int(seed), "reported_seconds": round(seconds, 4), "bytes": len(data)}
+            {
+                "index": index,
+                "seed": int(seed),
+                "reported_seconds": round(outcome.seconds, 4),
+                "load_seconds": message.get("load_seconds"),
+                "bytes": len(data),
+            }
         )
+    return _unchanged(written, output_dir)
+
+
+def _unchanged(written: dict[int, str], output_dir: Path) -> tuple[str, str | None]:
+    """("completed", None) when every run file is still what this program wrote: no run rewrote another's."""
+    for index, digest in written.items():
+        try:
+            now = hashlib.sha256((output_dir / run_file(index)).read_bytes()).hexdigest()
+        except OSError:
+            now = None
+        if now != digest:
+            return "failed", f"run {index}'s output was changed after the ingestion wrote it: runs must share nothing"
     return "completed", None
 
 

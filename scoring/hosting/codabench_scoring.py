@@ -9,11 +9,17 @@ no pickle; the original's names, dtypes and shapes, finite weights) and evaluate
 ``scoring.outputs.Evaluator``; the score, its interval, the ceiling and the diagnostics
 are ``scoring.assess.recompute``'s, the page ``scoring.html.pages``'s.
 
-Efficiency comes from the worker's ``metadata`` alone (``ingestionElapsedTime``: the
-ingestion container's wall time, which the submission cannot write: the worker refuses
-an output that already holds ``metadata``). The charged mean run time is
-(ingestionElapsedTime - the phase's set-up allowance) / N; over the limit is ``rejected``.
-The times ingestion.json reports are shown as diagnostics, never judged.
+Efficiency comes from the worker's ``metadata`` alone, which the submission cannot write
+(the worker refuses an output that already holds one; compute_worker.py, ``push_output``).
+The worker times each container of the prediction step: the ingestion's
+(``ingestionElapsedTime``) and, when the submission's zip holds a ``metadata`` file with a
+command, the submission's own program, started beside the ingestion with the same
+``/app/output`` (``exitCode``, ``elapsedTime``; without such a program ``exitCode`` is null
+and ``elapsedTime`` is the ingestion's). One clock for everything a submission runs: a
+prediction that shows a program of its own is ``rejected``, and the time charged is the
+longest the worker recorded. The charged mean run time is (that time - the phase's set-up
+allowance, measured at export) / N; over the limit is ``rejected``. The times
+ingestion.json reports are shown as diagnostics, never judged.
 
 Writes ``scores.json`` (the leaderboard columns, plus ``status`` and ``reason``; a failed or
 rejected submission gets zeros in every column and exits 1, so Codabench marks it failed
@@ -33,7 +39,7 @@ import starter_kit
 from scoring.assess import recompute as assessment
 from scoring.checks import is_number
 from scoring.hosting.codabench_data import read_reference
-from scoring.hosting.codabench_ingestion import read_result, run_file
+from scoring.hosting.codabench_ingestion import RESULT_FILE, RUNS_DIR, read_result, run_file
 from scoring.hosting.weights_delta import read
 from scoring.html.pages import render_report
 from scoring.outputs import Evaluator
@@ -74,6 +80,38 @@ def read_worker_metadata(prediction_dir: Path) -> dict[str, Any]:
     return cast(dict[str, Any], found)
 
 
+def check_prediction_output(prediction_dir: Path) -> None:
+    """ValueError in one line when the prediction output is empty or, ingestion done, lacks runs/."""
+    found = sorted(p.name for p in Path(prediction_dir).iterdir()) if Path(prediction_dir).is_dir() else []
+    if not [name for name in found if name != WORKER_METADATA]:
+        raise ValueError(
+            "the prediction output is empty: the scoring job found nothing the prediction step uploaded "
+            "(its upload failed or had not finished when scoring started; the organiser runs one compute worker "
+            "per queue): submit again"
+        )
+    if RESULT_FILE in found and RUNS_DIR not in found:
+        raise ValueError(
+            f"the prediction output lacks {RUNS_DIR}/: the upload of the prediction step was cut short "
+            "(worker disk or storage quota full?): submit again or ask the organiser"
+        )
+
+
+def program_beside_ingestion(metadata: dict[str, Any]) -> str | None:
+    """Why the worker's metadata shows a program of the submission beside the ingestion, or None.
+
+    compute_worker.py, ``Run.push_output``: ``exitCode`` is the submission program's (None when
+    none ran) and ``elapsedTime`` is its time, or the ingestion's when none ran."""
+    code, elapsed, ingestion = metadata.get("exitCode"), metadata.get("elapsedTime"), metadata["ingestionElapsedTime"]
+    if code is None and (elapsed is None or elapsed == ingestion):
+        return None
+    shown = f"{float(elapsed):.1f} s" if is_number(elapsed) else "none"
+    return (
+        f"a program of the submission ran beside the ingestion (the worker recorded its exit code {code} and "
+        f"{shown} against the ingestion's {float(ingestion):.1f} s): a submission is one .py file or notebook, "
+        "with no metadata file or command"
+    )
+
+
 def score_prediction(input_dir: Path, output_dir: Path) -> dict[str, Any]:
     """Score /app/input (res and ref) into output_dir; return the record (status scored, rejected or failed)."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -83,9 +121,13 @@ def score_prediction(input_dir: Path, output_dir: Path) -> dict[str, Any]:
     record = _base_record(phase, refs)
     arrays = {}
     try:
+        check_prediction_output(input_dir / "res")
         metadata = read_worker_metadata(input_dir / "res")
         ingestion = read_result(input_dir / "res")
-        record["time"].update(_efficiency(metadata, phase))
+        record["time"].update(charged_time(metadata, phase))
+        beside = program_beside_ingestion(metadata)
+        if beside:
+            raise _Stop("rejected", beside)
         n_runs = int(phase["n_runs"])
         if max(len(ingestion.get("seeds", [])), len(ingestion.get("runs", []))) > n_runs:
             raise ValueError(f"the ingestion program's results are garbled (more runs than the phase's {n_runs})")
@@ -103,7 +145,7 @@ def score_prediction(input_dir: Path, output_dir: Path) -> dict[str, Any]:
                 "rejected",
                 (
                     f"mean run time {record['time']['charged_mean_seconds']:.3f} s (the worker's "
-                    f"{record['time']['ingestion_elapsed_seconds']:.1f} s less {phase['setup_seconds']:g} s of set-up, "
+                    f"{record['time']['total_seconds']:.1f} s less {phase['setup_seconds']:g} s of set-up, "
                     f"over {phase['n_runs']} runs) is over the limit of {phase['limit_seconds']:.3f} s"
                 ),
             )
@@ -144,13 +186,16 @@ def scores_json(record: dict[str, Any]) -> dict[str, Any]:
     return {**columns, "status": record["status"], "reason": record["reason"]}
 
 
-def _efficiency(metadata: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
-    elapsed = float(metadata["ingestionElapsedTime"])
+def charged_time(metadata: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
+    """The charged time: the longest the worker recorded for any program of the step, less the set-up."""
+    times = [float(metadata[key]) for key in ("ingestionElapsedTime", "elapsedTime") if is_number(metadata.get(key))]
+    elapsed = max(times)
     return {
-        "ingestion_elapsed_seconds": round(elapsed, 3),
+        "ingestion_elapsed_seconds": round(float(metadata["ingestionElapsedTime"]), 3),
+        "total_seconds": round(elapsed, 3),
         "charged_mean_seconds": round(max(0.0, elapsed - float(phase["setup_seconds"])) / int(phase["n_runs"]), 4),
-        "measured_by": "the Codabench compute worker (ingestionElapsedTime of the prediction step), "
-        f"less a set-up allowance of {phase['setup_seconds']:g} s, over N runs",
+        "measured_by": "the Codabench compute worker (the longest elapsed time of the prediction step's "
+        f"programs), less a set-up allowance of {phase['setup_seconds']:g} s (measured at export), over N runs",
     }
 
 
