@@ -1,8 +1,9 @@
 """``python -m scoring <command>``: the scorer's command line.
 
-The whole of it in this subpackage: ``parser`` (every subcommand and its options) and
-``handlers`` (one function a command), with ``main`` here. Thin on purpose: parse, call
-the function that does the work, print. Each command is one ``commands.add_parser``
+The whole of it in this subpackage: ``parser`` (every subcommand and its options; the
+``codabench`` command's in ``codabench_parser``) and ``handlers`` (one function a
+command), with ``main`` here. Thin on purpose: parse, call the function that does the
+work, print. Each command is one ``commands.add_parser``
 block in ``parser.parser()`` plus one ``handlers.<name>_command(args) -> int``:
 ``metric``, ``references``, ``score``, ``benchmark``, ``rehearse``, ``recompute``,
 ``leaderboard``, ``publish`` and ``codabench export|run``. Exit codes: 0 done (for
