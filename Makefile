@@ -1,6 +1,6 @@
 # README's two commands: `make demo` and `make test`. Both create .venv when missing and
 # install only what they need: the demo the kit alone, the tests the kit with its test
-# tools and Ray (the `test` and `ray` extras). Either may come first. `make lint` installs
+# tools, Ray and MkDocs (the `test`, `ray` and `docs` extras: the suite builds and browses the docs). Either may come first. `make lint` installs
 # what `make test` does: ruff and mypy are test tools, and mypy reads Ray's types.
 PYTHON ?= python3
 VENV := .venv
@@ -27,7 +27,7 @@ $(DEMO_STAMP): pyproject.toml | $(PY)
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test,ray]'
+	$(PY) -m pip install --quiet -e '.[test,ray,docs]'
 	touch $@
 
 $(DOCS_STAMP): pyproject.toml | $(PY)

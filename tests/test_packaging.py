@@ -27,7 +27,7 @@ def _normalise(requirement: str) -> tuple[str, str]:
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():  # test, ray: environment.yml holds every extra
+    for extra in project["optional-dependencies"].values():  # test, ray, docs: environment.yml holds every extra
         requirements += extra
     return dict(_normalise(r) for r in requirements)
 
@@ -52,12 +52,12 @@ def test_torch_and_torchvision_are_pinned():
 
 
 def test_make_test_installs_every_extra_and_make_demo_none():
-    """The Ray tests are part of make test: its install step must bring Ray along; the demo
-    needs neither Ray nor pytest."""
+    """The Ray and documentation tests are part of make test: its install step must bring Ray and
+    MkDocs along; the demo needs none of them, nor pytest."""
     extras = sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
-    assert extras == ["ray", "test"]
+    assert extras == ["docs", "ray", "test"]
     makefile = (ROOT / "Makefile").read_text()
-    assert "pip install --quiet -e '.[test,ray]'" in makefile and "pip install --quiet -e .\n" in makefile
+    assert "pip install --quiet -e '.[test,ray,docs]'" in makefile and "pip install --quiet -e .\n" in makefile
     assert re.search(r"^demo: \$\(DEMO_STAMP\)$", makefile, re.MULTILINE) and re.search(
         r"^test: \$\(TEST_STAMP\)$", makefile, re.MULTILINE
     )
