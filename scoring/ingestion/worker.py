@@ -1,4 +1,4 @@
-"""The ingestion worker: a fresh process that runs one submission's ``unlearning`` N times.
+"""The ingestion worker: a warm parent that forks one fresh process per run of a submission.
 
 Started by ``scoring.ingestion.worker_process`` for ``scoring.ingestion.runner`` (never by hand), inside the sandbox of
 ``scoring.ingestion.sandbox`` or, with ``--unsealed``, as a plain process::
@@ -6,24 +6,33 @@ Started by ``scoring.ingestion.worker_process`` for ``scoring.ingestion.runner``
     python -s -P -m scoring.ingestion.worker JOB_FD COMMAND_FD RESULT_FD
 
 with a private temporary folder as its working directory. ``JOB_FD``, a descriptor of
-an unnamed file (read with ``weights_only=True``, closed before the submission loads),
-holds only what the contract gives a submission: its source, the architecture's name
-and sizes, the original model's state_dict, the retain, forget and validation tensors,
-the batch size, the torch thread count, the device and
-the memory allowance (``memory_bytes``, 0 for none). Never the test set, the split
-directory, or a run's seed before that run starts.
+an unnamed file (read with ``weights_only=True``, closed before any run), holds only
+what the contract gives a submission: its source, the architecture's name and sizes,
+the original model's state_dict, the retain, forget and validation tensors, the batch
+size, the torch thread count, the device and the memory allowance (``memory_bytes``, 0
+for none). Never the test set, the split directory, or a run's seed before that run
+starts.
+
+This process never loads the submission: it forks a child per run
+(``scoring.ingestion.fork_server``), which loads it and runs ``unlearning`` once, inside the
+scorer's clock, and whose processes the scorer kills before the next child is forked.
 
 Protocol, one JSON object per line (``scoring.ingestion.channel`` reads the scorer's end):
 
-- worker -> scorer on RESULT_FD: ``{"event": "warm"}`` once torch is imported and the
-  device warmed up (a forward and backward pass of the original model); then, after
-  the scorer's ``load``, ``{"event": "ready"}`` or ``{"event": "setup_failed",
-  "reason": ...}``; then per run ``{"event": "run", "index": k, "ok": true, "bytes":
-  n, "seconds": t}`` followed at once by the ``n`` bytes of ``torch.save`` of the
-  returned state_dict, or ``{"event": "run", "index": k, "ok": false, "reason": ...}``.
-  ``seconds`` is the worker's own measure, a diagnostic: the scorer times runs itself.
-- scorer -> worker on COMMAND_FD: ``{"cmd": "load"}``, then ``{"cmd": "run", "run": k,
-  "seed": s}`` per run; end of file means stop.
+- worker -> scorer on RESULT_FD: ``{"event": "warm"}`` once torch is imported and warmed
+  up on the CPU (a forward and backward pass of the original model); then, per
+  ``arm``, ``{"event": "ready", "pid": p}`` once the run's child is forked (and, on CUDA,
+  has warmed the device up) or ``{"event": "arm_failed", "reason": ...}``. The child
+  itself, once given its run, writes ``{"event": "run", "index": k, "ok": true,
+  "bytes": n, "seconds": t}`` followed at once by the ``n`` bytes of ``torch.save`` of
+  the returned state_dict, or ``{"event": "run", "index": k, "ok": false, "reason":
+  ...}``, or ``{"event": "setup_failed", "reason": ...}`` when the submission cannot be
+  loaded. ``seconds`` is the child's own measure, a diagnostic: the scorer times runs itself.
+  Then, once the child has ended (by itself, or killed by the scorer), ``{"event":
+  "exited", "code": c}`` (``os.waitstatus_to_exitcode``: negative for a signal).
+- scorer -> worker on COMMAND_FD: ``{"cmd": "arm"}`` (the previous run's processes are
+  gone: wipe what they left, fork the next child), then ``{"cmd": "run", "run": k,
+  "seed": s}``; end of file means stop.
 
 The scorer never unpickles anything this process sends except through
 ``torch.load(weights_only=True)``, so a submission cannot reach into the scorer.
@@ -46,6 +55,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from scoring.ingestion import fork_server
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
 from starter_kit.recipe import Recipe
@@ -145,7 +155,7 @@ def load_submission(source: str, filename: str) -> tuple[Callable[..., Any] | No
 
 def main(argv: list[str]) -> int:
     job_fd, command_fd, result_fd = int(argv[0]), int(argv[1]), int(argv[2])
-    for fd in (command_fd, result_fd):  # the worker's alone: no process the submission starts inherits them
+    for fd in (command_fd, result_fd):  # the worker's alone: no process the submission execs inherits them
         os.set_inheritable(fd, False)
     results = os.fdopen(result_fd, "wb")
     commands = os.fdopen(command_fd, "r")
@@ -155,9 +165,11 @@ def main(argv: list[str]) -> int:
         results.flush()
 
     workdir = os.getcwd()  # every run starts here, whatever the submission does with its cwd
+    tmp_dir = os.environ.get("TMPDIR", os.path.dirname(workdir))
+    torch.set_num_threads(1)  # GNU OpenMP's pool does not survive a fork: the parent computes on one thread
     with os.fdopen(job_fd, "rb") as job_file:
         job = torch.load(job_file, map_location="cpu", weights_only=True)
-    torch.set_num_threads(int(job["threads"]))
+    threads, private_ipc = int(job["threads"]), bool(job.get("sealed", False))
     filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
     parts = RunParts(job["parts"], job["recipe"])
     buffer = io.BytesIO()
@@ -165,24 +177,42 @@ def main(argv: list[str]) -> int:
     original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy
     model_spec, source, memory = job["model"], job["source"], int(job["memory_bytes"] or 0)
     del job
-    warm_up(model_spec, original, parts, batch_size, device)
+    warm_up(model_spec, original, parts, batch_size, torch.device("cpu"))  # torch warm; on CUDA the device untouched
     if memory > 0:
         limit_memory(memory)
+    fork_server.harden_parent()
     send({"event": "warm"})
 
-    if json.loads(commands.readline() or "{}").get("cmd") != "load":
-        return 0
-    unlearning, reason = load_submission(source, filename)
-    if unlearning is None:
-        send({"event": "setup_failed", "reason": reason})
-        return 0
-    send({"event": "ready"})
+    def prepare() -> None:
+        torch.set_num_threads(threads)
+        if device.type == "cuda":  # the child's own context, before the clock
+            warm_up(model_spec, original, parts, batch_size, device)
 
+    def run(order: dict[str, Any]) -> None:
+        os.chdir(workdir)
+        unlearning, reason = load_submission(source, filename)
+        if unlearning is None:
+            send({"event": "setup_failed", "reason": reason})
+            return
+        index, seed = int(order["run"]), int(order["seed"])
+        send(*run_one(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
+
+    child: fork_server.RunChild | None = None
     for line in commands:
         command = json.loads(line)
-        index, seed = int(command["run"]), int(command["seed"])
-        os.chdir(workdir)
-        send(*run_one(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
+        if command.get("cmd") == "arm":
+            fork_server.reap()
+            fork_server.reset_run_state(tmp_dir, workdir, private_ipc)
+            child = fork_server.fork_run(prepare, run, close_fds=(command_fd,))
+            if child is None:
+                send({"event": "arm_failed", "reason": "the run's process could not be started"})
+                return 0
+            send({"event": "ready", "pid": child.pid})
+        elif command.get("cmd") == "run" and child is not None:
+            child.start({"run": int(command["run"]), "seed": int(command["seed"])})
+            _, status = os.waitpid(child.pid, 0)  # ended by itself, or killed by the scorer once it has the model
+            send({"event": "exited", "code": os.waitstatus_to_exitcode(status)})
+            child = None
     return 0
 
 
@@ -214,6 +244,8 @@ def run_one(
             "ok": False,
             "reason": f"raised {describe_exception(error, filename)}",
         }, b""
+    if device.type == "cuda":  # the clock ends when the work does: every stream's kernels, not only the last
+        torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
     if not isinstance(returned, nn.Module):
         reason = f"returned {type(returned).__name__}, expected the model (a torch.nn.Module)"
