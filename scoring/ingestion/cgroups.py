@@ -190,6 +190,23 @@ class SandboxCgroup:
             _remove(path)
 
 
+ALLOW_FLAG = "--allow-missing-caps"
+
+
+def require_caps(allow: bool) -> list[str]:
+    """The caps a sandbox would lack here (:func:`caps_missing`); raises ``PermissionError`` (one line: what is
+    missing and how to fix it) when any is, unless ``allow`` (the organiser's explicit choice)."""
+    missing = caps_missing()
+    if missing and not allow:
+        raise PermissionError(
+            f"the sandbox would run here without its {', '.join(missing)} cap(s) (cgroup controllers this process "
+            "cannot write: not root, or cgroups mounted read-only, as Docker does by default), so a score would not "
+            "be sealed: score as root where /sys/fs/cgroup is writable (Docker: --privileged, or a writable "
+            f"cgroup mount), or pass {ALLOW_FLAG} to go on (score.json then records sealed: false and what was missing)"
+        )
+    return missing
+
+
 def caps_missing() -> list[str]:
     """The caps a sandbox started now would lack here: one is made (one CPU, 1 GiB), read, and removed."""
     cpus = tuple(sorted(os.sched_getaffinity(0)))[:1] if hasattr(os, "sched_getaffinity") else ()

@@ -12,24 +12,22 @@ Each chunk is a stream (``Backend.stream``; on Ray a streaming generator task): 
 yields each run's outputs as soon as that run is evaluated, then the chunk's
 :class:`~scoring.ingestion.runner.Ingestion`, so the scorer receives every run as it finishes
 (its progress bar advances per run), not when the whole chunk ends. A chunk whose node
-dies is run again by Ray from its first run; the runs it had already sent are kept by
-run index and never counted twice, and the chunk's last attempt decides which runs
-completed and how long they took. Run outputs are the run seed's alone, so the result is
-that of an undisturbed run.
+dies is run again by Ray from its first run, whole: every item carries its attempt, and
+the result takes each run's outputs and time from the same attempt, the one that
+finished the chunk (the runs an earlier attempt sent advance the progress bar once and
+are then dropped). Run outputs are the run seed's alone, so the result is that of an
+undisturbed run.
 
 Runs, seeds and results are those of one worker doing all N runs (the run seed, not
 the worker, decides a run), so on the CPU, with the same torch thread count, the score
 is the local one bit for bit; only the timings differ.
 
 The efficiency rule across chunks (``scoring.ingestion.limits``): each run is timed by its
-chunk's scorer side, outside the sandbox, exactly as locally. The submission loads once
-per chunk; the rule charges the mean of those load times once, as one worker would pay
-it: ``charged mean = (sum of all N run times + mean chunk load time) / N`` must be within
-``limits.run_seconds``. A single run is still killed past ``limits.hard_seconds``, and a
-chunk stops early, rejected, once its own runs and load exceed chunk size x the limit
-(the bound ``run_submission`` applies to the runs it is given): with chunks of n runs,
-a submission whose load alone exceeds n x the limit is rejected, so keep chunks large
-enough (the default makes one chunk per task slot, at least ``MIN_CHUNK_RUNS`` runs).
+chunk's scorer side, outside the sandbox, exactly as locally (the submission's load
+included: every run loads it in its own process). The mean of all N run times must be
+within ``limits.run_seconds``. A single run is still killed past ``limits.hard_seconds``,
+and a chunk stops early, rejected, once its own runs exceed chunk size x the limit (the
+bound ``run_submission`` applies to the runs it is given).
 """
 
 from __future__ import annotations
@@ -38,6 +36,7 @@ import math
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -45,8 +44,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from scoring.backends.cpu_share import confine_process, cpu_share
 from scoring.backends.interface import Backend
 from scoring.checks import check_int
+from scoring.ingestion.cgroups import CAPS
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.runner import Ingestion, WorkerJob, run_submission
 from scoring.outputs import Evaluator, ModelOutputs
@@ -60,10 +61,12 @@ MIN_CHUNK_RUNS = 8
 
 @dataclass
 class RunOutputs:
-    """What a chunk's stream yields per run, as soon as the run is evaluated: its global index and outputs."""
+    """What a chunk's stream yields per run, as soon as the run is evaluated: its global index and outputs,
+    and the attempt of the chunk that produced them."""
 
     index: int
     outputs: ModelOutputs
+    attempt: str = ""
 
 
 @dataclass
@@ -72,6 +75,7 @@ class ChunkResult:
 
     first: int
     ingestion: Ingestion
+    attempt: str = ""
 
 
 def chunk_bounds(n_runs: int, chunk_runs: int) -> list[tuple[int, int]]:
@@ -130,8 +134,8 @@ def run_in_chunks(
         ``status`` completed only when all N runs completed and the charged mean run
         time (module docstring) is within the limit; otherwise the first failing
         chunk's status and reason (prefixed with its runs), or rejected for time.
-        ``runs`` and the outputs are in run order; ``load_seconds`` is the mean chunk
-        load time, ``setup_seconds`` the slowest chunk's; the log holds every chunk's.
+        ``runs`` and the outputs are in run order; ``setup_seconds`` is the slowest
+        chunk's; the log holds every chunk's.
     """
     n_runs = len(seeds)
     if chunk_runs is None:
@@ -145,14 +149,16 @@ def run_in_chunks(
         backend.stream(_run_chunk, shared_job, shared_split, list(seeds[a:b]), a, limits, sealed, task_device)
         for a, b in bounds
     ]
-    received: dict[int, ModelOutputs] = {}  # by run index: a retried chunk's runs are not counted twice
+    received: dict[tuple[str, int], ModelOutputs] = {}  # by (attempt, run index): a retried chunk is rerun whole
+    announced: set[int] = set()  # run indices handed to on_outputs and the progress bar: each once
     results: dict[int, ChunkResult] = {}
     bar = tqdm(total=n_runs, desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         for _, item in backend.as_yielded(streams):
             if isinstance(item, RunOutputs):
-                if item.index not in received:
-                    received[item.index] = item.outputs
+                received[item.attempt, item.index] = item.outputs
+                if item.index not in announced:
+                    announced.add(item.index)
                     if on_outputs is not None:
                         on_outputs(item.index, item.outputs)
                     bar.update(1)
@@ -165,9 +171,9 @@ def run_in_chunks(
     chunks = [results[a] for a, _ in bounds if a in results]
     combined = _combine(chunks, n_runs, limits, sealed)
     combined.wall_seconds = time.monotonic() - started
-    # The runs each chunk's last attempt completed (a run received from an earlier attempt that the last one did
-    # not complete is dropped, so the outputs always match the ingestion's runs).
-    outputs = [received[run.index] for run in combined.runs]
+    # Each run's outputs from the attempt that timed it: the one that finished its chunk.
+    attempt = {run.index: chunk.attempt for chunk in chunks for run in chunk.ingestion.runs}
+    outputs = [received[attempt[run.index], run.index] for run in combined.runs]
     return combined, outputs
 
 
@@ -181,6 +187,20 @@ def _run_chunk(
     thread of this process and the callback passes each run's outputs over a queue to
     this generator, which yields them to the backend (on Ray: to the scorer).
     """
+    with cpu_share(job.threads) as cpus, confine_process(cpus):  # the worker below gets the same CPUs
+        yield from _chunk_on(job, split, seeds, first, limits, sealed, device, uuid.uuid4().hex)
+
+
+def _chunk_on(
+    job: WorkerJob,
+    split: SplitArrays,
+    seeds: list[int],
+    first: int,
+    limits: Limits,
+    sealed: bool,
+    device: str,
+    attempt: str,
+) -> Iterator[RunOutputs | ChunkResult]:
     torch.set_num_threads(job.threads)
     evaluator = Evaluator(split, device=device)
     ready: queue.Queue[RunOutputs | None] = queue.Queue()  # None after the last run: the ingestion is in ``outcome``
@@ -188,7 +208,7 @@ def _run_chunk(
 
     def evaluate(index: int, state: dict[str, torch.Tensor]) -> None:
         try:
-            ready.put(RunOutputs(first + index, evaluator.from_state(state)))
+            ready.put(RunOutputs(first + index, evaluator.from_state(state), attempt))
         except ValueError as error:
             raise ValueError(f"returned a model whose outputs cannot be scored ({error})") from None
 
@@ -214,19 +234,16 @@ def _run_chunk(
     if ingestion.status != "completed":
         last = first + len(seeds) - 1
         ingestion.reason = f"in the worker for runs {first}-{last} (its run k is run {first}+k): {ingestion.reason}"
-    yield ChunkResult(first=first, ingestion=ingestion)
+    yield ChunkResult(first=first, ingestion=ingestion, attempt=attempt)
 
 
 def _combine(chunks: list[ChunkResult], n_runs: int, limits: Limits, sealed: bool) -> Ingestion:
     """One Ingestion for all chunks (in run order), with the efficiency rule applied to all N runs."""
     combined = Ingestion(status="completed", reason=None, sealed=sealed)
     logs = []
-    loads = []
     for chunk in chunks:
         part = chunk.ingestion
         combined.runs.extend(part.runs)
-        if part.load_seconds is not None:
-            loads.append(part.load_seconds)
         if part.setup_seconds is not None:
             combined.setup_seconds = max(combined.setup_seconds or 0.0, part.setup_seconds)
         combined.callback_seconds += part.callback_seconds
@@ -237,20 +254,22 @@ def _combine(chunks: list[ChunkResult], n_runs: int, limits: Limits, sealed: boo
         combined.process_cap_hit |= part.process_cap_hit
         combined.memory_cap_hit |= part.memory_cap_hit
         combined.cgroups_missing = sorted(set(combined.cgroups_missing) | set(part.cgroups_missing))
+        if part.caps_missing is not None:
+            union = set(combined.caps_missing or []) | set(part.caps_missing)
+            combined.caps_missing = [cap for cap in (*CAPS, "gpu") if cap in union]
         last = chunk.first + max(len(part.runs), 1) - 1
         logs.append(f"--- runs {chunk.first}-{last} (one worker) ---\n{part.output}")
         if part.status != "completed" and combined.status == "completed":
             combined.status, combined.reason = part.status, part.reason
-    combined.load_seconds = sum(loads) / len(loads) if loads else None
     combined.output = "\n".join(logs)
     if combined.status == "completed" and len(combined.runs) != n_runs:
         combined.status, combined.reason = "failed", f"{len(combined.runs)} of {n_runs} runs came back"
     if combined.status == "completed":
-        spent = sum(r.seconds for r in combined.runs) + (combined.load_seconds or 0.0)
+        spent = sum(r.seconds for r in combined.runs)
         if spent > limits.allowance(n_runs):
             combined.status = "rejected"
             combined.reason = (
-                f"the {n_runs} runs and the submission's mean load took {spent:.2f} s, more than they may take in all "
+                f"the {n_runs} runs took {spent:.2f} s, more than they may take in all "
                 f"({n_runs} x {limits.run_seconds:.3f} s: the mean run time must be within the limit)"
             )
     return combined

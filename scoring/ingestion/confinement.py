@@ -124,17 +124,22 @@ def inner_pid(pid: int) -> int | None:
     return None
 
 
-def _state(pid: int) -> str | None:
+def _state(pid: int, tid: int | None = None) -> str | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat").read_text()
     except OSError:
         return None
     return stat[stat.rindex(")") + 2]
 
 
 def alive(pid: int) -> bool:
-    """Whether ``pid`` is a process that still runs (not gone, not a zombie waiting to be reaped)."""
-    return _state(pid) not in ("Z", "X", None)
+    """Whether any thread of process ``pid`` still runs: not gone, not a zombie waiting to be reaped (a process
+    whose main thread exited shows state Z while its other threads run: it is alive)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(_state(pid, int(tid)) not in ("Z", "X", None) for tid in tasks)
 
 
 def descendants(pid: int) -> list[int]:

@@ -111,7 +111,6 @@ class Ingestion:
     sealed: bool = True
     runs: list[RunRecord] = field(default_factory=list)
     setup_seconds: float | None = None
-    load_seconds: float | None = None
     wall_seconds: float = 0.0
     callback_seconds: float = 0.0
     output: str = ""
@@ -122,7 +121,7 @@ class Ingestion:
     process_cap_hit: bool = False
     memory_cap_hit: bool = False  # the memory cgroup's cap was reached
     cgroups_missing: list[str] = field(default_factory=list)  # controllers this host did not give (fallbacks used)
-    caps_missing: list[str] = field(default_factory=list)  # caps the kernel did not hold (cgroups.CAPS, "gpu")
+    caps_missing: list[str] | None = None  # caps the kernel did not hold (cgroups.CAPS, "gpu"); None: no worker
 
 
 def check_state(state: object, reference: dict[str, torch.Tensor]) -> str | None:

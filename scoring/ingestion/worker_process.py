@@ -130,11 +130,11 @@ class WorkerProcess:
         saw it) add to ``processes_left``, survivors to ``processes_survived``."""
         self.freeze()
         running = self.run_processes()
+        own = [pid for pid in running if (confinement.inner_pid(pid) if self.namespace else pid) == self.run_child]
         for pid in running:
             confinement.kill(pid)
         self.thaw()
         survivors = confinement.wait_until_gone(self.run_processes)
-        own = [pid for pid in running if (confinement.inner_pid(pid) if self.namespace else pid) == self.run_child]
         self.processes_left += len(running) - len(own)
         self.processes_survived += len(survivors)
         self.run_child = None
