@@ -60,7 +60,7 @@ def test_the_time_rule_charges_all_runs():
 
     def chunk(first, seconds, caps=None):
         runs = [RunRecord(index=first + k, seed=k, seconds=s, reported_seconds=None) for k, s in enumerate(seconds)]
-        return ChunkResult(first=first, ingestion=Ingestion("completed", None, runs=runs, caps_missing=caps))
+        return ChunkResult(first, Ingestion("completed", None, runs=runs, caps_missing=caps), outputs=[])
 
     limits = Limits(run_seconds=1.0)
     fits = _combine([chunk(0, [0.9, 0.9], []), chunk(2, [0.9, 1.1], ["freezer"])], 4, limits, sealed=True)

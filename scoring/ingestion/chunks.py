@@ -12,10 +12,11 @@ Each chunk is a stream (``Backend.stream``; on Ray a streaming generator task): 
 yields each run's outputs as soon as that run is evaluated, then the chunk's
 :class:`~scoring.ingestion.runner.Ingestion`, so the scorer receives every run as it finishes
 (its progress bar advances per run), not when the whole chunk ends. A chunk whose node
-dies is run again by Ray from its first run, whole: every item carries its attempt, and
-the result takes each run's outputs and time from the same attempt, the one that
-finished the chunk (the runs an earlier attempt sent advance the progress bar once and
-are then dropped). Run outputs are the run seed's alone, so the result is that of an
+dies is run again by Ray from its first run, whole, and the chunk's last item carries
+every run's outputs with their times: the result takes both from the one attempt that
+finished the chunk (the runs an earlier attempt streamed only advance the progress
+bar, once each; Ray does not even hand over a retried stream's items whose places were
+already delivered). Run outputs are the run seed's alone, so the result is that of an
 undisturbed run.
 
 Runs, seeds and results are those of one worker doing all N runs (the run seed, not
@@ -36,7 +37,6 @@ import math
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -61,21 +61,20 @@ MIN_CHUNK_RUNS = 8
 
 @dataclass
 class RunOutputs:
-    """What a chunk's stream yields per run, as soon as the run is evaluated: its global index and outputs,
-    and the attempt of the chunk that produced them."""
+    """What a chunk's stream yields per run, as soon as the run is evaluated: its global index and outputs."""
 
     index: int
     outputs: ModelOutputs
-    attempt: str = ""
 
 
 @dataclass
 class ChunkResult:
-    """A chunk's stream's last item: its ingestion (global run indices; the outputs went ahead, run by run)."""
+    """A chunk's stream's last item: its ingestion (global run indices) and, in run order, the outputs of the
+    same attempt's runs (those streamed ahead may come from an attempt that did not finish)."""
 
     first: int
     ingestion: Ingestion
-    attempt: str = ""
+    outputs: list[ModelOutputs]
 
 
 def chunk_bounds(n_runs: int, chunk_runs: int) -> list[tuple[int, int]]:
@@ -149,14 +148,12 @@ def run_in_chunks(
         backend.stream(_run_chunk, shared_job, shared_split, list(seeds[a:b]), a, limits, sealed, task_device)
         for a, b in bounds
     ]
-    received: dict[tuple[str, int], ModelOutputs] = {}  # by (attempt, run index): a retried chunk is rerun whole
     announced: set[int] = set()  # run indices handed to on_outputs and the progress bar: each once
     results: dict[int, ChunkResult] = {}
     bar = tqdm(total=n_runs, desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         for _, item in backend.as_yielded(streams):
             if isinstance(item, RunOutputs):
-                received[item.attempt, item.index] = item.outputs
                 if item.index not in announced:
                     announced.add(item.index)
                     if on_outputs is not None:
@@ -172,8 +169,7 @@ def run_in_chunks(
     combined = _combine(chunks, n_runs, limits, sealed)
     combined.wall_seconds = time.monotonic() - started
     # Each run's outputs from the attempt that timed it: the one that finished its chunk.
-    attempt = {run.index: chunk.attempt for chunk in chunks for run in chunk.ingestion.runs}
-    outputs = [received[attempt[run.index], run.index] for run in combined.runs]
+    outputs = [output for chunk in chunks for output in chunk.outputs]
     return combined, outputs
 
 
@@ -188,18 +184,11 @@ def _run_chunk(
     this generator, which yields them to the backend (on Ray: to the scorer).
     """
     with cpu_share(job.threads) as cpus, confine_process(cpus):  # the worker below gets the same CPUs
-        yield from _chunk_on(job, split, seeds, first, limits, sealed, device, uuid.uuid4().hex)
+        yield from _chunk_on(job, split, seeds, first, limits, sealed, device)
 
 
 def _chunk_on(
-    job: WorkerJob,
-    split: SplitArrays,
-    seeds: list[int],
-    first: int,
-    limits: Limits,
-    sealed: bool,
-    device: str,
-    attempt: str,
+    job: WorkerJob, split: SplitArrays, seeds: list[int], first: int, limits: Limits, sealed: bool, device: str
 ) -> Iterator[RunOutputs | ChunkResult]:
     torch.set_num_threads(job.threads)
     evaluator = Evaluator(split, device=device)
@@ -208,7 +197,7 @@ def _chunk_on(
 
     def evaluate(index: int, state: dict[str, torch.Tensor]) -> None:
         try:
-            ready.put(RunOutputs(first + index, evaluator.from_state(state), attempt))
+            ready.put(RunOutputs(first + index, evaluator.from_state(state)))
         except ValueError as error:
             raise ValueError(f"returned a model whose outputs cannot be scored ({error})") from None
 
@@ -223,7 +212,9 @@ def _chunk_on(
     thread.start()
     # A plain loop, not ``yield from``: Ray drives a streaming generator with ``send``, which
     # ``yield from`` would pass on to this iterator, and a callable iterator has no ``send``.
-    for item in iter(ready.get, None):  # noqa: UP028
+    outputs = []
+    for item in iter(ready.get, None):
+        outputs.append(item.outputs)
         yield item
     thread.join()
     if "error" in outcome:
@@ -234,7 +225,7 @@ def _chunk_on(
     if ingestion.status != "completed":
         last = first + len(seeds) - 1
         ingestion.reason = f"in the worker for runs {first}-{last} (its run k is run {first}+k): {ingestion.reason}"
-    yield ChunkResult(first=first, ingestion=ingestion, attempt=attempt)
+    yield ChunkResult(first=first, ingestion=ingestion, outputs=outputs)
 
 
 def _combine(chunks: list[ChunkResult], n_runs: int, limits: Limits, sealed: bool) -> Ingestion:
