@@ -112,9 +112,7 @@ class SandboxCgroup:
     def missing(self) -> list[str]:
         """Controllers this sandbox did not get (the CPU quota only counts where the cpuset is missing)."""
         return [
-            name
-            for name in CONTROLLERS
-            if name not in self.paths and not (name == "cpu" and "cpuset" in self.paths)
+            name for name in CONTROLLERS if name not in self.paths and not (name == "cpu" and "cpuset" in self.paths)
         ]
 
     def caps_missing(self, rlimit_processes: bool) -> list[str]:

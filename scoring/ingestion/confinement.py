@@ -6,7 +6,8 @@ This module owns what the kernel enforces on a submission besides its namespaces
 - :class:`ProcessLimits`: core dumps off, file size, open files, memory (the worker
   caps its own address space after importing torch), the CPUs (the affinity, set before
   bwrap: the floor under the cgroup's cpuset, which the seccomp filter keeps the
-  sandbox from widening), and the number of processes and threads. The process cap is ``RLIMIT_NPROC`` for an ordinary user; the kernel does
+  sandbox from widening), and the number of processes and threads. The process cap
+  is ``RLIMIT_NPROC`` for an ordinary user; the kernel does
   not apply that limit to root, so where cgroups can be made (``scoring.ingestion.cgroups``) the
   sandbox's ``pids.max`` caps it instead. A fork bomb hits the cap, fails inside the
   sandbox, and the machine is unharmed.
@@ -187,22 +188,6 @@ def wait_until_gone(processes: Callable[[], list[int]], seconds: float = 5.0) ->
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.005)
-
-
-def freeze(namespace: str, rounds: int = 20) -> None:
-    """SIGSTOP every process of the namespace, again until none is left running (a fork may race)."""
-    for _ in range(rounds):
-        running = [pid for pid in namespace_processes(namespace) if _state(pid) not in ("T", "t", "Z", "X", None)]
-        if not running:
-            return
-        for pid in running:
-            _signal(pid, signal.SIGSTOP)
-
-
-def thaw(namespace: str) -> None:
-    """SIGCONT every process of the namespace."""
-    for pid in namespace_processes(namespace):
-        _signal(pid, signal.SIGCONT)
 
 
 def kill_namespace(namespace: str) -> None:

@@ -171,20 +171,20 @@ def remove_ipc_objects() -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     buffer = ctypes.create_string_buffer(512)  # larger than any of the kernel's *_ds and *_info structures
     removed = 0
-    kinds = (
-        (lambda i, cmd: libc.shmctl(i, cmd, buffer), SHM_INFO, SHM_STAT_ANY, lambda i: libc.shmctl(i, IPC_RMID, None)),
-        (lambda i, cmd: libc.msgctl(i, cmd, buffer), MSG_INFO, MSG_STAT_ANY, lambda i: libc.msgctl(i, IPC_RMID, None)),
-        (
-            lambda i, cmd: libc.semctl(i, 0, cmd, buffer),
-            SEM_INFO,
-            SEM_STAT_ANY,
-            lambda i: libc.semctl(i, 0, IPC_RMID, None),
-        ),
-    )
-    for control, info, stat, remove in kinds:
-        highest = int(control(0, info))
-        for index in range(highest + 1):
-            identifier = int(control(index, stat))
-            if identifier >= 0 and int(remove(identifier)) == 0:
+    for kind, info, stat in (
+        ("shm", SHM_INFO, SHM_STAT_ANY),
+        ("msg", MSG_INFO, MSG_STAT_ANY),
+        ("sem", SEM_INFO, SEM_STAT_ANY),
+    ):
+        for index in range(_ipc_control(libc, kind, 0, info, buffer) + 1):
+            identifier = _ipc_control(libc, kind, index, stat, buffer)
+            if identifier >= 0 and _ipc_control(libc, kind, identifier, IPC_RMID, None) == 0:
                 removed += 1
     return removed
+
+
+def _ipc_control(libc: ctypes.CDLL, kind: str, identifier: int, command: int, argument: object) -> int:
+    """``shmctl``, ``msgctl`` or ``semctl`` (semaphore number 0) of ``identifier``."""
+    if kind == "sem":
+        return int(libc.semctl(identifier, 0, command, argument))
+    return int(getattr(libc, f"{kind}ctl")(identifier, command, argument))

@@ -94,12 +94,16 @@ def job_from_split(
 
 @dataclass
 class RunRecord:
-    """One completed run: its seed, the scorer's time for it, and the time the worker reported."""
+    """One completed run: its seed, the scorer's time for it, and the time the worker reported.
+
+    ``isolation_seconds``: what isolating it cost the scorer outside its clock (waiting for
+    its process to be forked and ready, then ending every process of the run)."""
 
     index: int
     seed: int
     seconds: float
     reported_seconds: float | None
+    isolation_seconds: float = 0.0
 
 
 @dataclass
@@ -254,14 +258,18 @@ def _drive(
         try:
             message = channel.message(limits.setup_seconds)
         except WorkerGone:
-            return gone(during)
+            gone(during)
+            return None
         except ChannelError as error:
-            return fail("failed", f"{error} {during}")
+            fail("failed", f"{error} {during}")
+            return None
         if message is None:
-            return fail("failed", f"the worker did not answer within {limits.setup_seconds:g} s {during}")
-        if message.get("event") != event:
-            return fail("failed", f"the worker sent an unexpected message {during}")
-        return message
+            fail("failed", f"the worker did not answer within {limits.setup_seconds:g} s {during}")
+        elif message.get("event") != event:
+            fail("failed", f"the worker sent an unexpected message {during}")
+        else:
+            return message
+        return None
 
     if untimed("warm", "while starting") is None:
         return
@@ -277,6 +285,7 @@ def _drive(
     spent = 0.0
     worker.send({"cmd": "arm"})  # run 0's process, forked (and its device warmed up) before the clock
     for index, seed in enumerate(seeds):
+        isolating = time.monotonic()
         ready = untimed("ready", f"before run {index}")
         if ready is None:
             return
@@ -293,7 +302,9 @@ def _drive(
             return gone(f"during run {index}")
         except ChannelError as error:
             return fail("failed", f"{error} during run {index}")
-        seconds = time.monotonic() - sent
+        received = time.monotonic()
+        seconds = received - sent
+        isolation = received - isolating - seconds
         # The clock has stopped: every process of the run ends before anything it sent counts.
         if not worker.end_run():
             return fail("failed", f"processes of run {index} survived being killed")
@@ -315,6 +326,7 @@ def _drive(
             return fail("failed", f"run {index} {str(message.get('reason', 'failed'))[:500]}")
         if untimed("exited", f"after run {index}") is None:
             return
+        isolation += time.monotonic() - received
         if channel.pending():
             return fail("failed", f"the worker sent more than one answer to run {index}")
         spent += seconds
@@ -334,7 +346,7 @@ def _drive(
         result.callback_seconds += time.monotonic() - callback_started
         reported = message.get("seconds")
         reported = float(reported) if is_number(reported) else None
-        result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, reported_seconds=reported))
+        result.runs.append(RunRecord(index, int(seed), seconds, reported, isolation))
         bar.update(1)
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")
 

@@ -108,7 +108,8 @@ def assigned_gpu(device: str) -> Gpu:
     try:
         props = torch.cuda.get_device_properties(index)
         uuid = str(props.uuid)
-        address = f"{props.pci_domain_id:04x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+        domain, bus, slot = (int(getattr(props, f"pci_{name}_id")) for name in ("domain", "bus", "device"))
+        address = f"{domain:04x}:{bus:02x}:{slot:02x}.0"
     except (RuntimeError, AssertionError, AttributeError, ValueError):
         return Gpu(None, None)
     uuid = uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"

@@ -33,8 +33,9 @@ def carried() -> list[str]:
         seen.append("a thread")
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"carried-child"):
-                seen.append("a child process")
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if cmdline.read().startswith(b"carried-child"):
+                    seen.append("a child process")
         except OSError:
             pass
     if libc.shmget(SHM_KEY, 0, 0) >= 0:
