@@ -84,7 +84,7 @@ def chunk_bounds(n_runs: int, chunk_runs: int) -> list[tuple[int, int]]:
 
 
 def default_chunk_runs(n_runs: int, slots: int) -> int:
-    """One chunk per task slot, but no chunk shorter than MIN_CHUNK_RUNS runs (the load is paid per chunk)."""
+    """One chunk per task slot, but no chunk shorter than MIN_CHUNK_RUNS runs (a worker starts per chunk)."""
     return max(MIN_CHUNK_RUNS, math.ceil(n_runs / max(1, slots)))
 
 
