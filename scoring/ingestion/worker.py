@@ -183,10 +183,13 @@ def main(argv: list[str]) -> int:
     fork_server.harden_parent()
     send({"event": "warm"})
 
+    fresh: list[nn.Module] = []  # in the child: the run's copy of the original model, made before the clock
+
     def prepare() -> None:
         torch.set_num_threads(threads)
         if device.type == "cuda":  # the child's own context, before the clock
             warm_up(model_spec, original, parts, batch_size, device)
+        fresh.append(_fresh_model(model_spec, original, device))  # handing the run its inputs: not its work
 
     def run(order: dict[str, Any]) -> None:
         os.chdir(workdir)
@@ -195,7 +198,8 @@ def main(argv: list[str]) -> int:
             send({"event": "setup_failed", "reason": reason})
             return
         index, seed = int(order["run"]), int(order["seed"])
-        send(*run_one(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
+        args = (index, seed, unlearning, original, model_spec, parts, batch_size, device, filename)
+        send(*run_one(*args, net=fresh.pop()))
 
     child: fork_server.RunChild | None = None
     for line in commands:
@@ -226,11 +230,13 @@ def run_one(
     batch_size: int,
     device: torch.device,
     filename: str,
+    net: nn.Module | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload).
+    """One run: a fresh copy of the original model (``net``, made already, or made here), seeded, loaders
+    seeded. Returns (message, payload).
 
     Public: Codabench's ingestion program (``scoring.hosting.codabench_ingestion``) runs the same."""
-    net = _fresh_model(model_spec, original, device)
+    net = _fresh_model(model_spec, original, device) if net is None else net
     seed_everything(seed)
     retain, forget, val = submission_loaders(parts, seed, batch_size)
     started = time.perf_counter()
