@@ -8,8 +8,11 @@ other core; a missing cgroup is named, and the official commands refuse to score
 without it unless told to.
 """
 
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -78,24 +81,15 @@ def test_widened_affinity_and_threads_reach_no_other_core(split):
 
 
 def test_tasks_side_by_side_hold_cores_of_their_own():
-    cpus = cpu_share.usable_cpus()
-    if len(cpus) < 2:
+    """Two tasks at once (here: this process and another) hold different CPUs; nested, one process keeps its own."""
+    if len(cpu_share.usable_cpus()) < 2:
         pytest.skip("one CPU here")
-    with cpu_share.cpu_share(1) as first:
-        assert cpu_share.cpu_share(1).__enter__() == first  # nested in one process: the same share
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(1) as pool:
-            other = pool.apply(_share_in_another_process)
-    assert len(first) == len(other) == 1 and first != other
-
-
-def _share_in_another_process():
-    from scoring.backends.cpu_share import cpu_share as share
-
-    with share(1) as cpus:
-        return cpus
+    other = "from scoring.backends.cpu_share import cpu_share\nwith cpu_share(1) as cpus:\n    print(cpus[0])\n"
+    with cpu_share.cpu_share(1) as first, cpu_share.cpu_share(1) as nested:
+        assert nested == first and len(first) == 1
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        seen = subprocess.run([sys.executable, "-c", other], capture_output=True, text=True, env=env, check=True)
+    assert int(seen.stdout) != first[0]
 
 
 def test_only_the_assigned_gpus_node_is_bound():
@@ -127,8 +121,6 @@ def test_scoring_refuses_without_every_cap_unless_told(split, refs, tmp_path, ca
         return
     with kit.one_thread():
         code = scoring_main([*args, "--out", str(tmp_path / "allowed"), "--allow-missing-caps"])
-    import json
-
     record = json.loads((tmp_path / "allowed" / "score.json").read_text())
     assert code == 0 and record["status"] == "scored" and record["sealed"] is False
     assert "freezer" in record["caps_missing"]
