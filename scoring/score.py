@@ -58,6 +58,7 @@ from scoring.backends.interface import Backend
 from scoring.checks import check_team
 from scoring.html.pages import render_report
 from scoring.html.summary import score_figure
+from scoring.ingestion.cgroups import require_caps
 from scoring.ingestion.confinement import make_non_dumpable
 from scoring.ingestion.limits import Limits, limit_basis, time_limit, time_statistics
 from scoring.ingestion.runner import Ingestion, job_from_split, run_submission
@@ -99,6 +100,7 @@ class ScoreOptions:
     device: str = "cpu"
     progress: bool = True
     unsealed: bool = False
+    allow_missing_caps: bool = False  # score even where a cap cannot be held (recorded as sealed: false)
     limit_note: str | None = None  # says why --time-limit was set (e.g. lifted for a sanity row)
     backend: Backend | None = None  # runs in chunks there (None: one local worker)
     team: str | None = None  # who handed it in (scoring.checks.check_team); the command line requires it
@@ -126,6 +128,7 @@ def score_submission(options: ScoreOptions) -> dict[str, Any]:
     """
     if not options.unsealed:
         make_non_dumpable()  # nothing of the same user reads this process's memory or environment
+    caps_missing = require_caps(options.allow_missing_caps or options.unsealed)
     submission = Path(options.submission)
     out = Path(options.out)
     team = None if options.team is None else check_team(options.team)
@@ -177,8 +180,11 @@ def score_submission(options: ScoreOptions) -> dict[str, Any]:
             ceiling = assessment.reference_ceiling(split, options.n_models, refs.directory)
 
     record.update(status=ingestion.status, reason=ingestion.reason)
+    if ingestion.caps_missing is not None:  # a worker started: what its kernel held
+        caps_missing = list(ingestion.caps_missing)
+    record.update(sealed=not options.unsealed and not caps_missing, caps_missing=caps_missing)
     record["time"].update(
-        time_statistics([r.seconds for r in ingestion.runs], ingestion.load_seconds, options.n_models)
+        time_statistics([r.seconds for r in ingestion.runs], None, options.n_models)  # each run's time has its load
     )
     record["time"]["setup_seconds"] = _round(ingestion.setup_seconds)
     record["processes"] = {
@@ -282,6 +288,7 @@ def _base_record(
             "forget_strategy": split.manifest["split"]["forget"]["strategy"],
         },
         "sealed": not options.unsealed,
+        "caps_missing": [],
         "N": options.n_models,
         "n_forget": int(len(split.indices["forget"])),
         "score": None,

@@ -244,7 +244,7 @@ def test_a_submission_run_in_chunks_on_ray_scores_the_local_score_bit_for_bit(sp
 
 
 # A fine-tune whose runs with the seeds in WAIT stop at their start until the file GATE exists, after noting
-# (in a file named after the seed and their pid) the pid of the Ray worker running their chunk.
+# (in a file named after the seed and their worker's pid) the pid of the Ray worker running their chunk.
 GATED = """
 import os, time
 from pathlib import Path
@@ -254,8 +254,10 @@ _fine_tune = unlearning
 
 def unlearning(net, retain_loader, forget_loader, val_loader):
     seed = torch.initial_seed()
-    if seed in WAIT:
-        Path(FOLDER, f"waiting-{seed}-{os.getpid()}").write_text(str(os.getppid()))
+    if seed in WAIT:  # this run's process is the worker's child, the worker the Ray worker's
+        worker = os.getppid()
+        ray_worker = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        Path(FOLDER, f"waiting-{seed}-{worker}").write_text(ray_worker)
         while not Path(FOLDER, "gate").exists():
             time.sleep(0.02)
     return _fine_tune(net, retain_loader, forget_loader, val_loader)
@@ -318,7 +320,9 @@ def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(sp
     cluster.workers.remove(doomed)
     cluster.remove_node(doomed, allow_graceful=False)  # the chunk of runs 0-2 is lost after sending run 0
     _until(lambda: _gone(ray_worker), "the lost node's Ray worker to end")
-    os.kill(int(waiting.name.rsplit("-", 1)[1]), signal.SIGKILL)  # its submission worker, orphaned at the gate
+    orphan = int(waiting.name.rsplit("-", 1)[1])  # its submission worker, orphaned, its run at the gate
+    for pid in [*_children(orphan), orphan]:
+        os.kill(pid, signal.SIGKILL)
     (tmp_path / "gate").touch()
     scorer.join(timeout=300)
     assert not scorer.is_alive() and "error" not in done, done.get("error")
@@ -333,6 +337,10 @@ def test_a_chunk_lost_with_its_node_after_streaming_runs_counts_each_run_once(sp
     for mine, theirs in zip(outputs, undisturbed, strict=True):  # the result of an undisturbed run, bit for bit
         assert np.array_equal(mine.forget_conf, theirs.forget_conf) and mine.accuracies() == theirs.accuracies()
     cluster.workers.append(cluster.add_node(**NODE))  # two worker nodes again
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if _parent(int(p.name)) == pid]
 
 
 def _parent(pid: int) -> int | None:

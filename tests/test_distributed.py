@@ -54,20 +54,20 @@ def test_the_chunks_are_covered_in_order_and_default_to_one_per_slot():
         chunk_bounds(5, 0)
 
 
-def test_the_time_rule_charges_all_runs_and_the_mean_load_once():
+def test_the_time_rule_charges_all_runs():
     from scoring.ingestion.chunks import _combine
     from scoring.ingestion.runner import Ingestion, RunRecord
 
-    def chunk(first, seconds, load):
+    def chunk(first, seconds, caps=None):
         runs = [RunRecord(index=first + k, seed=k, seconds=s, reported_seconds=None) for k, s in enumerate(seconds)]
-        return ChunkResult(first=first, ingestion=Ingestion("completed", None, runs=runs, load_seconds=load))
+        return ChunkResult(first, Ingestion("completed", None, runs=runs, caps_missing=caps), outputs=[])
 
     limits = Limits(run_seconds=1.0)
-    fits = _combine([chunk(0, [0.9, 0.9], 0.2), chunk(2, [0.9, 0.9], 0.4)], 4, limits, sealed=True)
-    assert fits.status == "completed" and fits.load_seconds == pytest.approx(0.3)  # 3.6 + 0.3 <= 4 x 1.0
-    over = _combine([chunk(0, [0.9, 0.9], 0.4), chunk(2, [0.9, 0.9], 0.6)], 4, limits, sealed=True)
+    fits = _combine([chunk(0, [0.9, 0.9], []), chunk(2, [0.9, 1.1], ["freezer"])], 4, limits, sealed=True)
+    assert fits.status == "completed" and fits.caps_missing == ["freezer"]  # 3.8 <= 4 x 1.0; any chunk's gap
+    over = _combine([chunk(0, [0.9, 1.2]), chunk(2, [0.9, 1.1])], 4, limits, sealed=True)
     assert over.status == "rejected" and "took 4.10 s" in over.reason and "4 x 1.000 s" in over.reason
-    short = _combine([chunk(0, [0.1, 0.1], 0.1)], 4, limits, sealed=True)
+    short = _combine([chunk(0, [0.1, 0.1])], 4, limits, sealed=True)
     assert short.status == "failed" and short.reason == "2 of 4 runs came back"
 
 

@@ -353,7 +353,7 @@ FORGERIES = {
         "import os, sys\n"
         'os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": true, "bytes": 5}\\nhello\')\n'
         "def unlearning(net, r, f, v):\n    return net\n",
-        "unexpected message while loading",
+        "run 0 returned a model that cannot be read",  # the load is run 0's: its forgery is run 0's answer
     ),
     "other-index": (
         "import os, sys\ndef unlearning(net, r, f, v):\n"
@@ -475,39 +475,10 @@ def _processes_with(token: str) -> list[str]:
     return found
 
 
-@needs_sandbox
-def test_the_submission_is_frozen_while_the_scorer_evaluates(split):
-    # A background thread would otherwise compute on the scorer's evaluation time for free.
-    # It notes the time of each of its ticks (every 1 ms); each run reports the longest gap
-    # since the previous run, up to now (so a tick thread not yet scheduled again after the
-    # thaw, as on a loaded machine, still shows the pause). Frozen while the scorer spends
-    # 1.5 s on each model, every later run sees a gap of about that length.
-    source = """\
-    import threading, time
-    ticks = [time.monotonic()]
-    def tick():
-        while True:
-            time.sleep(0.001)
-            ticks.append(time.monotonic())
-    threading.Thread(target=tick, daemon=True).start()
-    def unlearning(net, retain_loader, forget_loader, val_loader):
-        times = ticks[:] + [time.monotonic()]
-        print(f"PAUSED {max(b - a for a, b in zip(times, times[1:])):.3f}", flush=True)
-        del ticks[:-1]
-        return net
-    """
-    job = job_from_split(load_split(split), textwrap.dedent(source), "s.py", threads=1)
-    with kit.one_thread():
-        result = run_submission(job, [1, 2, 3], Limits(run_seconds=30.0), lambda k, s: time.sleep(1.5), progress=False)
-    assert result.status == "completed", result.reason
-    paused = [float(line.split()[1]) for line in result.output.splitlines() if line.startswith("PAUSED")]
-    assert len(paused) == 3 and all(p > 1.2 for p in paused[1:]), paused  # frozen through each evaluation
-
-
 def test_the_scorer_never_freezes_or_kills_its_own_namespace():
     from scoring.ingestion import confinement
 
     own = confinement.pid_namespace(os.getpid())
-    for act in (confinement.freeze, confinement.thaw, confinement.kill_namespace, confinement.namespace_processes):
+    for act in (confinement.kill_namespace, confinement.namespace_processes, confinement.wait_until_empty):
         with pytest.raises(RuntimeError, match="own PID namespace"):
             act(own)

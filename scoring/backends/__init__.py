@@ -2,7 +2,8 @@
 
 - ``interface``: ``Backend`` and ``Task`` (the ``concurrent.futures`` shape), ``LocalBackend``
   (this process, or a pool of spawned worker processes);
-- ``ray_cluster``: ``RayBackend``, one Ray task per model or chunk of runs (imported only when asked for).
+- ``ray_cluster``: ``RayBackend``, one Ray task per model or chunk of runs (imported only when asked for);
+- ``cpu_share``: the CPUs a task holds on its machine, none shared with another task of the kit.
 
 ``make_backend`` (here) turns the command line's ``--backend`` and its options into one of them.
 """

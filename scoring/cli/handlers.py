@@ -70,10 +70,12 @@ def metric_command(args: argparse.Namespace) -> int:
 def references_command(args: argparse.Namespace) -> int:
     from scoring.assess.recompute import reference_ceiling
     from scoring.html.summary import describe_ceiling
+    from scoring.ingestion.cgroups import require_caps
     from scoring.references.build import build_references, describe_references
     from starter_kit.splits import load_split
 
     setup(args)
+    require_caps(args.allow_missing_caps)  # the limit's basis measured where the runs will not be confined: refused
     together = args.models_together
     if together is None:
         together = MODELS_TOGETHER_ON_CUDA if args.device.startswith("cuda") else 1

@@ -105,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
         help="time one model trained alone again (the default time limit's basis; measured once per folder "
         "otherwise, before the references): do it when nothing else runs on the machine",
     )
+    _allow_missing_caps(refs)
     _backend_options(refs, "model", "a task of K models (--models-together) reserves K x {}")
     _common(refs)
     refs.set_defaults(handler=handlers.references_command)
@@ -142,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the submission without the OS sandbox, where it cannot start; the score records sealed: false",
     )
+    _allow_missing_caps(score)
     score.add_argument(
         "--memory-limit", type=_positive, help="GiB the submission may allocate (default half of the machine's memory)"
     )
@@ -284,6 +286,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--device", default="cpu", type=parse_device, help="cpu (bitwise reproducible), cuda or cuda:N (default cpu)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _allow_missing_caps(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--allow-missing-caps",
+        action="store_true",
+        help="go on where the kernel cannot hold every cap of the sandbox (processes, memory, cpu, freezer: "
+        "cgroups not writable); scores record sealed: false and what was missing",
+    )
 
 
 def _backend_options(parser: argparse.ArgumentParser, unit: str, per_task: str) -> None:

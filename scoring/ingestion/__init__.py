@@ -3,6 +3,7 @@
 - ``runner``: the contract and the protocol, the scorer's clock and verdicts (``run_submission``);
 - ``worker_process``: starting the worker process, its pipes, freezing and ending it;
 - ``worker``: the worker itself (``python -m scoring.ingestion.worker``), inside the sandbox;
+- ``fork_server``: one fresh process per run, forked from the warm worker, and what it wipes between runs;
 - ``channel``: the pipes between scorer and worker, read defensively;
 - ``tensor_payload``: a returned model as safetensors, read by a strict parser of its own;
 - ``sandbox``: bubblewrap's argv from one plan; ``syscall_filter``: its seccomp filter;

@@ -1,4 +1,4 @@
-"""The sandbox's control groups: its process cap, its memory cap and its freezer, from the host's side.
+"""The sandbox's control groups: its process, memory and CPU caps and its freezer, from the host's side.
 
 One :class:`SandboxCgroup` per worker holds every process the sandbox starts (the
 scorer's child joins it before it executes bwrap, so nothing escapes it by forking):
@@ -6,14 +6,20 @@ scorer's child joins it before it executes bwrap, so nothing escapes it by forki
 - ``pids.max`` caps processes and threads (the kernel does not apply RLIMIT_NPROC to root);
 - the memory limit (v1 ``memory.limit_in_bytes``, v2 ``memory.max``) caps the whole
   footprint: processes, the sandbox's tmpfs files and the page cache it dirties;
+- the CPUs: a cpuset of exactly the worker's CPUs (``scoring.backends.cpu_share``), so
+  no affinity call or thread count inside reaches another core; where cpusets cannot be
+  had, a CPU quota of as many cores' time (v1 ``cpu.cfs_quota_us``, v2 ``cpu.max``);
 - the freezer (v1 ``freezer.state``, v2 ``cgroup.freeze``) stops every task of the
-  group between runs, whatever its state: a process whose main thread has exited
-  (state ``Z``) while its other threads run is frozen too, which SIGSTOP misses.
+  group while the scorer ends a run, whatever its state: a process whose main thread has
+  exited (state ``Z``) while its other threads run is frozen too, which SIGSTOP misses.
 
 cgroup v1 hierarchies (one per controller) and a cgroup v2 tree with the controllers
 enabled are both served; where a controller is missing or its folder is not writable
 (an ordinary user, a container), that part is absent and :attr:`missing` names it, so
-the scorer can say what it falls back to (RLIMIT_NPROC, RLIMIT_AS, SIGSTOP).
+the scorer can say what it falls back to (RLIMIT_NPROC, RLIMIT_AS, SIGSTOP, the
+affinity alone). :func:`caps_missing` turns that into the caps score.json names
+(``processes``, ``memory``, ``cpu``, ``freezer``): a fallback the kernel does not enforce
+(RLIMIT_NPROC for uid 0, an affinity the sandbox could widen) is not a cap held.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import time
 import uuid
 from pathlib import Path
 
-CONTROLLERS = ("pids", "memory", "freezer")
+CONTROLLERS = ("pids", "memory", "cpuset", "cpu", "freezer")
+CAPS = ("processes", "memory", "cpu", "freezer")
+PERIOD_US = 100_000  # the CPU quota's period
 
 
 def hierarchies() -> dict[str, tuple[Path, int]]:
@@ -47,7 +55,7 @@ def hierarchies() -> dict[str, tuple[Path, int]]:
                 enabled = (mount_point / "cgroup.subtree_control").read_text().split()
             except OSError:
                 continue
-            for name in ("pids", "memory"):
+            for name in ("pids", "memory", "cpuset", "cpu"):
                 if name in enabled:
                     found.setdefault(name, (mount_point, 2))
             found.setdefault("freezer", (mount_point, 2))  # cgroup.freeze: checked once the folder exists
@@ -57,18 +65,32 @@ def hierarchies() -> dict[str, tuple[Path, int]]:
 class SandboxCgroup:
     """One folder per controller (one in all for v2), made for one sandbox and removed after it."""
 
-    def __init__(self, processes: int, memory_bytes: int | None):
+    def __init__(self, processes: int, memory_bytes: int | None, cpus: tuple[int, ...] = ()):
+        """``cpus``: the CPUs the sandbox may run on (a cpuset; a quota of ``len(cpus)`` cores without one)."""
         self.name = f"unlearning-sandbox-{uuid.uuid4().hex[:12]}"
         self.paths: dict[str, tuple[Path, int]] = {}
         self.fds: list[int] = []
         memory = memory_bytes or 0
-        for controller, (mount_point, version) in hierarchies().items():
-            if controller == "memory" and not memory:
+        found = hierarchies()
+        for controller in sorted(found, key=CONTROLLERS.index):  # the cpuset before the quota it replaces
+            mount_point, version = found[controller]
+            if (controller == "memory" and not memory) or (controller in ("cpuset", "cpu") and not cpus):
                 continue
+            if controller == "cpu" and "cpuset" in self.paths:
+                continue  # the cpuset holds it to its cores already
             path = mount_point / self.name
             try:
                 path.mkdir(exist_ok=version == 2)
-                if controller == "pids":
+                if controller == "cpuset":
+                    if version == 1:  # v1 needs its memory nodes too: the parent's
+                        (path / "cpuset.mems").write_text((mount_point / "cpuset.mems").read_text().strip())
+                    (path / "cpuset.cpus").write_text(",".join(str(cpu) for cpu in cpus))
+                elif controller == "cpu" and version == 1:
+                    (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                    (path / "cpu.cfs_quota_us").write_text(str(PERIOD_US * len(cpus)))
+                elif controller == "cpu":
+                    (path / "cpu.max").write_text(f"{PERIOD_US * len(cpus)} {PERIOD_US}")
+                elif controller == "pids":
                     (path / "pids.max").write_text(str(processes))
                 elif controller == "memory" and version == 1:
                     (path / "memory.limit_in_bytes").write_text(str(memory))
@@ -79,6 +101,8 @@ class SandboxCgroup:
                 elif version == 2 and not (path / "cgroup.freeze").exists():  # v2 freezer: kernel 5.2 and later
                     continue
             except OSError:
+                if version == 1:
+                    _remove(path)
                 continue
             self.paths[controller] = (path, version)
         for path in {p for p, _ in self.paths.values()}:
@@ -86,7 +110,21 @@ class SandboxCgroup:
 
     @property
     def missing(self) -> list[str]:
-        return [name for name in CONTROLLERS if name not in self.paths]
+        """Controllers this sandbox did not get (the CPU quota only counts where the cpuset is missing)."""
+        return [
+            name for name in CONTROLLERS if name not in self.paths and not (name == "cpu" and "cpuset" in self.paths)
+        ]
+
+    def caps_missing(self, rlimit_processes: bool) -> list[str]:
+        """The caps (``CAPS``) the kernel does not hold for this sandbox. ``rlimit_processes``: RLIMIT_NPROC was
+        set instead of ``pids.max``, which caps processes only for a uid other than 0."""
+        held = {
+            "processes": "pids" in self.paths or (rlimit_processes and os.geteuid() != 0),
+            "memory": "memory" in self.paths,
+            "cpu": "cpuset" in self.paths or "cpu" in self.paths,
+            "freezer": "freezer" in self.paths,
+        }
+        return [cap for cap in CAPS if not held[cap]]
 
     def join(self) -> None:
         """Move the calling process into every folder (for preexec_fn: the child, before bwrap)."""
@@ -147,14 +185,46 @@ class SandboxCgroup:
             os.close(fd)
         self.fds = []
         for path in {p for p, _ in self.paths.values()}:
-            for _ in range(100):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
+            _remove(path)
+
+
+ALLOW_FLAG = "--allow-missing-caps"
+
+
+def require_caps(allow: bool) -> list[str]:
+    """The caps a sandbox would lack here (:func:`caps_missing`); raises ``PermissionError`` (one line: what is
+    missing and how to fix it) when any is, unless ``allow`` (the organiser's explicit choice)."""
+    missing = caps_missing()
+    if missing and not allow:
+        raise PermissionError(
+            f"the sandbox would run here without its {', '.join(missing)} cap(s) (cgroup controllers this process "
+            "cannot write: not root, or cgroups mounted read-only, as Docker does by default), so a score would not "
+            "be sealed: score as root where /sys/fs/cgroup is writable (Docker: --privileged, or a writable "
+            f"cgroup mount), or pass {ALLOW_FLAG} to go on (score.json then records sealed: false and what was missing)"
+        )
+    return missing
+
+
+def caps_missing() -> list[str]:
+    """The caps a sandbox started now would lack here: one is made (one CPU, 1 GiB), read, and removed."""
+    cpus = tuple(sorted(os.sched_getaffinity(0)))[:1] if hasattr(os, "sched_getaffinity") else ()
+    probe = SandboxCgroup(processes=64, memory_bytes=1 << 30, cpus=cpus)
+    try:
+        return probe.caps_missing(rlimit_processes=True)
+    finally:
+        probe.remove()
+
+
+def _remove(path: Path) -> None:
+    """Remove a cgroup folder (the kernel empties it a moment after its last process ends)."""
+    for _ in range(100):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 def _try_write(path: Path, value: int) -> None:

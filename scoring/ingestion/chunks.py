@@ -12,24 +12,23 @@ Each chunk is a stream (``Backend.stream``; on Ray a streaming generator task): 
 yields each run's outputs as soon as that run is evaluated, then the chunk's
 :class:`~scoring.ingestion.runner.Ingestion`, so the scorer receives every run as it finishes
 (its progress bar advances per run), not when the whole chunk ends. A chunk whose node
-dies is run again by Ray from its first run; the runs it had already sent are kept by
-run index and never counted twice, and the chunk's last attempt decides which runs
-completed and how long they took. Run outputs are the run seed's alone, so the result is
-that of an undisturbed run.
+dies is run again by Ray from its first run, whole, and the chunk's last item carries
+every run's outputs with their times: the result takes both from the one attempt that
+finished the chunk (the runs an earlier attempt streamed only advance the progress
+bar, once each; Ray does not even hand over a retried stream's items whose places were
+already delivered). Run outputs are the run seed's alone, so the result is that of an
+undisturbed run.
 
 Runs, seeds and results are those of one worker doing all N runs (the run seed, not
 the worker, decides a run), so on the CPU, with the same torch thread count, the score
 is the local one bit for bit; only the timings differ.
 
 The efficiency rule across chunks (``scoring.ingestion.limits``): each run is timed by its
-chunk's scorer side, outside the sandbox, exactly as locally. The submission loads once
-per chunk; the rule charges the mean of those load times once, as one worker would pay
-it: ``charged mean = (sum of all N run times + mean chunk load time) / N`` must be within
-``limits.run_seconds``. A single run is still killed past ``limits.hard_seconds``, and a
-chunk stops early, rejected, once its own runs and load exceed chunk size x the limit
-(the bound ``run_submission`` applies to the runs it is given): with chunks of n runs,
-a submission whose load alone exceeds n x the limit is rejected, so keep chunks large
-enough (the default makes one chunk per task slot, at least ``MIN_CHUNK_RUNS`` runs).
+chunk's scorer side, outside the sandbox, exactly as locally (the submission's load
+included: every run loads it in its own process). The mean of all N run times must be
+within ``limits.run_seconds``. A single run is still killed past ``limits.hard_seconds``,
+and a chunk stops early, rejected, once its own runs exceed chunk size x the limit (the
+bound ``run_submission`` applies to the runs it is given).
 """
 
 from __future__ import annotations
@@ -45,8 +44,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from scoring.backends.cpu_share import confine_process, cpu_share
 from scoring.backends.interface import Backend
 from scoring.checks import check_int
+from scoring.ingestion.cgroups import CAPS
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.runner import Ingestion, WorkerJob, run_submission
 from scoring.outputs import Evaluator, ModelOutputs
@@ -68,10 +69,12 @@ class RunOutputs:
 
 @dataclass
 class ChunkResult:
-    """A chunk's stream's last item: its ingestion (global run indices; the outputs went ahead, run by run)."""
+    """A chunk's stream's last item: its ingestion (global run indices) and, in run order, the outputs of the
+    same attempt's runs (those streamed ahead may come from an attempt that did not finish)."""
 
     first: int
     ingestion: Ingestion
+    outputs: list[ModelOutputs]
 
 
 def chunk_bounds(n_runs: int, chunk_runs: int) -> list[tuple[int, int]]:
@@ -81,7 +84,7 @@ def chunk_bounds(n_runs: int, chunk_runs: int) -> list[tuple[int, int]]:
 
 
 def default_chunk_runs(n_runs: int, slots: int) -> int:
-    """One chunk per task slot, but no chunk shorter than MIN_CHUNK_RUNS runs (the load is paid per chunk)."""
+    """One chunk per task slot, but no chunk shorter than MIN_CHUNK_RUNS runs (a worker starts per chunk)."""
     return max(MIN_CHUNK_RUNS, math.ceil(n_runs / max(1, slots)))
 
 
@@ -130,8 +133,8 @@ def run_in_chunks(
         ``status`` completed only when all N runs completed and the charged mean run
         time (module docstring) is within the limit; otherwise the first failing
         chunk's status and reason (prefixed with its runs), or rejected for time.
-        ``runs`` and the outputs are in run order; ``load_seconds`` is the mean chunk
-        load time, ``setup_seconds`` the slowest chunk's; the log holds every chunk's.
+        ``runs`` and the outputs are in run order; ``setup_seconds`` is the slowest
+        chunk's; the log holds every chunk's.
     """
     n_runs = len(seeds)
     if chunk_runs is None:
@@ -145,14 +148,14 @@ def run_in_chunks(
         backend.stream(_run_chunk, shared_job, shared_split, list(seeds[a:b]), a, limits, sealed, task_device)
         for a, b in bounds
     ]
-    received: dict[int, ModelOutputs] = {}  # by run index: a retried chunk's runs are not counted twice
+    announced: set[int] = set()  # run indices handed to on_outputs and the progress bar: each once
     results: dict[int, ChunkResult] = {}
     bar = tqdm(total=n_runs, desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         for _, item in backend.as_yielded(streams):
             if isinstance(item, RunOutputs):
-                if item.index not in received:
-                    received[item.index] = item.outputs
+                if item.index not in announced:
+                    announced.add(item.index)
                     if on_outputs is not None:
                         on_outputs(item.index, item.outputs)
                     bar.update(1)
@@ -165,9 +168,8 @@ def run_in_chunks(
     chunks = [results[a] for a, _ in bounds if a in results]
     combined = _combine(chunks, n_runs, limits, sealed)
     combined.wall_seconds = time.monotonic() - started
-    # The runs each chunk's last attempt completed (a run received from an earlier attempt that the last one did
-    # not complete is dropped, so the outputs always match the ingestion's runs).
-    outputs = [received[run.index] for run in combined.runs]
+    # Each run's outputs from the attempt that timed it: the one that finished its chunk.
+    outputs = [output for chunk in chunks for output in chunk.outputs]
     return combined, outputs
 
 
@@ -181,6 +183,13 @@ def _run_chunk(
     thread of this process and the callback passes each run's outputs over a queue to
     this generator, which yields them to the backend (on Ray: to the scorer).
     """
+    with cpu_share(job.threads) as cpus, confine_process(cpus):  # the worker below gets the same CPUs
+        yield from _chunk_on(job, split, seeds, first, limits, sealed, device)
+
+
+def _chunk_on(
+    job: WorkerJob, split: SplitArrays, seeds: list[int], first: int, limits: Limits, sealed: bool, device: str
+) -> Iterator[RunOutputs | ChunkResult]:
     torch.set_num_threads(job.threads)
     evaluator = Evaluator(split, device=device)
     ready: queue.Queue[RunOutputs | None] = queue.Queue()  # None after the last run: the ingestion is in ``outcome``
@@ -203,7 +212,9 @@ def _run_chunk(
     thread.start()
     # A plain loop, not ``yield from``: Ray drives a streaming generator with ``send``, which
     # ``yield from`` would pass on to this iterator, and a callable iterator has no ``send``.
-    for item in iter(ready.get, None):  # noqa: UP028
+    outputs = []
+    for item in iter(ready.get, None):
+        outputs.append(item.outputs)
         yield item
     thread.join()
     if "error" in outcome:
@@ -214,19 +225,16 @@ def _run_chunk(
     if ingestion.status != "completed":
         last = first + len(seeds) - 1
         ingestion.reason = f"in the worker for runs {first}-{last} (its run k is run {first}+k): {ingestion.reason}"
-    yield ChunkResult(first=first, ingestion=ingestion)
+    yield ChunkResult(first=first, ingestion=ingestion, outputs=outputs)
 
 
 def _combine(chunks: list[ChunkResult], n_runs: int, limits: Limits, sealed: bool) -> Ingestion:
     """One Ingestion for all chunks (in run order), with the efficiency rule applied to all N runs."""
     combined = Ingestion(status="completed", reason=None, sealed=sealed)
     logs = []
-    loads = []
     for chunk in chunks:
         part = chunk.ingestion
         combined.runs.extend(part.runs)
-        if part.load_seconds is not None:
-            loads.append(part.load_seconds)
         if part.setup_seconds is not None:
             combined.setup_seconds = max(combined.setup_seconds or 0.0, part.setup_seconds)
         combined.callback_seconds += part.callback_seconds
@@ -237,20 +245,22 @@ def _combine(chunks: list[ChunkResult], n_runs: int, limits: Limits, sealed: boo
         combined.process_cap_hit |= part.process_cap_hit
         combined.memory_cap_hit |= part.memory_cap_hit
         combined.cgroups_missing = sorted(set(combined.cgroups_missing) | set(part.cgroups_missing))
+        if part.caps_missing is not None:
+            union = set(combined.caps_missing or []) | set(part.caps_missing)
+            combined.caps_missing = [cap for cap in (*CAPS, "gpu") if cap in union]
         last = chunk.first + max(len(part.runs), 1) - 1
         logs.append(f"--- runs {chunk.first}-{last} (one worker) ---\n{part.output}")
         if part.status != "completed" and combined.status == "completed":
             combined.status, combined.reason = part.status, part.reason
-    combined.load_seconds = sum(loads) / len(loads) if loads else None
     combined.output = "\n".join(logs)
     if combined.status == "completed" and len(combined.runs) != n_runs:
         combined.status, combined.reason = "failed", f"{len(combined.runs)} of {n_runs} runs came back"
     if combined.status == "completed":
-        spent = sum(r.seconds for r in combined.runs) + (combined.load_seconds or 0.0)
+        spent = sum(r.seconds for r in combined.runs)
         if spent > limits.allowance(n_runs):
             combined.status = "rejected"
             combined.reason = (
-                f"the {n_runs} runs and the submission's mean load took {spent:.2f} s, more than they may take in all "
+                f"the {n_runs} runs took {spent:.2f} s, more than they may take in all "
                 f"({n_runs} x {limits.run_seconds:.3f} s: the mean run time must be within the limit)"
             )
     return combined

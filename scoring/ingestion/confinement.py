@@ -4,16 +4,18 @@ This module owns what the kernel enforces on a submission besides its namespaces
 (``scoring.ingestion.sandbox``) and how the scorer finds, freezes and counts its processes:
 
 - :class:`ProcessLimits`: core dumps off, file size, open files, memory (the worker
-  caps its own address space after importing torch), and the number of processes and
-  threads. The process cap is ``RLIMIT_NPROC`` for an ordinary user; the kernel does
+  caps its own address space after importing torch), the CPUs (the affinity, set before
+  bwrap: the floor under the cgroup's cpuset, which the seccomp filter keeps the
+  sandbox from widening), and the number of processes and threads. The process cap
+  is ``RLIMIT_NPROC`` for an ordinary user; the kernel does
   not apply that limit to root, so where cgroups can be made (``scoring.ingestion.cgroups``) the
   sandbox's ``pids.max`` caps it instead. A fork bomb hits the cap, fails inside the
   sandbox, and the machine is unharmed.
 - :func:`namespace_processes`: every process of one PID namespace (the sandbox's),
-  found through ``/proc/<pid>/ns/pid``; used to verify that nothing survived the
-  worker, and to freeze the submission between runs (``SIGSTOP``) only where no cgroup
-  freezer is available (SIGSTOP skips a process shown as a zombie whose other threads
-  still run; the freezer does not).
+  found through ``/proc/<pid>/ns/pid``, and :func:`descendants` (unsealed: a process's
+  tree); used to end each run's processes and verify that nothing survived, stopping
+  them first with ``SIGSTOP`` only where no cgroup freezer is available (SIGSTOP skips a
+  process shown as a zombie whose other threads still run; the freezer does not).
 - :func:`make_non_dumpable`: the scorer itself, so no process of the same user can
   read its memory or environment through ``/proc``.
 """
@@ -53,6 +55,7 @@ class ProcessLimits:
     processes: int = 512
     file_bytes: int = 1 << 30
     open_files: int = 1024
+    cpus: tuple[int, ...] = ()  # () leaves the affinity as it is
 
     def preexec(self, cgroup: SandboxCgroup | None) -> Callable[[], None]:
         """A function for ``subprocess.Popen(preexec_fn=...)``: set the limits in the child, before bwrap,
@@ -62,6 +65,8 @@ class ProcessLimits:
         nproc = None if capped else _user_processes() + self.processes
 
         def apply() -> None:
+            if self.cpus:
+                os.sched_setaffinity(0, self.cpus)
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_bytes, self.file_bytes))
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
@@ -120,28 +125,69 @@ def inner_pid(pid: int) -> int | None:
     return None
 
 
-def _state(pid: int) -> str | None:
+def _state(pid: int, tid: int | None = None) -> str | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat").read_text()
     except OSError:
         return None
     return stat[stat.rindex(")") + 2]
 
 
-def freeze(namespace: str, rounds: int = 20) -> None:
-    """SIGSTOP every process of the namespace, again until none is left running (a fork may race)."""
+def alive(pid: int) -> bool:
+    """Whether any thread of process ``pid`` still runs: not gone, not a zombie waiting to be reaped (a process
+    whose main thread exited shows state Z while its other threads run: it is alive)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(_state(pid, int(tid)) not in ("Z", "X", None) for tid in tasks)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` in the process tree (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+                parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+def kill(pid: int) -> None:
+    _signal(pid, signal.SIGKILL)
+
+
+def resume(pid: int) -> None:
+    _signal(pid, signal.SIGCONT)
+
+
+def stop_all(processes: Callable[[], list[int]], rounds: int = 20) -> None:
+    """SIGSTOP every process ``processes()`` lists, again until none is left running (a fork may race)."""
     for _ in range(rounds):
-        running = [pid for pid in namespace_processes(namespace) if _state(pid) not in ("T", "t", "Z", "X", None)]
+        running = [pid for pid in processes() if _state(pid) not in ("T", "t", "Z", "X", None)]
         if not running:
             return
         for pid in running:
             _signal(pid, signal.SIGSTOP)
 
 
-def thaw(namespace: str) -> None:
-    """SIGCONT every process of the namespace."""
-    for pid in namespace_processes(namespace):
-        _signal(pid, signal.SIGCONT)
+def wait_until_gone(processes: Callable[[], list[int]], seconds: float = 5.0) -> list[int]:
+    """Wait until ``processes()`` lists none; return those still listed when time ran out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = processes()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.005)
 
 
 def kill_namespace(namespace: str) -> None:

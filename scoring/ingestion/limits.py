@@ -7,14 +7,15 @@ The rule (docs/protocol.md, "Efficiency"):
 
 - the mean run time over the N runs must be within ``run_seconds`` (default 20% of
   retraining: one model trained alone on the same machine and device, the reference
-  set's calibration; see ``default_limit``). The time the submission's
-  own code takes to load (its module body, run once before run 0) is spread over the
-  N runs, so work done at import is no escape from the limit;
+  set's calibration; see ``default_limit``). Each run loads the submission in its own
+  process (its module body runs in every run, inside the clock), so work done at import
+  is no escape from the limit and no run can reuse another's;
 - a single run is killed only past ``hard_seconds`` = max(5 x the limit, limit + 10 s),
   so a hang cannot stall scoring, while one slow run (a cold cache, a busy machine)
   does not reject an honest submission;
-- the worker starts and warms the device up (CUDA context, cuDNN autotuning, the first
-  allocation) before run 0, within ``setup_seconds``, which is not charged;
+- the worker starts and warms torch up before run 0, within ``setup_seconds``, and each
+  run's process is forked (on CUDA, its device context made and warmed up: cuDNN
+  autotuning, the first allocation) before that run's clock starts: neither is charged;
 - scoring stops, rejected, as soon as the time spent exceeds N x the limit: the mean
   can no longer come back under it.
 """
@@ -77,7 +78,7 @@ class Limits:
         return max(HARD_MULTIPLE * self.run_seconds, self.run_seconds + HARD_EXTRA_SECONDS)
 
     def allowance(self, n_runs: int) -> float:
-        """Seconds that N runs and the submission's load may take together: N x the limit."""
+        """Seconds that N runs may take together: N x the limit."""
         return n_runs * self.run_seconds
 
     @property
@@ -90,7 +91,7 @@ class Limits:
 
     def rule(self) -> str:
         return (
-            f"mean run time (the submission's load time spread over the runs) <= {self.run_seconds:.3f} s; "
+            f"mean run time (each run loads the submission in its own process) <= {self.run_seconds:.3f} s; "
             f"a single run is killed after {self.hard_seconds:.1f} s"
         )
 

@@ -1,20 +1,25 @@
 """Ingestion: run a submission N times in isolation and hand back the models it returns.
 
 One fresh worker process per submission (``python -m scoring.ingestion.worker``, see
-``scoring.ingestion.worker``) performs the N runs one after another, each on a fresh copy of
-the original model. It runs inside the OS sandbox of ``scoring.ingestion.sandbox`` under the
-kernel limits of ``scoring.ingestion.confinement`` (or, with ``sealed=False``, as a plain
-process with the same limits, for participants whose machine cannot build the
-sandbox). The worker receives only what the contract gives a submission: the original
-model's state, the retain, forget and validation tensors, and each run's seed when
-that run starts. Starting that process, its pipes, freezing it and ending it are
-``scoring.ingestion.worker_process``'s; this module is the contract and the protocol.
+``scoring.ingestion.worker``) forks one fresh process per run (``scoring.ingestion.fork_server``),
+which loads the submission and runs it once on a fresh copy of the original model: no
+run starts from a process state an earlier run touched. The worker runs inside the OS
+sandbox of ``scoring.ingestion.sandbox`` under the kernel limits of
+``scoring.ingestion.confinement`` and ``scoring.ingestion.cgroups`` (or, with ``sealed=False``, as
+a plain process with the same limits, for participants whose machine cannot build
+the sandbox), on exactly ``job.threads`` CPUs of its own (``scoring.backends.cpu_share``)
+and, on CUDA, its one GPU. It receives only what the contract gives a submission: the
+original model's state, the retain, forget and validation tensors, and each run's seed
+when that run starts. Starting that process, its pipes, ending each run's processes
+and ending the worker are ``scoring.ingestion.worker_process``'s; this module is the contract
+and the protocol.
 
 The scorer's side, here, enforces ``scoring.ingestion.limits``'s rule with its own clock:
-each run is timed from sending its command to receiving its whole model, the
-submission is frozen (the cgroup freezer, SIGSTOP without one) while the scorer
-evaluates what it returned, and every process it started is killed and counted when
-the worker ends. Too slow means
+each run is timed from sending its command to receiving its whole model (the submission's
+load included: it happens in each run's process); the run's process is forked, and on
+CUDA its device warmed up, before the clock starts. Once the model is in, every process
+of the run is frozen, killed and waited for, and only then does the model count: nothing
+of the submission runs while the scorer checks and evaluates it. Too slow means
 ``rejected``; a crash, an exception, an exit, a forged or garbled message, or a return
 value that is not a model of the original architecture with finite weights means
 ``failed``. Each returned state_dict comes as safetensors, at most
@@ -38,13 +43,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import torch
 from tqdm.auto import tqdm
 
+from scoring.backends.cpu_share import cpu_share
 from scoring.checks import is_number
 from scoring.ingestion import sandbox
 from scoring.ingestion.channel import ChannelError, WorkerGone
 from scoring.ingestion.limits import Limits
 from scoring.ingestion.run_seeds import derived_seed
 from scoring.ingestion.tensor_payload import PayloadError, payload_limit, read_state
-from scoring.ingestion.worker_process import WorkerProcess, exit_description
+from scoring.ingestion.worker_process import WorkerProcess, exit_code_description, exit_description
 
 if TYPE_CHECKING:
     from starter_kit.splits import Split
@@ -88,12 +94,16 @@ def job_from_split(
 
 @dataclass
 class RunRecord:
-    """One completed run: its seed, the scorer's time for it, and the time the worker reported."""
+    """One completed run: its seed, the scorer's time for it, and the time the worker reported.
+
+    ``isolation_seconds``: what isolating it cost the scorer outside its clock (waiting for
+    its process to be forked and ready, then ending every process of the run)."""
 
     index: int
     seed: int
     seconds: float
     reported_seconds: float | None
+    isolation_seconds: float = 0.0
 
 
 @dataclass
@@ -105,17 +115,17 @@ class Ingestion:
     sealed: bool = True
     runs: list[RunRecord] = field(default_factory=list)
     setup_seconds: float | None = None
-    load_seconds: float | None = None
     wall_seconds: float = 0.0
     callback_seconds: float = 0.0
     output: str = ""
     output_bytes: int = 0
     output_truncated: bool = False
-    processes_left: int = 0  # still running in the sandbox when the worker ended (all killed)
+    processes_left: int = 0  # started by a run and still running when it handed back its model (all killed)
     processes_survived: int = 0  # still there after the kill: must be 0
     process_cap_hit: bool = False
     memory_cap_hit: bool = False  # the memory cgroup's cap was reached
     cgroups_missing: list[str] = field(default_factory=list)  # controllers this host did not give (fallbacks used)
+    caps_missing: list[str] | None = None  # caps the kernel did not hold (cgroups.CAPS, "gpu"); None: no worker
 
 
 def run_submission(
@@ -126,16 +136,33 @@ def run_submission(
     progress: bool = True,
     sealed: bool = True,
 ) -> Ingestion:
-    """Run ``unlearning`` once per seed in one fresh worker; call ``on_model(k, state_dict)`` per run.
+    """Run ``unlearning`` once per seed, each run in a fresh process; call ``on_model(k, state_dict)`` per run.
 
     Stops at the first run that fails and as soon as the time spent exceeds what N runs
     may take. Never raises for anything the submission does; the returned
     :class:`Ingestion` says what happened. ``on_model`` may raise ValueError("returned a
     model that ...") to fail the run. Raises ``sandbox.SandboxUnavailable`` when
-    ``sealed`` and the sandbox cannot start here.
+    ``sealed`` and the sandbox cannot start here. Holds ``job.threads`` CPUs of this machine
+    for the worker (``cpu_share``: it waits while other tasks of the kit hold them).
     """
     if sealed:
         sandbox.require_sandbox()
+    with cpu_share(job.threads) as cpus:
+        return _run_on(job, seeds, limits, on_model, progress, sealed, cpus)
+
+
+def _run_on(
+    job: WorkerJob,
+    seeds: list[int],
+    limits: Limits,
+    on_model: Callable[[int, dict[str, torch.Tensor]], None],
+    progress: bool,
+    sealed: bool,
+    cpus: tuple[int, ...],
+) -> Ingestion:
+    """``run_submission`` on ``cpus``."""
+    gpu = sandbox.assigned_gpu(job.device) if sealed and job.device.startswith("cuda") else None
+    device = "cuda" if gpu is not None and gpu.uuid is not None else job.device  # that GPU alone is cuda:0 inside
     workdir = Path(tempfile.mkdtemp(prefix="unlearning-worker-"))  # the unsealed worker's folders; bound nowhere
     result = Ingestion(status="completed", reason=None, sealed=sealed)
     with tempfile.TemporaryFile() as job_file:  # unnamed (O_TMPFILE): the worker reads it from a descriptor
@@ -149,15 +176,16 @@ def run_submission(
                 "batch_size": job.batch_size,
                 "recipe": job.recipe,
                 "threads": job.threads,
-                "device": job.device,
+                "device": device,
                 "memory_bytes": limits.memory_for(job.device),
+                "sealed": sealed,  # the sandbox's /dev/shm and IPC namespace are its own: wiped between runs
             },
             job_file,
         )
         job_file.flush()
         job_file.seek(0)
         started = time.monotonic()
-        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job.threads, job.device, limits, sealed)
+        worker = WorkerProcess(os.dup(job_file.fileno()), workdir, job.threads, job.device, limits, sealed, cpus, gpu)
     bar = tqdm(total=len(seeds), desc="submission runs", unit="run", disable=not progress, leave=False)
     try:
         _drive(worker, job, seeds, limits, on_model, result, bar)
@@ -197,14 +225,26 @@ def _drive(
     def gone(during: str) -> None:
         fail("failed", f"the worker process {exit_description(process)} {during}")
 
-    try:
-        message = channel.message(limits.setup_seconds)
-    except WorkerGone:
-        return gone("while starting")
-    except ChannelError as error:
-        return fail("failed", f"{error} while starting")
-    if message is None or message.get("event") != "warm":
-        return fail("failed", f"the worker did not start within {limits.setup_seconds:g} s")
+    def untimed(event: str, during: str) -> dict[str, Any] | None:
+        """The worker's next message, which must be ``event`` (None after failing the submission)."""
+        try:
+            message = channel.message(limits.setup_seconds)
+        except WorkerGone:
+            gone(during)
+            return None
+        except ChannelError as error:
+            fail("failed", f"{error} {during}")
+            return None
+        if message is None:
+            fail("failed", f"the worker did not answer within {limits.setup_seconds:g} s {during}")
+        elif message.get("event") != event:
+            fail("failed", f"the worker sent an unexpected message {during}")
+        else:
+            return message
+        return None
+
+    if untimed("warm", "while starting") is None:
+        return
     result.setup_seconds = time.monotonic() - worker.started
 
     def over_allowance(spent: float, what: str) -> None:
@@ -214,26 +254,15 @@ def _drive(
             f"({len(seeds)} x {limits.run_seconds:.3f} s: the mean run time must be within the limit)",
         )
 
-    sent = time.monotonic()
-    try:
-        worker.send({"cmd": "load"})
-        message = channel.message(min(limits.hard_seconds, allowance))
-    except (WorkerGone, BrokenPipeError):
-        return gone("while loading the submission")
-    except ChannelError as error:
-        return fail("failed", f"{error} while loading the submission")
-    result.load_seconds = spent = time.monotonic() - sent
-    if message is None:
-        return over_allowance(spent, "loading the submission")
-    if message.get("event") == "setup_failed":
-        return fail("failed", str(message.get("reason", "the submission could not be loaded"))[:500])
-    if message.get("event") != "ready":
-        return fail("failed", "the worker sent an unexpected message while loading the submission")
-    worker.freeze()
-
+    spent = 0.0
+    worker.send({"cmd": "arm"})  # run 0's process, forked (and its device warmed up) before the clock
     for index, seed in enumerate(seeds):
+        isolating = time.monotonic()
+        ready = untimed("ready", f"before run {index}")
+        if ready is None:
+            return
+        worker.run_child = ready.get("pid") if isinstance(ready.get("pid"), int) else None
         wait = min(limits.hard_seconds, allowance - spent)
-        worker.thaw()
         sent = time.monotonic()
         try:
             worker.send({"cmd": "run", "run": index, "seed": derived_seed(int(seed))})
@@ -245,26 +274,39 @@ def _drive(
             return gone(f"during run {index}")
         except ChannelError as error:
             return fail("failed", f"{error} during run {index}")
-        seconds = time.monotonic() - sent
-        worker.freeze()
+        received = time.monotonic()
+        seconds = received - sent
+        isolation = received - isolating - seconds
+        # The clock has stopped: every process of the run ends before anything it sent counts.
+        if not worker.end_run():
+            return fail("failed", f"processes of run {index} survived being killed")
         if message is None or (message.get("ok") is True and payload is None):
             if wait < limits.hard_seconds:
-                return over_allowance(spent + seconds, f"{_runs_upto(index)} and the submission's load")
+                return over_allowance(spent + seconds, _runs_upto(index))
             return fail(
                 "rejected",
                 f"run {index} was stopped after {seconds:.1f} s, the most a single run may take "
                 f"(the limit on the mean is {limits.run_seconds:.2f} s)",
             )
+        if message.get("event") == "exited":  # the run's process ended without an answer
+            return fail("failed", f"run {index}'s process {exit_code_description(message.get('code'))}")
+        if message.get("event") == "setup_failed":
+            return fail("failed", str(message.get("reason", "the submission could not be loaded"))[:500])
         if message.get("event") != "run" or message.get("index") != index:
             return fail("failed", f"the worker sent an unexpected message during run {index}")
         if message.get("ok") is not True:
             return fail("failed", f"run {index} {str(message.get('reason', 'failed'))[:500]}")
+        if untimed("exited", f"after run {index}") is None:
+            return
+        isolation += time.monotonic() - received
         if channel.pending():
             return fail("failed", f"the worker sent more than one answer to run {index}")
         spent += seconds
         if spent > allowance:
-            return over_allowance(spent, f"{_runs_upto(index)} and the submission's load")
+            return over_allowance(spent, _runs_upto(index))
         assert payload is not None  # a run that answered ok without its payload has failed above
+        if index + 1 < len(seeds):
+            worker.send({"cmd": "arm"})  # the next run's process is forked while this one's model is evaluated
         state, reason = _read_state(payload, reference)
         if state is None:
             return fail("failed", f"run {index} {reason}")
@@ -276,7 +318,7 @@ def _drive(
         result.callback_seconds += time.monotonic() - callback_started
         reported = message.get("seconds")
         reported = float(reported) if is_number(reported) else None
-        result.runs.append(RunRecord(index=index, seed=int(seed), seconds=seconds, reported_seconds=reported))
+        result.runs.append(RunRecord(index, int(seed), seconds, reported, isolation))
         bar.update(1)
         bar.set_postfix(run=f"{seconds:.2f}s", limit=f"{limits.run_seconds:.2f}s")
 

@@ -25,7 +25,11 @@ can check without starting anything. Inside the sandbox:
 - uid and gid 65534 (nobody), no capabilities, a new session, killed with its parent;
 - bwrap's own tmpfs at ``/`` and ``/dev`` remounted read-only once set up (they have no
   size cap); the seccomp filter of ``scoring.ingestion.syscall_filter`` (``--seccomp FD``);
-- with ``device="cuda"``: the NVIDIA device nodes and ``/sys`` (read-only) only.
+- with ``device="cuda"``: the assigned GPU's device node alone (:func:`assigned_gpu`: its
+  ``/dev/nvidiaN``, found from its PCI address), the driver's shared nodes (``nvidiactl``,
+  ``nvidia-uvm``, ...), ``/sys`` read-only, and ``CUDA_VISIBLE_DEVICES`` set to that GPU's
+  UUID: the other GPUs of the machine cannot be opened. Where the GPU's node cannot be
+  told, every node is bound and score.json names the ``gpu`` cap as missing.
 
 Why the uid mapping stays on the scorer's own uid (root in CI) and what makes that safe:
 an unprivileged host uid cannot read a Python runtime under ``/root`` (mode 700), and
@@ -85,6 +89,40 @@ FIX_HINT = (
 )
 
 
+@dataclass(frozen=True)
+class Gpu:
+    """The one GPU a sandbox gets: its driver minor number (``/dev/nvidiaN``; None: unknown) and its UUID."""
+
+    minor: int | None
+    uuid: str | None
+
+
+def assigned_gpu(device: str) -> Gpu:
+    """The GPU torch calls ``device`` in this process, as the sandbox binds it (its node, its UUID).
+
+    Initialises CUDA here, in the scorer (never in the worker's parent). The minor number
+    comes from the driver's ``/proc/driver/nvidia/gpus/<PCI address>/information``."""
+    import torch
+
+    index = torch.device(device).index or 0
+    try:
+        props = torch.cuda.get_device_properties(index)
+        uuid = str(props.uuid)
+        domain, bus, slot = (int(getattr(props, f"pci_{name}_id")) for name in ("domain", "bus", "device"))
+        address = f"{domain:04x}:{bus:02x}:{slot:02x}.0"
+    except (RuntimeError, AssertionError, AttributeError, ValueError):
+        return Gpu(None, None)
+    uuid = uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+    try:
+        information = Path(f"/proc/driver/nvidia/gpus/{address}/information").read_text()
+    except OSError:
+        return Gpu(None, uuid)
+    for line in information.splitlines():
+        if line.startswith("Device Minor:"):
+            return Gpu(int(line.split(":", 1)[1]), uuid)
+    return Gpu(None, uuid)
+
+
 class SandboxUnavailable(OSError):
     """The sandbox cannot be built on this machine; the message says why and how to fix it."""
 
@@ -109,6 +147,7 @@ class SandboxPlan:
     device: str = "cpu"
     binds: tuple[tuple[str, str, bool], ...] = ()
     workdir: str = WORK_DIR
+    gpu: Gpu | None = None  # on CUDA: the one GPU bound (None: every GPU node here)
 
 
 def bwrap_argv(
@@ -167,7 +206,7 @@ def bwrap_argv(
     argv += ["--dev", "/dev"]
     argv += ["--size", str(int(plan.tmp_bytes)), "--tmpfs", "/dev/shm"]
     if plan.device.startswith("cuda"):
-        argv += _cuda_binds()
+        argv += _cuda_binds(plan.gpu)
     for source, target, writable in plan.binds:
         argv += ["--bind" if writable else "--ro-bind", source, target]
     # bwrap's own tmpfs at / and /dev are uncapped: read-only once set up (/tmp, /dev/shm stay writable, capped).
@@ -182,10 +221,15 @@ def bwrap_argv(
     return [*argv, "--", *command]
 
 
-def _cuda_binds() -> list[str]:
-    """The NVIDIA device nodes that exist here, and /sys read-only (the driver reads PCI topology)."""
+def _cuda_binds(gpu: Gpu | None) -> list[str]:
+    """The assigned GPU's node (every GPU's where it is unknown), the driver's shared nodes, and /sys read-only
+    (the driver reads PCI topology)."""
     dev = Path("/dev")
-    nodes = sorted(p.name for p in dev.glob("nvidia[0-9]*")) + [n for n in NVIDIA_DEVICES if (dev / n).exists()]
+    if gpu is not None and gpu.minor is not None:
+        gpus = [f"nvidia{gpu.minor}"]
+    else:
+        gpus = sorted(p.name for p in dev.glob("nvidia[0-9]*"))
+    nodes = gpus + [n for n in NVIDIA_DEVICES if (dev / n).exists()]
     argv = []
     for name in nodes:
         argv += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
@@ -194,7 +238,7 @@ def _cuda_binds() -> list[str]:
     return argv + ["--ro-bind", "/sys", "/sys"]
 
 
-def sandbox_environment(threads: int, device: str = "cpu") -> dict[str, str]:
+def sandbox_environment(threads: int, device: str = "cpu", gpu: Gpu | None = None) -> dict[str, str]:
     """The fixed, minimal environment inside: no secret, no path of the scorer's."""
     env = {
         "PATH": "/usr/bin:/bin",
@@ -212,7 +256,9 @@ def sandbox_environment(threads: int, device: str = "cpu") -> dict[str, str]:
         "MKL_NUM_THREADS": str(threads),
     }
     env.update({name: os.environ[name] for name in PASS_THROUGH_ENV if name in os.environ})
-    if device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
+    if device.startswith("cuda") and gpu is not None and gpu.uuid is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu.uuid  # that GPU alone, whatever the host numbers it: cuda:0 inside
+    elif device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     return env
 

@@ -8,6 +8,9 @@ working. Refused with ``EPERM``:
   user keyring outlives the sandbox and is readable by a later submission;
 - reading or writing other processes (``ptrace``, ``process_vm_readv/writev``,
   ``kcmp``, ``pidfd_getfd``), ``perf_event_open``, ``userfaultfd``, ``bpf``;
+- widening the CPUs the scorer gave (``sched_setaffinity``: the cpuset holds where
+  cgroups exist, this holds the affinity set from outside where they do not), and POSIX
+  message queues (``mq_open``: they outlive every process of a run, and no run needs one);
 - mounts and namespaces (``mount``, ``umount2``, the new mount API, ``pivot_root``,
   ``unshare``, ``setns``, and ``clone`` with any ``CLONE_NEW*`` flag);
 - kernel modules, ``reboot``, ``kexec``, swap, ``acct``, ``quotactl``, ``syslog``,
@@ -72,6 +75,8 @@ DENIED = (
     "open_by_handle_at",
     "iopl",
     "ioperm",
+    "sched_setaffinity",
+    "mq_open",
 )
 CLONE_NEW_FLAGS = (
     0x00020000,  # CLONE_NEWNS

@@ -1,4 +1,4 @@
-"""The ingestion worker: a fresh process that runs one submission's ``unlearning`` N times.
+"""The ingestion worker: a warm parent that forks one fresh process per run of a submission.
 
 Started by ``scoring.ingestion.worker_process`` for ``scoring.ingestion.runner`` (never by hand), inside the sandbox of
 ``scoring.ingestion.sandbox`` or, with ``--unsealed``, as a plain process::
@@ -6,25 +6,34 @@ Started by ``scoring.ingestion.worker_process`` for ``scoring.ingestion.runner``
     python -s -P -m scoring.ingestion.worker JOB_FD COMMAND_FD RESULT_FD
 
 with a private temporary folder as its working directory. ``JOB_FD``, a descriptor of
-an unnamed file (read with ``weights_only=True``, closed before the submission loads),
-holds only what the contract gives a submission: its source, the architecture's name
-and sizes, the original model's state_dict, the retain, forget and validation tensors,
-the batch size, the torch thread count, the device and
-the memory allowance (``memory_bytes``, 0 for none). Never the test set, the split
-directory, or a run's seed before that run starts.
+an unnamed file (read with ``weights_only=True``, closed before any run), holds only
+what the contract gives a submission: its source, the architecture's name and sizes,
+the original model's state_dict, the retain, forget and validation tensors, the batch
+size, the torch thread count, the device and the memory allowance (``memory_bytes``, 0
+for none). Never the test set, the split directory, or a run's seed before that run
+starts.
+
+This process never loads the submission: it forks a child per run
+(``scoring.ingestion.fork_server``), which loads it and runs ``unlearning`` once, inside the
+scorer's clock, and whose processes the scorer kills before the next child is forked.
 
 Protocol, one JSON object per line (``scoring.ingestion.channel`` reads the scorer's end):
 
-- worker -> scorer on RESULT_FD: ``{"event": "warm"}`` once torch is imported and the
-  device warmed up (a forward and backward pass of the original model); then, after
-  the scorer's ``load``, ``{"event": "ready"}`` or ``{"event": "setup_failed",
-  "reason": ...}``; then per run ``{"event": "run", "index": k, "ok": true, "bytes":
-  n, "seconds": t}`` followed at once by the ``n`` bytes of the returned state_dict as
-  safetensors (``scoring.ingestion.tensor_payload.encode``: data, no pickle), or
-  ``{"event": "run", "index": k, "ok": false, "reason": ...}``.
-  ``seconds`` is the worker's own measure, a diagnostic: the scorer times runs itself.
-- scorer -> worker on COMMAND_FD: ``{"cmd": "load"}``, then ``{"cmd": "run", "run": k,
-  "seed": s}`` per run; end of file means stop.
+- worker -> scorer on RESULT_FD: ``{"event": "warm"}`` once torch is imported and warmed
+  up on the CPU (a forward, backward and optimizer step of the original model: ``warm_up``);
+  then, per ``arm``, ``{"event": "ready", "pid": p}`` once the run's child is forked (and,
+  on CUDA, has warmed the device up) or ``{"event": "arm_failed", "reason": ...}``. The
+  child itself, once given its run, writes ``{"event": "run", "index": k, "ok": true,
+  "bytes": n, "seconds": t}`` followed at once by the ``n`` bytes of the returned
+  state_dict as safetensors (``scoring.ingestion.tensor_payload.encode``: data, no
+  pickle), or ``{"event": "run", "index": k, "ok": false, "reason": ...}``, or
+  ``{"event": "setup_failed", "reason": ...}`` when the submission cannot be loaded.
+  ``seconds`` is the child's own measure, a diagnostic: the scorer times runs itself.
+  Then, once the child has ended (by itself, or killed by the scorer), ``{"event":
+  "exited", "code": c}`` (``os.waitstatus_to_exitcode``: negative for a signal).
+- scorer -> worker on COMMAND_FD: ``{"cmd": "arm"}`` (the previous run's processes are
+  gone: wipe what they left, fork the next child), then ``{"cmd": "run", "run": k,
+  "seed": s}``; end of file means stop.
 
 The scorer never unpickles anything this process sends: it reads a returned model with
 its own strict safetensors parser (``scoring.ingestion.tensor_payload``), so a submission
@@ -48,6 +57,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from scoring.ingestion import fork_server
 from scoring.ingestion.tensor_payload import encode
 from starter_kit.loaders import make_loader
 from starter_kit.models import build_model
@@ -104,12 +114,15 @@ def limit_memory(allowance: int) -> int:
 def warm_up(
     model_spec: dict[str, Any], original: bytes, parts: RunParts, batch_size: int, device: torch.device
 ) -> None:
-    """One forward and backward pass of the original model on a retain batch: the CUDA context,
-    cuDNN's algorithm choice and the allocator's first blocks are paid for here, before run 0."""
+    """One forward, backward and optimizer step of the original model on a retain batch: the CUDA
+    context, cuDNN's algorithm choice, the allocator's first blocks and torch's lazy imports (the
+    first optimizer of a process imports ``torch._dynamo``: seconds) are paid for here, before any
+    run, as the calibration's discarded warm-up pays them (protocol.md: timed warm)."""
     net = _fresh_model(model_spec, original, device).train()
     images, labels = next(iter(parts.loader("retain", batch_size)))
     loss = nn.functional.cross_entropy(net(images.to(device)), labels.to(device))
     loss.backward()
+    torch.optim.SGD(net.parameters(), lr=0.0, momentum=0.9).step()  # a copy, discarded: nothing changes
     with torch.no_grad():
         net.eval()(images.to(device))
     if device.type == "cuda":
@@ -148,7 +161,7 @@ def load_submission(source: str, filename: str) -> tuple[Callable[..., Any] | No
 
 def main(argv: list[str]) -> int:
     job_fd, command_fd, result_fd = int(argv[0]), int(argv[1]), int(argv[2])
-    for fd in (command_fd, result_fd):  # the worker's alone: no process the submission starts inherits them
+    for fd in (command_fd, result_fd):  # the worker's alone: no process the submission execs inherits them
         os.set_inheritable(fd, False)
     results = os.fdopen(result_fd, "wb")
     commands = os.fdopen(command_fd, "r")
@@ -158,9 +171,11 @@ def main(argv: list[str]) -> int:
         results.flush()
 
     workdir = os.getcwd()  # every run starts here, whatever the submission does with its cwd
+    tmp_dir = os.environ.get("TMPDIR", os.path.dirname(workdir))
+    torch.set_num_threads(1)  # GNU OpenMP's pool does not survive a fork: the parent computes on one thread
     with os.fdopen(job_fd, "rb") as job_file:
         job = torch.load(job_file, map_location="cpu", weights_only=True)
-    torch.set_num_threads(int(job["threads"]))
+    threads, private_ipc = int(job["threads"]), bool(job.get("sealed", False))
     filename, device, batch_size = job["filename"], torch.device(job["device"]), int(job["batch_size"])
     parts = RunParts(job["parts"], job["recipe"])
     buffer = io.BytesIO()
@@ -168,24 +183,46 @@ def main(argv: list[str]) -> int:
     original = buffer.getvalue()  # bytes cannot be changed in place: each run loads a fresh copy
     model_spec, source, memory = job["model"], job["source"], int(job["memory_bytes"] or 0)
     del job
-    warm_up(model_spec, original, parts, batch_size, device)
+    warm_up(model_spec, original, parts, batch_size, torch.device("cpu"))  # torch warm; on CUDA the device untouched
     if memory > 0:
         limit_memory(memory)
+    fork_server.harden_parent()
     send({"event": "warm"})
 
-    if json.loads(commands.readline() or "{}").get("cmd") != "load":
-        return 0
-    unlearning, reason = load_submission(source, filename)
-    if unlearning is None:
-        send({"event": "setup_failed", "reason": reason})
-        return 0
-    send({"event": "ready"})
+    fresh: list[nn.Module] = []  # in the child: the run's copy of the original model, made before the clock
 
+    def prepare() -> None:
+        torch.set_num_threads(threads)
+        if device.type == "cuda":  # the child's own context, before the clock
+            warm_up(model_spec, original, parts, batch_size, device)
+        fresh.append(_fresh_model(model_spec, original, device))  # handing the run its inputs: not its work
+
+    def run(order: dict[str, Any]) -> None:
+        os.chdir(workdir)
+        unlearning, reason = load_submission(source, filename)
+        if unlearning is None:
+            send({"event": "setup_failed", "reason": reason})
+            return
+        index, seed = int(order["run"]), int(order["seed"])
+        args = (index, seed, unlearning, original, model_spec, parts, batch_size, device, filename)
+        send(*run_one(*args, net=fresh.pop()))
+
+    child: fork_server.RunChild | None = None
     for line in commands:
         command = json.loads(line)
-        index, seed = int(command["run"]), int(command["seed"])
-        os.chdir(workdir)
-        send(*run_one(index, seed, unlearning, original, model_spec, parts, batch_size, device, filename))
+        if command.get("cmd") == "arm":
+            fork_server.reap()
+            fork_server.reset_run_state(tmp_dir, workdir, private_ipc)
+            child = fork_server.fork_run(prepare, run, close_fds=(command_fd,))
+            if child is None:
+                send({"event": "arm_failed", "reason": "the run's process could not be started"})
+                return 0
+            send({"event": "ready", "pid": child.pid})
+        elif command.get("cmd") == "run" and child is not None:
+            child.start({"run": int(command["run"]), "seed": int(command["seed"])})
+            _, status = os.waitpid(child.pid, 0)  # ended by itself, or killed by the scorer once it has the model
+            send({"event": "exited", "code": os.waitstatus_to_exitcode(status)})
+            child = None
     return 0
 
 
@@ -199,11 +236,13 @@ def run_one(
     batch_size: int,
     device: torch.device,
     filename: str,
+    net: nn.Module | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """One run: a fresh copy of the original model, seeded, loaders seeded. Returns (message, payload).
+    """One run: a fresh copy of the original model (``net``, made already, or made here), seeded, loaders
+    seeded. Returns (message, payload).
 
     Public: Codabench's ingestion program (``scoring.hosting.codabench_ingestion``) runs the same."""
-    net = _fresh_model(model_spec, original, device)
+    net = _fresh_model(model_spec, original, device) if net is None else net
     dtypes = {name: value.dtype for name, value in net.state_dict().items()}  # before the submission has net
     seed_everything(seed)
     retain, forget, val = submission_loaders(parts, seed, batch_size)
@@ -218,6 +257,8 @@ def run_one(
             "ok": False,
             "reason": f"raised {describe_exception(error, filename)}",
         }, b""
+    if device.type == "cuda":  # the clock ends when the work does: every stream's kernels, not only the last
+        torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
     if not isinstance(returned, nn.Module):
         reason = f"returned {type(returned).__name__}, expected the model (a torch.nn.Module)"

@@ -3,9 +3,11 @@
 What it owns: the worker's command line (``WORKER``; inside the OS sandbox of
 ``scoring.ingestion.sandbox`` or, with ``sealed=False``, as a plain process with the same
 environment), starting it under ``scoring.ingestion.confinement``'s limits with its pipes
-(:class:`WorkerProcess`), reading the sandbox's PID namespace from bwrap, sending
-commands, freezing and thawing the submission between runs, ending the worker and
-everything it started, and saying how it ended (:func:`exit_description`). The program
+(:class:`WorkerProcess`) on its CPUs (its affinity, set before bwrap, and the cgroup's
+cpuset or quota), reading the sandbox's PID namespace from bwrap, sending commands,
+ending each run (:meth:`WorkerProcess.end_run`: every process of the run frozen,
+killed and gone before its model counts), ending the worker and everything it
+started, and saying how it ended (:func:`exit_description`). The program
 it starts is ``scoring.ingestion.worker``; what the messages mean, the clock and the verdicts are
 ``scoring.ingestion.runner``'s. Kept apart so that the protocol reads without the process
 plumbing, and the plumbing without the protocol.
@@ -43,14 +45,26 @@ class WorkerExit:
     process_cap_hit: bool = False
     memory_cap_hit: bool = False  # the memory cgroup's cap was reached
     cgroups_missing: list[str] = field(default_factory=list)  # controllers this host did not give (fallbacks used)
+    caps_missing: list[str] = field(default_factory=list)  # caps the kernel did not hold (cgroups.CAPS)
 
 
 class WorkerProcess:
     """One started worker: its process, pipes, and (sealed) the sandbox's PID namespace and cgroup."""
 
-    def __init__(self, job_fd: int, workdir: Path, threads: int, device: str, limits: Limits, sealed: bool) -> None:
+    def __init__(
+        self,
+        job_fd: int,
+        workdir: Path,
+        threads: int,
+        device: str,
+        limits: Limits,
+        sealed: bool,
+        cpus: tuple[int, ...] = (),
+        gpu: sandbox.Gpu | None = None,
+    ) -> None:
         """``job_fd``: a readable descriptor of the job (an unnamed file: no job folder's path reaches the worker);
-        ``threads`` and ``device``: the job's, which the worker's environment sets."""
+        ``threads`` and ``device``: the job's, which the worker's environment sets; ``cpus``: the CPUs it runs on
+        (``scoring.backends.cpu_share``); ``gpu``: on CUDA, the one GPU whose device node it gets."""
         command_read, self.command_write = os.pipe()
         result_read, result_write = os.pipe()
         fds = [command_read, result_write, job_fd]
@@ -59,7 +73,7 @@ class WorkerProcess:
             info_read, info_write = os.pipe()
             fds.append(info_write)
             sandbox_fds = [syscall_filter.filter_fd(), sandbox.data_fd(sandbox.kit_archive(), "unlearning-kit")]
-            argv, cwd, env = _sandboxed_command(threads, device, limits, fds, *sandbox_fds)
+            argv, cwd, env = _sandboxed_command(threads, device, gpu, limits, fds, *sandbox_fds)
             split = argv.index("--")
             sandbox_fds.append(
                 sandbox.data_fd(b"".join(arg.encode() + b"\0" for arg in argv[1:split]), "unlearning-bwrap-args")
@@ -68,9 +82,12 @@ class WorkerProcess:
             argv = [argv[0], "--args", str(sandbox_fds[-1]), *argv[split:]]
         else:
             argv, cwd, env = _plain_command(workdir, threads, device, fds)
-        self.namespace = None
-        self.cgroup = SandboxCgroup(limits.processes, memory_cap(limits))
-        process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files)
+        self.namespace: str | None = None
+        self.run_child: int | None = None  # the current run's process, as the worker saw its pid
+        self.processes_left = self.processes_survived = 0  # counted by end_run and stop
+        self.gpu_missing = device.startswith("cuda") and (gpu is None or gpu.minor is None)
+        self.cgroup = SandboxCgroup(limits.processes, memory_cap(limits), cpus)
+        process_limits = confinement.ProcessLimits(limits.processes, limits.tmp_bytes, limits.open_files, cpus)
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             argv,
@@ -98,39 +115,63 @@ class WorkerProcess:
     def send(self, message: dict[str, Any]) -> None:
         os.write(self.command_write, (json.dumps(message) + "\n").encode())
 
+    def run_processes(self) -> list[int]:
+        """Host pids of the run's processes: everything in the sandbox but its init (1) and the worker (2);
+        unsealed, every descendant of the worker (it reaps every orphan: they stay its descendants)."""
+        if self.namespace:
+            found = confinement.namespace_processes(self.namespace)
+            return [pid for pid in found if confinement.inner_pid(pid) not in (1, 2) and confinement.alive(pid)]
+        return [pid for pid in confinement.descendants(self.process.pid) if confinement.alive(pid)]
+
+    def end_run(self) -> bool:
+        """End every process of the run: frozen, killed, thawed, waited for; True when none survived.
+
+        Those still running besides the run's own process (``run_child``, its pid as the worker
+        saw it) add to ``processes_left``, survivors to ``processes_survived``."""
+        self.freeze()
+        running = self.run_processes()
+        own = [pid for pid in running if (confinement.inner_pid(pid) if self.namespace else pid) == self.run_child]
+        for pid in running:
+            confinement.kill(pid)
+        self.thaw()
+        survivors = confinement.wait_until_gone(self.run_processes)
+        self.processes_left += len(running) - len(own)
+        self.processes_survived += len(survivors)
+        self.run_child = None
+        return not survivors
+
     def freeze(self) -> None:
-        """Stop every task of the submission: the cgroup freezer, or SIGSTOP where there is none."""
+        """Stop every task of the worker: the cgroup freezer, or SIGSTOP of the run's processes where there is none."""
         if "freezer" in self.cgroup.paths:
             self.cgroup.freeze()
-        elif self.namespace:
-            confinement.freeze(self.namespace)
+        else:
+            confinement.stop_all(self.run_processes)
 
     def thaw(self) -> None:
         if "freezer" in self.cgroup.paths:
             self.cgroup.thaw()
-        elif self.namespace:
-            confinement.thaw(self.namespace)
+        else:
+            for pid in self.run_processes():
+                confinement.resume(pid)
 
     def stop(self) -> WorkerExit:
         """End the worker and everything it started; count what was still running, and what survived."""
         result = WorkerExit()
         os.close(self.command_write)
+        self.end_run()  # a run stopped while it was on (a hang, a failure): its processes first
         if self.namespace:
-            # Inside, pid 1 is bwrap's init and pid 2 the worker: anything else the submission started.
-            left = [
-                p for p in confinement.namespace_processes(self.namespace) if confinement.inner_pid(p) not in (1, 2)
-            ]
-            result.processes_left = len(left)
             confinement.kill_namespace(self.namespace)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.cgroup.thaw()  # a frozen task dies of its pending SIGKILL only once thawed
         self.process.wait()
+        result.processes_left, result.processes_survived = self.processes_left, self.processes_survived
         if self.namespace:
-            result.processes_survived = len(confinement.wait_until_empty(self.namespace))
+            result.processes_survived += len(confinement.wait_until_empty(self.namespace))
         result.process_cap_hit = self.cgroup.process_cap_hit()
         result.memory_cap_hit = self.cgroup.memory_cap_hit()
         result.cgroups_missing = self.cgroup.missing
+        result.caps_missing = self.cgroup.caps_missing(rlimit_processes=True) + (["gpu"] if self.gpu_missing else [])
         self.cgroup.remove()
         os.close(self.channel.fd)
         result.output = self.output.text()
@@ -155,15 +196,16 @@ def memory_cap(limits: Limits) -> int | None:
 
 
 def _sandboxed_command(
-    threads: int, device: str, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int
+    threads: int, device: str, gpu: sandbox.Gpu | None, limits: Limits, fds: list[int], seccomp_fd: int, kit_fd: int
 ) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) of the worker inside the sandbox; ``fds``: command, result, job and bwrap's info pipe."""
     plan = sandbox.SandboxPlan(
         read_only=sandbox.runtime_paths(),
-        env=sandbox.sandbox_environment(threads, device),
+        env=sandbox.sandbox_environment(threads, device, gpu),
         tmp_bytes=limits.tmp_bytes,
         files=((kit_fd, sandbox.KIT_ARCHIVE),),
         device=device,
+        gpu=gpu,
     )
     command = [*WORKER, str(fds[2]), str(fds[0]), str(fds[1])]
     argv = sandbox.bwrap_argv(plan, command, sandbox.find_bwrap(), info_fd=fds[3], seccomp_fd=seccomp_fd)
@@ -213,6 +255,13 @@ def exit_description(process: subprocess.Popen[bytes]) -> str:
         return "closed its result channel"
     if code > 128:  # bwrap passes on a signal's death as 128 + its number, as shells do
         code = 128 - code
+    return exit_code_description(code)
+
+
+def exit_code_description(code: object) -> str:
+    """How a process with exit code ``code`` ended (negative: killed by that signal), worded to follow its name."""
+    if not isinstance(code, int):
+        return "ended"
     if code < 0:
         try:
             name = signal.Signals(-code).name

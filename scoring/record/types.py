@@ -286,7 +286,8 @@ class ScoreRecord(TypedDict):
     team: NotRequired[Public[str | None]]
     submission: Public[Submission]
     split: Public[Split]
-    sealed: Public[bool]
+    sealed: Public[bool]  # true only where the sandbox ran and every cap held
+    caps_missing: NotRequired[Public[list[str]]]  # caps the kernel did not hold: processes, memory, cpu, freezer, gpu
     N: Public[int]
     n_forget: Public[int]
     score: Public[Number]

@@ -62,6 +62,7 @@ import torch
 from tqdm.auto import tqdm
 
 import starter_kit
+from scoring.backends.cpu_share import confine_process, cpu_share
 from scoring.backends.interface import Backend, LocalBackend
 from scoring.checks import check_int
 from scoring.outputs import Evaluator
@@ -261,9 +262,16 @@ def _reference_task(data: SplitArrays, seeds: list[int], device: str, threads: i
     """Train reference models (together: on CUDA each on its own stream) and evaluate them,
     where the backend runs the task; only outputs come back.
 
+    The task holds ``threads`` CPUs of its own (``cpu_share``), as a submission's worker does:
+    the calibration and the references are timed on the same machine share as the runs.
     Each model's ``training_seconds`` is its share of the task's training time (the time
     divided by the number of models): what it cost on the device.
     """
+    with cpu_share(threads) as cpus, confine_process(cpus):
+        return _train_and_evaluate(data, seeds, device, threads)
+
+
+def _train_and_evaluate(data: SplitArrays, seeds: list[int], device: str, threads: int) -> list[dict[str, Any]]:
     torch.set_num_threads(threads)
     started = time.perf_counter()
     models = train_models(
