@@ -353,7 +353,7 @@ FORGERIES = {
         "import os, sys\n"
         'os.write(int(sys.argv[-1]), b\'{"event": "run", "index": 0, "ok": true, "bytes": 5}\\nhello\')\n'
         "def unlearning(net, r, f, v):\n    return net\n",
-        "run 0 returned a model that cannot be read",  # the load is run 0's: its forgery is run 0's answer
+        "run 0 returned a model that is not a safetensors file",  # the load is run 0's: its forgery is run 0's answer
     ),
     "other-index": (
         "import os, sys\ndef unlearning(net, r, f, v):\n"

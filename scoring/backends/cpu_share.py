@@ -1,7 +1,7 @@
 """Which CPUs a task may use: exactly ``threads`` cores of this machine, none shared with another task of the kit.
 
 The efficiency rule compares a run with retraining on the same machine share
-(protocol.md, "The submission contract"), so every task that computes (a chunk of a
+(docs/protocol.md, "The submission contract"), so every task that computes (a chunk of a
 submission's runs, its sandboxed worker, a reference model, the calibration) holds a
 share of its own: :func:`cpu_share` reserves ``threads`` CPUs that no other task of the
 kit on this machine holds (any process, any backend: a local pool, Ray workers) and

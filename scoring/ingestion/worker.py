@@ -117,7 +117,7 @@ def warm_up(
     """One forward, backward and optimizer step of the original model on a retain batch: the CUDA
     context, cuDNN's algorithm choice, the allocator's first blocks and torch's lazy imports (the
     first optimizer of a process imports ``torch._dynamo``: seconds) are paid for here, before any
-    run, as the calibration's discarded warm-up pays them (protocol.md: timed warm)."""
+    run, as the calibration's discarded warm-up pays them (docs/protocol.md: timed warm)."""
     net = _fresh_model(model_spec, original, device).train()
     images, labels = next(iter(parts.loader("retain", batch_size)))
     loss = nn.functional.cross_entropy(net(images.to(device)), labels.to(device))
