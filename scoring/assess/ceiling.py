@@ -9,8 +9,13 @@ ceiling reads a score against it (1: as good as retraining, more by chance).
 
 The references split into halves: each of ``n_splits`` splits draws two disjoint halves
 of N references at random and scores one as "unlearned" against the other; the ceiling
-is the mean F over splits, and its interval (where a retrain-from-scratch submission
-should land) is the first split's ``models_only`` interval from ``scoring.assess.uncertainty``.
+is the mean F over splits. Its interval is where a retrain-from-scratch submission's F,
+on this forget set with new seeds, should land: value +- t * sqrt(V_one + V_value), with
+V_one the first split's ``models_only`` variance (``scoring.assess.uncertainty``: the same
+estimator as every F interval) and V_value the value's own variance over new references
+(``value_variance``: what the splits average out, and what they cannot). The normalised
+score's interval (``normalised_interval``) combines F's interval and V_value by the delta
+method; ``benchmarks/coverage.py --part ceiling`` measures how often both hold.
 
 "Reduced": the halves need 2N references. With fewer, each half holds n_refs // 2
 models (at least 3), the ceiling is measured at that smaller N, and the result says so
@@ -26,6 +31,7 @@ the cost (n_splits official F's plus one interval's model part) is in the table 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -81,9 +87,9 @@ def ceiling(
     -------
     dict
         ``value`` (mean F over splits), ``low``, ``high``: where the F of retraining
-        itself, on this forget set, lands with the confidence level (value +- z * the
-        first split's ``models_only`` standard error; a retrain-from-scratch submission
-        should land there); ``standard_error``; ``splits`` (F of each split), ``spread``
+        itself, on this forget set, lands with the confidence level (value +- t *
+        ``standard_error``, see the module doc; a retrain-from-scratch submission should
+        land there); ``standard_error``; ``splits`` (F of each split), ``spread``
         (their sd, 0 for one split); ``n_models`` (models per half, used),
         ``n_models_requested``, ``n_references``, ``n_references_used`` (distinct
         references over all splits), ``reduced``, ``note``; ``interval`` (the first
@@ -123,7 +129,10 @@ def ceiling(
             )
     value = float(np.mean(values))
     assert first is not None  # n_splits >= 1: split 0 always runs
-    se = first["models_only"]["standard_error"]
+    one_split = first["models_only"]["standard_error"] ** 2  # a retraining's F on this forget set, new seeds
+    spread = float(np.var(values, ddof=1)) if n_splits > 1 else 0.0
+    value_var = value_variance(one_split, spread, n_splits)
+    se = math.sqrt(one_split + value_var)  # a new retraining's F minus this estimate of its mean
     z_level = student_quantile(first["confidence_level"], first["models_only"]["degrees_of_freedom"])
     reduced = half < requested
     note = (
@@ -148,6 +157,52 @@ def ceiling(
         "n_splits": n_splits,
         "random_state": random_state,
     }
+
+
+def value_variance(one_split: float, spread: float, n_splits: int) -> float:
+    """Variance of the ceiling's value (the mean F over splits) over new references.
+
+    One split's F varies by ``one_split`` (its models-only variance) over new references;
+    part of that, ``spread`` (the variance between splits of the same references, the
+    partition's chance), averages out over n_splits splits, the rest (which references
+    were drawn) does not: one_split - spread + spread / n_splits.
+    """
+    spread = min(spread, one_split)
+    return one_split - spread + spread / n_splits
+
+
+def recorded_value_variance(ceiling_result: dict[str, Any]) -> float:
+    """``value_variance`` recovered from a recorded ceiling (standard_error, spread, n_splits).
+
+    standard_error^2 = one_split + value_variance(one_split, spread^2, n_splits), solved
+    for one_split (the record keeps the sum, which is what its low and high use).
+    """
+    total, n_splits = float(ceiling_result["standard_error"]) ** 2, int(ceiling_result["n_splits"])
+    spread = float(ceiling_result["spread"]) ** 2
+    shrink = 1 - 1 / n_splits
+    one_split = (total + spread * shrink) / 2
+    if spread > one_split:  # the spread capped at one_split: total = one_split * (1 + 1 / n_splits)
+        one_split = total / (2 - shrink)
+    return value_variance(one_split, spread, n_splits)
+
+
+def normalised_interval(
+    f_result: dict[str, Any], ceiling_result: dict[str, Any]
+) -> tuple[float, float, float]:
+    """F / ceiling and its interval by the delta method: (estimate, low, high).
+
+    Var(F / c) = (Var F + (F / c)^2 Var c) / c^2, with Var F the F interval's squared
+    standard error (new forget examples and new seeds) and Var c the ceiling value's
+    (``recorded_value_variance``); the quantile is F's Student quantile. Low is clipped at 0.
+    """
+    top = float(ceiling_result["value"])
+    if top <= 0:
+        raise ValueError(f"the ceiling must be > 0 to normalise by it, got {top!r}")
+    ratio = f_result["estimate"] / top
+    se = math.sqrt(f_result["standard_error"] ** 2 + ratio**2 * recorded_value_variance(ceiling_result)) / top
+    df = f_result.get("degrees_of_freedom", math.inf)
+    half = student_quantile(f_result["confidence_level"], df) * se
+    return ratio, max(ratio - half, 0.0), ratio + half
 
 
 def normalised_score(forgetting_quality: ArrayLike, ceiling_value: float) -> float | np.ndarray:

@@ -114,6 +114,7 @@ from scoring.assess.resampling import (
     left_out_points,
     percentiles,
     recorded_inputs,
+    satterthwaite,
     student_quantile,
     utility_ratio,
     variance_parts,
@@ -325,16 +326,14 @@ def _forgetting_quality_parts(
     low, high = percentiles(replicates, confidence_level)
     models_var, shared = parts["models"], parts["shared"]
     # Satterthwaite: the per-example part has S - 1 degrees of freedom, the shared one G - 1.
-    own_part = models_var - shared
-    df_models = (
-        models_var**2 / (own_part**2 / max(n_examples - 1, 1) + shared**2 / (n_groups - 1)) if models_var > 0 else 1.0
-    )
+    own_part = min(parts["own"] / n_examples, parts["examples"])
+    df_models = satterthwaite(models_var, ((own_part, max(n_examples - 1, 1)), (shared, n_groups - 1)))
     half_width = student_quantile(confidence_level, df_models) * math.sqrt(models_var)
     result = {
         "estimate": estimate,
         "low": min(max(low, 0.0), 1.0),
         "high": min(max(high, 0.0), 1.0),
-        "standard_error": math.sqrt(parts["examples"] + shared),
+        "standard_error": math.sqrt(parts["total"]),
         "models_only": {
             "low": max(estimate - half_width, 0.0),
             "high": min(estimate + half_width, 1.0),
