@@ -204,10 +204,13 @@ def ceiling_rows(args: argparse.Namespace, options: dict[str, Any]) -> list[dict
         start = time.process_time()
         seed = 1_000_003 * args.seed + 7919 * n_models + 99
         rng = np.random.default_rng(seed)
-        truths = {
-            s: truth(lambda r, s=s, n=n_models: simulate(s, n, args.examples, r), args.truth_draws, seed + i)
-            for i, s in enumerate(("identical", "shift"))
-        }
+        truths = {}
+        for i, name in enumerate(("identical", "shift")):
+
+            def draw(r: np.random.Generator, s: str = name, n: int = n_models) -> tuple[np.ndarray, np.ndarray]:
+                return simulate(s, n, args.examples, r)
+
+            truths[name] = truth(draw, args.truth_draws, seed + i)
         target = truths["shift"].mean() / truths["identical"].mean()
         landed = covered = 0
         ceiling_widths, spreads, normalised_widths = [], [], []

@@ -59,7 +59,7 @@ def _wall(fn):
     return result, time.perf_counter() - start
 
 
-def _rows(n_models: int, n_examples: int, dense_examples: int, jobs: int | None, seed: int) -> list[dict]:
+def _rows(n_models: int, n_examples: int, dense_examples: int, jobs: int | None, seed: int) -> tuple[list[dict], float]:
     unlearned, retrained = realistic_confidences(n_models, n_examples, seed)
     metric.per_example_epsilons(unlearned[:, :1], retrained[:, :1])  # builds the (TP, FP) table once
     today, today_s = _cpu(lambda: metric.per_example_epsilons(unlearned, retrained, n_jobs=1))
@@ -94,7 +94,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, help="threads for the all-cores row (default: every core)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rows, ratios = [], []
+    rows: list[dict] = []
+    ratios: list[str] = []
     for size in args.sizes.split(","):
         n_models, n_examples = (int(part) for part in size.lower().split("x"))
         new_rows, ratio = _rows(n_models, n_examples, args.dense_examples, args.jobs, args.seed)

@@ -186,9 +186,7 @@ def recorded_value_variance(ceiling_result: dict[str, Any]) -> float:
     return value_variance(one_split, spread, n_splits)
 
 
-def normalised_interval(
-    f_result: dict[str, Any], ceiling_result: dict[str, Any]
-) -> tuple[float, float, float]:
+def normalised_interval(f_result: dict[str, Any], ceiling_result: dict[str, Any]) -> tuple[float, float, float]:
     """F / ceiling and its interval by the delta method: (estimate, low, high).
 
     Var(F / c) = (Var F + (F / c)^2 Var c) / c^2, with Var F the F interval's squared

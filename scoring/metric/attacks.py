@@ -63,7 +63,9 @@ def best_epsilons(pos: np.ndarray, neg: np.ndarray, swap: np.ndarray, epsilon_of
     best = _threshold_epsilons(ordered, pos_below * n + below, n, epsilon_of)
     inner = np.where(swap[:, None], neg, pos)
     inner_below = np.where(swap[:, None], below - pos_below, pos_below)
-    return np.maximum(best, _interval_epsilons(ordered, inner, inner_below * n + below, epsilon_of))
+    best_interval = _interval_epsilons(ordered, inner, inner_below * n + below, epsilon_of)
+    result: np.ndarray = np.maximum(best, best_interval)
+    return result
 
 
 def _threshold_epsilons(ordered: np.ndarray, key: np.ndarray, n: int, epsilon_of: EpsilonOf) -> np.ndarray:
@@ -105,8 +107,8 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     # kr_j = #(values <= r_j) = #{v : #(r < v) <= j}: each value located once on the right-end grid.
     right_of = grid_count(ordered, lo[:, None], step[:, None], hi[:, None], num[:, None], strict=True)
     flat = right_of + (n_rights + 1) * np.arange(n_examples)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=n_examples * (n_rights + 1)).reshape(n_examples, -1)
-    upto_right = np.cumsum(counts, axis=1)[:, :-1]  # [examples, rights]
+    per_right = np.bincount(flat.ravel(), minlength=n_examples * (n_rights + 1)).reshape(n_examples, -1)
+    upto_right = np.cumsum(per_right, axis=1)[:, :-1]  # [examples, rights]
 
     # Positions on the idealised left grid of right end 0 (in steps h); x_v(j) = a_v - j * rho.
     h = 2 * INTERVAL_BUFFER / (LEFT_ENDS - 1)
@@ -133,7 +135,7 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     row = np.arange(n_examples)[:, None, None]
     first = run_of[row, np.clip(ja, 0, n_rights - 1)]
     pairs = np.where(live, run_of[row, np.clip(jb, 0, n_rights - 1)] - first + 1, 0)
-    ok &= pairs.sum(axis=(1, 2)) + n_rights * settled.sum(axis=1) <= PAIR_LIMIT
+    ok = ok & (pairs.sum(axis=(1, 2)) + n_rights * settled.sum(axis=1) <= PAIR_LIMIT)
 
     pairs[~ok] = 0
     # One (kr, kl) pair per overlapped kr run: flat (example, gap, run) numbering, example-major.
@@ -158,8 +160,8 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
         e, kl, kr = _settled_pairs(ordered, a, near, rho, grid, settled, upto_right)
         eps = epsilon_of(flat_key[e * (n_values + 1) + kr] - flat_key[e * (n_values + 1) + kl])
         best = np.maximum(best, _segment_max(eps, np.bincount(e, minlength=n_examples)))
-    for e in np.flatnonzero(~ok):
-        best[e] = _located_interval_epsilon(ordered[e], inner[e], key[e], epsilon_of)
+    for slow in np.flatnonzero(~ok):
+        best[slow] = _located_interval_epsilon(ordered[slow], inner[slow], key[slow], epsilon_of)
     return best
 
 
@@ -205,7 +207,7 @@ def _settled_pairs(
         ec = e[close]
         x = np.broadcast_to(ordered[ec, v[close]][:, None], start[ec].shape)
         k = np.broadcast_to(np.round(a[ec, v[close]][:, None] - j * rho[ec, None]).astype(np.intp), x.shape)
-        c[close] = _count_at(k, x, start[ec], step[ec], stop[ec], np.intp(LEFT_ENDS), False)
+        c[close] = _count_at(k, x, start[ec], step[ec], stop[ec], np.asarray(LEFT_ENDS), False)
     c = np.where(index[:, None] < 0, 0, np.where(index[:, None] >= n_values, LEFT_ENDS, c))
     below, above = where[: len(code)], where[len(code) :]
     which, right_end = np.nonzero((c[above] > c[below]) & valid[example])
@@ -300,7 +302,8 @@ def _max_over(epsilon_of: EpsilonOf, codes: np.ndarray, mask: np.ndarray) -> np.
     """Per example (axis 0), the largest epsilon of the codes where mask holds; -inf where none does."""
     eps = epsilon_of(codes)
     eps[~mask] = -np.inf
-    return eps.reshape(len(eps), -1).max(axis=1, initial=-np.inf)
+    best: np.ndarray = eps.reshape(len(eps), -1).max(axis=1, initial=-np.inf)
+    return best
 
 
 # ----------------------------------------------------------------------------------
@@ -341,8 +344,10 @@ def grid_count(
         cells = np.nonzero(np.broadcast_to(near, shape))
         count = np.broadcast_to(count, shape).copy()
         k = np.broadcast_to(nearest, shape)[cells].astype(np.intp)
-        point = (np.broadcast_to(a, shape)[cells] for a in (x, start, step, stop, num))
-        count[cells] = _count_at(k, *point, strict)
+        at_x, at_start, at_step, at_stop, at_num = (
+            np.broadcast_to(a, shape)[cells] for a in (x, start, step, stop, num)
+        )
+        count[cells] = _count_at(k, at_x, at_start, at_step, at_stop, at_num, strict)
     return np.broadcast_to(count, shape)
 
 
