@@ -95,7 +95,12 @@ def test_the_normalised_score_is_given_only_against_a_ceiling_at_the_same_n():
 
     def assess(ceiling_n):
         return assessment.assess(
-            unlearned, retrained, accuracies, accuracies, epsilons, {"value": 0.2, "n_models": ceiling_n}
+            unlearned,
+            retrained,
+            accuracies,
+            accuracies,
+            epsilons,
+            {"value": 0.2, "n_models": ceiling_n, "standard_error": 0.01, "spread": 0.0, "n_splits": 1},
         )
 
     at_n, at_half = assess(4), assess(2)

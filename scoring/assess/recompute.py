@@ -156,12 +156,9 @@ def assess(
             value = float(metric.forgetting_quality_from_epsilons(epsilons, n_models))
             record["normalised_score"] = float(estimator_ceiling.normalised_score(value, ceiling["value"]))
         if record["normalised_score"] is not None and "F" in record["intervals"]:
-            record["intervals"]["normalised_score"] = [
-                float(v)
-                for v in np.atleast_1d(
-                    estimator_ceiling.normalised_score(np.array(record["intervals"]["F"]), ceiling["value"])
-                )
-            ]
+            # F's uncertainty and the ceiling's, by the delta method (scoring.assess.ceiling).
+            _, low, high = estimator_ceiling.normalised_interval(quality, dict(ceiling))
+            record["intervals"]["normalised_score"] = [low, high]
     record["diagnostics"] = diagnostics_record(unlearned_conf, retrained_conf)
     record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)
     return record

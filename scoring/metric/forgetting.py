@@ -8,14 +8,12 @@ compared with the same ``>=`` / ``<=``, and every kept (TPR, FPR) pair is turned
 an epsilon by the same float64 expression, so the per-example epsilons equal those of
 the literal transcription in ``scoring.metric.transcription`` (the tests check this).
 
-Fast: rates only change where a threshold crosses a sample value, so instead of
-comparing 2N values with every one of the ~160,000 intervals of an example, the
-values are sorted once and each grid point is located with one binary search
-(``count = #(conf <= r) - #(conf < l)``). The epsilon of every possible count pair
-(TP, FP) is tabulated once per N, so an example costs a few passes over its grid.
-Examples are processed in chunks on a thread pool (numpy releases the GIL in the
-searches, gathers and ufuncs that do the work), and the working memory of a chunk does
-not grow with |S|.
+Fast: rates only change where a grid point crosses a sample value, so each of the 2N
+sample values is located on each grid (``scoring.metric.attacks``), which yields every
+distinct (TP, FP) count an attack reaches; the epsilon of every possible count pair is
+tabulated once per N. Examples are processed in chunks, vectorised within a chunk, the
+chunks on a thread pool (numpy releases the GIL in the ufuncs and gathers that do the
+work); the working memory of a chunk does not grow with |S|.
 """
 
 from __future__ import annotations
@@ -36,16 +34,15 @@ from scoring.checks import (
     real_array,
     resolve_jobs,
 )
+from scoring.metric import attacks
 
 DELTA = 1e-5  # the delta of the (epsilon, delta) bound each attack estimates
 EPSILON_CAP = 50.0  # epsilon of the spread rule and of perfect separation (worth 0 points)
 SPREAD_RATIO = 0.01  # min(range) / max(range) below this: epsilon = cap, no attack is run
-THRESHOLDS_PER_UNIT = 100  # density of the threshold and right-end grids (per unit of conf)
-INTERVAL_BUFFER = 2.0  # how far right ends and left ends reach beyond the narrow sample
-LEFT_ENDS = 400  # left ends per right end: ceil(2 * INTERVAL_BUFFER * THRESHOLDS_PER_UNIT)
 BIN_WIDTH = 0.5  # bin k = [0.5k, 0.5k + 0.5) is worth 2^-k points
 LOG_OFFSET = 1e-45  # keeps ln(p) and ln(q) finite in the logit scaling
-CHUNK_SIZE = 64  # examples per task: small enough to balance the cores, large enough to amortise
+CHUNK_SIZE = 64  # examples per task at most: small enough to balance the cores, large enough to amortise
+CHUNK_VALUES = 2**14  # and at most this many sample values (2N per example): bounds a chunk's memory
 PARALLEL_MIN_EXAMPLES = 2 * CHUNK_SIZE  # below this, one thread does it all
 _TABLE_MAX_MODELS = 2048  # up to this N, the epsilon of every (TP, FP) pair is tabulated once
 
@@ -154,16 +151,18 @@ def per_example_epsilons(
     n_models, n_examples = unlearned.shape
     table = _epsilon_table(n_models) if n_models <= _TABLE_MAX_MODELS else None
 
+    size = max(1, min(CHUNK_SIZE, CHUNK_VALUES // (2 * n_models)))
+
     def chunk(start: int) -> np.ndarray:
-        stop = start + CHUNK_SIZE
+        stop = start + size
         return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table)
 
-    starts = range(0, n_examples, CHUNK_SIZE)
+    starts = range(0, n_examples, size)
     workers = min(resolve_jobs(n_jobs), len(starts))
-    if workers == 1 or n_examples < PARALLEL_MIN_EXAMPLES:
+    if workers == 1 or (n_examples < PARALLEL_MIN_EXAMPLES and len(starts) < 4):
         epsilons = np.concatenate([chunk(start) for start in starts])
     else:
-        # Threads suffice: the searches, gathers and ufuncs that do the work release the
+        # Threads suffice: the gathers and ufuncs that do the work release the
         # GIL (a chunk holds it for a small share of its time), and threads share the
         # table and the input without copies or process start-up.
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -189,67 +188,23 @@ def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table: np.ndar
         peaky = np.minimum(pos_range, neg_range) / np.maximum(pos_range, neg_range) < SPREAD_RATIO
 
     epsilons = np.full(len(pos), EPSILON_CAP)
-    for i in np.flatnonzero(~peaky):
-        best = _attack_epsilon(pos[i], neg[i], pos_range[i] >= neg_range[i], table)
-        # Step 2.6: +inf (perfect separation) becomes 50; no survivor (-inf) is marked NaN.
-        epsilons[i] = np.nan if best == -np.inf else min(best, EPSILON_CAP)
+    attacked = np.flatnonzero(~peaky)
+    if attacked.size == 0:
+        return epsilons
+    n = pos.shape[1]
+    epsilon_of = functools.partial(_code_epsilons, n=n, table=table)
+    best = attacks.best_epsilons(pos[attacked], neg[attacked], pos_range[attacked] >= neg_range[attacked], epsilon_of)
+    # Step 2.6: +inf (perfect separation) becomes 50; no survivor (-inf) is marked NaN.
+    epsilons[attacked] = np.where(best == -np.inf, np.nan, np.minimum(best, EPSILON_CAP))
     return epsilons
 
 
-def _attack_epsilon(pos: np.ndarray, neg: np.ndarray, swap: bool, table: np.ndarray | None) -> float:
-    """Largest kept epsilon over both attack families (steps 2.3-2.5), -inf if none is kept.
-
-    pos, neg are [n_models]; ``swap`` says the interval family's positive sample is neg.
-    """
-    n = len(pos)
-    values = np.concatenate([pos, neg])
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    # pos_below[k]: positives among the k smallest values (ties are harmless: every
-    # count below is "how many values are < x" or "<= x", which never splits a tie).
-    pos_below = np.zeros(2 * n + 1, dtype=np.intp)
-    np.cumsum(order < n, out=pos_below[1:])
-    below = np.arange(2 * n + 1)
-
-    # Step 2.3: single thresholds, "positive" when conf >= t. With k = #(values < t):
-    # TP = n - pos_below[k], FP = n - (k - pos_below[k]), and the table index
-    # TP * (n + 1) + FP simplifies to n * n + 2n - (pos_below[k] * n + k).
-    lo, hi = ordered[0], ordered[-1]
-    thresholds = np.linspace(lo, hi, int(np.ceil((hi - lo) * THRESHOLDS_PER_UNIT)))
-    k = np.searchsorted(ordered, thresholds, side="left")
-    key = pos_below * n + below
-    best = _max_epsilon(n * n + 2 * n - key[k], n, table)
-
-    # Step 2.4: intervals [l, r] around the sample with the smaller range (the "inner"
-    # one, positive for this family; ties in range make neg the inner sample).
-    inner = neg if swap else pos
-    inner_below = below - pos_below if swap else pos_below
-    width = inner.max() - inner.min()
-    lo = inner.min() + width - INTERVAL_BUFFER
-    hi = inner.max() + INTERVAL_BUFFER
-    rights = np.linspace(lo, hi, int(np.ceil((hi - lo) * THRESHOLDS_PER_UNIT)))
-    # lefts[:, j] are the left ends of rights[j]: np.linspace with array ends computes
-    # each column exactly as one call per right end would.
-    lefts = np.linspace(rights - width - INTERVAL_BUFFER, rights - width + INTERVAL_BUFFER, LEFT_ENDS)
-    upto_right = np.searchsorted(ordered, rights, side="right")  # #(values <= r)
-    below_left = np.searchsorted(ordered, lefts, side="left")  # #(values < l), [LEFT_ENDS, n_rights]
-    # TP = inner_below[kr] - inner_below[kl] and inside = kr - kl, so the table index
-    # TP * (n + 1) + FP = TP * n + inside = key[kr] - key[kl]. An interval with l > r
-    # gives a negative index; mode="clip" maps it to 0, the (TP = 0, FP = 0) pair,
-    # which is what an empty interval is.
-    key = inner_below * n + below
-    codes = key[upto_right] - key[below_left]
-    return max(best, _max_epsilon(codes, n, table))
-
-
-def _max_epsilon(codes: np.ndarray, n: int, table: np.ndarray | None) -> float:
-    """Largest epsilon over count pairs coded as TP * (n + 1) + FP (negative codes mean 0)."""
-    if codes.size == 0:
-        return -np.inf
+def _code_epsilons(codes: np.ndarray, *, n: int, table: np.ndarray | None) -> np.ndarray:
+    """Epsilon of count pairs coded as TP * (n + 1) + FP (a code <= 0 is the (0, 0) pair)."""
+    codes = np.maximum(codes, 0)
     if table is not None:
-        return float(np.take(table, codes, mode="clip").max())
-    codes = np.unique(np.maximum(codes, 0))
-    return float(_pair_epsilons(codes // (n + 1), codes % (n + 1), n).max())
+        return np.take(table, codes)
+    return _pair_epsilons(codes // (n + 1), codes % (n + 1), n)
 
 
 @functools.lru_cache(maxsize=4)
