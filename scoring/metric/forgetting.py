@@ -26,6 +26,7 @@ from typing import Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
+import scoring.metric.attacks as attacks
 from scoring.checks import (
     check_confidences,
     check_epsilons,
@@ -34,7 +35,6 @@ from scoring.checks import (
     real_array,
     resolve_jobs,
 )
-from scoring.metric import attacks
 
 DELTA = 1e-5  # the delta of the (epsilon, delta) bound each attack estimates
 EPSILON_CAP = 50.0  # epsilon of the spread rule and of perfect separation (worth 0 points)
