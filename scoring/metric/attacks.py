@@ -38,7 +38,9 @@ PAIR_LIMIT = 60_000  # more distinct (kr, kl) pairs than this (large N): locate 
 _STILL = 1e-9  # a drift of the grid's phase below this over all right ends counts as none
 
 
-def best_epsilons(pos: np.ndarray, neg: np.ndarray, swap: np.ndarray, epsilon_of: EpsilonOf) -> np.ndarray:
+def best_epsilons(
+    pos: np.ndarray, neg: np.ndarray, swap: np.ndarray, epsilon_of: EpsilonOf, bound_of: EpsilonOf | None = None
+) -> np.ndarray:
     """Largest kept epsilon over both attack families, -inf where none is kept (steps 2.3-2.5).
 
     Parameters
@@ -50,20 +52,25 @@ def best_epsilons(pos: np.ndarray, neg: np.ndarray, swap: np.ndarray, epsilon_of
     epsilon_of : callable
         Step 2.5 for count pairs coded as TP * (n_models + 1) + FP (a code <= 0 stands
         for the discarded (0, 0) pair): their epsilons, -inf where discarded.
+    bound_of : callable, optional
+        For codes of (TP, FP) with both >= 0: an upper bound of the epsilon of every pair
+        (tp, fp) with tp <= TP and fp >= FP. Intervals that cannot beat an attack already
+        found are then skipped; the max is the same, bit for bit.
     """
     n_examples, n = pos.shape
     values = np.concatenate([pos, neg], axis=1)
-    order = np.argsort(values, axis=1, kind="stable")
+    # Any order of equal values will do (no stable sort needed): every count below is
+    # "values < x" or "values <= x", read only where a run of equal values starts or ends.
+    order = np.argsort(values, axis=1)
     ordered = np.take_along_axis(values, order, axis=1)
-    # pos_below[:, k]: positives among the k smallest values (ties never split a count:
-    # every count below is "values < x" or "values <= x").
+    # pos_below[:, k]: positives among the k smallest values.
     pos_below = np.zeros((n_examples, 2 * n + 1), dtype=np.intp)
     np.cumsum(order < n, axis=1, out=pos_below[:, 1:])
     below = np.arange(2 * n + 1)
     best = _threshold_epsilons(ordered, pos_below * n + below, n, epsilon_of)
     inner = np.where(swap[:, None], neg, pos)
     inner_below = np.where(swap[:, None], below - pos_below, pos_below)
-    best_interval = _interval_epsilons(ordered, inner, inner_below * n + below, epsilon_of)
+    best_interval = _interval_epsilons(ordered, inner, inner_below, best, epsilon_of, bound_of)
     result: np.ndarray = np.maximum(best, best_interval)
     return result
 
@@ -83,7 +90,14 @@ def _threshold_epsilons(ordered: np.ndarray, key: np.ndarray, n: int, epsilon_of
     return _max_over(epsilon_of, codes, reached)
 
 
-def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, epsilon_of: EpsilonOf) -> np.ndarray:
+def _interval_epsilons(
+    ordered: np.ndarray,
+    inner: np.ndarray,
+    inner_below: np.ndarray,
+    found: np.ndarray,
+    epsilon_of: EpsilonOf,
+    bound_of: EpsilonOf | None,
+) -> np.ndarray:
     """Step 2.4: intervals [l, r] around the inner sample (the one with the smaller range).
 
     Right end j is r_j = linspace(lo, hi, M)[j] (M = 400 or 401), its left ends
@@ -96,8 +110,17 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     within 1e-6 grid steps of that idealised grid (rounding could then decide a count),
     or the pairs would outnumber the intervals (large N), the example is done by
     locating every left end (``_located_interval_epsilon``), as exact and slower.
+
+    With ``bound_of``, the pairs at the two ends of each run are scored first; with the
+    best attack ``found`` so far (the single thresholds) they give a floor, and a run (or a
+    settled gap) whose pairs are all bounded by it is skipped (``_beats``): at N = 512 most
+    of the ~6,000 pairs per example go. The result is the largest kept epsilon or the
+    floor, whichever is larger, so the caller's max is unchanged.
     """
     n_examples, n_values = ordered.shape
+    n = n_values // 2
+    below = np.arange(n_values + 1)
+    key = inner_below * n + below  # TP * (n + 1) + FP of [l, r] is key[kr] - key[kl]
     width = inner.max(axis=1) - inner.min(axis=1)
     lo = inner.min(axis=1) + width - INTERVAL_BUFFER
     hi = inner.max(axis=1) + INTERVAL_BUFFER
@@ -116,7 +139,7 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     drift = 1 - rho  # 0 (M = 400) or about 1 / 400 (M = 401): a_v - j * rho = a_v + j * drift - j
     a = (ordered - (lo - width - INTERVAL_BUFFER)[:, None]) / h
     near, ok = _near_grid(a, drift, num)
-    ja, jb, gap = _reached_runs(a, rho, drift, num)  # [examples, gaps, 2]: j-runs where gap kl is reached
+    ja, jb, envelope = _reached_runs(a, rho, drift, num)  # [examples, gaps, 2]: j-runs where gap kl is reached
     # A gap with an end on (or within rounding of) the idealised grid is settled right end
     # by right end with np.linspace's own points (the inner sample's minimum is such a value
     # by construction: it is the last left end of the first right end).
@@ -134,10 +157,26 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     live = ja <= jb
     row = np.arange(n_examples)[:, None, None]
     first = run_of[row, np.clip(ja, 0, n_rights - 1)]
-    pairs = np.where(live, run_of[row, np.clip(jb, 0, n_rights - 1)] - first + 1, 0)
+    last = run_of[row, np.clip(jb, 0, n_rights - 1)]
+    pairs = np.where(live, last - first + 1, 0)
     ok = ok & (pairs.sum(axis=(1, 2)) + n_rights * settled.sum(axis=1) <= PAIR_LIMIT)
-
     pairs[~ok] = 0
+    best = np.full(n_examples, -np.inf)
+    if bound_of is not None:
+        # The pairs at both ends of each run are reached: their epsilons and the thresholds'
+        # are a floor; runs and settled gaps that cannot rise above it are skipped.
+        counted = pairs > 0
+        gap = np.broadcast_to(below[None, :, None], first.shape)
+        kr_first, kr_last = run_kr[first], run_kr[last]
+        ends = np.where(counted, epsilon_of(_codes(key, gap, kr_first)), -np.inf)
+        ends = np.maximum(ends, np.where(counted, epsilon_of(_codes(key, gap, kr_last)), -np.inf))
+        best = np.maximum(found, ends.max(axis=(1, 2), initial=-np.inf))
+        pairs[~_beats(bound_of, best, inner_below, gap, kr_first, kr_last)] = 0
+        e = np.arange(n_examples)[:, None]
+        j_low = np.clip(envelope[0] - 1, 0, (num - 1)[:, None])  # within one right end of the
+        j_high = np.clip(envelope[1] + 1, 0, (num - 1)[:, None])  # runs rounding could give
+        gap = np.broadcast_to(below, settled.shape)
+        settled &= _beats(bound_of, best, inner_below, gap, upto_right[e, j_low], upto_right[e, j_high])
     # One (kr, kl) pair per overlapped kr run: flat (example, gap, run) numbering, example-major.
     counts = pairs.ravel()
     which = np.repeat(np.arange(counts.size), counts)
@@ -150,7 +189,7 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     flat_key = key.ravel()
     offset = example * (n_values + 1)
     eps = epsilon_of(flat_key[offset + right] - flat_key[offset + left])
-    best = _segment_max(eps, pairs.sum(axis=(1, 2)))
+    best = np.maximum(best, _segment_max(eps, pairs.sum(axis=(1, 2))))
     settled &= ok[:, None]
     if settled.any():
         rights = grid_points(np.arange(n_rights), lo[:, None], step[:, None], hi[:, None], num[:, None])
@@ -163,6 +202,31 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     for slow in np.flatnonzero(~ok):
         best[slow] = _located_interval_epsilon(ordered[slow], inner[slow], key[slow], epsilon_of)
     return best
+
+
+def _codes(key: np.ndarray, kl: np.ndarray, kr: np.ndarray) -> np.ndarray:
+    """Codes TP * (n + 1) + FP of intervals with counts kl = #(values < l), kr = #(values <= r)
+    (key [examples, 2N + 1]; kl, kr [examples, ...]); <= 0 for an empty interval."""
+    rows = key.shape[1] * np.arange(len(key)).reshape((-1,) + (1,) * (kl.ndim - 1))
+    flat = key.ravel()
+    codes: np.ndarray = flat[rows + kr] - flat[rows + kl]
+    return codes
+
+
+def _beats(
+    bound_of: EpsilonOf, floor: np.ndarray, inner_below: np.ndarray, kl: np.ndarray, kr_low: np.ndarray, kr_high: np.ndarray
+) -> np.ndarray:
+    """Whether intervals with left count kl and right counts in [kr_low, kr_high] may rise
+    above floor [examples]: TP <= TP(kl, kr_high) and FP >= FP(kl, kr_low) bound them."""
+    rows = inner_below.shape[1] * np.arange(len(inner_below)).reshape((-1,) + (1,) * (kl.ndim - 1))
+    flat = inner_below.ravel()
+    inner_kl = flat[rows + kl]
+    tp = np.maximum(flat[rows + kr_high] - inner_kl, 0)
+    fp = np.maximum(kr_low - flat[rows + kr_low] - (kl - inner_kl), 0)
+    n = inner_below.shape[1] // 2
+    bound = bound_of(tp * (n + 1) + fp)
+    result: np.ndarray = bound > floor.reshape((-1,) + (1,) * (kl.ndim - 1))
+    return result
 
 
 def _segment_max(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -221,7 +285,8 @@ def _settled_pairs(
 
 def _reached_runs(a: np.ndarray, rho: np.ndarray, drift: np.ndarray, num: np.ndarray) -> tuple[np.ndarray, ...]:
     """For each gap (v_{kl-1}, v_kl], kl = 0..2N, the (at most two) runs of right ends j where
-    some left end l_{j,i} (i = 0..399) lies in it: (ja, jb) [examples, gaps, 2], and kl [gaps].
+    some left end l_{j,i} (i = 0..399) lies in it: (ja, jb) [examples, gaps, 2], and the
+    envelope [2, examples, gaps] of the first two conditions below (first and last j) alone.
 
     In grid steps the gap is (a_{kl-1} - j rho, a_kl - j rho]; it holds an i in [0, 399] iff
     j <= a_kl / rho (some i >= 0 below its top), j > (a_{kl-1} - 399) / rho (some i <= 399
@@ -258,7 +323,8 @@ def _reached_runs(a: np.ndarray, rho: np.ndarray, drift: np.ndarray, num: np.nda
                 stop = np.ceil((integer - z0) / step) - 1
             ja[..., k] = np.where(moving, np.maximum(start, bottom), ja[..., k])
             jb[..., k] = np.where(moving, np.minimum(stop, top), jb[..., k])
-    return ja.astype(np.intp), jb.astype(np.intp), np.arange(n_values + 1)
+    envelope = np.stack([bottom, top]).astype(np.intp)
+    return ja.astype(np.intp), jb.astype(np.intp), envelope
 
 
 def _near_grid(a: np.ndarray, drift: np.ndarray, num: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

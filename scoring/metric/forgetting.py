@@ -149,13 +149,15 @@ def per_example_epsilons(
     """
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models, n_examples = unlearned.shape
-    table = _epsilon_table(n_models) if n_models <= _TABLE_MAX_MODELS else None
+    tabulated = n_models <= _TABLE_MAX_MODELS
+    table = _epsilon_table(n_models) if tabulated else None
+    bounds = _dominance_table(n_models) if tabulated else None
 
     size = max(1, min(CHUNK_SIZE, CHUNK_VALUES // (2 * n_models)))
 
     def chunk(start: int) -> np.ndarray:
         stop = start + size
-        return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table)
+        return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table, bounds)
 
     starts = range(0, n_examples, size)
     workers = min(resolve_jobs(n_jobs), len(starts))
@@ -173,8 +175,14 @@ def per_example_epsilons(
     return (epsilons, undefined) if return_undefined else epsilons
 
 
-def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table: np.ndarray | None) -> np.ndarray:
-    """Epsilons of the examples in unlearned / retrained [n_models, chunk]; NaN where undefined."""
+def _chunk_epsilons(
+    unlearned: np.ndarray, retrained: np.ndarray, table: np.ndarray | None, bounds: np.ndarray | None
+) -> np.ndarray:
+    """Epsilons of the examples in unlearned / retrained [n_models, chunk]; NaN where undefined.
+
+    ``table`` and ``bounds`` are ``_epsilon_table(n)`` and ``_dominance_table(n)``, or None
+    (large N: epsilons computed pair by pair, no attack skipped).
+    """
     unlearned = np.ascontiguousarray(unlearned.T)  # [chunk, n_models]: one row per example
     retrained = np.ascontiguousarray(retrained.T)
     # Step 2.1: the sample with the larger median is positive; ties make u positive.
@@ -193,7 +201,9 @@ def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table: np.ndar
         return epsilons
     n = pos.shape[1]
     epsilon_of = functools.partial(_code_epsilons, n=n, table=table)
-    best = attacks.best_epsilons(pos[attacked], neg[attacked], pos_range[attacked] >= neg_range[attacked], epsilon_of)
+    bound_of = None if bounds is None else functools.partial(np.take, bounds)
+    swap = pos_range[attacked] >= neg_range[attacked]
+    best = attacks.best_epsilons(pos[attacked], neg[attacked], swap, epsilon_of, bound_of)
     # Step 2.6: +inf (perfect separation) becomes 50; no survivor (-inf) is marked NaN.
     epsilons[attacked] = np.where(best == -np.inf, np.nan, np.minimum(best, EPSILON_CAP))
     return epsilons
@@ -214,6 +224,22 @@ def _epsilon_table(n: int) -> np.ndarray:
     table = _pair_epsilons(tp.ravel(), fp.ravel(), n)
     table.flags.writeable = False
     return table
+
+
+@functools.lru_cache(maxsize=4)
+def _dominance_table(n: int) -> np.ndarray:
+    """Upper bounds for skipping attacks, flat like ``_epsilon_table``: at TP * (n + 1) + FP,
+    the largest epsilon of any pair (tp, fp) with tp <= TP and fp >= FP (-inf if all discarded).
+
+    A running max over the table itself, so it bounds the float epsilons exactly, whatever
+    the rounding of the logs (step 2.5 rises with TP and falls with FP only in exact arithmetic).
+    """
+    table = _epsilon_table(n).reshape(n + 1, n + 1)
+    bounds = np.maximum.accumulate(table, axis=0)  # over tp <= TP
+    bounds = np.maximum.accumulate(bounds[:, ::-1], axis=1)[:, ::-1]  # over fp >= FP
+    flat = np.ascontiguousarray(bounds).ravel()
+    flat.flags.writeable = False
+    return flat
 
 
 def _pair_epsilons(tp: np.ndarray, fp: np.ndarray, n: int) -> np.ndarray:
