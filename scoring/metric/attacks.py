@@ -34,6 +34,9 @@ EpsilonOf = Callable[[np.ndarray], np.ndarray]  # (TP, FP) codes -> epsilons, -i
 THRESHOLDS_PER_UNIT = 100  # density of the threshold and right-end grids (per unit of conf)
 INTERVAL_BUFFER = 2.0  # how far right ends and left ends reach beyond the narrow sample
 LEFT_ENDS = 400  # left ends per right end
+GAP_BLOCK = 16  # gaps bounded together before any is looked at on its own
+SEGMENT_PIECES = (16, 4)  # a gap's kr runs bounded in pieces of these many before each is scored
+RIGHT_BLOCK = 16  # a settled gap's right ends bounded in blocks of this many
 PAIR_LIMIT = 60_000  # more distinct (kr, kl) pairs than this (large N): locate the 160,000 left ends instead
 _STILL = 1e-9  # a drift of the grid's phase below this over all right ends counts as none
 
@@ -111,16 +114,16 @@ def _interval_epsilons(
     or the pairs would outnumber the intervals (large N), the example is done by
     locating every left end (``_located_interval_epsilon``), as exact and slower.
 
-    With ``bound_of``, the pairs at the two ends of each run are scored first; with the
-    best attack ``found`` so far (the single thresholds) they give a floor, and a run (or a
-    settled gap) whose pairs are all bounded by it is skipped (``_beats``): at N = 512 most
-    of the ~6,000 pairs per example go. The result is the largest kept epsilon or the
-    floor, whichever is larger, so the caller's max is unchanged.
+    With ``bound_of``, gaps are first bounded in blocks of GAP_BLOCK: a block whose pairs
+    cannot rise above the best attack ``found`` so far (the single thresholds) is skipped
+    (``_bounds``); in the gaps left, the pairs at the two ends of each run raise that
+    floor, and runs and settled gaps bounded by it are skipped too. At N = 512 about 1 gap
+    in 25 is looked at. The result is the largest kept epsilon or the floor, whichever is
+    larger, so the caller's max is unchanged.
     """
     n_examples, n_values = ordered.shape
     n = n_values // 2
-    below = np.arange(n_values + 1)
-    key = inner_below * n + below  # TP * (n + 1) + FP of [l, r] is key[kr] - key[kl]
+    key = inner_below * n + np.arange(n_values + 1)  # TP * (n + 1) + FP of [l, r] is key[kr] - key[kl]
     width = inner.max(axis=1) - inner.min(axis=1)
     lo = inner.min(axis=1) + width - INTERVAL_BUFFER
     hi = inner.max(axis=1) + INTERVAL_BUFFER
@@ -138,14 +141,36 @@ def _interval_epsilons(
     rho = step / h
     drift = 1 - rho  # 0 (M = 400) or about 1 / 400 (M = 401): a_v - j * rho = a_v + j * drift - j
     a = (ordered - (lo - width - INTERVAL_BUFFER)[:, None]) / h
-    near, ok = _near_grid(a, drift, num)
-    ja, jb, envelope = _reached_runs(a, rho, drift, num)  # [examples, gaps, 2]: j-runs where gap kl is reached
+    last = num - 1
+    # The idealised grid applies where a_v + j * drift spans at most one step.
+    ok = (drift >= -_STILL) & (drift * last <= 1 + _STILL) & np.isfinite(a).all(axis=1)
+    # Gap kl is (v_{kl-1}, v_kl]: in grid steps (padded[kl], padded[kl + 1]].
+    infinity = np.full((n_examples, 1), np.inf)
+    padded = np.concatenate([-infinity, a, infinity], axis=1)
+
+    # Blocks of gaps [g0, g1] that may hold a pair above the floor; their gaps one by one.
+    g0 = np.arange(0, n_values + 1, GAP_BLOCK)
+    g1 = np.minimum(g0 + GAP_BLOCK - 1, n_values)
+    best = found.copy() if bound_of is not None else np.full(n_examples, -np.inf)
+    keep = np.broadcast_to(ok[:, None], (n_examples, len(g0)))
+    if bound_of is not None:
+        e = np.arange(n_examples)[:, None]
+        j_low, j_high = _right_end_envelope(padded[:, g0], padded[:, g1 + 1], rho[:, None], last[:, None])
+        kr_low, kr_high = upto_right[e, j_low], upto_right[e, j_high]
+        keep = keep & (_bounds(bound_of, inner_below, e, g0, g1, kr_low, kr_high) > best[:, None])
+    example, block = np.nonzero(keep)
+    sizes = (g1 - g0 + 1)[block]
+    example = np.repeat(example, sizes)
+    gap = np.repeat(g0[block], sizes) + np.arange(len(example)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    lower, upper = padded[example, gap], padded[example, gap + 1]
+    rho_k, drift_k, last_k = rho[example], drift[example], last[example]
+    ja, jb = _reached_runs(lower, upper, rho_k, drift_k, last_k)  # [gaps, 2]: j-runs where gap kl is reached
     # A gap with an end on (or within rounding of) the idealised grid is settled right end
     # by right end with np.linspace's own points (the inner sample's minimum is such a value
     # by construction: it is the last left end of the first right end).
-    settled = np.zeros(ja.shape[:2], dtype=bool)
-    settled[:, :-1] |= near
-    settled[:, 1:] |= near
+    near_lower = _near_grid(lower, drift_k, last_k)
+    near_upper = _near_grid(upper, drift_k, last_k)
+    settled = near_lower | near_upper
     ja[settled] = 1
     jb[settled] = 0
 
@@ -155,78 +180,116 @@ def _interval_epsilons(
     run_of = (np.cumsum(new_run.ravel()) - 1).reshape(upto_right.shape)
     run_kr = upto_right.ravel()[new_run.ravel()]
     live = ja <= jb
-    row = np.arange(n_examples)[:, None, None]
-    first = run_of[row, np.clip(ja, 0, n_rights - 1)]
-    last = run_of[row, np.clip(jb, 0, n_rights - 1)]
-    pairs = np.where(live, last - first + 1, 0)
-    ok = ok & (pairs.sum(axis=(1, 2)) + n_rights * settled.sum(axis=1) <= PAIR_LIMIT)
-    pairs[~ok] = 0
-    best = np.full(n_examples, -np.inf)
+    column = example[:, None]
+    # Segments: a gap (owner, an index into the gaps above) with a range of kr runs;
+    # settled gaps: a range of right ends, within one of those a rounding could reach.
+    owner = np.nonzero(live)[0]
+    seg_first = run_of[example[owner], np.clip(ja[live], 0, n_rights - 1)]
+    seg_final = run_of[example[owner], np.clip(jb[live], 0, n_rights - 1)]
+    s_owner = np.flatnonzero(settled)
+    j_low, j_high = _right_end_envelope(lower[s_owner], upper[s_owner], rho_k[s_owner], last_k[s_owner])
+    parent, j_first, j_final = _split(j_low, j_high, RIGHT_BLOCK)
+    s_owner = s_owner[parent]
     if bound_of is not None:
-        # The pairs at both ends of each run are reached: their epsilons and the thresholds'
-        # are a floor; runs and settled gaps that cannot rise above it are skipped.
-        counted = pairs > 0
-        gap = np.broadcast_to(below[None, :, None], first.shape)
-        kr_first, kr_last = run_kr[first], run_kr[last]
-        ends = np.where(counted, epsilon_of(_codes(key, gap, kr_first)), -np.inf)
-        ends = np.maximum(ends, np.where(counted, epsilon_of(_codes(key, gap, kr_last)), -np.inf))
-        best = np.maximum(found, ends.max(axis=(1, 2), initial=-np.inf))
-        pairs[~_beats(bound_of, best, inner_below, gap, kr_first, kr_last)] = 0
-        e = np.arange(n_examples)[:, None]
-        j_low = np.clip(envelope[0] - 1, 0, (num - 1)[:, None])  # within one right end of the
-        j_high = np.clip(envelope[1] + 1, 0, (num - 1)[:, None])  # runs rounding could give
-        gap = np.broadcast_to(below, settled.shape)
-        settled &= _beats(bound_of, best, inner_below, gap, upto_right[e, j_low], upto_right[e, j_high])
-    # One (kr, kl) pair per overlapped kr run: flat (example, gap, run) numbering, example-major.
-    counts = pairs.ravel()
-    which = np.repeat(np.arange(counts.size), counts)
-    runs = first.ravel()[which] + np.arange(len(which)) - (np.cumsum(counts) - counts)[which]
-    example, left = np.divmod(which // 2, n_values + 1)
-    right = run_kr[runs]
+        # Score the pairs at both ends of each segment (they are reached) to raise the
+        # floor, skip the segments bounded by it; again on ever shorter pieces.
+        for size in (None, *SEGMENT_PIECES):
+            if size is not None:
+                parent, seg_first, seg_final = _split(seg_first, seg_final, size)
+                owner = owner[parent]
+            e, kl = example[owner], gap[owner]
+            kr_first, kr_final = run_kr[seg_first], run_kr[seg_final]
+            ends = np.maximum(epsilon_of(_codes(key, e, kl, kr_first)), epsilon_of(_codes(key, e, kl, kr_final)))
+            np.maximum.at(best, e, ends)
+            keep = _bounds(bound_of, inner_below, e, kl, kl, kr_first, kr_final) > best[e]
+            owner, seg_first, seg_final = owner[keep], seg_first[keep], seg_final[keep]
+        e, kl = example[s_owner], gap[s_owner]
+        keep = _bounds(bound_of, inner_below, e, kl, kl, upto_right[e, j_first], upto_right[e, j_final]) > best[e]
+        s_owner, j_first, j_final = s_owner[keep], j_first[keep], j_final[keep]
+    # Too many pairs (large N): locate the left ends instead.
+    seg_size, block_size = seg_final - seg_first + 1, j_final - j_first + 1
+    work = np.bincount(example[owner], seg_size, n_examples) + np.bincount(example[s_owner], block_size, n_examples)
+    ok &= work <= PAIR_LIMIT
+    keep = ok[example[owner]]
+    owner, seg_first, seg_size = owner[keep], seg_first[keep], seg_size[keep]
+    keep = ok[example[s_owner]]
+    s_owner, j_first, block_size = s_owner[keep], j_first[keep], block_size[keep]
+
+    # One (kr, kl) pair per kr run of a segment, example-major.
+    which = np.repeat(np.arange(len(owner)), seg_size)
+    runs = seg_first[which] + np.arange(len(which)) - (np.cumsum(seg_size) - seg_size)[which]
     # TP = inner_below[kr] - inner_below[kl], inside = kr - kl, so the index
     # TP * (n + 1) + FP = key[kr] - key[kl]; an empty interval (kl >= kr) gives <= 0,
     # the discarded (TP = 0, FP = 0) pair.
-    flat_key = key.ravel()
-    offset = example * (n_values + 1)
-    eps = epsilon_of(flat_key[offset + right] - flat_key[offset + left])
-    best = np.maximum(best, _segment_max(eps, pairs.sum(axis=(1, 2))))
-    settled &= ok[:, None]
-    if settled.any():
+    pair_example = example[owner[which]]
+    eps = epsilon_of(_codes(key, pair_example, gap[owner[which]], run_kr[runs]))
+    best = np.maximum(best, _segment_max(eps, np.bincount(pair_example, minlength=n_examples)))
+    if len(s_owner):
         rights = grid_points(np.arange(n_rights), lo[:, None], step[:, None], hi[:, None], num[:, None])
         start = rights - width[:, None] - INTERVAL_BUFFER
         stop = rights - width[:, None] + INTERVAL_BUFFER
-        grid = (start, (stop - start) / (LEFT_ENDS - 1), stop, np.arange(n_rights) < num[:, None])
-        e, kl, kr = _settled_pairs(ordered, a, near, rho, grid, settled, upto_right)
-        eps = epsilon_of(flat_key[e * (n_values + 1) + kr] - flat_key[e * (n_values + 1) + kl])
+        grid = (start, (stop - start) / (LEFT_ENDS - 1), stop)
+        which = np.repeat(np.arange(len(s_owner)), block_size)
+        j = j_first[which] + np.arange(len(which)) - (np.cumsum(block_size) - block_size)[which]
+        k = s_owner[which]
+        gaps = (k, example[k], gap[k], near_lower[k], near_upper[k], j)
+        e, kl, kr = _settled_pairs(ordered, a, rho, grid, gaps, upto_right)
+        eps = epsilon_of(_codes(key, e, kl, kr))
         best = np.maximum(best, _segment_max(eps, np.bincount(e, minlength=n_examples)))
     for slow in np.flatnonzero(~ok):
         best[slow] = _located_interval_epsilon(ordered[slow], inner[slow], key[slow], epsilon_of)
     return best
 
 
-def _codes(key: np.ndarray, kl: np.ndarray, kr: np.ndarray) -> np.ndarray:
+def _split(first: np.ndarray, final: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pieces of at most ``size`` consecutive integers covering each [first, final] (none if
+    first > final): (parent, piece first, piece final), in order."""
+    pieces = np.maximum((final - first) // size + 1, 0)
+    parent = np.repeat(np.arange(len(first)), pieces)
+    piece_first = first[parent] + size * (np.arange(len(parent)) - np.repeat(np.cumsum(pieces) - pieces, pieces))
+    return parent, piece_first, np.minimum(piece_first + size - 1, final[parent])
+
+
+def _codes(key: np.ndarray, example: np.ndarray, kl: np.ndarray, kr: np.ndarray) -> np.ndarray:
     """Codes TP * (n + 1) + FP of intervals with counts kl = #(values < l), kr = #(values <= r)
-    (key [examples, 2N + 1]; kl, kr [examples, ...]); <= 0 for an empty interval."""
-    rows = key.shape[1] * np.arange(len(key)).reshape((-1,) + (1,) * (kl.ndim - 1))
-    flat = key.ravel()
-    codes: np.ndarray = flat[rows + kr] - flat[rows + kl]
+    in the given examples (key [examples, 2N + 1]; the rest broadcast); <= 0 if empty."""
+    codes: np.ndarray = key[example, kr] - key[example, kl]
     return codes
 
 
-def _beats(
-    bound_of: EpsilonOf, floor: np.ndarray, inner_below: np.ndarray, kl: np.ndarray, kr_low: np.ndarray, kr_high: np.ndarray
+def _bounds(
+    bound_of: EpsilonOf,
+    inner_below: np.ndarray,
+    example: np.ndarray,
+    kl_low: np.ndarray,
+    kl_high: np.ndarray,
+    kr_low: np.ndarray,
+    kr_high: np.ndarray,
 ) -> np.ndarray:
-    """Whether intervals with left count kl and right counts in [kr_low, kr_high] may rise
-    above floor [examples]: TP <= TP(kl, kr_high) and FP >= FP(kl, kr_low) bound them."""
-    rows = inner_below.shape[1] * np.arange(len(inner_below)).reshape((-1,) + (1,) * (kl.ndim - 1))
-    flat = inner_below.ravel()
-    inner_kl = flat[rows + kl]
-    tp = np.maximum(flat[rows + kr_high] - inner_kl, 0)
-    fp = np.maximum(kr_low - flat[rows + kr_low] - (kl - inner_kl), 0)
+    """Upper bounds of the epsilons of intervals with kl in [kl_low, kl_high] and kr in
+    [kr_low, kr_high] (arguments broadcast): TP <= TP(kl_low, kr_high), FP >= FP(kl_high, kr_low)."""
     n = inner_below.shape[1] // 2
-    bound = bound_of(tp * (n + 1) + fp)
-    result: np.ndarray = bound > floor.reshape((-1,) + (1,) * (kl.ndim - 1))
-    return result
+    tp = np.maximum(inner_below[example, kr_high] - inner_below[example, kl_low], 0)
+    fp = np.maximum(kr_low - inner_below[example, kr_low] - (kl_high - inner_below[example, kl_high]), 0)
+    return bound_of(tp * (n + 1) + fp)
+
+
+def _right_end_envelope(
+    lower: np.ndarray, upper: np.ndarray, rho: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last right end j at which some left end may lie in (lower, upper] (grid
+    steps; see ``_reached_runs``), widened by one right end each way for rounding, clipped."""
+    bottom, top = _envelope(lower, upper, rho, last)
+    return np.clip(bottom - 1, 0, last).astype(np.intp), np.clip(top + 1, 0, last).astype(np.intp)
+
+
+def _envelope(lower: np.ndarray, upper: np.ndarray, rho: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, ...]:
+    """j <= upper / rho (a left end i >= 0 at or below the top) and j > (lower - 399) / rho
+    (one i <= 399 above the bottom), clipped to the right ends: float (bottom, top)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        top = np.where(np.isfinite(upper), np.floor(upper / rho), last)
+        bottom = np.where(np.isfinite(lower), np.floor((lower - (LEFT_ENDS - 1)) / rho) + 1, 0)
+    return np.maximum(bottom, 0), np.minimum(top, last)
 
 
 def _segment_max(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -242,10 +305,9 @@ def _segment_max(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def _settled_pairs(
     ordered: np.ndarray,
     a: np.ndarray,
-    near: np.ndarray,
     rho: np.ndarray,
     grid: tuple[np.ndarray, ...],
-    settled: np.ndarray,
+    gaps: tuple[np.ndarray, ...],
     upto_right: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(example, kl, kr) of every distinct pair a settled gap kl reaches, exactly.
@@ -253,40 +315,45 @@ def _settled_pairs(
     c(v) = #(l_{j,i} <= v) on right end j's grid; gap (v_{kl-1}, v_kl] holds a left end iff
     c(v_kl) > c(v_{kl-1}), with c = 0 below the first value and 400 above the last. c is
     read off the idealised grid for a value far from it, and counted against np.linspace's
-    own points (``grid``: start, step, stop, valid [examples, rights]) for a value near it.
+    own points (``grid``: start, step, stop [examples, rights]) for a value near it.
+    ``gaps``: (gap id, example, kl, whether v_{kl-1} is near, whether v_kl is near, right
+    end j) for each (settled gap, right end) to look at, grouped by gap id, j ascending.
     """
-    example, gap = np.nonzero(settled)
-    n_values = ordered.shape[1]
-    start, step, stop, valid = grid
-    j = np.arange(start.shape[1])
-    # Each value bordering a settled gap, once: index + 1 in [0, n_values + 1], per example.
-    code = example * (n_values + 2) + gap
-    ends, where = np.unique(np.concatenate([code, code + 1]), return_inverse=True)
-    e, index = np.divmod(ends, n_values + 2)
-    index -= 1
-    v = np.clip(index, 0, n_values - 1)
-    c = np.clip(np.floor(a[e, v][:, None] - j * rho[e, None]) + 1, 0, LEFT_ENDS).astype(np.intp)
-    close = near[e, v] & (index >= 0) & (index < n_values)
-    if close.any():
-        ec = e[close]
-        x = np.broadcast_to(ordered[ec, v[close]][:, None], start[ec].shape)
-        k = np.broadcast_to(np.round(a[ec, v[close]][:, None] - j * rho[ec, None]).astype(np.intp), x.shape)
-        c[close] = _count_at(k, x, start[ec], step[ec], stop[ec], np.asarray(LEFT_ENDS), False)
-    c = np.where(index[:, None] < 0, 0, np.where(index[:, None] >= n_values, LEFT_ENDS, c))
-    below, above = where[: len(code)], where[len(code) :]
-    which, right_end = np.nonzero((c[above] > c[below]) & valid[example])
-    example, gap = example[which], gap[which]
-    kr = upto_right[example, right_end]
+    owner, example, gap, near_lower, near_upper, j = gaps
+    start, step, stop = grid
+
+    def left_ends_at_or_below(index: np.ndarray, near: np.ndarray) -> np.ndarray:
+        """c(v_index) for each (gap, right end)."""
+        inside = (index >= 0) & (index < a.shape[1])
+        v = np.clip(index, 0, a.shape[1] - 1)
+        position = a[example, v] - j * rho[example]
+        c = np.clip(np.floor(position) + 1, 0, LEFT_ENDS).astype(np.intp)
+        close = near & inside
+        if close.any():
+            e, jc = example[close], j[close]
+            k = np.round(position[close]).astype(np.intp)
+            c[close] = _count_at(
+                k, ordered[e, v[close]], start[e, jc], step[e, jc], stop[e, jc], np.asarray(LEFT_ENDS), False
+            )
+        result: np.ndarray = np.where(inside, c, np.where(index < 0, 0, LEFT_ENDS))
+        return result
+
+    reached = np.flatnonzero(left_ends_at_or_below(gap, near_upper) > left_ends_at_or_below(gap - 1, near_lower))
+    owner, example, gap = owner[reached], example[reached], gap[reached]
+    kr = upto_right[example, j[reached]]
     # Right ends with the kr of the previous one (same gap) add nothing new.
     fresh = np.ones(len(kr), dtype=bool)
-    fresh[1:] = (kr[1:] != kr[:-1]) | (which[1:] != which[:-1])
+    fresh[1:] = (kr[1:] != kr[:-1]) | (owner[1:] != owner[:-1])
     return example[fresh], gap[fresh], kr[fresh]
 
 
-def _reached_runs(a: np.ndarray, rho: np.ndarray, drift: np.ndarray, num: np.ndarray) -> tuple[np.ndarray, ...]:
-    """For each gap (v_{kl-1}, v_kl], kl = 0..2N, the (at most two) runs of right ends j where
-    some left end l_{j,i} (i = 0..399) lies in it: (ja, jb) [examples, gaps, 2], and the
-    envelope [2, examples, gaps] of the first two conditions below (first and last j) alone.
+def _reached_runs(
+    lower: np.ndarray, upper: np.ndarray, rho: np.ndarray, drift: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For gaps (v_{kl-1}, v_kl], the (at most two) runs of right ends j where some left end
+    l_{j,i} (i = 0..399) lies in it: (ja, jb) [gaps, 2]. The gap is given in grid steps as
+    (lower, upper] = (a_{kl-1}, a_kl) (+-inf past the ends), with its example's rho, drift
+    and last right end (all [gaps]).
 
     In grid steps the gap is (a_{kl-1} - j rho, a_kl - j rho]; it holds an i in [0, 399] iff
     j <= a_kl / rho (some i >= 0 below its top), j > (a_{kl-1} - 399) / rho (some i <= 399
@@ -294,59 +361,49 @@ def _reached_runs(a: np.ndarray, rho: np.ndarray, drift: np.ndarray, num: np.nda
     z = a_{kl-1} + j * drift, iff z lies in [K - width, K) for an integer K, a run of j for
     each of the (at most two) K that z passes as j runs over the right ends.
     """
-    n_examples, n_values = a.shape
-    inf = np.full((n_examples, 1), np.inf)
-    below = np.concatenate([-inf, a], axis=1)  # a_{kl-1}, kl = 0..2N
-    above = np.concatenate([a, inf], axis=1)  # a_kl
-    rho_, drift_, last = rho[:, None], drift[:, None], (num - 1)[:, None]
-    with np.errstate(invalid="ignore", over="ignore"):
-        top = np.where(np.isfinite(above), np.floor(above / rho_), last)
-        bottom = np.where(np.isfinite(below), np.floor((below - (LEFT_ENDS - 1)) / rho_) + 1, 0)
-    top, bottom = np.minimum(top, last), np.maximum(bottom, 0)
-    width = above - below
+    bottom, top = _envelope(lower, upper, rho, last)
+    width = upper - lower
     narrow = width < 1
-    fixed = (np.abs(drift_) * last < _STILL) | ~narrow  # the fraction of z does not move (or does not matter)
-    z0 = np.where(narrow, below, 0.0)
+    fixed = (np.abs(drift) * last < _STILL) | ~narrow  # the fraction of z does not move (or does not matter)
+    z0 = np.where(narrow, lower, 0.0)
     hit_fixed = ~narrow | (z0 - np.floor(z0) >= 1 - width)
-    ja = np.empty((n_examples, n_values + 1, 2))
+    ja = np.empty(lower.shape + (2,))
     jb = np.empty_like(ja)
     ja[..., 0] = np.where(hit_fixed, bottom, 1.0)
     jb[..., 0] = np.where(hit_fixed, top, 0.0)
     ja[..., 1], jb[..., 1] = 1.0, 0.0
     moving = ~fixed
     if moving.any():
-        step = np.where(moving, drift_, 1.0)
+        step = np.where(moving, drift, 1.0)
         for k in range(2):
             integer = np.floor(z0) + 1 + k
             with np.errstate(invalid="ignore", over="ignore"):
-                start = np.ceil((integer - np.where(moving, above, 0.0)) / step)
+                start = np.ceil((integer - np.where(moving, upper, 0.0)) / step)
                 stop = np.ceil((integer - z0) / step) - 1
             ja[..., k] = np.where(moving, np.maximum(start, bottom), ja[..., k])
             jb[..., k] = np.where(moving, np.minimum(stop, top), jb[..., k])
-    envelope = np.stack([bottom, top]).astype(np.intp)
-    return ja.astype(np.intp), jb.astype(np.intp), envelope
+    return ja.astype(np.intp), jb.astype(np.intp)
 
 
-def _near_grid(a: np.ndarray, drift: np.ndarray, num: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which values come within _NEAR of a whole number as x_v(j) = a_v - j rho, over all j
-    ([examples, values]); and per example whether the idealised grid applies at all.
+def _near_grid(a: np.ndarray, drift: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Whether each value comes within _NEAR of a whole number as x_v(j) = a_v - j rho over
+    the right ends j = 0..last (a in grid steps; drift, last: its example's; all broadcast).
+    False for +-inf.
 
     Away from whole numbers the idealised grid and np.linspace's points (within ~1e-10
     steps of it) count every value alike. a_v + j * drift is monotone over j and spans at
     most one step, so its closest approach to a whole number is at j = 0, the last j, or
     around a crossing.
     """
-    last = (num - 1)[:, None].astype(float)
-    d = drift[:, None]
-    still = np.abs(d) * last < _STILL
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crossing = np.where(still, 0.0, (np.floor(a) + 1 - a) / np.where(still, 1.0, d))
+    last = last.astype(float)
+    still = np.abs(drift) * last < _STILL
     near = np.zeros(a.shape, dtype=bool)
-    for j in (0.0, last, np.floor(crossing), np.ceil(crossing)):
-        z = a + np.clip(j, 0, last) * np.where(still, 0.0, d)
-        near |= np.abs(z - np.round(z)) < _NEAR
-    spans_one_step = (d >= -_STILL) & (d * last <= 1 + _STILL)
-    return near, spans_one_step[:, 0] & np.isfinite(a).all(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.where(still, 0.0, (np.floor(a) + 1 - a) / np.where(still, 1.0, drift))
+        for j in (0.0, last, np.floor(crossing), np.ceil(crossing)):
+            z = a + np.clip(j, 0, last) * np.where(still, 0.0, drift)
+            near |= np.abs(z - np.round(z)) < _NEAR
+    return near
 
 
 def _located_interval_epsilon(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, epsilon_of: EpsilonOf) -> float:
