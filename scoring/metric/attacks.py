@@ -180,7 +180,6 @@ def _interval_epsilons(
     run_of = (np.cumsum(new_run.ravel()) - 1).reshape(upto_right.shape)
     run_kr = upto_right.ravel()[new_run.ravel()]
     live = ja <= jb
-    column = example[:, None]
     # Segments: a gap (owner, an index into the gaps above) with a range of kr runs;
     # settled gaps: a range of right ends, within one of those a rounding could reach.
     owner = np.nonzero(live)[0]
