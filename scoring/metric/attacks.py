@@ -34,9 +34,11 @@ EpsilonOf = Callable[[np.ndarray], np.ndarray]  # (TP, FP) codes -> epsilons, -i
 THRESHOLDS_PER_UNIT = 100  # density of the threshold and right-end grids (per unit of conf)
 INTERVAL_BUFFER = 2.0  # how far right ends and left ends reach beyond the narrow sample
 LEFT_ENDS = 400  # left ends per right end
+THRESHOLD_SAMPLES = 64  # single thresholds located first, evenly spaced
+THRESHOLD_SPLIT = 8  # a stretch of thresholds between two located ones is looked into in this many pieces
 GAP_BLOCK = 16  # gaps bounded together before any is looked at on its own
 SEGMENT_PIECES = (16, 4)  # a gap's kr runs bounded in pieces of these many before each is scored
-RIGHT_BLOCK = 16  # a settled gap's right ends bounded in blocks of this many
+RIGHT_BLOCK = 64  # a settled gap's right ends bounded in blocks of this many
 PAIR_LIMIT = 60_000  # more distinct (kr, kl) pairs than this (large N): locate the 160,000 left ends instead
 _STILL = 1e-9  # a drift of the grid's phase below this over all right ends counts as none
 
@@ -70,7 +72,7 @@ def best_epsilons(
     pos_below = np.zeros((n_examples, 2 * n + 1), dtype=np.intp)
     np.cumsum(order < n, axis=1, out=pos_below[:, 1:])
     below = np.arange(2 * n + 1)
-    best = _threshold_epsilons(ordered, pos_below * n + below, n, epsilon_of)
+    best = _threshold_epsilons(ordered, pos_below, epsilon_of, bound_of)
     inner = np.where(swap[:, None], neg, pos)
     inner_below = np.where(swap[:, None], below - pos_below, pos_below)
     best_interval = _interval_epsilons(ordered, inner, inner_below, best, epsilon_of, bound_of)
@@ -78,19 +80,67 @@ def best_epsilons(
     return result
 
 
-def _threshold_epsilons(ordered: np.ndarray, key: np.ndarray, n: int, epsilon_of: EpsilonOf) -> np.ndarray:
-    """Step 2.3: "positive when conf >= t" over linspace(min, max, ceil((max - min) * 100))."""
+def _threshold_epsilons(
+    ordered: np.ndarray, pos_below: np.ndarray, epsilon_of: EpsilonOf, bound_of: EpsilonOf | None
+) -> np.ndarray:
+    """Step 2.3: "positive when conf >= t" over linspace(min, max, ceil((max - min) * 100)).
+
+    A threshold with k = #(values < t) has TP = n - pos_below[k], FP = n - (k - pos_below[k]),
+    and k rises with t. So the thresholds are scored coarse to fine: THRESHOLD_SAMPLES of
+    them, evenly spaced, are located among the values (``_rank``, with np.linspace's own
+    points); the thresholds between two located ones have k between theirs, hence TP and
+    FP bounded by them. A stretch is split THRESHOLD_SPLIT ways and looked into only where
+    k changes across it and (with ``bound_of``) its bound beats the best threshold so far.
+    """
+    n_examples, n_values = ordered.shape
+    n = n_values // 2
     lo, hi = ordered[:, 0], ordered[:, -1]
     num = np.ceil((hi - lo) * THRESHOLDS_PER_UNIT).astype(np.intp)
     step = _linspace_step(lo, hi, num)
-    at_most = grid_count(ordered, lo[:, None], step[:, None], hi[:, None], num[:, None])  # #(t <= v_k)
-    # k = #(values < t) is reached iff a threshold lies in (v_{k-1}, v_k], v_{-1} = -inf, v_{2N} = +inf.
-    counts = np.concatenate([np.zeros_like(num)[:, None], at_most, num[:, None]], axis=1)
-    reached = np.diff(counts, axis=1) > 0
-    # TP = n - pos_below[k], FP = n - (k - pos_below[k]): the table index TP * (n + 1) + FP
-    # is n * n + 2n - (pos_below[k] * n + k).
-    codes = n * n + 2 * n - key
-    return _max_over(epsilon_of, codes, reached)
+    # TP * (n + 1) + FP = n * n + 2n - (pos_below[k] * n + k).
+    codes = n * n + 2 * n - (pos_below * n + np.arange(n_values + 1))
+    best = np.full(n_examples, -np.inf)
+    # Stretches (example, first, last threshold): first the whole grid of each example.
+    example = np.flatnonzero(num > 0)
+    first, last = np.zeros(len(example), dtype=np.intp), num[example] - 1
+    parts = THRESHOLD_SAMPLES
+    while len(example):
+        # Split each stretch into up to ``parts`` pieces; locate and score their ends.
+        size = np.maximum(-(-(last - first) // parts), 1)
+        ends = (last - first) // size + 2  # ends of the pieces, the stretch's own two included
+        which = np.repeat(np.arange(len(example)), ends)
+        offset = np.arange(len(which)) - np.repeat(np.cumsum(ends) - ends, ends)
+        e = example[which]
+        i = np.minimum(first[which] + offset * size[which], last[which])
+        k = _rank(ordered, e, grid_points(i, lo[e], step[e], hi[e], num[e]))
+        np.maximum.at(best, e, epsilon_of(codes[e, k]))
+        # Pieces (consecutive ends of one stretch) with thresholds inside that may matter.
+        same = which[1:] == which[:-1]
+        k_a, k_b, e = k[:-1], k[1:], e[:-1]
+        open_ = same & (i[1:] - i[:-1] > 1) & (k_a != k_b)
+        if bound_of is not None:
+            tp = n - pos_below[e, k_a]
+            fp = n - (k_b - pos_below[e, k_b])
+            open_ &= bound_of(tp * (n + 1) + fp) > best[e]
+        example, first, last = e[open_], i[:-1][open_], i[1:][open_]
+        parts = THRESHOLD_SPLIT
+    return best
+
+
+def _rank(ordered: np.ndarray, example: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """#(values < x) among each example's sorted values (example, x: 1-D): a binary search
+    vectorised across the queries."""
+    n_values = ordered.shape[1]
+    flat = ordered.ravel()
+    base = example * n_values
+    low = np.zeros(len(x), dtype=np.intp)
+    high = np.full(len(x), n_values, dtype=np.intp)
+    for _ in range(n_values.bit_length()):
+        middle = (low + high) >> 1
+        below = flat[base + np.minimum(middle, n_values - 1)] < x
+        low = np.where(below & (low < high), middle + 1, low)
+        high = np.where(below, high, middle)
+    return low
 
 
 def _interval_epsilons(
@@ -252,7 +302,9 @@ def _split(first: np.ndarray, final: np.ndarray, size: int) -> tuple[np.ndarray,
 def _codes(key: np.ndarray, example: np.ndarray, kl: np.ndarray, kr: np.ndarray) -> np.ndarray:
     """Codes TP * (n + 1) + FP of intervals with counts kl = #(values < l), kr = #(values <= r)
     in the given examples (key [examples, 2N + 1]; the rest broadcast); <= 0 if empty."""
-    codes: np.ndarray = key[example, kr] - key[example, kl]
+    row = example * key.shape[1]  # flat indexing: faster than a pair of index arrays
+    flat = key.ravel()
+    codes: np.ndarray = flat[row + kr] - flat[row + kl]
     return codes
 
 
@@ -268,8 +320,10 @@ def _bounds(
     """Upper bounds of the epsilons of intervals with kl in [kl_low, kl_high] and kr in
     [kr_low, kr_high] (arguments broadcast): TP <= TP(kl_low, kr_high), FP >= FP(kl_high, kr_low)."""
     n = inner_below.shape[1] // 2
-    tp = np.maximum(inner_below[example, kr_high] - inner_below[example, kl_low], 0)
-    fp = np.maximum(kr_low - inner_below[example, kr_low] - (kl_high - inner_below[example, kl_high]), 0)
+    row = example * inner_below.shape[1]
+    flat = inner_below.ravel()
+    tp = np.maximum(flat[row + kr_high] - flat[row + kl_low], 0)
+    fp = np.maximum(kr_low - flat[row + kr_low] - (kl_high - flat[row + kl_high]), 0)
     return bound_of(tp * (n + 1) + fp)
 
 
@@ -420,14 +474,6 @@ def _located_interval_epsilon(ordered: np.ndarray, inner: np.ndarray, key: np.nd
     return float(epsilon_of(codes).max(initial=-np.inf))
 
 
-def _max_over(epsilon_of: EpsilonOf, codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per example (axis 0), the largest epsilon of the codes where mask holds; -inf where none does."""
-    eps = epsilon_of(codes)
-    eps[~mask] = -np.inf
-    best: np.ndarray = eps.reshape(len(eps), -1).max(axis=1, initial=-np.inf)
-    return best
-
-
 # ----------------------------------------------------------------------------------
 # Exact positions on np.linspace grids.
 
@@ -458,14 +504,18 @@ def grid_count(
     shape = np.broadcast_shapes(x.shape, start.shape, step.shape, stop.shape, np.shape(num))
     one_point = ~(step > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        position = np.where(one_point, 0.0, (x - start) / np.where(one_point, 1.0, step))
-    count = np.clip(np.floor(position) + 1, 0, num).astype(np.intp)
-    nearest = np.round(position)
-    near = (np.abs(position - nearest) < _NEAR) | one_point
+        position = (x - start) / np.where(one_point, 1.0, step)
+    if one_point.any():
+        position = np.where(one_point, 0.0, position)
+    floor = np.floor(position)
+    fraction = position - floor
+    near = (fraction < _NEAR) | (fraction > 1 - _NEAR) | one_point
+    floor += 1
+    count = np.clip(floor, 0, num).astype(np.intp)
     if near.any():
         cells = np.nonzero(np.broadcast_to(near, shape))
         count = np.broadcast_to(count, shape).copy()
-        k = np.broadcast_to(nearest, shape)[cells].astype(np.intp)
+        k = np.round(np.broadcast_to(position, shape)[cells]).astype(np.intp)
         at_x, at_start, at_step, at_stop, at_num = (
             np.broadcast_to(a, shape)[cells] for a in (x, start, step, stop, num)
         )

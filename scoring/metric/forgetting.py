@@ -41,8 +41,8 @@ EPSILON_CAP = 50.0  # epsilon of the spread rule and of perfect separation (wort
 SPREAD_RATIO = 0.01  # min(range) / max(range) below this: epsilon = cap, no attack is run
 BIN_WIDTH = 0.5  # bin k = [0.5k, 0.5k + 0.5) is worth 2^-k points
 LOG_OFFSET = 1e-45  # keeps ln(p) and ln(q) finite in the logit scaling
-CHUNK_SIZE = 64  # examples per task at most: small enough to balance the cores, large enough to amortise
-CHUNK_VALUES = 2**14  # and at most this many sample values (2N per example): bounds a chunk's memory
+CHUNK_SIZE = 256  # examples per task at most: small enough to balance the cores, large enough to amortise
+CHUNK_VALUES = 2**16  # and at most this many sample values (2N per example): bounds a chunk's memory
 PARALLEL_MIN_EXAMPLES = 2 * CHUNK_SIZE  # below this, one thread does it all
 _TABLE_MAX_MODELS = 2048  # up to this N, the epsilon of every (TP, FP) pair is tabulated once
 
