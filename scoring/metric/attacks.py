@@ -64,9 +64,10 @@ def best_epsilons(
     """
     n_examples, n = pos.shape
     values = np.concatenate([pos, neg], axis=1)
-    # Any order of equal values will do (no stable sort needed): every count below is
-    # "values < x" or "values <= x", read only where a run of equal values starts or ends.
-    order = np.argsort(values, axis=1)
+    # Any order of equal values would do: every count below is "values < x" or "values <= x",
+    # read only where a run of equal values starts or ends. The stable sort (a merge) is
+    # fastest when each sample comes sorted, as forgetting.py passes them.
+    order = np.argsort(values, axis=1, kind="stable")
     ordered = np.take_along_axis(values, order, axis=1)
     # pos_below[:, k]: positives among the k smallest values.
     pos_below = np.zeros((n_examples, 2 * n + 1), dtype=np.intp)
@@ -103,6 +104,7 @@ def _threshold_epsilons(
     # Stretches (example, first, last threshold): first the whole grid of each example.
     example = np.flatnonzero(num > 0)
     first, last = np.zeros(len(example), dtype=np.intp), num[example] - 1
+    k_first, k_last = np.zeros_like(first), np.full_like(first, n_values)  # k lies between these
     parts = THRESHOLD_SAMPLES
     while len(example):
         # Split each stretch into up to ``parts`` pieces; locate and score their ends.
@@ -112,7 +114,7 @@ def _threshold_epsilons(
         offset = np.arange(len(which)) - np.repeat(np.cumsum(ends) - ends, ends)
         e = example[which]
         i = np.minimum(first[which] + offset * size[which], last[which])
-        k = _rank(ordered, e, grid_points(i, lo[e], step[e], hi[e], num[e]))
+        k = _rank(ordered, e, grid_points(i, lo[e], step[e], hi[e], num[e]), k_first[which], k_last[which])
         np.maximum.at(best, e, epsilon_of(codes[e, k]))
         # Pieces (consecutive ends of one stretch) with thresholds inside that may matter.
         same = which[1:] == which[:-1]
@@ -123,19 +125,18 @@ def _threshold_epsilons(
             fp = n - (k_b - pos_below[e, k_b])
             open_ &= bound_of(tp * (n + 1) + fp) > best[e]
         example, first, last = e[open_], i[:-1][open_], i[1:][open_]
+        k_first, k_last = k_a[open_], k_b[open_]
         parts = THRESHOLD_SPLIT
     return best
 
 
-def _rank(ordered: np.ndarray, example: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """#(values < x) among each example's sorted values (example, x: 1-D): a binary search
-    vectorised across the queries."""
+def _rank(ordered: np.ndarray, example: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """#(values < x) among each example's sorted values, known to lie in [low, high] (all
+    1-D): a binary search vectorised across the queries."""
     n_values = ordered.shape[1]
     flat = ordered.ravel()
     base = example * n_values
-    low = np.zeros(len(x), dtype=np.intp)
-    high = np.full(len(x), n_values, dtype=np.intp)
-    for _ in range(n_values.bit_length()):
+    for _ in range(int((high - low).max(initial=0)).bit_length()):
         middle = (low + high) >> 1
         below = flat[base + np.minimum(middle, n_values - 1)] < x
         low = np.where(below & (low < high), middle + 1, low)

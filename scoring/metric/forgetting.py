@@ -183,14 +183,17 @@ def _chunk_epsilons(
     ``table`` and ``bounds`` are ``_epsilon_table(n)`` and ``_dominance_table(n)``, or None
     (large N: epsilons computed pair by pair, no attack skipped).
     """
-    unlearned = np.ascontiguousarray(unlearned.T)  # [chunk, n_models]: one row per example
-    retrained = np.ascontiguousarray(retrained.T)
+    # [chunk, n_models]: one row per example, each sample sorted (every step below is blind
+    # to the order within a sample; sorted, the medians are read off and the two samples
+    # merge in one pass).
+    unlearned = np.sort(unlearned.T, axis=1)
+    retrained = np.sort(retrained.T, axis=1)
     # Step 2.1: the sample with the larger median is positive; ties make u positive.
-    retrained_positive = (np.median(retrained, axis=1) > np.median(unlearned, axis=1))[:, None]
+    retrained_positive = (_sorted_median(retrained) > _sorted_median(unlearned))[:, None]
     pos = np.where(retrained_positive, retrained, unlearned)
     neg = np.where(retrained_positive, unlearned, retrained)
-    pos_range = pos.max(axis=1) - pos.min(axis=1)
-    neg_range = neg.max(axis=1) - neg.min(axis=1)
+    pos_range = pos[:, -1] - pos[:, 0]  # max - min
+    neg_range = neg[:, -1] - neg[:, 0]
     # Step 2.2: the spread rule. 0/0 (two constant samples) is NaN, not < 0.01.
     with np.errstate(invalid="ignore"):
         peaky = np.minimum(pos_range, neg_range) / np.maximum(pos_range, neg_range) < SPREAD_RATIO
@@ -207,6 +210,14 @@ def _chunk_epsilons(
     # Step 2.6: +inf (perfect separation) becomes 50; no survivor (-inf) is marked NaN.
     epsilons[attacked] = np.where(best == -np.inf, np.nan, np.minimum(best, EPSILON_CAP))
     return epsilons
+
+
+def _sorted_median(x: np.ndarray) -> np.ndarray:
+    """np.median of each row of x, rows sorted: the same mean of the same middle value(s)."""
+    half = x.shape[1] // 2
+    middle = x[:, half - 1 : half + 1] if x.shape[1] % 2 == 0 else x[:, half : half + 1]
+    median: np.ndarray = np.mean(middle, axis=1)
+    return median
 
 
 def _code_epsilons(codes: np.ndarray, *, n: int, table: np.ndarray | None) -> np.ndarray:
