@@ -34,11 +34,11 @@ EpsilonOf = Callable[[np.ndarray], np.ndarray]  # (TP, FP) codes -> epsilons, -i
 THRESHOLDS_PER_UNIT = 100  # density of the threshold and right-end grids (per unit of conf)
 INTERVAL_BUFFER = 2.0  # how far right ends and left ends reach beyond the narrow sample
 LEFT_ENDS = 400  # left ends per right end
-THRESHOLD_SAMPLES = 64  # single thresholds located first, evenly spaced
-THRESHOLD_SPLIT = 8  # a stretch of thresholds between two located ones is looked into in this many pieces
+THRESHOLD_SAMPLES = 32  # single thresholds located first, evenly spaced
+THRESHOLD_SPLIT = 4  # a stretch of thresholds between two located ones is looked into in this many pieces
 GAP_BLOCK = 16  # gaps bounded together before any is looked at on its own
 SEGMENT_PIECES = (16, 4)  # a gap's kr runs bounded in pieces of these many before each is scored
-RIGHT_BLOCK = 64  # a settled gap's right ends bounded in blocks of this many
+RIGHT_BLOCK = 16  # a settled gap's right ends bounded in blocks of this many
 PAIR_LIMIT = 60_000  # more distinct (kr, kl) pairs than this (large N): locate the 160,000 left ends instead
 _STILL = 1e-9  # a drift of the grid's phase below this over all right ends counts as none
 
