@@ -505,14 +505,17 @@ def grid_count(
     shape = np.broadcast_shapes(x.shape, start.shape, step.shape, stop.shape, np.shape(num))
     one_point = ~(step > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        position = (x - start) / np.where(one_point, 1.0, step)
+        position = x - start
+        position /= np.where(one_point, 1.0, step)
     if one_point.any():
         position = np.where(one_point, 0.0, position)
     floor = np.floor(position)
     fraction = position - floor
-    near = (fraction < _NEAR) | (fraction > 1 - _NEAR) | one_point
-    floor += 1
-    count = np.clip(floor, 0, num).astype(np.intp)
+    near = fraction < _NEAR
+    near |= fraction > 1 - _NEAR
+    if one_point.any():
+        near = near | one_point
+    count = np.clip(floor + 1, 0, num).astype(np.intp)
     if near.any():
         cells = np.nonzero(np.broadcast_to(near, shape))
         count = np.broadcast_to(count, shape).copy()
