@@ -422,12 +422,12 @@ def test_each_way_of_finding_the_intervals_matches_the_transcription(monkeypatch
     # The intervals' pairs come from closed-form runs of right ends, from right ends settled
     # one by one (values on the grid), or from locating all 160,000 left ends (large N):
     # forcing every example down one route must not change an epsilon.
-    from scoring.metric import attacks
+    from scoring.metric import attacks, grids
 
     if path == "located":
         monkeypatch.setattr(attacks, "PAIR_LIMIT", -1)  # even an example with nothing left to pair
     else:
-        monkeypatch.setattr(attacks, "_NEAR", 0.5)  # every value "near" the grid: all settled
+        monkeypatch.setattr(grids, "NEAR", 0.5)  # every value "near" the grid: all settled
     rng = np.random.default_rng(13)
     for kind in ("normal", "ties", "bimodal", "same_median"):
         for n in (3, 8, 16):

@@ -2,40 +2,39 @@
 
 The spec's attacks are ~160,000 intervals and a few hundred thresholds per example, each
 a pair of ``np.linspace`` grids. An attack's epsilon depends only on its counts (TP, FP),
-and those change only where a grid point crosses one of the 2N sample values. So
-instead of locating every grid point among the samples, each sample value is located on
-each grid: for a grid g_0 < ... < g_{K-1} and a value v, ``#(g_i <= v)`` is one division
-``(v - start) / step``, then checked against the grid points on either side of it,
-computed by the very float operations ``np.linspace`` uses (``i * step + start``, the
-last point ``stop``), so the count is exact. From those counts every *distinct* attack
-follows:
+and those change only where a grid point crosses one of the 2N sample values. Counts are
+found exactly, either by locating a value on a grid (``#(g_i <= v)`` is one division
+``(v - start) / step``, checked against the grid points on either side of it computed by
+the very float operations ``np.linspace`` uses: ``i * step + start``, the last point
+``stop``) or by locating a grid point among the sorted values (``grids.rank``, a binary search
+vectorised across queries). From them every *distinct* attack follows:
 
-- single thresholds: "conf >= t" with ``k = #(values < t)`` exists for a given k iff
-  some threshold lies in (v_{k-1}, v_k];
-- intervals [l_i, r]: for one right end r, ``#(values < l_i) = #{v : c_v <= i}`` with
-  ``c_v = #(l <= v)``, so the distinct left counts are the run ends of the sorted c_v
-  (plus i = 0): 2N + 1 candidates per right end instead of 400.
+- single thresholds: "conf >= t" with ``k = #(values < t)``; k rises with t;
+- intervals [l_i, r]: the interval count kl is reached at right end j iff a left end lies
+  in the gap (v_{kl-1}, v_kl]; the right ends where it does form at most two runs of j,
+  found in closed form, so the distinct (kl, kr) pairs are enumerated directly.
 
-Each candidate's epsilon is read from the (TP, FP) table of ``scoring.metric.forgetting``,
-and the max is taken over exactly the set of counts the dense transcription sees, so
-the result is equal, bit for bit. The work per example is ~400 x 2N cheap array
-operations (vectorised across examples), against 160,000 binary searches before:
-``benchmarks/metric_speed.py`` prints the ratio.
+Most attacks are never looked at. Step 2.5's epsilon rises with TP and falls with FP, so
+a set of attacks whose counts lie in TP <= TP*, FP >= FP* is bounded by the largest
+epsilon of any such pair, read from a running max over the (TP, FP) table
+(``scoring.metric.forgetting._dominance_table``, exact whatever the rounding of the
+logs). Attacks are scored coarse to fine: a few located ones give a floor, and a stretch
+of thresholds, a block of gaps, a run of right ends is looked into only where its bound
+beats the best epsilon found so far. Skipped attacks cannot exceed that max, so it is
+the dense transcription's, bit for bit; at N = 512 about 1 gap in 25 and a handful of
+pairs per example are looked at. ``benchmarks/metric_speed.py`` prints the speed-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-EpsilonOf = Callable[[np.ndarray], np.ndarray]  # (TP, FP) codes -> epsilons, -inf where discarded
+from scoring.metric import grids, pairs
+from scoring.metric.grids import count_at, grid_count, grid_points, linspace_step
+from scoring.metric.thresholds import THRESHOLDS_PER_UNIT, EpsilonOf, threshold_epsilons
 
-THRESHOLDS_PER_UNIT = 100  # density of the threshold and right-end grids (per unit of conf)
 INTERVAL_BUFFER = 2.0  # how far right ends and left ends reach beyond the narrow sample
 LEFT_ENDS = 400  # left ends per right end
-THRESHOLD_SAMPLES = 32  # single thresholds located first, evenly spaced
-THRESHOLD_SPLIT = 4  # a stretch of thresholds between two located ones is looked into in this many pieces
 GAP_BLOCK = 16  # gaps bounded together before any is looked at on its own
 SEGMENT_PIECES = (16, 4)  # a gap's kr runs bounded in pieces of these many before each is scored
 RIGHT_BLOCK = 16  # a settled gap's right ends bounded in blocks of this many
@@ -73,75 +72,12 @@ def best_epsilons(
     pos_below = np.zeros((n_examples, 2 * n + 1), dtype=np.intp)
     np.cumsum(order < n, axis=1, out=pos_below[:, 1:])
     below = np.arange(2 * n + 1)
-    best = _threshold_epsilons(ordered, pos_below, epsilon_of, bound_of)
+    best = threshold_epsilons(ordered, pos_below, epsilon_of, bound_of)
     inner = np.where(swap[:, None], neg, pos)
     inner_below = np.where(swap[:, None], below - pos_below, pos_below)
     best_interval = _interval_epsilons(ordered, inner, inner_below, best, epsilon_of, bound_of)
     result: np.ndarray = np.maximum(best, best_interval)
     return result
-
-
-def _threshold_epsilons(
-    ordered: np.ndarray, pos_below: np.ndarray, epsilon_of: EpsilonOf, bound_of: EpsilonOf | None
-) -> np.ndarray:
-    """Step 2.3: "positive when conf >= t" over linspace(min, max, ceil((max - min) * 100)).
-
-    A threshold with k = #(values < t) has TP = n - pos_below[k], FP = n - (k - pos_below[k]),
-    and k rises with t. So the thresholds are scored coarse to fine: THRESHOLD_SAMPLES of
-    them, evenly spaced, are located among the values (``_rank``, with np.linspace's own
-    points); the thresholds between two located ones have k between theirs, hence TP and
-    FP bounded by them. A stretch is split THRESHOLD_SPLIT ways and looked into only where
-    k changes across it and (with ``bound_of``) its bound beats the best threshold so far.
-    """
-    n_examples, n_values = ordered.shape
-    n = n_values // 2
-    lo, hi = ordered[:, 0], ordered[:, -1]
-    num = np.ceil((hi - lo) * THRESHOLDS_PER_UNIT).astype(np.intp)
-    step = _linspace_step(lo, hi, num)
-    # TP * (n + 1) + FP = n * n + 2n - (pos_below[k] * n + k).
-    codes = n * n + 2 * n - (pos_below * n + np.arange(n_values + 1))
-    best = np.full(n_examples, -np.inf)
-    # Stretches (example, first, last threshold): first the whole grid of each example.
-    example = np.flatnonzero(num > 0)
-    first, last = np.zeros(len(example), dtype=np.intp), num[example] - 1
-    k_first, k_last = np.zeros_like(first), np.full_like(first, n_values)  # k lies between these
-    parts = THRESHOLD_SAMPLES
-    while len(example):
-        # Split each stretch into up to ``parts`` pieces; locate and score their ends.
-        size = np.maximum(-(-(last - first) // parts), 1)
-        ends = (last - first) // size + 2  # ends of the pieces, the stretch's own two included
-        which = np.repeat(np.arange(len(example)), ends)
-        offset = np.arange(len(which)) - np.repeat(np.cumsum(ends) - ends, ends)
-        e = example[which]
-        i = np.minimum(first[which] + offset * size[which], last[which])
-        k = _rank(ordered, e, grid_points(i, lo[e], step[e], hi[e], num[e]), k_first[which], k_last[which])
-        np.maximum.at(best, e, epsilon_of(codes[e, k]))
-        # Pieces (consecutive ends of one stretch) with thresholds inside that may matter.
-        same = which[1:] == which[:-1]
-        k_a, k_b, e = k[:-1], k[1:], e[:-1]
-        open_ = same & (i[1:] - i[:-1] > 1) & (k_a != k_b)
-        if bound_of is not None:
-            tp = n - pos_below[e, k_a]
-            fp = n - (k_b - pos_below[e, k_b])
-            open_ &= bound_of(tp * (n + 1) + fp) > best[e]
-        example, first, last = e[open_], i[:-1][open_], i[1:][open_]
-        k_first, k_last = k_a[open_], k_b[open_]
-        parts = THRESHOLD_SPLIT
-    return best
-
-
-def _rank(ordered: np.ndarray, example: np.ndarray, x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """#(values < x) among each example's sorted values, known to lie in [low, high] (all
-    1-D): a binary search vectorised across the queries."""
-    n_values = ordered.shape[1]
-    flat = ordered.ravel()
-    base = example * n_values
-    for _ in range(int((high - low).max(initial=0)).bit_length()):
-        middle = (low + high) >> 1
-        below = flat[base + np.minimum(middle, n_values - 1)] < x
-        low = np.where(below & (low < high), middle + 1, low)
-        high = np.where(below, high, middle)
-    return low
 
 
 def _interval_epsilons(
@@ -160,17 +96,20 @@ def _interval_epsilons(
     reached at right end j iff a left end lies in the gap (v_{kl-1}, v_kl], and for each
     gap the right ends where it does form at most two runs of j, found in closed form
     (below). So the distinct (kr, kl) pairs are enumerated directly: (gaps) x (distinct
-    kr over the gap's runs) instead of 160,000 intervals. Where a sample value lies
-    within 1e-6 grid steps of that idealised grid (rounding could then decide a count),
-    or the pairs would outnumber the intervals (large N), the example is done by
-    locating every left end (``_located_interval_epsilon``), as exact and slower.
+    kr over the gap's runs) instead of 160,000 intervals. A gap bordered by a value within
+    1e-6 grid steps of that idealised grid (rounding could then decide a count) is
+    "settled" right end by right end with np.linspace's own points (``_settled_pairs``);
+    an example whose grid is not of that form, or with more pairs to score than
+    PAIR_LIMIT, is done by locating every left end (``_located_interval_epsilon``), as
+    exact and slower.
 
     With ``bound_of``, gaps are first bounded in blocks of GAP_BLOCK: a block whose pairs
     cannot rise above the best attack ``found`` so far (the single thresholds) is skipped
-    (``_bounds``); in the gaps left, the pairs at the two ends of each run raise that
-    floor, and runs and settled gaps bounded by it are skipped too. At N = 512 about 1 gap
-    in 25 is looked at. The result is the largest kept epsilon or the floor, whichever is
-    larger, so the caller's max is unchanged.
+    (``pairs.bounds``); in the gaps left, the pairs at the two ends of each run raise that
+    floor, and runs (then pieces of SEGMENT_PIECES kr runs) and settled gaps' blocks of
+    RIGHT_BLOCK right ends bounded by it are skipped too. At N = 512 about 1 gap in 25 is
+    looked at. The result is the largest kept epsilon or the floor, whichever is larger,
+    so the caller's max is unchanged.
     """
     n_examples, n_values = ordered.shape
     n = n_values // 2
@@ -179,7 +118,7 @@ def _interval_epsilons(
     lo = inner.min(axis=1) + width - INTERVAL_BUFFER
     hi = inner.max(axis=1) + INTERVAL_BUFFER
     num = np.ceil((hi - lo) * THRESHOLDS_PER_UNIT).astype(np.intp)  # right ends: 400 or 401
-    step = _linspace_step(lo, hi, num)
+    step = linspace_step(lo, hi, num)
     n_rights = int(num.max())
     # kr_j = #(values <= r_j) = #{v : #(r < v) <= j}: each value located once on the right-end grid.
     right_of = grid_count(ordered, lo[:, None], step[:, None], hi[:, None], num[:, None], strict=True)
@@ -208,7 +147,7 @@ def _interval_epsilons(
         e = np.arange(n_examples)[:, None]
         j_low, j_high = _right_end_envelope(padded[:, g0], padded[:, g1 + 1], rho[:, None], last[:, None])
         kr_low, kr_high = upto_right[e, j_low], upto_right[e, j_high]
-        keep = keep & (_bounds(bound_of, inner_below, e, g0, g1, kr_low, kr_high) > best[:, None])
+        keep = keep & (pairs.bounds(bound_of, inner_below, e, g0, g1, kr_low, kr_high) > best[:, None])
     example, block = np.nonzero(keep)
     sizes = (g1 - g0 + 1)[block]
     example = np.repeat(example, sizes)
@@ -238,23 +177,25 @@ def _interval_epsilons(
     seg_final = run_of[example[owner], np.clip(jb[live], 0, n_rights - 1)]
     s_owner = np.flatnonzero(settled)
     j_low, j_high = _right_end_envelope(lower[s_owner], upper[s_owner], rho_k[s_owner], last_k[s_owner])
-    parent, j_first, j_final = _split(j_low, j_high, RIGHT_BLOCK)
+    parent, j_first, j_final = pairs.split(j_low, j_high, RIGHT_BLOCK)
     s_owner = s_owner[parent]
     if bound_of is not None:
         # Score the pairs at both ends of each segment (they are reached) to raise the
         # floor, skip the segments bounded by it; again on ever shorter pieces.
         for size in (None, *SEGMENT_PIECES):
             if size is not None:
-                parent, seg_first, seg_final = _split(seg_first, seg_final, size)
+                parent, seg_first, seg_final = pairs.split(seg_first, seg_final, size)
                 owner = owner[parent]
             e, kl = example[owner], gap[owner]
             kr_first, kr_final = run_kr[seg_first], run_kr[seg_final]
-            ends = np.maximum(epsilon_of(_codes(key, e, kl, kr_first)), epsilon_of(_codes(key, e, kl, kr_final)))
+            ends = np.maximum(
+                epsilon_of(pairs.codes(key, e, kl, kr_first)), epsilon_of(pairs.codes(key, e, kl, kr_final))
+            )
             np.maximum.at(best, e, ends)
-            keep = _bounds(bound_of, inner_below, e, kl, kl, kr_first, kr_final) > best[e]
+            keep = pairs.bounds(bound_of, inner_below, e, kl, kl, kr_first, kr_final) > best[e]
             owner, seg_first, seg_final = owner[keep], seg_first[keep], seg_final[keep]
         e, kl = example[s_owner], gap[s_owner]
-        keep = _bounds(bound_of, inner_below, e, kl, kl, upto_right[e, j_first], upto_right[e, j_final]) > best[e]
+        keep = pairs.bounds(bound_of, inner_below, e, kl, kl, upto_right[e, j_first], upto_right[e, j_final]) > best[e]
         s_owner, j_first, j_final = s_owner[keep], j_first[keep], j_final[keep]
     # Too many pairs (large N): locate the left ends instead.
     seg_size, block_size = seg_final - seg_first + 1, j_final - j_first + 1
@@ -272,8 +213,8 @@ def _interval_epsilons(
     # TP * (n + 1) + FP = key[kr] - key[kl]; an empty interval (kl >= kr) gives <= 0,
     # the discarded (TP = 0, FP = 0) pair.
     pair_example = example[owner[which]]
-    eps = epsilon_of(_codes(key, pair_example, gap[owner[which]], run_kr[runs]))
-    best = np.maximum(best, _segment_max(eps, np.bincount(pair_example, minlength=n_examples)))
+    eps = epsilon_of(pairs.codes(key, pair_example, gap[owner[which]], run_kr[runs]))
+    best = np.maximum(best, pairs.segment_max(eps, np.bincount(pair_example, minlength=n_examples)))
     if len(s_owner):
         rights = grid_points(np.arange(n_rights), lo[:, None], step[:, None], hi[:, None], num[:, None])
         start = rights - width[:, None] - INTERVAL_BUFFER
@@ -284,48 +225,11 @@ def _interval_epsilons(
         k = s_owner[which]
         gaps = (k, example[k], gap[k], near_lower[k], near_upper[k], j)
         e, kl, kr = _settled_pairs(ordered, a, rho, grid, gaps, upto_right)
-        eps = epsilon_of(_codes(key, e, kl, kr))
-        best = np.maximum(best, _segment_max(eps, np.bincount(e, minlength=n_examples)))
+        eps = epsilon_of(pairs.codes(key, e, kl, kr))
+        best = np.maximum(best, pairs.segment_max(eps, np.bincount(e, minlength=n_examples)))
     for slow in np.flatnonzero(~ok):
         best[slow] = _located_interval_epsilon(ordered[slow], inner[slow], key[slow], epsilon_of)
     return best
-
-
-def _split(first: np.ndarray, final: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pieces of at most ``size`` consecutive integers covering each [first, final] (none if
-    first > final): (parent, piece first, piece final), in order."""
-    pieces = np.maximum((final - first) // size + 1, 0)
-    parent = np.repeat(np.arange(len(first)), pieces)
-    piece_first = first[parent] + size * (np.arange(len(parent)) - np.repeat(np.cumsum(pieces) - pieces, pieces))
-    return parent, piece_first, np.minimum(piece_first + size - 1, final[parent])
-
-
-def _codes(key: np.ndarray, example: np.ndarray, kl: np.ndarray, kr: np.ndarray) -> np.ndarray:
-    """Codes TP * (n + 1) + FP of intervals with counts kl = #(values < l), kr = #(values <= r)
-    in the given examples (key [examples, 2N + 1]; the rest broadcast); <= 0 if empty."""
-    row = example * key.shape[1]  # flat indexing: faster than a pair of index arrays
-    flat = key.ravel()
-    codes: np.ndarray = flat[row + kr] - flat[row + kl]
-    return codes
-
-
-def _bounds(
-    bound_of: EpsilonOf,
-    inner_below: np.ndarray,
-    example: np.ndarray,
-    kl_low: np.ndarray,
-    kl_high: np.ndarray,
-    kr_low: np.ndarray,
-    kr_high: np.ndarray,
-) -> np.ndarray:
-    """Upper bounds of the epsilons of intervals with kl in [kl_low, kl_high] and kr in
-    [kr_low, kr_high] (arguments broadcast): TP <= TP(kl_low, kr_high), FP >= FP(kl_high, kr_low)."""
-    n = inner_below.shape[1] // 2
-    row = example * inner_below.shape[1]
-    flat = inner_below.ravel()
-    tp = np.maximum(flat[row + kr_high] - flat[row + kl_low], 0)
-    fp = np.maximum(kr_low - flat[row + kr_low] - (kl_high - flat[row + kl_high]), 0)
-    return bound_of(tp * (n + 1) + fp)
 
 
 def _right_end_envelope(
@@ -344,16 +248,6 @@ def _envelope(lower: np.ndarray, upper: np.ndarray, rho: np.ndarray, last: np.nd
         top = np.where(np.isfinite(upper), np.floor(upper / rho), last)
         bottom = np.where(np.isfinite(lower), np.floor((lower - (LEFT_ENDS - 1)) / rho) + 1, 0)
     return np.maximum(bottom, 0), np.minimum(top, last)
-
-
-def _segment_max(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Max of each consecutive segment of values (segment e holds counts[e] of them); -inf if empty."""
-    best = np.full(len(counts), -np.inf)
-    filled = counts > 0
-    if filled.any():
-        starts = (np.cumsum(counts) - counts)[filled]
-        best[filled] = np.maximum.reduceat(values, starts)
-    return best
 
 
 def _settled_pairs(
@@ -386,7 +280,7 @@ def _settled_pairs(
         if close.any():
             e, jc = example[close], j[close]
             k = np.round(position[close]).astype(np.intp)
-            c[close] = _count_at(
+            c[close] = count_at(
                 k, ordered[e, v[close]], start[e, jc], step[e, jc], stop[e, jc], np.asarray(LEFT_ENDS), False
             )
         result: np.ndarray = np.where(inside, c, np.where(index < 0, 0, LEFT_ENDS))
@@ -440,7 +334,7 @@ def _reached_runs(
 
 
 def _near_grid(a: np.ndarray, drift: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Whether each value comes within _NEAR of a whole number as x_v(j) = a_v - j rho over
+    """Whether each value comes within grids.NEAR of a whole number as x_v(j) = a_v - j rho over
     the right ends j = 0..last (a in grid steps; drift, last: its example's; all broadcast).
     False for +-inf.
 
@@ -456,7 +350,7 @@ def _near_grid(a: np.ndarray, drift: np.ndarray, last: np.ndarray) -> np.ndarray
         crossing = np.where(still, 0.0, (np.floor(a) + 1 - a) / np.where(still, 1.0, drift))
         for j in (0.0, last, np.floor(crossing), np.ceil(crossing)):
             z = a + np.clip(j, 0, last) * np.where(still, 0.0, drift)
-            near |= np.abs(z - np.round(z)) < _NEAR
+            near |= np.abs(z - np.round(z)) < grids.NEAR
     return near
 
 
@@ -473,70 +367,3 @@ def _located_interval_epsilon(ordered: np.ndarray, inner: np.ndarray, key: np.nd
     below_left = np.searchsorted(ordered, lefts, side="left")  # #(values < l), [LEFT_ENDS, n_rights]
     codes = key[upto_right] - key[below_left]
     return float(epsilon_of(codes).max(initial=-np.inf))
-
-
-# ----------------------------------------------------------------------------------
-# Exact positions on np.linspace grids.
-
-
-def _linspace_step(start: np.ndarray, stop: np.ndarray, num: np.ndarray) -> np.ndarray:
-    """np.linspace's step (stop - start) / (num - 1); 0 where num < 2 (one point: start)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step: np.ndarray = np.where(num > 1, (stop - start) / (num - 1), 0.0)
-    return step
-
-
-def grid_points(i: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np.ndarray, num: np.ndarray) -> np.ndarray:
-    """Point i of np.linspace(start, stop, num), bit for bit: i * step + start, the last one stop."""
-    points: np.ndarray = np.where((i == num - 1) & (num > 1), stop, i * step + start)
-    return points
-
-
-def grid_count(
-    x: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np.ndarray, num: np.ndarray, *, strict: bool = False
-) -> np.ndarray:
-    """#(g <= x) (``strict``: #(g < x)) for the grid g = np.linspace(start, stop, num), exactly.
-
-    The division ``(x - start) / step`` gives the count unless it lands within rounding
-    of a whole number k (x within ~1e-9 of grid point k, or on it); there the points
-    below k count, those above do not, and point k, computed as np.linspace computes it,
-    is compared with x. Arguments broadcast; num may be 0 or 1 (no step).
-    """
-    shape = np.broadcast_shapes(x.shape, start.shape, step.shape, stop.shape, np.shape(num))
-    one_point = ~(step > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        position = x - start
-        position /= np.where(one_point, 1.0, step)
-    if one_point.any():
-        position = np.where(one_point, 0.0, position)
-    floor = np.floor(position)
-    fraction = position - floor
-    near = fraction < _NEAR
-    near |= fraction > 1 - _NEAR
-    if one_point.any():
-        near = near | one_point
-    count = np.clip(floor + 1, 0, num).astype(np.intp)
-    if near.any():
-        cells = np.nonzero(np.broadcast_to(near, shape))
-        count = np.broadcast_to(count, shape).copy()
-        k = np.round(np.broadcast_to(position, shape)[cells]).astype(np.intp)
-        at_x, at_start, at_step, at_stop, at_num = (
-            np.broadcast_to(a, shape)[cells] for a in (x, start, step, stop, num)
-        )
-        count[cells] = _count_at(k, at_x, at_start, at_step, at_stop, at_num, strict)
-    return np.broadcast_to(count, shape)
-
-
-_NEAR = 1e-6  # grid steps: far above float rounding (~1e-10 steps here), far below a step
-
-
-def _count_at(
-    k: np.ndarray, x: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np.ndarray, num: np.ndarray, strict: bool
-) -> np.ndarray:
-    """#(g <= x) (or < x) where x is within rounding of grid point k: the k points below
-    it count, those above it do not, point k is compared (1-D arrays of cells)."""
-    inside = (k >= 0) & (k < num)
-    point = grid_points(np.where(inside, k, 0), start, step, stop, num)
-    counted = point < x if strict else point <= x
-    result: np.ndarray = np.clip(k, 0, num) + (inside & counted)
-    return result

@@ -8,12 +8,12 @@ compared with the same ``>=`` / ``<=``, and every kept (TPR, FPR) pair is turned
 an epsilon by the same float64 expression, so the per-example epsilons equal those of
 the literal transcription in ``scoring.metric.transcription`` (the tests check this).
 
-Fast: rates only change where a grid point crosses a sample value, so each of the 2N
-sample values is located on each grid (``scoring.metric.attacks``), which yields every
-distinct (TP, FP) count an attack reaches; the epsilon of every possible count pair is
-tabulated once per N. Examples are processed in chunks, vectorised within a chunk, the
-chunks on a thread pool (numpy releases the GIL in the ufuncs and gathers that do the
-work); the working memory of a chunk does not grow with |S|.
+Fast: rates only change where a grid point crosses a sample value, and most attacks are
+skipped by an upper bound of their epsilon (``scoring.metric.attacks``); the epsilon of
+every possible count pair, and the bound, are tabulated once per N. Examples are
+processed in chunks, vectorised within a chunk, the chunks on a thread pool (numpy
+releases the GIL in the ufuncs and gathers that do the work); the working memory of a
+chunk does not grow with |S|.
 """
 
 from __future__ import annotations
