@@ -141,7 +141,7 @@ def _interval_epsilons(
     # Blocks of gaps [g0, g1] that may hold a pair above the floor; their gaps one by one.
     g0 = np.arange(0, n_values + 1, GAP_BLOCK)
     g1 = np.minimum(g0 + GAP_BLOCK - 1, n_values)
-    best = found.copy() if bound_of is not None else np.full(n_examples, -np.inf)
+    best: np.ndarray = found.copy() if bound_of is not None else np.full(n_examples, -np.inf)
     keep = np.broadcast_to(ok[:, None], (n_examples, len(g0)))
     if bound_of is not None:
         e = np.arange(n_examples)[:, None]
