@@ -3,8 +3,9 @@
 For each N, the same realistic input (a fine-tuning-like submission, every example its
 own mean and spread) goes through three implementations of the per-example epsilons:
 
-- today's ``scoring.metric.forgetting`` (``scoring.metric.attacks``: every distinct
-  attack count enumerated directly), on one core and on every core;
+- today's ``scoring.metric.forgetting`` (``scoring.metric.attacks``: distinct attack
+  counts enumerated directly, coarse to fine, those bounded below the best skipped), on
+  one core and on every core;
 - the implementation before issue 31, frozen in ``benchmarks/metric_before.py`` (one
   binary search per left end, example by example), on one core;
 - the literal dense transcription (``scoring.metric.transcription``), on a few examples.

@@ -121,6 +121,28 @@ def test_step_5_cases():
     assert table[code(0.75, 1.0)] == 0.0 and table[code(0.0, 1.0)] == -np.inf
 
 
+@pytest.mark.parametrize("n", [2, 5, 16])
+def test_dominance_table_is_the_largest_epsilon_of_every_dominated_pair(n):
+    # The bound that lets attacks be skipped: at (TP, FP), the max over tp <= TP, fp >= FP.
+    table = metric._epsilon_table(n).reshape(n + 1, n + 1)
+    bounds = metric._dominance_table(n).reshape(n + 1, n + 1)
+    for tp in range(n + 1):
+        for fp in range(n + 1):
+            assert bounds[tp, fp] == table[: tp + 1, fp:].max()
+
+
+@pytest.mark.parametrize("kind", ["normal", "bimodal"])
+def test_competition_n_matches_the_dense_transcription(monkeypatch, kind):
+    # At N = 512 nearly every attack is skipped by its bound: the skipped ones must not
+    # include the best. Also without the bounds (large-N route): the same epsilons.
+    rng = np.random.default_rng(17)
+    unlearned, retrained = _samples(kind, 512, 2, rng)
+    expected = reference.per_example_epsilons(unlearned, retrained)
+    np.testing.assert_array_equal(metric.per_example_epsilons(unlearned, retrained), expected)
+    monkeypatch.setattr(metric, "_TABLE_MAX_MODELS", 0)
+    np.testing.assert_array_equal(metric.per_example_epsilons(unlearned, retrained), expected)
+
+
 def test_without_the_table_large_n_gives_the_same_epsilons(monkeypatch):
     rng = np.random.default_rng(5)
     unlearned, retrained = _samples("ties", 12, 6, rng)
@@ -400,12 +422,12 @@ def test_each_way_of_finding_the_intervals_matches_the_transcription(monkeypatch
     # The intervals' pairs come from closed-form runs of right ends, from right ends settled
     # one by one (values on the grid), or from locating all 160,000 left ends (large N):
     # forcing every example down one route must not change an epsilon.
-    from scoring.metric import attacks
+    from scoring.metric import attacks, grids
 
     if path == "located":
-        monkeypatch.setattr(attacks, "PAIR_LIMIT", 0)
+        monkeypatch.setattr(attacks, "PAIR_LIMIT", -1)  # even an example with nothing left to pair
     else:
-        monkeypatch.setattr(attacks, "_NEAR", 0.5)  # every value "near" the grid: all settled
+        monkeypatch.setattr(grids, "NEAR", 0.5)  # every value "near" the grid: all settled
     rng = np.random.default_rng(13)
     for kind in ("normal", "ties", "bimodal", "same_median"):
         for n in (3, 8, 16):

@@ -5,6 +5,8 @@ as ``sklearn.metrics`` re-exports its private modules' functions; the steps they
 are those of the metric's page (``docs/metric.md``). The modules behind the facade:
 
 - ``forgetting``: the official score, exact and fast (epsilons, F, the score);
+- ``attacks``, ``pairs``, ``thresholds``, ``grids``: each example's best attack, vectorised across
+  examples, with bounds that skip attacks which cannot beat the best found (exact: the same max);
 - ``transcription``: the same metric transcribed literally from the spec, dense and slow (the tests' oracle);
 - ``files``: ``python -m scoring metric``'s work, F of two saved .npy arrays.
 """

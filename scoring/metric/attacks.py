@@ -2,43 +2,50 @@
 
 The spec's attacks are ~160,000 intervals and a few hundred thresholds per example, each
 a pair of ``np.linspace`` grids. An attack's epsilon depends only on its counts (TP, FP),
-and those change only where a grid point crosses one of the 2N sample values. So
-instead of locating every grid point among the samples, each sample value is located on
-each grid: for a grid g_0 < ... < g_{K-1} and a value v, ``#(g_i <= v)`` is one division
-``(v - start) / step``, then checked against the grid points on either side of it,
-computed by the very float operations ``np.linspace`` uses (``i * step + start``, the
-last point ``stop``), so the count is exact. From those counts every *distinct* attack
-follows:
+and those change only where a grid point crosses one of the 2N sample values. Counts are
+found exactly, either by locating a value on a grid (``#(g_i <= v)`` is one division
+``(v - start) / step``, checked against the grid points on either side of it computed by
+the very float operations ``np.linspace`` uses: ``i * step + start``, the last point
+``stop``) or by locating a grid point among the sorted values (``grids.rank``, a binary search
+vectorised across queries). From them every *distinct* attack follows:
 
-- single thresholds: "conf >= t" with ``k = #(values < t)`` exists for a given k iff
-  some threshold lies in (v_{k-1}, v_k];
-- intervals [l_i, r]: for one right end r, ``#(values < l_i) = #{v : c_v <= i}`` with
-  ``c_v = #(l <= v)``, so the distinct left counts are the run ends of the sorted c_v
-  (plus i = 0): 2N + 1 candidates per right end instead of 400.
+- single thresholds: "conf >= t" with ``k = #(values < t)``; k rises with t;
+- intervals [l_i, r]: the interval count kl is reached at right end j iff a left end lies
+  in the gap (v_{kl-1}, v_kl]; the right ends where it does form at most two runs of j,
+  found in closed form, so the distinct (kl, kr) pairs are enumerated directly.
 
-Each candidate's epsilon is read from the (TP, FP) table of ``scoring.metric.forgetting``,
-and the max is taken over exactly the set of counts the dense transcription sees, so
-the result is equal, bit for bit. The work per example is ~400 x 2N cheap array
-operations (vectorised across examples), against 160,000 binary searches before:
-``benchmarks/metric_speed.py`` prints the ratio.
+Most attacks are never looked at. Step 2.5's epsilon rises with TP and falls with FP, so
+a set of attacks whose counts lie in TP <= TP*, FP >= FP* is bounded by the largest
+epsilon of any such pair, read from a running max over the (TP, FP) table
+(``scoring.metric.forgetting._dominance_table``, exact whatever the rounding of the
+logs). Attacks are scored coarse to fine: a few located ones give a floor, and a stretch
+of thresholds, a block of gaps, a run of right ends is looked into only where its bound
+beats the best epsilon found so far. Skipped attacks cannot exceed that max, so it is
+the dense transcription's, bit for bit; at N = 512 about 1 gap in 25 and a handful of
+pairs per example are looked at. ``benchmarks/metric_speed.py`` prints the speed-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-EpsilonOf = Callable[[np.ndarray], np.ndarray]  # (TP, FP) codes -> epsilons, -inf where discarded
+import scoring.metric.grids as grids
+import scoring.metric.pairs as pairs
+from scoring.metric.grids import count_at, grid_count, grid_points, linspace_step
+from scoring.metric.thresholds import THRESHOLDS_PER_UNIT, EpsilonOf, threshold_epsilons
 
-THRESHOLDS_PER_UNIT = 100  # density of the threshold and right-end grids (per unit of conf)
 INTERVAL_BUFFER = 2.0  # how far right ends and left ends reach beyond the narrow sample
 LEFT_ENDS = 400  # left ends per right end
+GAP_BLOCK = 16  # gaps bounded together before any is looked at on its own
+SEGMENT_PIECES = (16, 4)  # a gap's kr runs bounded in pieces of these many before each is scored
+RIGHT_BLOCK = 16  # a settled gap's right ends bounded in blocks of this many
 PAIR_LIMIT = 60_000  # more distinct (kr, kl) pairs than this (large N): locate the 160,000 left ends instead
 _STILL = 1e-9  # a drift of the grid's phase below this over all right ends counts as none
 
 
-def best_epsilons(pos: np.ndarray, neg: np.ndarray, swap: np.ndarray, epsilon_of: EpsilonOf) -> np.ndarray:
+def best_epsilons(
+    pos: np.ndarray, neg: np.ndarray, swap: np.ndarray, epsilon_of: EpsilonOf, bound_of: EpsilonOf | None = None
+) -> np.ndarray:
     """Largest kept epsilon over both attack families, -inf where none is kept (steps 2.3-2.5).
 
     Parameters
@@ -50,40 +57,38 @@ def best_epsilons(pos: np.ndarray, neg: np.ndarray, swap: np.ndarray, epsilon_of
     epsilon_of : callable
         Step 2.5 for count pairs coded as TP * (n_models + 1) + FP (a code <= 0 stands
         for the discarded (0, 0) pair): their epsilons, -inf where discarded.
+    bound_of : callable, optional
+        For codes of (TP, FP) with both >= 0: an upper bound of the epsilon of every pair
+        (tp, fp) with tp <= TP and fp >= FP. Intervals that cannot beat an attack already
+        found are then skipped; the max is the same, bit for bit.
     """
     n_examples, n = pos.shape
     values = np.concatenate([pos, neg], axis=1)
+    # Any order of equal values would do: every count below is "values < x" or "values <= x",
+    # read only where a run of equal values starts or ends. The stable sort (a merge) is
+    # fastest when each sample comes sorted, as forgetting.py passes them.
     order = np.argsort(values, axis=1, kind="stable")
     ordered = np.take_along_axis(values, order, axis=1)
-    # pos_below[:, k]: positives among the k smallest values (ties never split a count:
-    # every count below is "values < x" or "values <= x").
+    # pos_below[:, k]: positives among the k smallest values.
     pos_below = np.zeros((n_examples, 2 * n + 1), dtype=np.intp)
     np.cumsum(order < n, axis=1, out=pos_below[:, 1:])
     below = np.arange(2 * n + 1)
-    best = _threshold_epsilons(ordered, pos_below * n + below, n, epsilon_of)
+    best = threshold_epsilons(ordered, pos_below, epsilon_of, bound_of)
     inner = np.where(swap[:, None], neg, pos)
     inner_below = np.where(swap[:, None], below - pos_below, pos_below)
-    best_interval = _interval_epsilons(ordered, inner, inner_below * n + below, epsilon_of)
+    best_interval = _interval_epsilons(ordered, inner, inner_below, best, epsilon_of, bound_of)
     result: np.ndarray = np.maximum(best, best_interval)
     return result
 
 
-def _threshold_epsilons(ordered: np.ndarray, key: np.ndarray, n: int, epsilon_of: EpsilonOf) -> np.ndarray:
-    """Step 2.3: "positive when conf >= t" over linspace(min, max, ceil((max - min) * 100))."""
-    lo, hi = ordered[:, 0], ordered[:, -1]
-    num = np.ceil((hi - lo) * THRESHOLDS_PER_UNIT).astype(np.intp)
-    step = _linspace_step(lo, hi, num)
-    at_most = grid_count(ordered, lo[:, None], step[:, None], hi[:, None], num[:, None])  # #(t <= v_k)
-    # k = #(values < t) is reached iff a threshold lies in (v_{k-1}, v_k], v_{-1} = -inf, v_{2N} = +inf.
-    counts = np.concatenate([np.zeros_like(num)[:, None], at_most, num[:, None]], axis=1)
-    reached = np.diff(counts, axis=1) > 0
-    # TP = n - pos_below[k], FP = n - (k - pos_below[k]): the table index TP * (n + 1) + FP
-    # is n * n + 2n - (pos_below[k] * n + k).
-    codes = n * n + 2 * n - key
-    return _max_over(epsilon_of, codes, reached)
-
-
-def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, epsilon_of: EpsilonOf) -> np.ndarray:
+def _interval_epsilons(
+    ordered: np.ndarray,
+    inner: np.ndarray,
+    inner_below: np.ndarray,
+    found: np.ndarray,
+    epsilon_of: EpsilonOf,
+    bound_of: EpsilonOf | None,
+) -> np.ndarray:
     """Step 2.4: intervals [l, r] around the inner sample (the one with the smaller range).
 
     Right end j is r_j = linspace(lo, hi, M)[j] (M = 400 or 401), its left ends
@@ -92,17 +97,29 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     reached at right end j iff a left end lies in the gap (v_{kl-1}, v_kl], and for each
     gap the right ends where it does form at most two runs of j, found in closed form
     (below). So the distinct (kr, kl) pairs are enumerated directly: (gaps) x (distinct
-    kr over the gap's runs) instead of 160,000 intervals. Where a sample value lies
-    within 1e-6 grid steps of that idealised grid (rounding could then decide a count),
-    or the pairs would outnumber the intervals (large N), the example is done by
-    locating every left end (``_located_interval_epsilon``), as exact and slower.
+    kr over the gap's runs) instead of 160,000 intervals. A gap bordered by a value within
+    1e-6 grid steps of that idealised grid (rounding could then decide a count) is
+    "settled" right end by right end with np.linspace's own points (``_settled_pairs``);
+    an example whose grid is not of that form, or with more pairs to score than
+    PAIR_LIMIT, is done by locating every left end (``_located_interval_epsilon``), as
+    exact and slower.
+
+    With ``bound_of``, gaps are first bounded in blocks of GAP_BLOCK: a block whose pairs
+    cannot rise above the best attack ``found`` so far (the single thresholds) is skipped
+    (``pairs.bounds``); in the gaps left, the pairs at the two ends of each run raise that
+    floor, and runs (then pieces of SEGMENT_PIECES kr runs) and settled gaps' blocks of
+    RIGHT_BLOCK right ends bounded by it are skipped too. At N = 512 about 1 gap in 25 is
+    looked at. The result is the largest kept epsilon or the floor, whichever is larger,
+    so the caller's max is unchanged.
     """
     n_examples, n_values = ordered.shape
+    n = n_values // 2
+    key = inner_below * n + np.arange(n_values + 1)  # TP * (n + 1) + FP of [l, r] is key[kr] - key[kl]
     width = inner.max(axis=1) - inner.min(axis=1)
     lo = inner.min(axis=1) + width - INTERVAL_BUFFER
     hi = inner.max(axis=1) + INTERVAL_BUFFER
     num = np.ceil((hi - lo) * THRESHOLDS_PER_UNIT).astype(np.intp)  # right ends: 400 or 401
-    step = _linspace_step(lo, hi, num)
+    step = linspace_step(lo, hi, num)
     n_rights = int(num.max())
     # kr_j = #(values <= r_j) = #{v : #(r < v) <= j}: each value located once on the right-end grid.
     right_of = grid_count(ordered, lo[:, None], step[:, None], hi[:, None], num[:, None], strict=True)
@@ -115,14 +132,36 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     rho = step / h
     drift = 1 - rho  # 0 (M = 400) or about 1 / 400 (M = 401): a_v - j * rho = a_v + j * drift - j
     a = (ordered - (lo - width - INTERVAL_BUFFER)[:, None]) / h
-    near, ok = _near_grid(a, drift, num)
-    ja, jb, gap = _reached_runs(a, rho, drift, num)  # [examples, gaps, 2]: j-runs where gap kl is reached
+    last = num - 1
+    # The idealised grid applies where a_v + j * drift spans at most one step.
+    ok = (drift >= -_STILL) & (drift * last <= 1 + _STILL) & np.isfinite(a).all(axis=1)
+    # Gap kl is (v_{kl-1}, v_kl]: in grid steps (padded[kl], padded[kl + 1]].
+    infinity = np.full((n_examples, 1), np.inf)
+    padded = np.concatenate([-infinity, a, infinity], axis=1)
+
+    # Blocks of gaps [g0, g1] that may hold a pair above the floor; their gaps one by one.
+    g0 = np.arange(0, n_values + 1, GAP_BLOCK)
+    g1 = np.minimum(g0 + GAP_BLOCK - 1, n_values)
+    best: np.ndarray = found.copy() if bound_of is not None else np.full(n_examples, -np.inf)
+    keep = np.broadcast_to(ok[:, None], (n_examples, len(g0)))
+    if bound_of is not None:
+        e = np.arange(n_examples)[:, None]
+        j_low, j_high = _right_end_envelope(padded[:, g0], padded[:, g1 + 1], rho[:, None], last[:, None])
+        kr_low, kr_high = upto_right[e, j_low], upto_right[e, j_high]
+        keep = keep & (pairs.bounds(bound_of, inner_below, e, g0, g1, kr_low, kr_high) > best[:, None])
+    example, block = np.nonzero(keep)
+    sizes = (g1 - g0 + 1)[block]
+    example = np.repeat(example, sizes)
+    gap = np.repeat(g0[block], sizes) + np.arange(len(example)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    lower, upper = padded[example, gap], padded[example, gap + 1]
+    rho_k, drift_k, last_k = rho[example], drift[example], last[example]
+    ja, jb = _reached_runs(lower, upper, rho_k, drift_k, last_k)  # [gaps, 2]: j-runs where gap kl is reached
     # A gap with an end on (or within rounding of) the idealised grid is settled right end
     # by right end with np.linspace's own points (the inner sample's minimum is such a value
     # by construction: it is the last left end of the first right end).
-    settled = np.zeros(ja.shape[:2], dtype=bool)
-    settled[:, :-1] |= near
-    settled[:, 1:] |= near
+    near_lower = _near_grid(lower, drift_k, last_k)
+    near_upper = _near_grid(upper, drift_k, last_k)
+    settled = near_lower | near_upper
     ja[settled] = 1
     jb[settled] = 0
 
@@ -132,56 +171,92 @@ def _interval_epsilons(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, 
     run_of = (np.cumsum(new_run.ravel()) - 1).reshape(upto_right.shape)
     run_kr = upto_right.ravel()[new_run.ravel()]
     live = ja <= jb
-    row = np.arange(n_examples)[:, None, None]
-    first = run_of[row, np.clip(ja, 0, n_rights - 1)]
-    pairs = np.where(live, run_of[row, np.clip(jb, 0, n_rights - 1)] - first + 1, 0)
-    ok = ok & (pairs.sum(axis=(1, 2)) + n_rights * settled.sum(axis=1) <= PAIR_LIMIT)
+    # Segments: a gap (owner, an index into the gaps above) with a range of kr runs;
+    # settled gaps: a range of right ends, within one of those a rounding could reach.
+    owner = np.nonzero(live)[0]
+    seg_first = run_of[example[owner], np.clip(ja[live], 0, n_rights - 1)]
+    seg_final = run_of[example[owner], np.clip(jb[live], 0, n_rights - 1)]
+    s_owner = np.flatnonzero(settled)
+    j_low, j_high = _right_end_envelope(lower[s_owner], upper[s_owner], rho_k[s_owner], last_k[s_owner])
+    parent, j_first, j_final = pairs.split(j_low, j_high, RIGHT_BLOCK)
+    s_owner = s_owner[parent]
+    if bound_of is not None:
+        # Score the pairs at both ends of each segment (they are reached) to raise the
+        # floor, skip the segments bounded by it; again on ever shorter pieces.
+        for size in (None, *SEGMENT_PIECES):
+            if size is not None:
+                parent, seg_first, seg_final = pairs.split(seg_first, seg_final, size)
+                owner = owner[parent]
+            e, kl = example[owner], gap[owner]
+            kr_first, kr_final = run_kr[seg_first], run_kr[seg_final]
+            ends = np.maximum(
+                epsilon_of(pairs.codes(key, e, kl, kr_first)), epsilon_of(pairs.codes(key, e, kl, kr_final))
+            )
+            np.maximum.at(best, e, ends)
+            keep = pairs.bounds(bound_of, inner_below, e, kl, kl, kr_first, kr_final) > best[e]
+            owner, seg_first, seg_final = owner[keep], seg_first[keep], seg_final[keep]
+        e, kl = example[s_owner], gap[s_owner]
+        keep = pairs.bounds(bound_of, inner_below, e, kl, kl, upto_right[e, j_first], upto_right[e, j_final]) > best[e]
+        s_owner, j_first, j_final = s_owner[keep], j_first[keep], j_final[keep]
+    # Too many pairs (large N): locate the left ends instead.
+    seg_size, block_size = seg_final - seg_first + 1, j_final - j_first + 1
+    work = np.bincount(example[owner], seg_size, n_examples) + np.bincount(example[s_owner], block_size, n_examples)
+    ok &= work <= PAIR_LIMIT
+    keep = ok[example[owner]]
+    owner, seg_first, seg_size = owner[keep], seg_first[keep], seg_size[keep]
+    keep = ok[example[s_owner]]
+    s_owner, j_first, block_size = s_owner[keep], j_first[keep], block_size[keep]
 
-    pairs[~ok] = 0
-    # One (kr, kl) pair per overlapped kr run: flat (example, gap, run) numbering, example-major.
-    counts = pairs.ravel()
-    which = np.repeat(np.arange(counts.size), counts)
-    runs = first.ravel()[which] + np.arange(len(which)) - (np.cumsum(counts) - counts)[which]
-    example, left = np.divmod(which // 2, n_values + 1)
-    right = run_kr[runs]
+    # One (kr, kl) pair per kr run of a segment, example-major.
+    which = np.repeat(np.arange(len(owner)), seg_size)
+    runs = seg_first[which] + np.arange(len(which)) - (np.cumsum(seg_size) - seg_size)[which]
     # TP = inner_below[kr] - inner_below[kl], inside = kr - kl, so the index
     # TP * (n + 1) + FP = key[kr] - key[kl]; an empty interval (kl >= kr) gives <= 0,
     # the discarded (TP = 0, FP = 0) pair.
-    flat_key = key.ravel()
-    offset = example * (n_values + 1)
-    eps = epsilon_of(flat_key[offset + right] - flat_key[offset + left])
-    best = _segment_max(eps, pairs.sum(axis=(1, 2)))
-    settled &= ok[:, None]
-    if settled.any():
+    pair_example = example[owner[which]]
+    eps = epsilon_of(pairs.codes(key, pair_example, gap[owner[which]], run_kr[runs]))
+    best = np.maximum(best, pairs.segment_max(eps, np.bincount(pair_example, minlength=n_examples)))
+    if len(s_owner):
         rights = grid_points(np.arange(n_rights), lo[:, None], step[:, None], hi[:, None], num[:, None])
         start = rights - width[:, None] - INTERVAL_BUFFER
         stop = rights - width[:, None] + INTERVAL_BUFFER
-        grid = (start, (stop - start) / (LEFT_ENDS - 1), stop, np.arange(n_rights) < num[:, None])
-        e, kl, kr = _settled_pairs(ordered, a, near, rho, grid, settled, upto_right)
-        eps = epsilon_of(flat_key[e * (n_values + 1) + kr] - flat_key[e * (n_values + 1) + kl])
-        best = np.maximum(best, _segment_max(eps, np.bincount(e, minlength=n_examples)))
+        grid = (start, (stop - start) / (LEFT_ENDS - 1), stop)
+        which = np.repeat(np.arange(len(s_owner)), block_size)
+        j = j_first[which] + np.arange(len(which)) - (np.cumsum(block_size) - block_size)[which]
+        k = s_owner[which]
+        gaps = (k, example[k], gap[k], near_lower[k], near_upper[k], j)
+        e, kl, kr = _settled_pairs(ordered, a, rho, grid, gaps, upto_right)
+        eps = epsilon_of(pairs.codes(key, e, kl, kr))
+        best = np.maximum(best, pairs.segment_max(eps, np.bincount(e, minlength=n_examples)))
     for slow in np.flatnonzero(~ok):
         best[slow] = _located_interval_epsilon(ordered[slow], inner[slow], key[slow], epsilon_of)
     return best
 
 
-def _segment_max(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Max of each consecutive segment of values (segment e holds counts[e] of them); -inf if empty."""
-    best = np.full(len(counts), -np.inf)
-    filled = counts > 0
-    if filled.any():
-        starts = (np.cumsum(counts) - counts)[filled]
-        best[filled] = np.maximum.reduceat(values, starts)
-    return best
+def _right_end_envelope(
+    lower: np.ndarray, upper: np.ndarray, rho: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last right end j at which some left end may lie in (lower, upper] (grid
+    steps; see ``_reached_runs``), widened by one right end each way for rounding, clipped."""
+    bottom, top = _envelope(lower, upper, rho, last)
+    return np.clip(bottom - 1, 0, last).astype(np.intp), np.clip(top + 1, 0, last).astype(np.intp)
+
+
+def _envelope(lower: np.ndarray, upper: np.ndarray, rho: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, ...]:
+    """j <= upper / rho (a left end i >= 0 at or below the top) and j > (lower - 399) / rho
+    (one i <= 399 above the bottom), clipped to the right ends: float (bottom, top)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        top = np.where(np.isfinite(upper), np.floor(upper / rho), last)
+        bottom = np.where(np.isfinite(lower), np.floor((lower - (LEFT_ENDS - 1)) / rho) + 1, 0)
+    return np.maximum(bottom, 0), np.minimum(top, last)
 
 
 def _settled_pairs(
     ordered: np.ndarray,
     a: np.ndarray,
-    near: np.ndarray,
     rho: np.ndarray,
     grid: tuple[np.ndarray, ...],
-    settled: np.ndarray,
+    gaps: tuple[np.ndarray, ...],
     upto_right: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(example, kl, kr) of every distinct pair a settled gap kl reaches, exactly.
@@ -189,39 +264,45 @@ def _settled_pairs(
     c(v) = #(l_{j,i} <= v) on right end j's grid; gap (v_{kl-1}, v_kl] holds a left end iff
     c(v_kl) > c(v_{kl-1}), with c = 0 below the first value and 400 above the last. c is
     read off the idealised grid for a value far from it, and counted against np.linspace's
-    own points (``grid``: start, step, stop, valid [examples, rights]) for a value near it.
+    own points (``grid``: start, step, stop [examples, rights]) for a value near it.
+    ``gaps``: (gap id, example, kl, whether v_{kl-1} is near, whether v_kl is near, right
+    end j) for each (settled gap, right end) to look at, grouped by gap id, j ascending.
     """
-    example, gap = np.nonzero(settled)
-    n_values = ordered.shape[1]
-    start, step, stop, valid = grid
-    j = np.arange(start.shape[1])
-    # Each value bordering a settled gap, once: index + 1 in [0, n_values + 1], per example.
-    code = example * (n_values + 2) + gap
-    ends, where = np.unique(np.concatenate([code, code + 1]), return_inverse=True)
-    e, index = np.divmod(ends, n_values + 2)
-    index -= 1
-    v = np.clip(index, 0, n_values - 1)
-    c = np.clip(np.floor(a[e, v][:, None] - j * rho[e, None]) + 1, 0, LEFT_ENDS).astype(np.intp)
-    close = near[e, v] & (index >= 0) & (index < n_values)
-    if close.any():
-        ec = e[close]
-        x = np.broadcast_to(ordered[ec, v[close]][:, None], start[ec].shape)
-        k = np.broadcast_to(np.round(a[ec, v[close]][:, None] - j * rho[ec, None]).astype(np.intp), x.shape)
-        c[close] = _count_at(k, x, start[ec], step[ec], stop[ec], np.asarray(LEFT_ENDS), False)
-    c = np.where(index[:, None] < 0, 0, np.where(index[:, None] >= n_values, LEFT_ENDS, c))
-    below, above = where[: len(code)], where[len(code) :]
-    which, right_end = np.nonzero((c[above] > c[below]) & valid[example])
-    example, gap = example[which], gap[which]
-    kr = upto_right[example, right_end]
+    owner, example, gap, near_lower, near_upper, j = gaps
+    start, step, stop = grid
+
+    def left_ends_at_or_below(index: np.ndarray, near: np.ndarray) -> np.ndarray:
+        """c(v_index) for each (gap, right end)."""
+        inside = (index >= 0) & (index < a.shape[1])
+        v = np.clip(index, 0, a.shape[1] - 1)
+        position = a[example, v] - j * rho[example]
+        c = np.clip(np.floor(position) + 1, 0, LEFT_ENDS).astype(np.intp)
+        close = near & inside
+        if close.any():
+            e, jc = example[close], j[close]
+            k = np.round(position[close]).astype(np.intp)
+            c[close] = count_at(
+                k, ordered[e, v[close]], start[e, jc], step[e, jc], stop[e, jc], np.asarray(LEFT_ENDS), False
+            )
+        result: np.ndarray = np.where(inside, c, np.where(index < 0, 0, LEFT_ENDS))
+        return result
+
+    reached = np.flatnonzero(left_ends_at_or_below(gap, near_upper) > left_ends_at_or_below(gap - 1, near_lower))
+    owner, example, gap = owner[reached], example[reached], gap[reached]
+    kr = upto_right[example, j[reached]]
     # Right ends with the kr of the previous one (same gap) add nothing new.
     fresh = np.ones(len(kr), dtype=bool)
-    fresh[1:] = (kr[1:] != kr[:-1]) | (which[1:] != which[:-1])
+    fresh[1:] = (kr[1:] != kr[:-1]) | (owner[1:] != owner[:-1])
     return example[fresh], gap[fresh], kr[fresh]
 
 
-def _reached_runs(a: np.ndarray, rho: np.ndarray, drift: np.ndarray, num: np.ndarray) -> tuple[np.ndarray, ...]:
-    """For each gap (v_{kl-1}, v_kl], kl = 0..2N, the (at most two) runs of right ends j where
-    some left end l_{j,i} (i = 0..399) lies in it: (ja, jb) [examples, gaps, 2], and kl [gaps].
+def _reached_runs(
+    lower: np.ndarray, upper: np.ndarray, rho: np.ndarray, drift: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For gaps (v_{kl-1}, v_kl], the (at most two) runs of right ends j where some left end
+    l_{j,i} (i = 0..399) lies in it: (ja, jb) [gaps, 2]. The gap is given in grid steps as
+    (lower, upper] = (a_{kl-1}, a_kl) (+-inf past the ends), with its example's rho, drift
+    and last right end (all [gaps]).
 
     In grid steps the gap is (a_{kl-1} - j rho, a_kl - j rho]; it holds an i in [0, 399] iff
     j <= a_kl / rho (some i >= 0 below its top), j > (a_{kl-1} - 399) / rho (some i <= 399
@@ -229,58 +310,49 @@ def _reached_runs(a: np.ndarray, rho: np.ndarray, drift: np.ndarray, num: np.nda
     z = a_{kl-1} + j * drift, iff z lies in [K - width, K) for an integer K, a run of j for
     each of the (at most two) K that z passes as j runs over the right ends.
     """
-    n_examples, n_values = a.shape
-    inf = np.full((n_examples, 1), np.inf)
-    below = np.concatenate([-inf, a], axis=1)  # a_{kl-1}, kl = 0..2N
-    above = np.concatenate([a, inf], axis=1)  # a_kl
-    rho_, drift_, last = rho[:, None], drift[:, None], (num - 1)[:, None]
-    with np.errstate(invalid="ignore", over="ignore"):
-        top = np.where(np.isfinite(above), np.floor(above / rho_), last)
-        bottom = np.where(np.isfinite(below), np.floor((below - (LEFT_ENDS - 1)) / rho_) + 1, 0)
-    top, bottom = np.minimum(top, last), np.maximum(bottom, 0)
-    width = above - below
+    bottom, top = _envelope(lower, upper, rho, last)
+    width = upper - lower
     narrow = width < 1
-    fixed = (np.abs(drift_) * last < _STILL) | ~narrow  # the fraction of z does not move (or does not matter)
-    z0 = np.where(narrow, below, 0.0)
+    fixed = (np.abs(drift) * last < _STILL) | ~narrow  # the fraction of z does not move (or does not matter)
+    z0 = np.where(narrow, lower, 0.0)
     hit_fixed = ~narrow | (z0 - np.floor(z0) >= 1 - width)
-    ja = np.empty((n_examples, n_values + 1, 2))
+    ja = np.empty(lower.shape + (2,))
     jb = np.empty_like(ja)
     ja[..., 0] = np.where(hit_fixed, bottom, 1.0)
     jb[..., 0] = np.where(hit_fixed, top, 0.0)
     ja[..., 1], jb[..., 1] = 1.0, 0.0
     moving = ~fixed
     if moving.any():
-        step = np.where(moving, drift_, 1.0)
+        step = np.where(moving, drift, 1.0)
         for k in range(2):
             integer = np.floor(z0) + 1 + k
             with np.errstate(invalid="ignore", over="ignore"):
-                start = np.ceil((integer - np.where(moving, above, 0.0)) / step)
+                start = np.ceil((integer - np.where(moving, upper, 0.0)) / step)
                 stop = np.ceil((integer - z0) / step) - 1
             ja[..., k] = np.where(moving, np.maximum(start, bottom), ja[..., k])
             jb[..., k] = np.where(moving, np.minimum(stop, top), jb[..., k])
-    return ja.astype(np.intp), jb.astype(np.intp), np.arange(n_values + 1)
+    return ja.astype(np.intp), jb.astype(np.intp)
 
 
-def _near_grid(a: np.ndarray, drift: np.ndarray, num: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which values come within _NEAR of a whole number as x_v(j) = a_v - j rho, over all j
-    ([examples, values]); and per example whether the idealised grid applies at all.
+def _near_grid(a: np.ndarray, drift: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Whether each value comes within grids.NEAR of a whole number as x_v(j) = a_v - j rho over
+    the right ends j = 0..last (a in grid steps; drift, last: its example's; all broadcast).
+    False for +-inf.
 
     Away from whole numbers the idealised grid and np.linspace's points (within ~1e-10
     steps of it) count every value alike. a_v + j * drift is monotone over j and spans at
     most one step, so its closest approach to a whole number is at j = 0, the last j, or
     around a crossing.
     """
-    last = (num - 1)[:, None].astype(float)
-    d = drift[:, None]
-    still = np.abs(d) * last < _STILL
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crossing = np.where(still, 0.0, (np.floor(a) + 1 - a) / np.where(still, 1.0, d))
+    last = last.astype(float)
+    still = np.abs(drift) * last < _STILL
     near = np.zeros(a.shape, dtype=bool)
-    for j in (0.0, last, np.floor(crossing), np.ceil(crossing)):
-        z = a + np.clip(j, 0, last) * np.where(still, 0.0, d)
-        near |= np.abs(z - np.round(z)) < _NEAR
-    spans_one_step = (d >= -_STILL) & (d * last <= 1 + _STILL)
-    return near, spans_one_step[:, 0] & np.isfinite(a).all(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.where(still, 0.0, (np.floor(a) + 1 - a) / np.where(still, 1.0, drift))
+        for j in (0.0, last, np.floor(crossing), np.ceil(crossing)):
+            z = a + np.clip(j, 0, last) * np.where(still, 0.0, drift)
+            near |= np.abs(z - np.round(z)) < grids.NEAR
+    return near
 
 
 def _located_interval_epsilon(ordered: np.ndarray, inner: np.ndarray, key: np.ndarray, epsilon_of: EpsilonOf) -> float:
@@ -296,71 +368,3 @@ def _located_interval_epsilon(ordered: np.ndarray, inner: np.ndarray, key: np.nd
     below_left = np.searchsorted(ordered, lefts, side="left")  # #(values < l), [LEFT_ENDS, n_rights]
     codes = key[upto_right] - key[below_left]
     return float(epsilon_of(codes).max(initial=-np.inf))
-
-
-def _max_over(epsilon_of: EpsilonOf, codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per example (axis 0), the largest epsilon of the codes where mask holds; -inf where none does."""
-    eps = epsilon_of(codes)
-    eps[~mask] = -np.inf
-    best: np.ndarray = eps.reshape(len(eps), -1).max(axis=1, initial=-np.inf)
-    return best
-
-
-# ----------------------------------------------------------------------------------
-# Exact positions on np.linspace grids.
-
-
-def _linspace_step(start: np.ndarray, stop: np.ndarray, num: np.ndarray) -> np.ndarray:
-    """np.linspace's step (stop - start) / (num - 1); 0 where num < 2 (one point: start)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step: np.ndarray = np.where(num > 1, (stop - start) / (num - 1), 0.0)
-    return step
-
-
-def grid_points(i: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np.ndarray, num: np.ndarray) -> np.ndarray:
-    """Point i of np.linspace(start, stop, num), bit for bit: i * step + start, the last one stop."""
-    points: np.ndarray = np.where((i == num - 1) & (num > 1), stop, i * step + start)
-    return points
-
-
-def grid_count(
-    x: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np.ndarray, num: np.ndarray, *, strict: bool = False
-) -> np.ndarray:
-    """#(g <= x) (``strict``: #(g < x)) for the grid g = np.linspace(start, stop, num), exactly.
-
-    The division ``(x - start) / step`` gives the count unless it lands within rounding
-    of a whole number k (x within ~1e-9 of grid point k, or on it); there the points
-    below k count, those above do not, and point k, computed as np.linspace computes it,
-    is compared with x. Arguments broadcast; num may be 0 or 1 (no step).
-    """
-    shape = np.broadcast_shapes(x.shape, start.shape, step.shape, stop.shape, np.shape(num))
-    one_point = ~(step > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        position = np.where(one_point, 0.0, (x - start) / np.where(one_point, 1.0, step))
-    count = np.clip(np.floor(position) + 1, 0, num).astype(np.intp)
-    nearest = np.round(position)
-    near = (np.abs(position - nearest) < _NEAR) | one_point
-    if near.any():
-        cells = np.nonzero(np.broadcast_to(near, shape))
-        count = np.broadcast_to(count, shape).copy()
-        k = np.broadcast_to(nearest, shape)[cells].astype(np.intp)
-        at_x, at_start, at_step, at_stop, at_num = (
-            np.broadcast_to(a, shape)[cells] for a in (x, start, step, stop, num)
-        )
-        count[cells] = _count_at(k, at_x, at_start, at_step, at_stop, at_num, strict)
-    return np.broadcast_to(count, shape)
-
-
-_NEAR = 1e-6  # grid steps: far above float rounding (~1e-10 steps here), far below a step
-
-
-def _count_at(
-    k: np.ndarray, x: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np.ndarray, num: np.ndarray, strict: bool
-) -> np.ndarray:
-    """#(g <= x) (or < x) where x is within rounding of grid point k: the k points below
-    it count, those above it do not, point k is compared (1-D arrays of cells)."""
-    inside = (k >= 0) & (k < num)
-    point = grid_points(np.where(inside, k, 0), start, step, stop, num)
-    counted = point < x if strict else point <= x
-    result: np.ndarray = np.clip(k, 0, num) + (inside & counted)
-    return result

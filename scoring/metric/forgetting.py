@@ -8,12 +8,12 @@ compared with the same ``>=`` / ``<=``, and every kept (TPR, FPR) pair is turned
 an epsilon by the same float64 expression, so the per-example epsilons equal those of
 the literal transcription in ``scoring.metric.transcription`` (the tests check this).
 
-Fast: rates only change where a grid point crosses a sample value, so each of the 2N
-sample values is located on each grid (``scoring.metric.attacks``), which yields every
-distinct (TP, FP) count an attack reaches; the epsilon of every possible count pair is
-tabulated once per N. Examples are processed in chunks, vectorised within a chunk, the
-chunks on a thread pool (numpy releases the GIL in the ufuncs and gathers that do the
-work); the working memory of a chunk does not grow with |S|.
+Fast: rates only change where a grid point crosses a sample value, and most attacks are
+skipped by an upper bound of their epsilon (``scoring.metric.attacks``); the epsilon of
+every possible count pair, and the bound, are tabulated once per N. Examples are
+processed in chunks, vectorised within a chunk, the chunks on a thread pool (numpy
+releases the GIL in the ufuncs and gathers that do the work); the working memory of a
+chunk does not grow with |S|.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ EPSILON_CAP = 50.0  # epsilon of the spread rule and of perfect separation (wort
 SPREAD_RATIO = 0.01  # min(range) / max(range) below this: epsilon = cap, no attack is run
 BIN_WIDTH = 0.5  # bin k = [0.5k, 0.5k + 0.5) is worth 2^-k points
 LOG_OFFSET = 1e-45  # keeps ln(p) and ln(q) finite in the logit scaling
-CHUNK_SIZE = 64  # examples per task at most: small enough to balance the cores, large enough to amortise
-CHUNK_VALUES = 2**14  # and at most this many sample values (2N per example): bounds a chunk's memory
+CHUNK_SIZE = 256  # examples per task at most: small enough to balance the cores, large enough to amortise
+CHUNK_VALUES = 2**16  # and at most this many sample values (2N per example): bounds a chunk's memory
 PARALLEL_MIN_EXAMPLES = 2 * CHUNK_SIZE  # below this, one thread does it all
 _TABLE_MAX_MODELS = 2048  # up to this N, the epsilon of every (TP, FP) pair is tabulated once
 
@@ -149,13 +149,15 @@ def per_example_epsilons(
     """
     unlearned, retrained = check_confidences(unlearned_conf, retrained_conf)
     n_models, n_examples = unlearned.shape
-    table = _epsilon_table(n_models) if n_models <= _TABLE_MAX_MODELS else None
+    tabulated = n_models <= _TABLE_MAX_MODELS
+    table = _epsilon_table(n_models) if tabulated else None
+    bounds = _dominance_table(n_models) if tabulated else None
 
     size = max(1, min(CHUNK_SIZE, CHUNK_VALUES // (2 * n_models)))
 
     def chunk(start: int) -> np.ndarray:
         stop = start + size
-        return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table)
+        return _chunk_epsilons(unlearned[:, start:stop], retrained[:, start:stop], table, bounds)
 
     starts = range(0, n_examples, size)
     workers = min(resolve_jobs(n_jobs), len(starts))
@@ -173,16 +175,25 @@ def per_example_epsilons(
     return (epsilons, undefined) if return_undefined else epsilons
 
 
-def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table: np.ndarray | None) -> np.ndarray:
-    """Epsilons of the examples in unlearned / retrained [n_models, chunk]; NaN where undefined."""
-    unlearned = np.ascontiguousarray(unlearned.T)  # [chunk, n_models]: one row per example
-    retrained = np.ascontiguousarray(retrained.T)
+def _chunk_epsilons(
+    unlearned: np.ndarray, retrained: np.ndarray, table: np.ndarray | None, bounds: np.ndarray | None
+) -> np.ndarray:
+    """Epsilons of the examples in unlearned / retrained [n_models, chunk]; NaN where undefined.
+
+    ``table`` and ``bounds`` are ``_epsilon_table(n)`` and ``_dominance_table(n)``, or None
+    (large N: epsilons computed pair by pair, no attack skipped).
+    """
+    # [chunk, n_models]: one row per example, each sample sorted (every step below is blind
+    # to the order within a sample; sorted, the medians are read off and the two samples
+    # merge in one pass).
+    unlearned = np.sort(unlearned.T, axis=1)
+    retrained = np.sort(retrained.T, axis=1)
     # Step 2.1: the sample with the larger median is positive; ties make u positive.
-    retrained_positive = (np.median(retrained, axis=1) > np.median(unlearned, axis=1))[:, None]
+    retrained_positive = (_sorted_median(retrained) > _sorted_median(unlearned))[:, None]
     pos = np.where(retrained_positive, retrained, unlearned)
     neg = np.where(retrained_positive, unlearned, retrained)
-    pos_range = pos.max(axis=1) - pos.min(axis=1)
-    neg_range = neg.max(axis=1) - neg.min(axis=1)
+    pos_range = pos[:, -1] - pos[:, 0]  # max - min
+    neg_range = neg[:, -1] - neg[:, 0]
     # Step 2.2: the spread rule. 0/0 (two constant samples) is NaN, not < 0.01.
     with np.errstate(invalid="ignore"):
         peaky = np.minimum(pos_range, neg_range) / np.maximum(pos_range, neg_range) < SPREAD_RATIO
@@ -193,10 +204,20 @@ def _chunk_epsilons(unlearned: np.ndarray, retrained: np.ndarray, table: np.ndar
         return epsilons
     n = pos.shape[1]
     epsilon_of = functools.partial(_code_epsilons, n=n, table=table)
-    best = attacks.best_epsilons(pos[attacked], neg[attacked], pos_range[attacked] >= neg_range[attacked], epsilon_of)
+    bound_of = None if bounds is None else functools.partial(np.take, bounds)
+    swap = pos_range[attacked] >= neg_range[attacked]
+    best = attacks.best_epsilons(pos[attacked], neg[attacked], swap, epsilon_of, bound_of)
     # Step 2.6: +inf (perfect separation) becomes 50; no survivor (-inf) is marked NaN.
     epsilons[attacked] = np.where(best == -np.inf, np.nan, np.minimum(best, EPSILON_CAP))
     return epsilons
+
+
+def _sorted_median(x: np.ndarray) -> np.ndarray:
+    """np.median of each row of x, rows sorted: the same mean of the same middle value(s)."""
+    half = x.shape[1] // 2
+    middle = x[:, half - 1 : half + 1] if x.shape[1] % 2 == 0 else x[:, half : half + 1]
+    median: np.ndarray = np.mean(middle, axis=1)
+    return median
 
 
 def _code_epsilons(codes: np.ndarray, *, n: int, table: np.ndarray | None) -> np.ndarray:
@@ -214,6 +235,22 @@ def _epsilon_table(n: int) -> np.ndarray:
     table = _pair_epsilons(tp.ravel(), fp.ravel(), n)
     table.flags.writeable = False
     return table
+
+
+@functools.lru_cache(maxsize=4)
+def _dominance_table(n: int) -> np.ndarray:
+    """Upper bounds for skipping attacks, flat like ``_epsilon_table``: at TP * (n + 1) + FP,
+    the largest epsilon of any pair (tp, fp) with tp <= TP and fp >= FP (-inf if all discarded).
+
+    A running max over the table itself, so it bounds the float epsilons exactly, whatever
+    the rounding of the logs (step 2.5 rises with TP and falls with FP only in exact arithmetic).
+    """
+    table = _epsilon_table(n).reshape(n + 1, n + 1)
+    bounds = np.maximum.accumulate(table, axis=0)  # over tp <= TP
+    bounds = np.maximum.accumulate(bounds[:, ::-1], axis=1)[:, ::-1]  # over fp >= FP
+    flat = np.ascontiguousarray(bounds).ravel()
+    flat.flags.writeable = False
+    return flat
 
 
 def _pair_epsilons(tp: np.ndarray, fp: np.ndarray, n: int) -> np.ndarray:
