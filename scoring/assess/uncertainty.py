@@ -103,9 +103,11 @@ from scoring.assess.resampling import (
     draw_replicates,
     jackknife_ratio_variance,
     left_out_points,
+    left_out_subsets,
     percentiles,
     recorded_inputs,
     satterthwaite,
+    stretch,
     student_quantile,
     utility_ratio,
     variance_parts,
@@ -115,11 +117,12 @@ from scoring.metric import forgetting as metric
 
 CONFIDENCE_LEVEL = 0.95
 N_RESAMPLES = 9999  # bootstrap resamples of the examples: free (one multinomial draw each)
-# Groups of model pairs left out in turn, each one a recomputation of epsilons. On seed
-# set 0 of benchmarks/coverage.py (N = 16, |S| = 60, 150 data sets a setting) 4, 8 and 16
-# groups covered alike (93-97%); more groups narrowed the interval by 0-15% at 2-4 times
-# the cost (module doc, "Coverage").
-N_GROUPS = 4
+# Random subsets of N // 4 model pairs left out in turn, each one a recomputation of
+# epsilons on n_model_examples examples. 32 (about N - 1 degrees of freedom up to N = 32):
+# C's noise on seed set 0 of benchmarks/coverage.py (N = 16, |S| = 60) was 0.5 times the
+# examples' variance, against 1.4 times with 4 disjoint groups; 64 subsets gained nothing
+# at N = 16 (module doc, "Coverage").
+N_GROUPS = 32
 N_MODEL_EXAMPLES = 500  # examples on which the model part recomputes epsilons
 
 
@@ -254,7 +257,7 @@ def score_interval(
     z = parts["noise"]
     ratio_noise = math.sqrt(ratio_var) * (rho * z + math.sqrt(1 - rho * rho) * parts["rng"].standard_normal(len(z)))
     replicates = parts["replicates"] * (ratio + ratio_noise)
-    low, high = percentiles(replicates, confidence_level)
+    low, high = stretch(estimate, *percentiles(replicates, confidence_level), confidence_level, parts["df_total"])
     # Models only: delta method around F * Q.
     cov_models = correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
     var_models = ratio**2 * models_var + f_value**2 * ratio_var + 2 * f_value * ratio * cov_models
@@ -296,28 +299,28 @@ def _forgetting_quality_parts(
         raise ValueError(f"an interval needs at least 3 models per side (leaving some out), got N = {n_models}")
     confidence_level = check_number(confidence_level, "confidence_level", 0, strict=True, maximum=1)
     n_resamples = check_int(n_resamples, "n_resamples", 1)
-    n_groups = min(check_int(n_groups, "n_groups", 2), n_models)
+    n_groups = check_int(n_groups, "n_groups", 2)
     n_sub = min(check_int(n_model_examples, "n_model_examples", 1), n_examples)
     random_state = check_int(random_state, "random_state", 0)
     points = _official_points(unlearned, retrained, epsilons, n_jobs)
     estimate = float(points.sum() / n_examples)
 
     rng = np.random.default_rng(random_state)
-    group_size = n_models // n_groups
-    groups = rng.permutation(n_models)[: n_groups * group_size].reshape(n_groups, group_size)
-    kept = np.ones((n_groups, n_models), dtype=bool)
-    kept[np.arange(n_groups)[:, None], groups] = False
+    kept = left_out_subsets(n_models, n_groups, rng)
+    group_size = n_models - int(kept[0].sum())
     examples = np.sort(rng.choice(n_examples, n_sub, replace=False))
-    left_out = left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [G, n_sub]
-    factor = (n_models - group_size) / (group_size * n_groups)
-    parts = variance_parts(points, left_out, factor)
+    left_out = left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [R, n_sub]
+    factor = (n_models - group_size) / (group_size * n_groups)  # Shao and Wu's (N - d) / (d R)
+    parts = variance_parts(points, left_out, factor, min(n_groups, n_models) - 1)
 
-    replicates, noise = draw_replicates(points, parts, n_groups - 1, n_resamples, rng)
-    low, high = percentiles(replicates, confidence_level)
+    replicates, noise = draw_replicates(points, parts, n_resamples, rng)
     models_var, shared = parts["models"], parts["shared"]
-    # Satterthwaite: the per-example part has S - 1 degrees of freedom, the shared one G - 1.
+    # Satterthwaite: the examples' part has S - 1 degrees of freedom, C's its own.
+    df_examples = max(n_examples - 1, 1)
+    df_total = satterthwaite(parts["total"], ((parts["examples"], df_examples), (shared, parts["shared_df"])))
+    low, high = stretch(estimate, *percentiles(replicates, confidence_level), confidence_level, df_total)
     own_part = min(parts["own"] / n_examples, parts["examples"])
-    df_models = satterthwaite(models_var, ((own_part, max(n_examples - 1, 1)), (shared, n_groups - 1)))
+    df_models = satterthwaite(models_var, ((own_part, df_examples), (shared, parts["shared_df"])))
     half_width = student_quantile(confidence_level, df_models) * math.sqrt(models_var)
     result = {
         "estimate": estimate,
@@ -335,7 +338,7 @@ def _forgetting_quality_parts(
             "models": math.sqrt(models_var),
             "models_shared": math.sqrt(shared),
         },
-        "method": "bootstrap over forget examples + grouped delete-d jackknife over (run, reference) pairs",
+        "method": "bootstrap over forget examples + delete-d jackknife over random subsets of (run, reference) pairs",
         "confidence_level": confidence_level,
         "n_resamples": n_resamples,
         "n_groups": n_groups,
@@ -356,6 +359,7 @@ def _forgetting_quality_parts(
         "replicates": replicates,
         "rng": rng,
         "df_models": df_models,
+        "df_total": df_total,
     }
 
 
