@@ -26,21 +26,35 @@ variance is the per-example model noise / S plus C.
 - Examples: an ordinary nonparametric bootstrap of the per-example points, as
   scipy.stats.bootstrap would do it. It is free: the points take at most 15 distinct
   values, so a resample is one multinomial draw over them (9,999 resamples by default).
-- Models: a grouped delete-d jackknife over model *pairs* (U_k, R_k). The N pairs are
-  i.i.d. and F is symmetric in them; the pairs are cut into ``n_groups`` random groups
-  of d = N // n_groups, and F is recomputed with each group left out (N - d models per
-  side, both sides always the same size as the metric requires). Variance estimate:
-  (N - d) / (d * G) * sum_g (F_(-g) - mean)^2, and the same per example; C is the
-  variance of the subset mean minus its per-example part (an ANOVA decomposition),
-  clipped at 0 (which only widens the interval).
+- Models: a delete-d jackknife over model *pairs* (U_k, R_k) on random subsets (Shao
+  and Wu 1989, "A general theory for jackknife variance estimation", Ann. Statist. 17;
+  Shao and Tu 1995, The Jackknife and Bootstrap, sections 2.3 and 5.2). The N pairs are
+  i.i.d. and F is symmetric in them; each of ``n_groups`` = R random subsets leaves out
+  d = N // 4 pairs, and F is recomputed on the N - d left (both sides always the same
+  size, as the metric requires). Variance estimate: (N - d) / (d R) * sum_r (F_(r) -
+  mean)^2, and the same per example. C is the mean off-diagonal covariance of the
+  per-example deviations (the variance of the subset mean minus its per-example part,
+  an ANOVA decomposition): unbiased, and 0 in truth where runs share nothing; clipped at
+  0, as C >= 0.
+- Why random subsets, why d = N // 4: C's noise is mostly the examples' own model noise
+  (own / |S|) times (2 / df)^(1/2), and df was G - 1 = 3 with 4 disjoint groups: that
+  noise (1.4 times Var_examples), clipped, made the interval 1.2-1.4 times too wide where
+  C = 0. Many random subsets give about min(R, N) - 1 degrees of freedom (the jackknife's
+  linear part lives in N dimensions), and a larger d lowers own (the points are a step
+  function of the epsilons; d = 1 overstated own 4.6 times at N = 16). But d may not be
+  large: F's sensitivity to a shared effect changes with N (F saturates at small N), and
+  d = N / 2 estimated C 6 times too small at N = 16; d = N / 4 is close (seed set 0).
+- Degrees of freedom: Satterthwaite's (1946) for Var_examples (|S| - 1) + C, where C's
+  are those of its positive part max(C_hat, 0), C_hat being a difference of mean squares
+  with variance about 2 ((own / |S|)^2 + C^2) / df (``resampling.positive_part_df``).
 - Score = F * Q with Q = (RA_U / RA_R) * (TA_U / TA_R): Q's variance by the delete-1
   jackknife over pairs (Q is a smooth function of means, where that is exact enough),
   its covariance with F from the same groups as F's.
-- Intervals: percentiles of (example bootstrap of F) + C^(1/2) * Student(G - 1) noise
-  (and, for the score, times Q plus its correlated noise), so a small, skewed F keeps a
-  skewed interval and an estimate of C from few groups widens it as a t interval would;
-  the ``models_only`` intervals are Student intervals (Satterthwaite's degrees of
-  freedom). F is clipped to [0, 1], the score at 0.
+- Intervals: percentiles of (example bootstrap of F) + C^(1/2) * normal noise (and, for
+  the score, times Q plus its correlated noise), widened about the estimate by t_df / z
+  (Satterthwaite's df), so a small, skewed F keeps a skewed interval and a noisy C widens
+  it as a t interval would; the ``models_only`` intervals are Student intervals (the same
+  df construction). F is clipped to [0, 1], the score at 0.
 - The jackknife overstates one example's own model variance (the points are a discrete,
   non-smooth statistic whose variance does not shrink like 1 / N, the scaling the
   jackknife assumes): at N = 32, |S| = 126, d = N / 8 gave 1.3-1.5 times the true sd of
@@ -60,15 +74,16 @@ resamples average 0.127 (sd 0.012); a mean shift of 0.5 sd, F = 0.131, fresh 0.1
 entirely. Subsampling m < N models without replacement avoids duplicates but estimates
 F at m, and F depends strongly on N (0.087 at N = 8, 0.015 at N = 32 for the same
 fine-tune). The delete-d jackknife recomputes F only on genuine models, nearly at N
-(d = N / 4 by default), and is trusted only with C (above); its estimate has about
-G - 1 degrees of freedom, which the Student noise accounts for.
+(d = N // 4), and is trusted only with C (above); its estimate's degrees of freedom
+are carried into a Student quantile.
 
 Cost
 ----
-The example part is free. The model part recomputes epsilons G times on a random subset
+The example part is free. The model part recomputes epsilons R times on a random subset
 of ``n_model_examples`` examples (C needs many pairs of examples, not all of them), so
-it costs about G * min(|S|, 500) / |S| official F's, whatever N: at the defaults
-(G = 4), 0.4 of the official F at |S| = 5,000 and 4 official F's at |S| <= 500. The
+it costs about R * min(|S|, 500) / |S| official F's at 3N / 4, whatever N: at the
+defaults (R = 32), 3.2 official F's at |S| = 5,000 and 32 at |S| <= 500 (8 times the
+4 disjoint groups used before; the metric itself got 6-40 times faster in issue 31). The
 ceiling costs n_splits official F's (at N per half) plus one model part.
 ``benchmarks/uncertainty_speed.py`` prints these costs beside the official F's (itself
 6-40x cheaper since issue 31: ``benchmarks/metric_speed.py``).
@@ -76,18 +91,20 @@ ceiling costs n_splits official F's (at N per half) plus one model part.
 Coverage: what the promise is worth
 -----------------------------------
 ``benchmarks/coverage.py`` measures it against a known truth (a simulator whose true F
-at each N is a Monte Carlo mean over 1,000-2,000 fresh data sets; 400 intervals a cell;
-README, "What the intervals promise", has the table). On it the interval covers about
-95-97% where runs share nothing across examples, at 1.3-1.4 times the width the true
-spread needs (C's noise: clipped at 0, a positive estimate where the truth is 0), and
-less where runs share an effect across examples (C estimated from G - 1 = 3 degrees of
-freedom). Tried on seed set 0 (150 data sets a setting, N = 16): C left unclipped (and
-a total variance floored at half the examples' part) lost 5-10 points of coverage in
-every setting, since a negative C shrinks the interval exactly when its noise is large;
-8 or 16 groups instead of 4 gave the same coverage at 0-15% less width, not enough to
-pass (width <= 1.25 times the truth's with coverage >= 95%) and 2-4 times the cost; so
-the defaults stay, and the interval is reported as approximate below N = 16 and as
-measured (not as exact) above.
+at each N is a Monte Carlo mean over 1,000 fresh data sets; 400 intervals a cell;
+README, "What the intervals promise", has the table, seed set 1). Tried on seed set 0
+(150 data sets a cell, N = 16 and 64, settings identical and shared unless said): the
+old 4 disjoint groups with Student(3) noise, 94-98% at 1.3-1.4 times the true width
+where C = 0, 89-92% where runs share an effect; 32 random subsets with C's noise left
+out of the df, 93-98% at 1.02-1.11 times (also mixture and shift) but 89-93% at 0.85-0.96
+times where shared; with the df of C_hat itself (not of its positive part), 99-100% at
+1.3-1.5 times where C = 0 and 95-97% at 1.05-1.2 times where shared; with the positive
+part's df (kept), 97-99% at 1.14-1.2 times where C = 0 and 92-95% at 1.0 times where
+shared. Student noise of C's own df on C alone: 95-97% at 1.35-1.8 times. Jackknifing a
+smoothed points function (linear between the bins) changed nothing measurable. What
+remains is C's noise: with one data set, C is known only to within about half of
+Var_examples, and an interval cannot be both short where C = 0 and wide enough where it
+is not.
 """
 
 from __future__ import annotations
