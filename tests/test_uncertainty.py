@@ -146,8 +146,10 @@ def test_score_interval_widens_with_noisy_utilities():
     unlearned, retrained = _pair(8, 30, rng, shift=0.3)
     fixed = (np.full(8, 0.9), np.full(8, 0.8), np.full(8, 0.9), np.full(8, 0.8))
     noisy = tuple(a + rng.uniform(-0.1, 0.1, 8) for a in fixed)
-    calm = uncertainty.score_interval(unlearned, retrained, *fixed, **FAST)["score"]
-    rough = uncertainty.score_interval(unlearned, retrained, *noisy, **FAST)["score"]
+    # The default 32 subsets: F's covariance with Q (0 in truth here) is too noisy from 4.
+    options = {**FAST, "n_groups": uncertainty.N_GROUPS}
+    calm = uncertainty.score_interval(unlearned, retrained, *fixed, **options)["score"]
+    rough = uncertainty.score_interval(unlearned, retrained, *noisy, **options)["score"]
     assert rough["utility_standard_error"] > 0.01
     assert rough["models_only"]["standard_error"] > calm["models_only"]["standard_error"] * rough["utility_ratio"]
 
@@ -195,7 +197,7 @@ def test_results_are_plain_json():
 
 
 def test_one_forget_example_still_gets_a_width():
-    rng = np.random.default_rng(17)  # (with some seeds every left-out group gives the same points: width 0)
+    rng = np.random.default_rng(17)  # (with few subsets, all of them can give the same points: width 0)
     unlearned, retrained = _pair(12, 1, rng, shift=0.8)
-    result = uncertainty.forgetting_quality_interval(unlearned, retrained, **FAST)
+    result = uncertainty.forgetting_quality_interval(unlearned, retrained, n_resamples=999)
     assert result["high"] > result["low"] and result["models_only"]["standard_error"] > 0

@@ -26,21 +26,35 @@ variance is the per-example model noise / S plus C.
 - Examples: an ordinary nonparametric bootstrap of the per-example points, as
   scipy.stats.bootstrap would do it. It is free: the points take at most 15 distinct
   values, so a resample is one multinomial draw over them (9,999 resamples by default).
-- Models: a grouped delete-d jackknife over model *pairs* (U_k, R_k). The N pairs are
-  i.i.d. and F is symmetric in them; the pairs are cut into ``n_groups`` random groups
-  of d = N // n_groups, and F is recomputed with each group left out (N - d models per
-  side, both sides always the same size as the metric requires). Variance estimate:
-  (N - d) / (d * G) * sum_g (F_(-g) - mean)^2, and the same per example; C is the
-  variance of the subset mean minus its per-example part (an ANOVA decomposition),
-  clipped at 0 (which only widens the interval).
+- Models: a delete-d jackknife over model *pairs* (U_k, R_k) on random subsets (Shao
+  and Wu 1989, "A general theory for jackknife variance estimation", Ann. Statist. 17;
+  Shao and Tu 1995, The Jackknife and Bootstrap, sections 2.3 and 5.2). The N pairs are
+  i.i.d. and F is symmetric in them; each of ``n_groups`` = R random subsets leaves out
+  d = N // 4 pairs, and F is recomputed on the N - d left (both sides always the same
+  size, as the metric requires). Variance estimate: (N - d) / (d R) * sum_r (F_(r) -
+  mean)^2, and the same per example. C is the mean off-diagonal covariance of the
+  per-example deviations (the variance of the subset mean minus its per-example part,
+  an ANOVA decomposition): unbiased, and 0 in truth where runs share nothing; clipped at
+  0, as C >= 0.
+- Why random subsets, why d = N // 4: C's noise is mostly the examples' own model noise
+  (own / |S|) times (2 / df)^(1/2), and df was G - 1 = 3 with 4 disjoint groups: that
+  noise (1.4 times Var_examples), clipped, made the interval 1.2-1.4 times too wide where
+  C = 0. Many random subsets give about min(R, N) - 1 degrees of freedom (the jackknife's
+  linear part lives in N dimensions), and a larger d lowers own (the points are a step
+  function of the epsilons; d = 1 overstated own 4.6 times at N = 16). But d may not be
+  large: F's sensitivity to a shared effect changes with N (F saturates at small N), and
+  d = N / 2 estimated C 6 times too small at N = 16; d = N / 4 is close (seed set 0).
+- Degrees of freedom: Satterthwaite's (1946) for Var_examples (|S| - 1) + C, where C's
+  are those of its positive part max(C_hat, 0), C_hat being a difference of mean squares
+  with variance about 2 ((own / |S|)^2 + C^2) / df (``resampling.positive_part_df``).
 - Score = F * Q with Q = (RA_U / RA_R) * (TA_U / TA_R): Q's variance by the delete-1
   jackknife over pairs (Q is a smooth function of means, where that is exact enough),
   its covariance with F from the same groups as F's.
-- Intervals: percentiles of (example bootstrap of F) + C^(1/2) * Student(G - 1) noise
-  (and, for the score, times Q plus its correlated noise), so a small, skewed F keeps a
-  skewed interval and an estimate of C from few groups widens it as a t interval would;
-  the ``models_only`` intervals are Student intervals (Satterthwaite's degrees of
-  freedom). F is clipped to [0, 1], the score at 0.
+- Intervals: percentiles of (example bootstrap of F) + C^(1/2) * normal noise (and, for
+  the score, times Q plus its correlated noise), widened about the estimate by t_df / z
+  (Satterthwaite's df), so a small, skewed F keeps a skewed interval and a noisy C widens
+  it as a t interval would; the ``models_only`` intervals are Student intervals (the same
+  df construction). F is clipped to [0, 1], the score at 0.
 - The jackknife overstates one example's own model variance (the points are a discrete,
   non-smooth statistic whose variance does not shrink like 1 / N, the scaling the
   jackknife assumes): at N = 32, |S| = 126, d = N / 8 gave 1.3-1.5 times the true sd of
@@ -60,15 +74,16 @@ resamples average 0.127 (sd 0.012); a mean shift of 0.5 sd, F = 0.131, fresh 0.1
 entirely. Subsampling m < N models without replacement avoids duplicates but estimates
 F at m, and F depends strongly on N (0.087 at N = 8, 0.015 at N = 32 for the same
 fine-tune). The delete-d jackknife recomputes F only on genuine models, nearly at N
-(d = N / 4 by default), and is trusted only with C (above); its estimate has about
-G - 1 degrees of freedom, which the Student noise accounts for.
+(d = N // 4), and is trusted only with C (above); its estimate's degrees of freedom
+are carried into a Student quantile.
 
 Cost
 ----
-The example part is free. The model part recomputes epsilons G times on a random subset
+The example part is free. The model part recomputes epsilons R times on a random subset
 of ``n_model_examples`` examples (C needs many pairs of examples, not all of them), so
-it costs about G * min(|S|, 500) / |S| official F's, whatever N: at the defaults
-(G = 4), 0.4 of the official F at |S| = 5,000 and 4 official F's at |S| <= 500. The
+it costs about R * min(|S|, 500) / |S| official F's at 3N / 4, whatever N: at the
+defaults (R = 32), 3.2 official F's at |S| = 5,000 and 32 at |S| <= 500 (8 times the
+4 disjoint groups used before; the metric itself got 6-40 times faster in issue 31). The
 ceiling costs n_splits official F's (at N per half) plus one model part.
 ``benchmarks/uncertainty_speed.py`` prints these costs beside the official F's (itself
 6-40x cheaper since issue 31: ``benchmarks/metric_speed.py``).
@@ -76,18 +91,20 @@ ceiling costs n_splits official F's (at N per half) plus one model part.
 Coverage: what the promise is worth
 -----------------------------------
 ``benchmarks/coverage.py`` measures it against a known truth (a simulator whose true F
-at each N is a Monte Carlo mean over 1,000-2,000 fresh data sets; 400 intervals a cell;
-README, "What the intervals promise", has the table). On it the interval covers about
-95-97% where runs share nothing across examples, at 1.3-1.4 times the width the true
-spread needs (C's noise: clipped at 0, a positive estimate where the truth is 0), and
-less where runs share an effect across examples (C estimated from G - 1 = 3 degrees of
-freedom). Tried on seed set 0 (150 data sets a setting, N = 16): C left unclipped (and
-a total variance floored at half the examples' part) lost 5-10 points of coverage in
-every setting, since a negative C shrinks the interval exactly when its noise is large;
-8 or 16 groups instead of 4 gave the same coverage at 0-15% less width, not enough to
-pass (width <= 1.25 times the truth's with coverage >= 95%) and 2-4 times the cost; so
-the defaults stay, and the interval is reported as approximate below N = 16 and as
-measured (not as exact) above.
+at each N is a Monte Carlo mean over 1,000 fresh data sets; 400 intervals a cell;
+README, "What the intervals promise", has the table, seed set 1). Tried on seed set 0
+(150 data sets a cell, N = 16 and 64, settings identical and shared unless said): the
+old 4 disjoint groups with Student(3) noise, 94-98% at 1.3-1.4 times the true width
+where C = 0, 89-92% where runs share an effect; 32 random subsets with C's noise left
+out of the df, 93-98% at 1.02-1.11 times (also mixture and shift) but 89-93% at 0.85-0.96
+times where shared; with the df of C_hat itself (not of its positive part), 99-100% at
+1.3-1.5 times where C = 0 and 95-97% at 1.05-1.2 times where shared; with the positive
+part's df (kept), 97-99% at 1.14-1.2 times where C = 0 and 92-95% at 1.0 times where
+shared. Student noise of C's own df on C alone: 95-97% at 1.35-1.8 times. Jackknifing a
+smoothed points function (linear between the bins) changed nothing measurable. What
+remains is C's noise: with one data set, C is known only to within about half of
+Var_examples, and an interval cannot be both short where C = 0 and wide enough where it
+is not.
 """
 
 from __future__ import annotations
@@ -103,9 +120,11 @@ from scoring.assess.resampling import (
     draw_replicates,
     jackknife_ratio_variance,
     left_out_points,
+    left_out_subsets,
     percentiles,
     recorded_inputs,
     satterthwaite,
+    stretch,
     student_quantile,
     utility_ratio,
     variance_parts,
@@ -115,11 +134,12 @@ from scoring.metric import forgetting as metric
 
 CONFIDENCE_LEVEL = 0.95
 N_RESAMPLES = 9999  # bootstrap resamples of the examples: free (one multinomial draw each)
-# Groups of model pairs left out in turn, each one a recomputation of epsilons. On seed
-# set 0 of benchmarks/coverage.py (N = 16, |S| = 60, 150 data sets a setting) 4, 8 and 16
-# groups covered alike (93-97%); more groups narrowed the interval by 0-15% at 2-4 times
-# the cost (module doc, "Coverage").
-N_GROUPS = 4
+# Random subsets of N // 4 model pairs left out in turn, each one a recomputation of
+# epsilons on n_model_examples examples. 32 (about N - 1 degrees of freedom up to N = 32):
+# C's noise on seed set 0 of benchmarks/coverage.py (N = 16, |S| = 60) was 0.5 times the
+# examples' variance, against 1.4 times with 4 disjoint groups; 64 subsets gained nothing
+# at N = 16 (module doc, "Coverage").
+N_GROUPS = 32
 N_MODEL_EXAMPLES = 500  # examples on which the model part recomputes epsilons
 
 
@@ -254,7 +274,7 @@ def score_interval(
     z = parts["noise"]
     ratio_noise = math.sqrt(ratio_var) * (rho * z + math.sqrt(1 - rho * rho) * parts["rng"].standard_normal(len(z)))
     replicates = parts["replicates"] * (ratio + ratio_noise)
-    low, high = percentiles(replicates, confidence_level)
+    low, high = stretch(estimate, *percentiles(replicates, confidence_level), confidence_level, parts["df_total"])
     # Models only: delta method around F * Q.
     cov_models = correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
     var_models = ratio**2 * models_var + f_value**2 * ratio_var + 2 * f_value * ratio * cov_models
@@ -296,28 +316,28 @@ def _forgetting_quality_parts(
         raise ValueError(f"an interval needs at least 3 models per side (leaving some out), got N = {n_models}")
     confidence_level = check_number(confidence_level, "confidence_level", 0, strict=True, maximum=1)
     n_resamples = check_int(n_resamples, "n_resamples", 1)
-    n_groups = min(check_int(n_groups, "n_groups", 2), n_models)
+    n_groups = check_int(n_groups, "n_groups", 2)
     n_sub = min(check_int(n_model_examples, "n_model_examples", 1), n_examples)
     random_state = check_int(random_state, "random_state", 0)
     points = _official_points(unlearned, retrained, epsilons, n_jobs)
     estimate = float(points.sum() / n_examples)
 
     rng = np.random.default_rng(random_state)
-    group_size = n_models // n_groups
-    groups = rng.permutation(n_models)[: n_groups * group_size].reshape(n_groups, group_size)
-    kept = np.ones((n_groups, n_models), dtype=bool)
-    kept[np.arange(n_groups)[:, None], groups] = False
+    kept = left_out_subsets(n_models, n_groups, rng)
+    group_size = n_models - int(kept[0].sum())
     examples = np.sort(rng.choice(n_examples, n_sub, replace=False))
-    left_out = left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [G, n_sub]
-    factor = (n_models - group_size) / (group_size * n_groups)
-    parts = variance_parts(points, left_out, factor)
+    left_out = left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [R, n_sub]
+    factor = (n_models - group_size) / (group_size * n_groups)  # Shao and Wu's (N - d) / (d R)
+    parts = variance_parts(points, left_out, factor, min(n_groups, n_models) - 1)
 
-    replicates, noise = draw_replicates(points, parts, n_groups - 1, n_resamples, rng)
-    low, high = percentiles(replicates, confidence_level)
+    replicates, noise = draw_replicates(points, parts, n_resamples, rng)
     models_var, shared = parts["models"], parts["shared"]
-    # Satterthwaite: the per-example part has S - 1 degrees of freedom, the shared one G - 1.
+    # Satterthwaite: the examples' part has S - 1 degrees of freedom, C's its own.
+    df_examples = max(n_examples - 1, 1)
+    df_total = satterthwaite(parts["total"], ((parts["examples"], df_examples), (shared, parts["shared_df"])))
+    low, high = stretch(estimate, *percentiles(replicates, confidence_level), confidence_level, df_total)
     own_part = min(parts["own"] / n_examples, parts["examples"])
-    df_models = satterthwaite(models_var, ((own_part, max(n_examples - 1, 1)), (shared, n_groups - 1)))
+    df_models = satterthwaite(models_var, ((own_part, df_examples), (shared, parts["shared_df"])))
     half_width = student_quantile(confidence_level, df_models) * math.sqrt(models_var)
     result = {
         "estimate": estimate,
@@ -335,7 +355,7 @@ def _forgetting_quality_parts(
             "models": math.sqrt(models_var),
             "models_shared": math.sqrt(shared),
         },
-        "method": "bootstrap over forget examples + grouped delete-d jackknife over (run, reference) pairs",
+        "method": "bootstrap over forget examples + delete-d jackknife over random subsets of (run, reference) pairs",
         "confidence_level": confidence_level,
         "n_resamples": n_resamples,
         "n_groups": n_groups,
@@ -356,6 +376,7 @@ def _forgetting_quality_parts(
         "replicates": replicates,
         "rng": rng,
         "df_models": df_models,
+        "df_total": df_total,
     }
 
 
