@@ -17,7 +17,6 @@ not the program folders.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import json
 import os
@@ -33,11 +32,11 @@ from typing import Any
 
 import torch
 
+from scoring.ingestion.confinement import PR_SET_CHILD_SUBREAPER, prctl
 from scoring.ingestion.worker import RunParts, load_submission, run_one, warm_up
 
 RUN_UID = 65534  # nobody: the child's user when the ingestion runs as root
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable: the only places a dropped run can write
-PR_SET_CHILD_SUBREAPER = 36
 SWEEP_SECONDS = 5.0
 _HEADER_LINE_BYTES = 64 << 10  # the JSON line before the payload: a status and a one-line reason
 GONE = (ProcessLookupError, ChildProcessError, PermissionError)  # a process already ended or reaped
@@ -70,11 +69,7 @@ class RunOutcome:
 
 def become_subreaper() -> bool:
     """Make this process the reaper of its orphaned descendants (Linux); False where it cannot."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
+    return prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def preload() -> None:

@@ -37,15 +37,21 @@ if TYPE_CHECKING:
     from scoring.ingestion.cgroups import SandboxCgroup
 
 PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def prctl(option: int, value: int) -> bool:
+    """``prctl(option, value)`` on this process (Linux); False where that is not possible."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def make_non_dumpable() -> bool:
     """Mark this process non-dumpable (prctl PR_SET_DUMPABLE 0); False where that is not possible."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
+    return prctl(PR_SET_DUMPABLE, 0)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PR_SET_DUMPABLE = 4
-PR_SET_CHILD_SUBREAPER = 36
+from scoring.ingestion.confinement import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, prctl
+
 # System V IPC (linux/ipc.h, shm.h, msg.h, sem.h): the *_STAT_ANY commands read an object
 # whatever its mode (Linux 4.17), so a segment made unreadable is still found and removed.
 IPC_RMID = 0
@@ -47,9 +47,8 @@ SEM_INFO, SEM_STAT_ANY = 19, 20
 def harden_parent() -> None:
     """The parent: non-dumpable (a run's process cannot read or write its memory through /proc) and
     the reaper of every orphan a run leaves (so all of a run's processes stay its descendants)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    prctl(PR_SET_DUMPABLE, 0)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 @dataclass
@@ -83,7 +82,7 @@ def fork_run(
         try:
             for fd in (ready_read, go_write, *close_fds):
                 os.close(fd)
-            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # an ordinary process again
+            prctl(PR_SET_DUMPABLE, 1)  # an ordinary process again
             prepare()
             os.write(ready_write, b"r")
             os.close(ready_write)
