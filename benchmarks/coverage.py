@@ -15,6 +15,8 @@ Settings:
 - ``mixture``: 30% of the examples shifted by one sd under the unlearned models;
 - ``shift``: every example shifted by 0.35 sd;
 - ``shared``: the shift, plus a per-model effect (sd 0.3) shared by all examples of a run;
+- ``scaled``: the shift, plus a per-model temperature: every confidence of a run times
+  exp(0.1 g), g standard normal (a run more or less confident overall);
 - ``heavy``: Student t (3 df) noise instead of normal, and the shift;
 - ``coarse``: the shift, confidences rounded to 0.5 (few distinct values, many ties).
 
@@ -55,7 +57,7 @@ from scoring.assess import ceiling as estimator_ceiling
 from scoring.assess import uncertainty
 from scoring.metric import forgetting as metric
 
-SETTINGS = ("identical", "mixture", "shift", "shared", "heavy", "coarse")
+SETTINGS = ("identical", "mixture", "shift", "shared", "scaled", "heavy", "coarse")
 Z95 = 1.959963984540054
 
 
@@ -93,6 +95,9 @@ def simulate(
     if setting == "shared":  # one unusual run moves every example
         retrained += spread * rng.normal(0, 0.3, (n_models, 1))
         unlearned += spread * rng.normal(0, 0.3, (n_models, 1))
+    if setting == "scaled":  # one run more confident than another on every example
+        retrained *= np.exp(rng.normal(0, 0.1, (n_models, 1)))
+        unlearned *= np.exp(rng.normal(0, 0.1, (n_models, 1)))
     if setting == "coarse":
         unlearned, retrained = np.round(unlearned * 2) / 2, np.round(retrained * 2) / 2
     return unlearned, retrained

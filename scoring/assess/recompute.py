@@ -129,6 +129,7 @@ def assess(
                 "confidence_level",
                 "n_resamples",
                 "n_groups",
+                "n_redraws",
                 "group_size",
                 "n_model_examples",
                 "random_state",

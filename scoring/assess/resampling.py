@@ -31,60 +31,23 @@ def left_out_subsets(n_models: int, n_subsets: int, rng: np.random.Generator) ->
     return kept
 
 
-def variance_parts(points: np.ndarray, left_out: np.ndarray, factor: float, df: int) -> dict[str, float]:
-    """Variance components of F (module doc of ``uncertainty``) from the official points [S]
-    and the left-out-subset points [R, n_sub]: ``own`` (one example's model variance,
-    jackknife), ``shared`` (C, clipped at 0), ``shared_df`` (its degrees of freedom),
-    ``examples`` (Var_examples), ``total`` (Var_examples + C) and ``models`` (this forget
-    set, new seeds); ``df`` is the jackknife's, min(R, N) - 1."""
-    n_examples, n_sub = len(points), left_out.shape[1]
+def variance_parts(points: np.ndarray, left_out: np.ndarray, factor: float, shared: float) -> dict[str, float]:
+    """Variance components of F (module doc of ``uncertainty``) from the official points [S],
+    the left-out-subset points [R, n_sub] and C (``shared_effects.shared_variance``, per
+    pair of examples): ``own`` (one example's model variance, jackknife), ``shared`` (C
+    for F over S examples), ``examples`` (Var_examples), ``total`` (Var_examples + C) and
+    ``models`` (this forget set, new seeds)."""
+    n_examples = len(points)
     deviations = left_out - left_out.mean(axis=0)
-    per_example = factor * np.sum(deviations**2, axis=0)  # [n_sub]
-    subset_var = factor * float(np.sum(deviations.mean(axis=1) ** 2))
-    own = float(per_example.mean())
-    # The mean off-diagonal covariance of the per-example jackknife deviations: what one
-    # run shares across examples (unbiased; 0 in truth where runs share nothing). Its
-    # noise comes mostly from the examples' own model noise (own / n_sub) and is
-    # symmetric about the truth; clipped at 0 (C >= 0), with the clipped estimate's own
-    # variance carried into the degrees of freedom below.
-    covariance = (subset_var - own / n_sub) * n_sub / (n_sub - 1) if n_sub > 1 else 0.0
-    shared = max(covariance, 0.0) * (n_examples - 1) / n_examples
+    own = float((factor * np.sum(deviations**2, axis=0)).mean())
+    shared = shared * (n_examples - 1) / n_examples
     # One example has no spread to resample: its jackknife variance stands in.
     examples = float(points.var(ddof=1)) / n_examples if n_examples > 1 else own
     # The jackknife overstates one example's own model variance (its points are a
     # non-smooth statistic whose variance does not shrink like 1 / N); the spread over
     # examples bounds it from above too, so the smaller of the two is used.
     models = min(own / n_examples, examples) + shared
-    total = examples + shared
-    shared_df = positive_part_df(shared, own / n_sub, df)
-    return {
-        "own": own,
-        "shared": shared,
-        "shared_df": shared_df,
-        "examples": examples,
-        "total": total,
-        "models": models,
-    }
-
-
-def positive_part_df(shared: float, own_mean: float, df: int) -> float:
-    """Degrees of freedom of C^+ = max(C_hat, 0), for Satterthwaite's formula.
-
-    C_hat is a difference of two mean squares (the subsets' mean, with df degrees of
-    freedom, minus the examples' own part own_mean = own / n_sub), so its variance is
-    about 2 (own_mean^2 + C^2) / df (Satterthwaite 1946, for a linear combination of
-    mean squares); the positive part of a normal of that spread around C^+ has the
-    variance g(m) s^2, m = C^+ / s (a truncated normal's second moment). The df of C^+
-    is then 2 (C^+)^2 / (g(m) s^2): few where C is small beside its noise, many where
-    it stands out.
-    """
-    spread2 = 2 * (own_mean * own_mean + shared * shared) / max(df, 1)
-    if shared <= 0 or spread2 <= 0:
-        return math.inf
-    m = shared / math.sqrt(spread2)
-    cdf, pdf = float(stats.norm.cdf(m)), float(stats.norm.pdf(m))
-    variance = (m * m + 1) * cdf + m * pdf - (m * cdf + pdf) ** 2
-    return 2 * shared * shared / (variance * spread2)
+    return {"own": own, "shared": shared, "examples": examples, "total": examples + shared, "models": models}
 
 
 def satterthwaite(total: float, parts: tuple[tuple[float, float], ...]) -> float:
@@ -108,7 +71,13 @@ def draw_replicates(
     values, counts = np.unique(points, return_counts=True)
     draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
     noise = rng.standard_normal(n_resamples)
-    replicates = draws @ values / n_examples + math.sqrt(parts["shared"]) * noise
+    # Expanded by (S / (S - 1))^(1/2): a bootstrap of the mean has the plug-in variance,
+    # (S - 1) / S times the unbiased one (Hesterberg 2015, "What teachers should know
+    # about the bootstrap", The American Statistician 69, section 4.3).
+    expansion = math.sqrt(n_examples / (n_examples - 1)) if n_examples > 1 else 1.0
+    centre = float(points.mean())
+    examples = centre + expansion * (draws @ values / n_examples - centre)
+    replicates = examples + math.sqrt(parts["shared"]) * noise
     if n_examples == 1:  # nothing to resample: the example's own model noise instead
         replicates = replicates + math.sqrt(parts["own"]) * rng.standard_normal(n_resamples)
     return replicates, noise
@@ -158,10 +127,31 @@ def correlation(cov: float, var_a: float, var_b: float) -> float:
     return float(np.clip(cov / math.sqrt(var_a * var_b), -1.0, 1.0))
 
 
-def percentiles(replicates: np.ndarray, confidence_level: float) -> tuple[float, float]:
-    """The two-sided percentile interval of the replicates at ``confidence_level``."""
+def acceleration(points: np.ndarray, examples_share: float) -> float:
+    """BCa's acceleration of the mean of ``points`` (Efron 1987, eq. 6.6, from the
+    jackknife over examples), damped by ``examples_share`` = Var_examples / Var_total:
+    the shared model noise added to the replicates is symmetric and adds no skew."""
+    deviations = points - points.mean()
+    spread = float(np.sum(deviations**2))
+    if spread <= 0:
+        return 0.0
+    return float(np.sum(deviations**3)) / (6 * spread**1.5) * max(examples_share, 0.0) ** 1.5
+
+
+def percentiles(replicates: np.ndarray, estimate: float, accel: float, confidence_level: float) -> tuple[float, float]:
+    """The BCa interval of the replicates at ``confidence_level`` (Efron 1987; DiCiccio and
+    Efron 1996, section 3): the percentile interval moved by the median bias z0 of the
+    replicates about ``estimate`` and stretched by the acceleration, because the points
+    are skewed (most examples near 0, a few high) and a plain percentile interval of a
+    skewed mean falls short on the long side."""
     alpha = 1 - confidence_level
-    low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
+    below = (np.count_nonzero(replicates < estimate) + 0.5 * np.count_nonzero(replicates == estimate)) / len(replicates)
+    z0 = float(stats.norm.ppf(min(max(below, 1 / len(replicates)), 1 - 1 / len(replicates))))
+    levels = []
+    for tail in (alpha / 2, 1 - alpha / 2):
+        z = z0 + float(stats.norm.ppf(tail))
+        levels.append(float(stats.norm.cdf(z0 + z / (1 - accel * z))))
+    low, high = np.quantile(replicates, levels)
     return float(low), float(high)
 
 
@@ -179,6 +169,7 @@ def recorded_inputs(result: dict[str, Any]) -> dict[str, Any]:
         "confidence_level",
         "n_resamples",
         "n_groups",
+        "n_redraws",
         "group_size",
         "n_model_examples",
         "random_state",

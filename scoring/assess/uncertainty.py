@@ -116,6 +116,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from scoring.assess.resampling import (
+    acceleration,
     correlation,
     draw_replicates,
     jackknife_ratio_variance,
@@ -129,6 +130,7 @@ from scoring.assess.resampling import (
     utility_ratio,
     variance_parts,
 )
+from scoring.assess.shared_effects import shared_variance
 from scoring.checks import check_accuracies, check_confidences, check_epsilons, check_int, check_number
 from scoring.metric import forgetting as metric
 
@@ -140,6 +142,9 @@ N_RESAMPLES = 9999  # bootstrap resamples of the examples: free (one multinomial
 # examples' variance, against 1.4 times with 4 disjoint groups; 64 subsets gained nothing
 # at N = 16 (module doc, "Coverage").
 N_GROUPS = 32
+# Redraws of the per-model effects for C: the redraws' Monte Carlo noise was below the
+# effects' own sampling noise at 32 (96 changed C's spread by nothing, seed set 0).
+N_REDRAWS = 32
 N_MODEL_EXAMPLES = 500  # examples on which the model part recomputes epsilons
 
 
@@ -154,6 +159,7 @@ def forgetting_quality_interval(
     confidence_level: float = CONFIDENCE_LEVEL,
     n_resamples: int = N_RESAMPLES,
     n_groups: int = N_GROUPS,
+    n_redraws: int = N_REDRAWS,
     n_model_examples: int = N_MODEL_EXAMPLES,
     random_state: int = 0,
     n_jobs: int | None = None,
@@ -171,6 +177,8 @@ def forgetting_quality_interval(
         Bootstrap resamples of the forget examples.
     n_groups : int >= 2
         Groups of model pairs left out in turn (at most N are used): the cost.
+    n_redraws : int >= 2
+        Redraws of the per-model effects that measure C (``scoring.assess.shared_effects``).
     n_model_examples : int >= 1
         Random examples on which the left-out-group epsilons are recomputed.
     random_state : int >= 0
@@ -197,6 +205,7 @@ def forgetting_quality_interval(
         confidence_level,
         n_resamples,
         n_groups,
+        n_redraws,
         n_model_examples,
         random_state,
         n_jobs,
@@ -217,6 +226,7 @@ def score_interval(
     confidence_level: float = CONFIDENCE_LEVEL,
     n_resamples: int = N_RESAMPLES,
     n_groups: int = N_GROUPS,
+    n_redraws: int = N_REDRAWS,
     n_model_examples: int = N_MODEL_EXAMPLES,
     random_state: int = 0,
     n_jobs: int | None = None,
@@ -252,6 +262,7 @@ def score_interval(
         confidence_level,
         n_resamples,
         n_groups,
+        n_redraws,
         n_model_examples,
         random_state,
         n_jobs,
@@ -274,7 +285,8 @@ def score_interval(
     z = parts["noise"]
     ratio_noise = math.sqrt(ratio_var) * (rho * z + math.sqrt(1 - rho * rho) * parts["rng"].standard_normal(len(z)))
     replicates = parts["replicates"] * (ratio + ratio_noise)
-    low, high = stretch(estimate, *percentiles(replicates, confidence_level), confidence_level, parts["df_total"])
+    bounds = percentiles(replicates, estimate, parts["acceleration"], confidence_level)
+    low, high = stretch(estimate, *bounds, confidence_level, parts["df_total"])
     # Models only: delta method around F * Q.
     cov_models = correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
     var_models = ratio**2 * models_var + f_value**2 * ratio_var + 2 * f_value * ratio * cov_models
@@ -304,6 +316,7 @@ def _forgetting_quality_parts(
     confidence_level: float,
     n_resamples: int,
     n_groups: int,
+    n_redraws: int,
     n_model_examples: int,
     random_state: int,
     n_jobs: int | None,
@@ -317,6 +330,7 @@ def _forgetting_quality_parts(
     confidence_level = check_number(confidence_level, "confidence_level", 0, strict=True, maximum=1)
     n_resamples = check_int(n_resamples, "n_resamples", 1)
     n_groups = check_int(n_groups, "n_groups", 2)
+    n_redraws = check_int(n_redraws, "n_redraws", 2)
     n_sub = min(check_int(n_model_examples, "n_model_examples", 1), n_examples)
     random_state = check_int(random_state, "random_state", 0)
     points = _official_points(unlearned, retrained, epsilons, n_jobs)
@@ -328,16 +342,19 @@ def _forgetting_quality_parts(
     examples = np.sort(rng.choice(n_examples, n_sub, replace=False))
     left_out = left_out_points(unlearned[:, examples], retrained[:, examples], kept, n_jobs)  # [R, n_sub]
     factor = (n_models - group_size) / (group_size * n_groups)  # Shao and Wu's (N - d) / (d R)
-    parts = variance_parts(points, left_out, factor, min(n_groups, n_models) - 1)
+    shared, shared_df = shared_variance(unlearned[:, examples], retrained[:, examples], n_redraws, rng, n_jobs)
+    parts = variance_parts(points, left_out, factor, shared)
 
     replicates, noise = draw_replicates(points, parts, n_resamples, rng)
     models_var, shared = parts["models"], parts["shared"]
     # Satterthwaite: the examples' part has S - 1 degrees of freedom, C's its own.
     df_examples = max(n_examples - 1, 1)
-    df_total = satterthwaite(parts["total"], ((parts["examples"], df_examples), (shared, parts["shared_df"])))
-    low, high = stretch(estimate, *percentiles(replicates, confidence_level), confidence_level, df_total)
+    df_total = satterthwaite(parts["total"], ((parts["examples"], df_examples), (shared, shared_df)))
+    accel = acceleration(points, parts["examples"] / parts["total"] if parts["total"] > 0 else 1.0)
+    bounds = percentiles(replicates, estimate, accel, confidence_level)
+    low, high = stretch(estimate, *bounds, confidence_level, df_total)
     own_part = min(parts["own"] / n_examples, parts["examples"])
-    df_models = satterthwaite(models_var, ((own_part, df_examples), (shared, parts["shared_df"])))
+    df_models = satterthwaite(models_var, ((own_part, df_examples), (shared, shared_df)))
     half_width = student_quantile(confidence_level, df_models) * math.sqrt(models_var)
     result = {
         "estimate": estimate,
@@ -359,6 +376,7 @@ def _forgetting_quality_parts(
         "confidence_level": confidence_level,
         "n_resamples": n_resamples,
         "n_groups": n_groups,
+        "n_redraws": n_redraws,
         "group_size": group_size,
         "n_model_examples": n_sub,
         "random_state": random_state,
@@ -377,6 +395,7 @@ def _forgetting_quality_parts(
         "rng": rng,
         "df_models": df_models,
         "df_total": df_total,
+        "acceleration": accel,
     }
 
 

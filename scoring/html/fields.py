@@ -132,6 +132,7 @@ def all_intervals(record: dict[str, Any]) -> list[dict[str, Any]]:
                         "confidence_level",
                         "n_resamples",
                         "n_groups",
+                        "n_redraws",
                         "random_state",
                         "n_models",
                         "note",

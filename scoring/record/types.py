@@ -177,6 +177,7 @@ class Uncertainty(TypedDict):
     confidence_level: Public[float]
     n_resamples: Public[int]
     n_groups: Public[int]
+    n_redraws: Public[int]
     group_size: Public[int]
     n_model_examples: Public[int]
     random_state: Public[int]  # the kit's fixed resampling seed (public code), not a run seed
