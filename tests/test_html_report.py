@@ -276,21 +276,33 @@ def test_the_ceiling_box_names_its_n_and_a_ceiling_at_another_n_gets_no_normalis
     assert halved["normalised_score_note"] in text and "0.4025" not in text
 
 
-NOTE = "approximate at N = 4: the coverage of the intervals of the score, F and the normalised score is measured"
+NOTE = "approximate at N = 4: the coverage of the intervals of the score, F, the normalised score and the ceiling is"
 
 
 def test_an_approximate_interval_says_so_next_to_the_score_and_in_the_uncertainty_section(scored):
+    from scoring.html.summary import summary_text
+
     _, record, arrays = scored["fine-tune"]
-    assert record["intervals"]["note"].startswith(NOTE)  # the scorer's record at N = 4 carries it
+    note = record["intervals"]["note"]
+    assert note.startswith(NOTE)  # the scorer's record at N = 4 carries it
+    assert note in summary_text(record)  # what `score` prints, under the score
     page = render_report(record, arrays)
-    text = visible_text(page)
-    headline = visible_text(page.split('id="score"')[1].split("</section>")[0])
-    assert NOTE in headline and 'id="interval-note"' in page and 'id="uncertainty-note"' in page
-    assert re.search(r"95% interval \[[0-9.]+, [0-9.]+\] \*", text)  # the mark beside the interval
-    measured = with_statistics(record)  # its intervals carry no note: as at N >= 16
-    page = render_report(measured, arrays)
-    assert NOTE[:12] not in visible_text(page) and 'id="interval-note"' not in page
-    assert "95% interval [0.0511, 0.0993]" in visible_text(page)
+    assert note in visible_text(page.split('id="score"')[1].split("</section>")[0]) and 'id="interval-note"' in page
+    noted = with_statistics(record)
+    noted["intervals"]["note"] = note
+    page = render_report(noted, arrays)
+    card = visible_text(page.split('id="score"')[1].split("</section>")[0])
+    for marked in (
+        "95% interval [0.0511, 0.0993] *",  # the score's
+        "95% interval [0.0522, 0.1001] *",  # F's
+        "retraining lands in [0.1701, 0.2045] *",  # the ceiling's
+        "interval [0.2788, 0.5344] *",  # the normalised score's
+    ):
+        assert marked in card, marked
+    assert f"* {note}" in card and 'id="uncertainty-note"' in page
+    assert "[0.9971, 0.9989] *" not in visible_text(page)  # RA_U's: an accuracy's, which the note does not name
+    plain = render_report(with_statistics(record), arrays)  # no note: as at N >= 16
+    assert note not in visible_text(plain) and "] *" not in visible_text(plain) and 'id="interval-note"' not in plain
 
 
 def test_the_epsilon_histogram_falls_back_to_the_recorded_bin_counts(scored):

@@ -108,7 +108,7 @@ def assess(
     normalised score F / ceiling is given only against a ceiling measured at this N
     (2N references); against a smaller one it is None and ``normalised_score_note`` says why.
     Below ``COVERAGE_MEASURED_FROM_N``, ``intervals.note`` says that the intervals of the
-    score, F and the normalised score are approximate (``interval_note``).
+    score, F, the normalised score and the ceiling are approximate (``interval_note``).
     """
     n_models = unlearned_conf.shape[0]
     record: dict[str, Any] = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}
@@ -187,8 +187,8 @@ def interval_note(n_models: int) -> str | None:
     if n_models >= COVERAGE_MEASURED_FROM_N:
         return None
     return (
-        f"approximate at N = {n_models}: the coverage of the intervals of the score, F and the normalised score "
-        f"is measured at N >= {COVERAGE_MEASURED_FROM_N} only (benchmarks/coverage.py; "
+        f"approximate at N = {n_models}: the coverage of the intervals of the score, F, the normalised score "
+        f"and the ceiling is measured at N >= {COVERAGE_MEASURED_FROM_N} only (benchmarks/coverage.py; "
         'docs/explanation/uncertainty.md, "What the intervals promise")'
     )
 

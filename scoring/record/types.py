@@ -148,7 +148,7 @@ class Epsilons(TypedDict):
 class Intervals(TypedDict):
     """(low, high) at ``confidence_level`` of each term that has one. ``note``, only below the N from which the
     coverage benchmark measures their 95% promise (``scoring.assess.recompute.interval_note``): that the
-    intervals of the score, F and the normalised score are approximate."""
+    intervals of the score, F, the normalised score and the ceiling are approximate."""
 
     score: NotRequired[Public[Interval]]
     F: NotRequired[Public[Interval]]
