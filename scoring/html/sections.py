@@ -19,7 +19,8 @@ whichever of these names they carry, and left out when absent:
 - ``ceiling`` (a number or a dict with ``value``, ``low``, ``high``, ``n_models``, ``note``),
   ``normalised_score`` (a number, its interval in ``intervals``; None with
   ``normalised_score_note`` where the ceiling was measured at another N); ``intervals.note``
-  where the intervals are only approximate (too few models), next to the score's interval;
+  where the intervals are only approximate (too few models): under the score, and a ``*`` on
+  each interval of the score card;
 - ``diagnostics``: lists as long as the runs (at its top or under ``per_run``) become
   columns of the run table, ``flags`` (strings "name: text") and true booleans
   (``mixture``, ``identical``...) warnings, other values a list; per-run keys that the
