@@ -125,3 +125,25 @@ def test_a_score_whose_ceiling_is_at_half_its_n_says_so_and_has_no_normalised_sc
     assert record["normalised_score_note"].startswith(f"no normalised score: the ceiling was measured at N = {N}, not")
     text = summary_text(record)
     assert f"at N = {N}:" in text and record["normalised_score_note"] in text and "F / ceiling" not in text
+
+
+def test_intervals_below_the_measured_n_say_they_are_approximate_and_from_it_do_not():
+    from scoring.metric import forgetting as metric
+
+    def intervals(n_models):
+        rng = np.random.default_rng(n_models)
+        unlearned, retrained = rng.normal(size=(n_models, 20)), rng.normal(0.3, size=(n_models, 20))
+        accuracies = {column: np.full(n_models, 0.9) for column in assessment.ACCURACY_COLUMNS}
+        epsilons = metric.per_example_epsilons(unlearned, retrained)
+        return assessment.assess(unlearned, retrained, accuracies, accuracies, epsilons, None)["intervals"]
+
+    measured = assessment.COVERAGE_MEASURED_FROM_N
+    at_8, at_measured = intervals(8), intervals(measured)
+    assert at_8["note"] == assessment.interval_note(8) and "score" in at_8
+    assert "note" not in at_measured and "score" in at_measured
+    assert assessment.interval_note(measured - 1) is not None and assessment.interval_note(measured) is None
+    note = at_8["note"]
+    assert note.startswith("approximate at N = 8:") and f"measured at N >= {measured}" in note
+    assert "benchmarks/coverage.py" in note and '"What the intervals promise"' in note
+    assert "%" not in note  # the benchmark's figure below that N changes with the estimator: never in the record
+    assert "note" not in intervals(2)  # no score interval under 3 models: nothing to qualify

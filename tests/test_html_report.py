@@ -276,6 +276,35 @@ def test_the_ceiling_box_names_its_n_and_a_ceiling_at_another_n_gets_no_normalis
     assert halved["normalised_score_note"] in text and "0.4025" not in text
 
 
+NOTE = "approximate at N = 4: the coverage of the intervals of the score, F, the normalised score and the ceiling is"
+
+
+def test_an_approximate_interval_says_so_next_to_the_score_and_in_the_uncertainty_section(scored):
+    from scoring.html.summary import summary_text
+
+    _, record, arrays = scored["fine-tune"]
+    note = record["intervals"]["note"]
+    assert note.startswith(NOTE)  # the scorer's record at N = 4 carries it
+    assert note in summary_text(record)  # what `score` prints, under the score
+    page = render_report(record, arrays)
+    assert note in visible_text(page.split('id="score"')[1].split("</section>")[0]) and 'id="interval-note"' in page
+    noted = with_statistics(record)
+    noted["intervals"]["note"] = note
+    page = render_report(noted, arrays)
+    card = visible_text(page.split('id="score"')[1].split("</section>")[0])
+    for marked in (
+        "95% interval [0.0511, 0.0993] *",  # the score's
+        "95% interval [0.0522, 0.1001] *",  # F's
+        "retraining lands in [0.1701, 0.2045] *",  # the ceiling's
+        "interval [0.2788, 0.5344] *",  # the normalised score's
+    ):
+        assert marked in card, marked
+    assert f"* {note}" in card and 'id="uncertainty-note"' in page
+    assert "[0.9971, 0.9989] *" not in visible_text(page)  # RA_U's: an accuracy's, which the note does not name
+    plain = render_report(with_statistics(record), arrays)  # no note: as at N >= 16
+    assert note not in visible_text(plain) and "] *" not in visible_text(plain) and 'id="interval-note"' not in plain
+
+
 def test_the_epsilon_histogram_falls_back_to_the_recorded_bin_counts(scored):
     _, record, arrays = scored["fine-tune"]
     assert render_report(record, {}).count("data:image/svg+xml") == 3
@@ -354,6 +383,20 @@ def test_the_leaderboard_groups_by_n_and_shows_intervals_sealing_and_links():
     assert 'href="alpha-private/report.html"' in page and 'href="echo/report.html"' in page
     assert "Not ranked" in text and "echo.py" in text and "mean run time 9.1 s is over the limit" in text
     assert page.count("<script>") == 1 and "src=" not in page
+
+
+def test_the_leaderboard_marks_approximate_intervals_and_says_why_below_their_group():
+    table, others = synthetic_table()
+    note = "approximate at N = 32: the coverage of the intervals ... is measured at N >= 16 only"
+    table["public score_note"] = [note if n == 32 else None for n in table["N"]]
+    page = render_leaderboard(table, others)
+    text = visible_text(page)
+    assert "score_note" not in text  # folded into the score, not a column
+    at_32 = visible_text(page.split("digits · N = 32")[1].split("digits · N = 128")[0])
+    at_128 = visible_text(page.split("digits · N = 128")[1].split("Not ranked")[0])
+    assert "[0.0900, 0.1400] *" in at_32 and at_32.count(note) == 1  # each interval marked, the note said once
+    assert at_32.count("] *") == 3 and "[0.0890, 0.1320] *" not in at_32  # the private score's have no note
+    assert "*" not in at_128 and note not in at_128
 
 
 def test_the_banner_names_the_private_score_only_where_one_is_shown():

@@ -126,6 +126,21 @@ def test_intervals_overlaps_and_groups_by_reference_set(tmp_path):
     assert "digits, N = 32, public references rrrrrrrrrrrr:" in text
 
 
+def test_an_interval_its_record_calls_approximate_is_marked_and_its_note_said_once(tmp_path):
+    note = "approximate at N = 8: the coverage of the intervals ... is measured at N >= 16 only"
+    for name, n, score in (("a.py", 8, 0.05), ("b.py", 8, 0.03), ("c.py", 32, 0.04)):
+        value = record(name, "public", score, n=n)
+        value["intervals"] = {"score": [score - 0.01, score + 0.01], **({"note": note} if n == 8 else {})}
+        write_json(tmp_path / name / "score.json", value)
+    scores = collect_scores(tmp_path)
+    table = leaderboard(scores).set_index("submission")
+    assert table.loc["a.py", "public score_note"] == note and pd.isna(table.loc["c.py", "public score_note"])
+    text = format_leaderboard(leaderboard(scores), not_ranked(scores))
+    assert "0.0500 [0.040, 0.060]*" in text and "0.0300 [0.020, 0.040]*" in text
+    assert "0.0400 [0.030, 0.050]" in text and "0.0400 [0.030, 0.050]*" not in text  # N = 32: no note, no mark
+    assert text.count(note) == 1 and f"* : {note}" in text
+
+
 def team_record(team, name, split, score, sha="s", when="2026-01-01T00:00:00+00:00", **extra):
     value = record(name, split, score, when=when, **extra)
     value["team"] = team

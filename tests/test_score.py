@@ -297,6 +297,7 @@ def test_every_number_is_recomputed_from_the_saved_arrays(fine_tuned, tmp_path, 
         assert low <= record[name] <= high, name
     code, stdout, _ = cli(["recompute", out / "first"], capsys)
     assert code == 0 and "matches" in stdout and f"score {record['score']:.4f} [" in stdout
+    assert record["intervals"]["note"] in stdout  # N = 4: approximate, printed under the score
     forged = tmp_path / "forged"
     shutil.copytree(out / "first", forged)
     changed = json.loads((forged / "score.json").read_text())

@@ -39,6 +39,7 @@ ASSESSMENT_SEED = 2023  # every resampling draws from this seed: same arrays, sa
 ACCURACY_RESAMPLES = 9999
 ORGANISERS_DIR = "organisers"
 ACCURACY_COLUMNS = ("retain_accuracy", "forget_accuracy", "test_accuracy")
+COVERAGE_MEASURED_FROM_N = 16  # benchmarks/coverage.py measures the 95% promise from this N up
 
 Accuracies = Mapping[str, NDArray[np.float64]]  # {retain_accuracy, forget_accuracy, test_accuracy: [N]}
 
@@ -106,6 +107,8 @@ def assess(
     reference set's ``scoring.assess.ceiling.ceiling`` at this N (None: not reported). The
     normalised score F / ceiling is given only against a ceiling measured at this N
     (2N references); against a smaller one it is None and ``normalised_score_note`` says why.
+    Below ``COVERAGE_MEASURED_FROM_N``, ``intervals.note`` says that the intervals of the
+    score, F, the normalised score and the ceiling are approximate (``interval_note``).
     """
     n_models = unlearned_conf.shape[0]
     record: dict[str, Any] = {"intervals": {}, "confidence_level": uncertainty.CONFIDENCE_LEVEL}
@@ -160,6 +163,9 @@ def assess(
             # F's uncertainty and the ceiling's, by the delta method (scoring.assess.ceiling).
             _, low, high = estimator_ceiling.normalised_interval(quality, dict(ceiling))
             record["intervals"]["normalised_score"] = [low, high]
+    note = interval_note(n_models)
+    if note is not None and "score" in record["intervals"]:
+        record["intervals"]["note"] = note
     record["diagnostics"] = diagnostics_record(unlearned_conf, retrained_conf)
     record["auxiliary"] = _auxiliary(unlearned_conf, retrained_conf)
     return record
@@ -170,6 +176,21 @@ def omitted_normalised_score(ceiling_n: int, n_models: int) -> str:
     return (
         f"no normalised score: the ceiling was measured at N = {ceiling_n}, not at this N = {n_models} "
         f"(a ceiling at N needs 2N = {2 * n_models} references)"
+    )
+
+
+def interval_note(n_models: int) -> str | None:
+    """Why the intervals of a score at N are approximate; None from ``COVERAGE_MEASURED_FROM_N`` up.
+
+    The coverage benchmark holds the intervals to their 95% promise only from that N up;
+    below, what it reports is kept out of this line (it changes with the estimator).
+    """
+    if n_models >= COVERAGE_MEASURED_FROM_N:
+        return None
+    return (
+        f"approximate at N = {n_models}: the coverage of the intervals of the score, F, the normalised score "
+        f"and the ceiling is measured at N >= {COVERAGE_MEASURED_FROM_N} only (benchmarks/coverage.py; "
+        'docs/explanation/uncertainty.md, "What the intervals promise")'
     )
 
 

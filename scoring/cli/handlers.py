@@ -162,6 +162,8 @@ def recompute_command(args: argparse.Namespace) -> int:
         f"= F {with_interval(official['F'], intervals.get('F'))} "
         f"x RA {official['RA_U']:.4f}/{official['RA_R']:.4f} x TA {official['TA_U']:.4f}/{official['TA_R']:.4f}"
     )
+    if intervals.get("note"):  # too few models for the intervals' measured coverage
+        print(f"  {intervals['note']}")
     if found["matches"]:
         print(f"matches {args.folder / 'score.json'}: every recorded number recomputed from the arrays alone")
         return 0

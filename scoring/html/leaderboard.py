@@ -4,8 +4,10 @@ This module owns how ``scoring.ranking.leaderboard``'s tables become what ``lead
 lays out; ``scoring.html.pages.render_leaderboard`` is its entry point and documents the
 tables it accepts. Here: the score folders' ``path`` is dropped; ``"<split> <value>"``
 columns are gathered under their split (public first, then private) and a value's
-``<value>_low`` / ``<value>_high`` columns are folded into it as its interval; rows are grouped by (dataset, N) and by
-``group`` or a reference-set column, each group its own ranking, with a reference set
+``<value>_low`` / ``<value>_high`` columns are folded into it as its interval (its
+``<value>_note``, why that interval is only approximate, as a ``*`` on it and the note
+once below the table); rows are grouped by (dataset, N) and by ``group`` or a
+reference-set column, each group its own ranking, with a reference set
 that is the same for the whole group said once above its table; each cell carries its
 text, its sort key and its kind (number, text, mono, sealed, unsealed, overlap,
 missing), and a score's cell its link to that entry's report.html.
@@ -29,10 +31,12 @@ _SPLIT_ORDER = {"public": 0, "private": 1}
 _NOT_SHOWN = ("path",)  # collect_scores' score folder, an organisers' path: the links are made from it
 
 
-def _companions(column: str, columns: list[str]) -> tuple[str | None, str | None]:
-    """(low column, high column) of ``column``'s interval, as ``scoring.ranking.leaderboard`` names them."""
-    low, high = f"{column}_low", f"{column}_high"
-    return (low, high) if low in columns and high in columns else (None, None)
+def _companions(column: str, columns: list[str]) -> tuple[str | None, str | None, str | None]:
+    """(low, high, note) columns of ``column``'s interval, as ``scoring.ranking.leaderboard`` names them."""
+    low, high, note = f"{column}_low", f"{column}_high", f"{column}_note"
+    if low not in columns or high not in columns:
+        return None, None, None
+    return low, high, note if note in columns else None
 
 
 def _splits_of(columns: list[str]) -> list[str]:
@@ -53,8 +57,8 @@ def leaderboard_groups(table: pd.DataFrame, links: dict[str, Any]) -> list[dict[
     for column in columns:
         if column in consumed or column in {"dataset", "N", "group"}:
             continue
-        low, high = _companions(column, columns)
-        consumed |= {c for c in (low, high) if c}
+        low, high, note = _companions(column, columns)
+        consumed |= {c for c in (low, high, note) if c}
         split = next((s for s in splits if column.startswith(s + " ")), None)
         value = column[len(split) + 1 :] if split else column
         label = _VALUE_LABELS.get(value, value if value != value.lower() else value.replace("_", " "))
@@ -68,6 +72,7 @@ def leaderboard_groups(table: pd.DataFrame, links: dict[str, Any]) -> list[dict[
                 "value": value,
                 "low": low,
                 "high": high,
+                "note": note,
             }
         )
     specs = [s for s in specs if s["key"] not in consumed and s["key"] != "sha256"]  # the hash goes under the name
@@ -108,6 +113,7 @@ def leaderboard_groups(table: pd.DataFrame, links: dict[str, Any]) -> list[dict[
             spec["first_of_split"] = bool(spec["split"]) and (before is None or before["split"] != spec["split"])
         rows = [_leaderboard_row(row, shown, splits, links) for row in records]
         overlaps = any(cell.get("kind") == "overlap" for row in rows for cell in row["cells"])
+        notes = list(dict.fromkeys(cell["note"] for row in rows for cell in row["cells"] if cell.get("note")))
         detail = " · ".join(d for d in details if d)
         groups.append(
             {
@@ -116,6 +122,7 @@ def leaderboard_groups(table: pd.DataFrame, links: dict[str, Any]) -> list[dict[
                 "rows": rows,
                 "header": _header(shown, splits),
                 "overlaps": overlaps,
+                "notes": notes,  # why some of its intervals are approximate, each once
                 "specs": shown,
                 "anchor": _slug(f"{heading} {detail}"),
             }
@@ -195,6 +202,8 @@ def _cell(spec: dict[str, Any], value: object, row: Mapping[Hashable, Any]) -> d
             cell["text"] = _int_text(value)
         if spec["low"] and spec["high"] and _present(row.get(spec["low"])) and _present(row.get(spec["high"])):
             cell["interval"] = interval_text((row[spec["low"]], row[spec["high"]]), digits)
+            if spec["note"] and _present(row.get(spec["note"])):
+                cell["note"] = str(row[spec["note"]])
         return cell
     text = str(value)
     mono = spec["key"] == "sha256" or "sha256" in spec["value"] or spec["value"] == "references"

@@ -18,7 +18,9 @@ whichever of these names they carry, and left out when absent:
   (``scoring.html.fields`` finds them);
 - ``ceiling`` (a number or a dict with ``value``, ``low``, ``high``, ``n_models``, ``note``),
   ``normalised_score`` (a number, its interval in ``intervals``; None with
-  ``normalised_score_note`` where the ceiling was measured at another N);
+  ``normalised_score_note`` where the ceiling was measured at another N); ``intervals.note``
+  where the intervals are only approximate (too few models): under the score, and a ``*`` on
+  each interval of the score card;
 - ``diagnostics``: lists as long as the runs (at its top or under ``per_run``) become
   columns of the run table, ``flags`` (strings "name: text") and true booleans
   (``mixture``, ``identical``...) warnings, other values a list; per-run keys that the
@@ -93,12 +95,14 @@ def title(record: dict[str, Any]) -> str:
 
 
 def headline(record: dict[str, Any]) -> dict[str, Any]:
-    """The official score and its interval, where recorded."""
+    """The official score and its interval, where recorded, with why that interval is approximate, where it is."""
     interval = find_interval(record, "score")
+    note = (record.get("intervals") or {}).get("note")
     shared = ((record.get("diagnostics") or {}).get("dependence") or {}).get("reason")
     return {
         "score": fmt(record.get("score")),
         "interval": interval,
+        "interval_note": note if interval and isinstance(note, str) else None,
         "has_score": is_finite(record.get("score")),
         "dependence": shared,  # runs that share work: the leaderboard keeps the score off the ranking
     }

@@ -65,6 +65,7 @@ def summary_text(record: dict[str, Any], out: Path | None = None) -> str:
             f"score       {with_interval(record['score'], intervals.get('score'))} (N = {record['N']}) = "
             f"F {with_interval(record['F'], intervals.get('F'))} x RA {record['RA_U']:.4f}/{record['RA_R']:.4f} "
             f"x TA {record['TA_U']:.4f}/{record['TA_R']:.4f}",
+            *([f"            {intervals['note']}"] if intervals.get("note") else []),
             f"forget acc  unlearned {record['FA_U']:.4f}, retrained {record['FA_R']:.4f}; "
             f"epsilon median {record['epsilons']['median']:.2f}, {record['epsilons']['share_at_cap']:.0%} at 50",
         ]

@@ -11,7 +11,9 @@ of a team was scored more than once on a split at the same N, the latest scoring
 A score whose runs share work (``diagnostics.dependence`` flagged: groups of runs closer
 to one another than independent runs are, ``scoring.assess.dependence``) is kept off the
 ranking and listed with its reason among those not ranked, unless the organisers rank it
-anyway (``rank_flagged``; it is then marked ``flagged``).
+anyway (``rank_flagged``; it is then marked ``flagged``). A score whose intervals are only
+approximate (too few models: score.json's ``intervals.note``) carries that note, and the
+text and the page mark its interval with ``*`` and say why below the table.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _VALUES = (
     "score",
     "score_low",
     "score_high",
+    "score_note",
     "F",
     "RA_U",
     "TA_U",
@@ -71,6 +74,7 @@ def collect_scores(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
                 "score": record.get("score"),
                 "score_low": _interval(record, "score", 0),
                 "score_high": _interval(record, "score", 1),
+                "score_note": (record.get("intervals") or {}).get("note"),  # why the interval is approximate
                 "F": record.get("F"),
                 "RA_U": record.get("RA_U"),
                 "TA_U": record.get("TA_U"),
@@ -114,7 +118,8 @@ def leaderboard(scores: pd.DataFrame, phase: str = "final", rank_flagged: bool =
     Columns: rank, group, team, dataset, N, submission (the counted one's file name),
     sha256 (12 characters), entries (distinct submissions of the team on the ranking
     split), then for each split shown (public first, private next) its score with its 95%
-    interval (``score_low``, ``score_high``), F, RA_U, TA_U, mean run seconds, whether it
+    interval (``score_low``, ``score_high``; ``score_note``: why the interval is only
+    approximate, where it is), F, RA_U, TA_U, mean run seconds, whether it
     was scored in the sandbox (``sealed``; an unsealed score is no official one) and the
     reference set (12 characters of its sha256); then ``overlaps_above``: whether the
     ranking score's interval overlaps that of the entry ranked just above (a difference
@@ -231,6 +236,11 @@ def _dependence(record: Mapping[str, Any]) -> str | None:
     return str(found["reason"]) if found.get("flagged") and found.get("reason") else None
 
 
+def _present(value: object) -> bool:
+    """A value the table holds (not None, NaN or NA)."""
+    return value is not None and not (isinstance(value, float) and value != value) and value is not pd.NA
+
+
 def _interval(record: Mapping[str, Any], name: str, end: int) -> float | None:
     interval = record.get("intervals", {}).get(name)
     return None if not interval or interval[end] is None else float(interval[end])
@@ -261,7 +271,8 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
     """The table as text for the terminal, one block per group, unranked submissions below.
 
     Scores print as ``0.0153 [0.011, 0.020]`` (95% interval); ``~`` marks an entry whose
-    interval overlaps the one ranked above it.
+    interval overlaps the one ranked above it, ``*`` an interval that is only approximate
+    (its note, ``intervals.note`` of its score.json, is printed below the table).
     """
     if not len(table):
         text = "no scored submission yet"
@@ -282,9 +293,13 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             for column in [c for c in rows.columns if c.endswith(" score")]:
                 split = column[: -len(" score")]
                 shown[column] = [
-                    with_interval(v, (lo, hi))
-                    for v, lo, hi in zip(
-                        rows[column], rows[f"{split} score_low"], rows[f"{split} score_high"], strict=True
+                    with_interval(v, (lo, hi)) + ("*" if _present(note) else "")
+                    for v, lo, hi, note in zip(
+                        rows[column],
+                        rows[f"{split} score_low"],
+                        rows[f"{split} score_high"],
+                        rows.get(f"{split} score_note", pd.Series(None, index=rows.index)),
+                        strict=True,
                     )
                 ]
                 shown[f"{split} F"] = rows[f"{split} F"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
@@ -294,8 +309,13 @@ def format_leaderboard(table: pd.DataFrame, others: pd.DataFrame) -> str:
             with pd.option_context("display.width", 250, "display.max_columns", 50):
                 blocks.append(f"{group}:\n" + shown.to_string(index=False))
         text = "\n\n".join(blocks)
+        legend = []
         if table["overlaps_above"].eq(True).any():
-            text += "\n\n~ : its 95% interval overlaps the one ranked above: the order of the two is within noise"
+            legend.append("~ : its 95% interval overlaps the one ranked above: the order of the two is within noise")
+        notes = [c for c in table.columns if c.endswith(" score_note")]
+        legend += [f"* : {note}" for note in dict.fromkeys(v for c in notes for v in table[c] if _present(v))]
+        if legend:
+            text += "\n\n" + "\n".join(legend)
     if len(others):
         text += "\n\nnot ranked:\n" + "\n".join(_not_ranked_line(row) for row in others.itertuples())
     return text

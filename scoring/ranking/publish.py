@@ -31,6 +31,7 @@ PUBLIC_VALUES = (
     "score",
     "score_low",
     "score_high",
+    "score_note",
     "F",
     "RA_U",
     "TA_U",

@@ -146,7 +146,9 @@ class Epsilons(TypedDict):
 
 
 class Intervals(TypedDict):
-    """(low, high) at ``confidence_level`` of each term that has one."""
+    """(low, high) at ``confidence_level`` of each term that has one. ``note``, only below the N from which the
+    coverage benchmark measures their 95% promise (``scoring.assess.recompute.interval_note``): that the
+    intervals of the score, F, the normalised score and the ceiling are approximate."""
 
     score: NotRequired[Public[Interval]]
     F: NotRequired[Public[Interval]]
@@ -157,6 +159,7 @@ class Intervals(TypedDict):
     RA_R: NotRequired[Public[Interval]]
     FA_R: NotRequired[Public[Interval]]
     TA_R: NotRequired[Public[Interval]]
+    note: NotRequired[Public[str]]  # only where they are approximate (too few models): see above
 
 
 class ModelsOnly(TypedDict):
