@@ -44,6 +44,7 @@ from scoring.assess.uncertainty import (
     CONFIDENCE_LEVEL,
     N_GROUPS,
     N_MODEL_EXAMPLES,
+    N_REDRAWS,
     N_RESAMPLES,
     forgetting_quality_interval,
 )
@@ -61,6 +62,7 @@ def ceiling(
     confidence_level: float = CONFIDENCE_LEVEL,
     n_resamples: int = N_RESAMPLES,
     n_groups: int = N_GROUPS,
+    n_redraws: int = N_REDRAWS,
     n_model_examples: int = N_MODEL_EXAMPLES,
     random_state: int = 0,
     n_jobs: int | None = None,
@@ -81,7 +83,7 @@ def ceiling(
         the halves hold n_refs // 2 models each (``reduced`` is True and ``note`` says
         so): the ceiling moves little with N (0.19 at N = 8, 0.185 from 32 to 512).
     n_splits : int >= 1
-    confidence_level, n_resamples, n_groups, n_model_examples, random_state, n_jobs
+    confidence_level, n_resamples, n_groups, n_redraws, n_model_examples, random_state, n_jobs
         As in ``forgetting_quality_interval``; the interval's width comes from the first
         split.
 
@@ -130,6 +132,7 @@ def ceiling(
                 confidence_level=confidence_level,
                 n_resamples=n_resamples,
                 n_groups=n_groups,
+                n_redraws=n_redraws,
                 n_model_examples=n_model_examples,
                 random_state=random_state,
                 n_jobs=n_jobs,

@@ -55,11 +55,13 @@ class SideEffects:
 
 
 def loadings(confidences: np.ndarray) -> np.ndarray:
-    """[n_examples, 2]: a shift (1) and the standardised mean confidence of each example."""
+    """[n_examples, 2]: a shift (1) and the standardised mean confidence of each example
+    (the shift alone where the examples' means are all alike or too few to tell apart)."""
     mean = confidences.mean(axis=0)
     spread = mean.std()
-    level = (mean - mean.mean()) / spread if spread > 0 else np.zeros_like(mean)
-    return np.column_stack([np.ones_like(mean), level])
+    if spread <= 1e-12 * max(1.0, float(np.abs(mean).max())) or len(mean) < 3:
+        return np.ones((len(mean), 1))
+    return np.column_stack([np.ones_like(mean), (mean - mean.mean()) / spread])
 
 
 def side_effects(confidences: np.ndarray) -> SideEffects:
@@ -70,8 +72,7 @@ def side_effects(confidences: np.ndarray) -> SideEffects:
     scale[scale == 0] = 1.0  # an example every model gives the same value: nothing to scale
     z = centred / scale
     load = loadings(confidences)
-    n_effects = load.shape[1] if n_examples > load.shape[1] else 1
-    load = load[:, :n_effects]
+    n_effects = load.shape[1]
     gram_inv = np.linalg.inv(load.T @ load)
     coefficients = z @ load @ gram_inv  # [n_models, n_effects]
     residual = z - coefficients @ load.T

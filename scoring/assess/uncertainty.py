@@ -24,43 +24,44 @@ both; ``models_only`` gives the interval for "this forget set, new seeds", whose
 variance is the per-example model noise / S plus C.
 
 - Examples: an ordinary nonparametric bootstrap of the per-example points, as
-  scipy.stats.bootstrap would do it. It is free: the points take at most 15 distinct
-  values, so a resample is one multinomial draw over them (9,999 resamples by default).
-- Models: a delete-d jackknife over model *pairs* (U_k, R_k) on random subsets (Shao
-  and Wu 1989, "A general theory for jackknife variance estimation", Ann. Statist. 17;
-  Shao and Tu 1995, The Jackknife and Bootstrap, sections 2.3 and 5.2). The N pairs are
-  i.i.d. and F is symmetric in them; each of ``n_groups`` = R random subsets leaves out
-  d = N // 4 pairs, and F is recomputed on the N - d left (both sides always the same
-  size, as the metric requires). Variance estimate: (N - d) / (d R) * sum_r (F_(r) -
-  mean)^2, and the same per example. C is the mean off-diagonal covariance of the
-  per-example deviations (the variance of the subset mean minus its per-example part,
-  an ANOVA decomposition): unbiased, and 0 in truth where runs share nothing; clipped at
-  0, as C >= 0.
-- Why random subsets, why d = N // 4: C's noise is mostly the examples' own model noise
-  (own / |S|) times (2 / df)^(1/2), and df was G - 1 = 3 with 4 disjoint groups: that
-  noise (1.4 times Var_examples), clipped, made the interval 1.2-1.4 times too wide where
-  C = 0. Many random subsets give about min(R, N) - 1 degrees of freedom (the jackknife's
-  linear part lives in N dimensions), and a larger d lowers own (the points are a step
-  function of the epsilons; d = 1 overstated own 4.6 times at N = 16). But d may not be
-  large: F's sensitivity to a shared effect changes with N (F saturates at small N), and
-  d = N / 2 estimated C 6 times too small at N = 16; d = N / 4 is close (seed set 0).
-- Degrees of freedom: Satterthwaite's (1946) for Var_examples (|S| - 1) + C, where C's
-  are those of its positive part max(C_hat, 0), C_hat being a difference of mean squares
-  with variance about 2 ((own / |S|)^2 + C^2) / df (``resampling.positive_part_df``).
+  scipy.stats.bootstrap would do it, expanded by (|S| / (|S| - 1))^(1/2) (a bootstrap of
+  a mean has the plug-in variance; Hesterberg 2015). It is free: the points take at most
+  15 distinct values, so a resample is one multinomial draw over them (9,999 by default).
+- C, the shared part: ``scoring.assess.shared_effects`` measures each model's effects
+  (a shift of every example, a change of confidence with the example's level) in the
+  confidences, where they are smooth, estimates their covariance over models by
+  two-way ANOVA (not clipped as a difference of F's mean squares), and redraws them
+  ``n_redraws`` times to see how much they move F's points together. Its degrees of
+  freedom are those of the effects' variance (about N - 1, fewer where noise dominates).
+- One example's own model noise (for ``models_only`` only): a delete-d jackknife over
+  model *pairs* (U_k, R_k) on random subsets (Shao and Wu 1989, "A general theory for
+  jackknife variance estimation", Ann. Statist. 17; Shao and Tu 1995, The Jackknife and
+  Bootstrap, sections 2.3 and 5.2): each of ``n_groups`` = R random subsets leaves out
+  d = N // 4 pairs and F's points are recomputed on the N - d left; variance (N - d) /
+  (d R) * sum_r (point_(r) - mean)^2 per example. The points are a non-smooth statistic
+  whose variance does not shrink like 1 / N, so the jackknife overstates it (2 times at
+  d = N / 4, 4.6 times at d = 1): the spread over examples, which bounds it from above
+  too, is used wherever it is smaller.
+- Degrees of freedom: Satterthwaite's (1946) for Var_examples (|S| - 1) + C (its own).
 - Score = F * Q with Q = (RA_U / RA_R) * (TA_U / TA_R): Q's variance by the delete-1
   jackknife over pairs (Q is a smooth function of means, where that is exact enough),
-  its covariance with F from the same groups as F's.
-- Intervals: percentiles of (example bootstrap of F) + C^(1/2) * normal noise (and, for
-  the score, times Q plus its correlated noise), widened about the estimate by t_df / z
-  (Satterthwaite's df), so a small, skewed F keeps a skewed interval and a noisy C widens
-  it as a t interval would; the ``models_only`` intervals are Student intervals (the same
-  df construction). F is clipped to [0, 1], the score at 0.
-- The jackknife overstates one example's own model variance (the points are a discrete,
-  non-smooth statistic whose variance does not shrink like 1 / N, the scaling the
-  jackknife assumes): at N = 32, |S| = 126, d = N / 8 gave 1.3-1.5 times the true sd of
-  F, d = N / 2 half of it. Hence that part is taken from the spread over examples (which
-  bounds it from above) wherever it is smaller; C, driven by per-model effects common
-  to all examples, is a smooth average over models, where the jackknife is at home.
+  its covariance with F from the jackknife's subsets.
+- Intervals: BCa percentiles (Efron 1987) of (example bootstrap of F) + C^(1/2) *
+  normal noise (and, for the score, times Q plus its correlated noise), widened about
+  the estimate by t_df / z, so a small, skewed F keeps a skewed interval and a noisy C
+  widens it as a t interval would (the points are right-skewed: a plain percentile
+  interval missed the truth below it two times out of three); the ``models_only``
+  intervals are Student intervals (the same df). F is clipped to [0, 1], the score at 0.
+
+Why not the jackknife for C
+---------------------------
+Until issue 31, C was the jackknife's mean covariance between examples' deviations, a
+difference of two mean squares of the non-smooth points: at N = 16, |S| = 60 on the
+``shared`` setting of ``benchmarks/coverage.py`` (seed set 0) it came out at 0.20 of
+Var F against a true 0.35, with a spread of 0.48 (d = N / 8: 0.24 +- 0.83; d = N / 2:
+0.06 +- 0.14: the smaller F at N - d responds less to a shared shift), clipped to 0 in
+41% of data sets; so ``shared`` covered 91-93%. The redrawn effects give 0.33 +- 0.26
+there, and 0.01 +- 0.05 where runs share nothing (the jackknife: -0.02 +- 0.60).
 
 Why not resample the models with replacement
 --------------------------------------------
@@ -79,14 +80,14 @@ are carried into a Student quantile.
 
 Cost
 ----
-The example part is free. The model part recomputes epsilons R times on a random subset
-of ``n_model_examples`` examples (C needs many pairs of examples, not all of them), so
-it costs about R * min(|S|, 500) / |S| official F's at 3N / 4, whatever N: at the
-defaults (R = 32), 3.2 official F's at |S| = 5,000 and 32 at |S| <= 500 (8 times the
-4 disjoint groups used before; the metric itself got 6-40 times faster in issue 31). The
-ceiling costs n_splits official F's (at N per half) plus one model part.
-``benchmarks/uncertainty_speed.py`` prints these costs beside the official F's (itself
-6-40x cheaper since issue 31: ``benchmarks/metric_speed.py``).
+The example part is free. The model parts recompute epsilons on a random subset of
+``n_model_examples`` examples (C needs many pairs of examples, not all of them): the
+jackknife R = ``n_groups`` times at 3N / 4, the redraws ``n_redraws`` times at N, so
+about (R + n_redraws) * min(|S|, 500) / |S| official F's whatever N: at the defaults,
+6.4 official F's at |S| = 5,000 and 64 at |S| <= 500 (the metric got 6-40 times faster
+in issue 31: ``benchmarks/metric_speed.py``). The ceiling costs n_splits official F's
+(at N per half) plus one interval. ``benchmarks/uncertainty_speed.py`` prints these
+costs beside the official F's.
 
 Coverage: what the promise is worth
 -----------------------------------
