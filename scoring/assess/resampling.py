@@ -135,7 +135,8 @@ def acceleration(points: np.ndarray, examples_share: float) -> float:
     spread = float(np.sum(deviations**2))
     if spread <= 0:
         return 0.0
-    return float(np.sum(deviations**3)) / (6 * spread**1.5) * max(examples_share, 0.0) ** 1.5
+    share = max(examples_share, 0.0)
+    return float(np.sum(deviations**3)) / (6 * spread * math.sqrt(spread)) * share * math.sqrt(share)
 
 
 def percentiles(replicates: np.ndarray, estimate: float, accel: float, confidence_level: float) -> tuple[float, float]:

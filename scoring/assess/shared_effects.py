@@ -92,7 +92,8 @@ def redraw(side: SideEffects, rng: np.random.Generator) -> np.ndarray:
     """The side's models with fresh effects of the estimated covariance (step 3)."""
     n_models = side.base.shape[0]
     effects = rng.multivariate_normal(np.zeros(len(side.covariance)), side.covariance, size=n_models)
-    return side.base + side.scale * (effects @ side.loadings.T)
+    redrawn: np.ndarray = side.base + side.scale * (effects @ side.loadings.T)
+    return redrawn
 
 
 def shared_variance(
