@@ -7,9 +7,10 @@ the pool on a split, so that it holds what scorings on that split would see:
 - ``--references`` reference models, made by the scorer's own code
   (``scoring.references.build.build_references``: model k seeded as the scorer seeds it,
   into a reference folder that ``python -m scoring score --refs`` could use);
-- ``--runs`` runs of each of ``--methods`` (baselines of ``starter_kit.baselines``),
-  run k seeded and measured as run k of a scoring on this split
-  (``benchmarks/unlearned_runs.py``).
+- ``--runs`` runs of each of ``--methods`` (baselines of ``starter_kit.baselines``, and
+  the sanity rows of ``scoring.bench.sanity`` as ``sanity_<row>``: ``sanity_retrain``
+  retrains from scratch, the ceiling's side), run k seeded and measured as run k of a
+  scoring on this split (``benchmarks/unlearned_runs.py``).
 
 Resumable: every model is a file of its own in ``--cache``, written atomically, so an
 interrupted build continues where it stopped, and asking for more models extends the
@@ -45,14 +46,16 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from unlearned_runs import Method, seen_seed, unlearned_confidences
+from unlearned_runs import Method, sanity_method, seen_seed, unlearned_confidences
 
 import starter_kit
+from scoring.bench.sanity import ROWS
 from scoring.checks import check_int
 from scoring.outputs import Evaluator
 from scoring.references.build import build_references, count_references
 from scoring.score import run_seed
 from starter_kit.atomic import npy_bytes, write_bytes
+from starter_kit.recipe import Recipe
 from starter_kit.splits import Split, load_split
 
 
@@ -144,17 +147,20 @@ def write_pool(path: Path, arrays: dict[str, np.ndarray]) -> None:
     write_bytes(path, buffer.getvalue())
 
 
-def chosen_methods(names: str) -> dict[str, Method]:
-    """{name: baseline} for a comma-separated list; ValueError naming the unknown ones."""
+def chosen_methods(names: str, recipe: Recipe) -> dict[str, Method]:
+    """{name: its unlearning function} for a comma-separated list of baselines and sanity rows
+    (``sanity_retrain``: runs that retrain from scratch, the ceiling's side); ValueError naming unknown ones."""
     from starter_kit.baselines import BASELINES
 
+    rows = {f"sanity_{row}": row for row in ROWS}
     chosen = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in chosen if n not in BASELINES]
+    unknown = [n for n in chosen if n not in BASELINES and n not in rows]
     if unknown or not chosen:
         raise ValueError(
-            f"--methods: unknown baseline(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(BASELINES)}"
+            f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'}: choose from "
+            f"{', '.join([*BASELINES, *rows])}"
         )
-    return {name: BASELINES[name] for name in chosen}
+    return {n: BASELINES[n] if n in BASELINES else sanity_method(rows[n], recipe) for n in chosen}
 
 
 def main() -> None:
@@ -163,7 +169,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the pool file to write (.npz)")
     parser.add_argument("--references", type=int, default=256, help="reference models (default 256)")
     parser.add_argument("--runs", type=int, default=256, help="runs of each method (default 256)")
-    parser.add_argument("--methods", default="finetune,neggrad_plus", help="comma-separated baselines")
+    parser.add_argument(
+        "--methods", default="finetune,neggrad_plus", help="comma-separated baselines and sanity rows (sanity_retrain)"
+    )
     parser.add_argument(
         "--cache", type=Path, help="folder keeping every model made (default: OUT without .npz, -models)"
     )
@@ -175,10 +183,10 @@ def main() -> None:
     try:
         n_references = check_int(args.references, "--references", 2)
         n_runs = check_int(args.runs, "--runs", 2)
-        methods = chosen_methods(args.methods)
         if args.out.suffix != ".npz":
             raise ValueError(f"--out {args.out} must end in .npz (np.load reads the pool by its keys)")
         split = load_split(args.split_dir)
+        methods = chosen_methods(args.methods, split.recipe)
         cache = args.cache or args.out.with_name(f"{args.out.stem}-models")
         arrays, table = build_pool(split, n_references, n_runs, methods, cache, args.refs)
     except (OSError, ValueError) as error:

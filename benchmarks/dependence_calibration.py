@@ -36,10 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from unlearned_runs import seeded_runs
+from unlearned_runs import sanity_method, seeded_runs
 
 from scoring.assess import dependence
-from scoring.bench.sanity import sanity_source
 from scoring.outputs import Evaluator
 from scoring.references.build import count_references, load_references
 from starter_kit.baselines import BASELINES
@@ -52,14 +51,8 @@ SIZES = (8, 16, 32)  # 8: the smallest N the close-pair test runs at
 GROUP = 8  # runs per chunk in the "groups of 8" attack
 
 
-def _sanity(name: str) -> Callable[..., torch.nn.Module]:
-    namespace: dict[str, object] = {}
-    exec(compile(sanity_source(name), f"sanity_{name}.py", "exec"), namespace)  # the row's own source
-    return namespace["unlearning"]  # type: ignore[return-value]
-
-
 def _noise_copy(net: torch.nn.Module, *_loaders: object) -> torch.nn.Module:
-    return _sanity("noise")(net, None, None, None)
+    return sanity_method("noise")(net, None, None, None)
 
 
 def collect(split: Split, n_runs: int, n_shared: int, n_copies: int, cache: Path) -> dict[str, np.ndarray]:
@@ -76,7 +69,9 @@ def collect(split: Split, n_runs: int, n_shared: int, n_copies: int, cache: Path
         found[name] = np.load(path)
 
     original, evaluator = split.original_model(), Evaluator(split)
-    methods = {name: BASELINES[name] for name in BASELINES} | {f"sanity {n}": _sanity(n) for n in ("identity", "noise")}
+    methods = {name: BASELINES[name] for name in BASELINES} | {
+        f"sanity {n}": sanity_method(n, split.recipe) for n in ("identity", "noise")
+    }
     for name, method in methods.items():
         kept(name, seeded_runs, split, method, n_runs, original, evaluator)
     for s in range(n_shared):

@@ -18,13 +18,23 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from scoring.bench.sanity import sanity_source
 from scoring.ingestion.run_seeds import derived_seed
 from scoring.outputs import Evaluator
 from scoring.score import run_seed
+from starter_kit.recipe import Recipe
 from starter_kit.splits import Split
 from starter_kit.submission import seed_everything, submission_loaders
 
 Method = Callable[..., torch.nn.Module]
+
+
+def sanity_method(name: str, recipe: Recipe | None = None) -> Method:
+    """The ``unlearning`` function of sanity row ``name`` (``scoring.bench.sanity``: ``retrain`` needs the
+    split's recipe), from the row's own source."""
+    namespace: dict[str, object] = {}
+    exec(compile(sanity_source(name, recipe), f"sanity_{name}.py", "exec"), namespace)
+    return namespace["unlearning"]  # type: ignore[return-value]
 
 
 def seen_seed(split: Split, index: int) -> int:

@@ -71,3 +71,29 @@ def test_part_pool_refuses_a_file_that_is_not_a_pool_in_one_line(tmp_path, array
     np.savez(path, **arrays)
     with pytest.raises(SystemExit, match="needs 'references' \\[R, S\\] and at least one method"):
         coverage.read_pool(str(path))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--out", "pool.txt"], "--out pool.txt must end in .npz"),
+        (["--split-dir", "{tmp}"], "is not a split directory"),
+        (["--methods", "finetune,nope"], "unknown method\\(s\\) nope: choose from .*finetune.*sanity_retrain"),
+        (["--runs", "1"], "--runs must be an integer >= 2"),
+    ],
+)
+def test_the_pool_builder_refuses_bad_options_in_one_line(tmp_path, tmp_path_factory, monkeypatch, options, message):
+    split = kit.split_dir(tmp_path_factory)
+    given = {"--split-dir": str(split), "--out": str(tmp_path / "pool.npz"), "--cache": str(tmp_path / "cache")}
+    given |= dict(zip(options[::2], (o.format(tmp=tmp_path) for o in options[1::2]), strict=True))
+    monkeypatch.setattr(sys, "argv", ["coverage_pool.py", *(part for pair in given.items() for part in pair)])
+    with pytest.raises(SystemExit, match=f"^error: .*{message}"):
+        coverage_pool.main()
+    assert not (tmp_path / "cache").exists()  # refused before anything was made
+
+
+def test_sanity_rows_are_methods_of_the_pool(tmp_path_factory):
+    recipe = load_split(kit.split_dir(tmp_path_factory)).recipe
+    methods = coverage_pool.chosen_methods("sanity_retrain, finetune", recipe)
+    assert list(methods) == ["sanity_retrain", "finetune"]
+    assert methods["sanity_retrain"].__code__.co_filename == "sanity_retrain.py"  # the row's own source
