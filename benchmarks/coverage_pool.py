@@ -16,7 +16,9 @@ Resumable: every model is a file of its own in ``--cache``, written atomically, 
 interrupted build continues where it stopped, and asking for more models extends the
 pool. The references are the reference folder ``CACHE/references`` (or ``--refs``: an
 existing one, which is extended); run k of a method is
-``CACHE/runs-<manifest sha256[:12]>/<method>/run-<k>-seed-<its recorded seed>.npy``.
+``CACHE/runs-<manifest sha256[:12]>/<method>/run-<k>-seed-<its recorded seed>.npy``
+(the seed follows ``$SCORING_SECRET``; a run's file does not record the method's code:
+after changing a method, delete its folder).
 The pool file, written atomically, holds:
 
     references  [R, |S|] float64   logit-scaled forget-set confidences, reference models 0..R-1

@@ -5,7 +5,8 @@ runs are. Its thresholds are set here, on real models of a split:
 
 - honest runs: the reference models (retraining, which is also the ``retrain`` sanity
   row), every baseline of ``starter_kit.baselines`` and the ``identity`` and ``noise``
-  sanity rows, ``--runs`` runs of each (run k seeded as the scorer seeds it), then
+  sanity rows, ``--runs`` runs of each (run k seeded as the scorer seeds it:
+  ``benchmarks/unlearned_runs.py``), then
   ``--trials`` random draws of N of them, each tested against N other references as
   the yardstick: the share flagged is the false-alarm rate (draws overlap, so the
   rate is that of a draw, not of independent submissions);
