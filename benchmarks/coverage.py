@@ -27,10 +27,16 @@ the ceiling), and the normalised score's interval (F / ceiling) should cover the
 E[F] / E[ceiling].
 
 Part ``pool``: real confidences (``--pool``, an .npz with ``references`` [R, S] and one
-array per method [M, S]). The truth at N is the mean F over ``--truth-draws`` draws of
-N runs and N references from the pool; each interval is computed on one draw. The pool's
-examples are fixed, so this checks the ``models_only`` interval (this forget set, new
-seeds); its width is compared with the spread of F over the draws.
+array per method [M, S], as ``benchmarks/coverage_pool.py`` builds it; its ``meta`` is
+not a method). The truth at N is the mean F over ``--truth-draws`` draws of N runs and
+N references from the pool; each interval is computed on one draw. Only the
+``models_only`` interval (this forget set, new seeds) has a truth here: the pool is one
+forget set, so every draw has the same examples, and the total interval (``low``/``high``:
+new forget examples too) would be judged against a spread that leaves out its examples'
+part. Its width is compared with the spread of F over the draws. Draws without
+replacement from a pool of P models vary less than fresh seeds would, by about
+sqrt((P - N) / (P - 1)) in sd (0.94 at N = 32, 0.87 at N = 64 of 256): keep N well
+below P, or read the coverage at large N as slightly flattering.
 
 Every cell reports: the coverage, its 95% Wilson interval, the mean interval width over
 the width of the true 95% spread of F (its 2.5% to 97.5% quantiles over the truth
@@ -47,6 +53,7 @@ import argparse
 import math
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -175,14 +182,31 @@ def simulator_rows(args: argparse.Namespace, options: dict[str, Any]) -> list[di
     return rows
 
 
+def read_pool(path: str) -> dict[str, np.ndarray]:
+    """{"references": [R, S], method: [M, S], ...} from a pool file; exits with one line where it is not one."""
+    try:
+        with np.load(path) as pool:
+            arrays = {name: pool[name] for name in pool.files if name != "meta"}
+    except (OSError, ValueError) as error:
+        sys.exit(f"--pool {path} cannot be read as an .npz ({error}): build one with benchmarks/coverage_pool.py")
+    shapes = {name: array.shape for name, array in arrays.items()}
+    width = shapes.get("references", (0, 0))[1:]
+    if len(arrays) < 2 or any(len(shape) != 2 or shape[1:] != width for shape in shapes.values()):
+        sys.exit(
+            f"--pool {path} holds {shapes}: it needs 'references' [R, S] and at least one method [M, S] "
+            "(build it with benchmarks/coverage_pool.py)"
+        )
+    return arrays
+
+
 def pool_rows(args: argparse.Namespace, options: dict[str, Any]) -> list[dict[str, Any]]:
-    pool = np.load(args.pool)
-    references = pool["references"]
+    pool = read_pool(args.pool)
+    references = pool.pop("references")
     rows = []
-    for method in (m for m in pool.files if m != "references"):
-        runs = pool[method]
+    for method, runs in pool.items():
         for n_models in (int(n) for n in args.n_models.split(",")):
             if n_models > min(len(runs), len(references)):
+                print(f"{method}: N = {n_models} skipped: the pool holds {len(runs)} runs, {len(references)} refs")
                 continue
             start = time.process_time()
 
@@ -193,7 +217,7 @@ def pool_rows(args: argparse.Namespace, options: dict[str, Any]) -> list[dict[st
                     rng.choice(len(references), n, replace=False)
                 ]
 
-            seed = 1_000_003 * args.seed + 7919 * n_models + len(method)
+            seed = 1_000_003 * args.seed + 7919 * n_models + zlib.crc32(method.encode())  # a seed per method
             true_f = truth(draw, args.truth_draws, seed)
             row = cell(draw, true_f, args.intervals, seed + 1, "models_only", options)
             rows.append({"method": method, "N": n_models, **row, "CPU s": round(time.process_time() - start, 1)})

@@ -5,7 +5,8 @@ runs are. Its thresholds are set here, on real models of a split:
 
 - honest runs: the reference models (retraining, which is also the ``retrain`` sanity
   row), every baseline of ``starter_kit.baselines`` and the ``identity`` and ``noise``
-  sanity rows, ``--runs`` runs of each (run k seeded as the scorer seeds it), then
+  sanity rows, ``--runs`` runs of each (run k seeded as the scorer seeds it:
+  ``benchmarks/unlearned_runs.py``), then
   ``--trials`` random draws of N of them, each tested against N other references as
   the yardstick: the share flagged is the false-alarm rate (draws overlap, so the
   rate is that of a draw, not of independent submissions);
@@ -28,7 +29,6 @@ R needs at least 2 x 32 + the largest k reference models (``python -m scoring re
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,44 +37,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from unlearned_runs import sanity_method, seeded_runs
 
 from scoring.assess import dependence
-from scoring.bench.sanity import sanity_source
-from scoring.metric import forgetting as metric
+from scoring.outputs import Evaluator
 from scoring.references.build import count_references, load_references
 from starter_kit.baselines import BASELINES
 from starter_kit.baselines.finetune import finetune
-from starter_kit.evaluation import predict
 from starter_kit.splits import Split, load_split
-from starter_kit.submission import seed_everything, submission_loaders
+from starter_kit.submission import seed_everything
 from starter_kit.training import train_model
 
 SIZES = (8, 16, 32)  # 8: the smallest N the close-pair test runs at
 GROUP = 8  # runs per chunk in the "groups of 8" attack
 
 
-def _confidences(split: Split, net: torch.nn.Module) -> np.ndarray:
-    logits, targets = predict(net, split.loader("forget", shuffle=False))
-    return metric.logit_scaled_confidence(logits.double().numpy(), targets.numpy())
-
-
-def _sanity(name: str) -> Callable[..., torch.nn.Module]:
-    namespace: dict[str, object] = {}
-    exec(compile(sanity_source(name), f"sanity_{name}.py", "exec"), namespace)  # the row's own source
-    return namespace["unlearning"]  # type: ignore[return-value]
-
-
-def _runs(split: Split, method: Callable[..., torch.nn.Module], n_runs: int, start: torch.nn.Module) -> np.ndarray:
-    """[n_runs, |S|]: ``method`` applied to copies of ``start``, run k seeded with k."""
-    rows = []
-    for seed in range(n_runs):
-        seed_everything(seed)
-        rows.append(_confidences(split, method(copy.deepcopy(start), *submission_loaders(split, seed))))
-    return np.stack(rows)
-
-
 def _noise_copy(net: torch.nn.Module, *_loaders: object) -> torch.nn.Module:
-    return _sanity("noise")(net, None, None, None)
+    return sanity_method("noise")(net, None, None, None)
 
 
 def collect(split: Split, n_runs: int, n_shared: int, n_copies: int, cache: Path) -> dict[str, np.ndarray]:
@@ -90,23 +69,27 @@ def collect(split: Split, n_runs: int, n_shared: int, n_copies: int, cache: Path
             print(f"  {name}: {time.perf_counter() - started:.1f} s", flush=True)
         found[name] = np.load(path)
 
-    original = split.original_model()
-    methods = {name: BASELINES[name] for name in BASELINES} | {f"sanity {n}": _sanity(n) for n in ("identity", "noise")}
+    original, evaluator = split.original_model(), Evaluator(split)
+    methods = {name: BASELINES[name] for name in BASELINES} | {
+        f"sanity {n}": sanity_method(n, split.recipe) for n in ("identity", "noise")
+    }
     for name, method in methods.items():
-        kept(name, _runs, split, method, n_runs, original)
+        kept(name, seeded_runs, split, method, n_runs, original, evaluator)
     for s in range(n_shared):
         seed = 10_000 + s  # the shared models' own seeds: none is a reference's
-        kept(f"shared {s} finetune", _shared_copies, split, seed, finetune, n_copies)
-        kept(f"shared {s} noise", _shared_copies, split, seed, _noise_copy, n_copies)
+        kept(f"shared {s} finetune", _shared_copies, split, seed, finetune, n_copies, evaluator)
+        kept(f"shared {s} noise", _shared_copies, split, seed, _noise_copy, n_copies, evaluator)
     return found
 
 
-def _shared_copies(split: Split, seed: int, change: Callable[..., torch.nn.Module], n_copies: int) -> np.ndarray:
+def _shared_copies(
+    split: Split, seed: int, change: Callable[..., torch.nn.Module], n_copies: int, evaluator: Evaluator
+) -> np.ndarray:
     """[n_copies, |S|]: one model retrained from scratch with ``seed``, then ``change`` applied to copies of it."""
     seed_everything(seed)
     images, labels = split.images("retain"), split.labels("retain")
     model = train_model(split.recipe, images, labels, split.dataset.num_classes, seed=seed, progress=False)
-    return _runs(split, change, n_copies, model.eval())
+    return seeded_runs(split, change, n_copies, model.eval(), evaluator)
 
 
 def table(found: dict[str, np.ndarray], refs: np.ndarray, trials: int, seed: int) -> pd.DataFrame:
