@@ -201,3 +201,30 @@ def test_one_forget_example_still_gets_a_width():
     unlearned, retrained = _pair(12, 1, rng, shift=0.8)
     result = uncertainty.forgetting_quality_interval(unlearned, retrained, n_resamples=999)
     assert result["high"] > result["low"] and result["models_only"]["standard_error"] > 0
+
+
+def test_heavy_tailed_points_give_the_examples_variance_fewer_degrees_of_freedom():
+    from scoring.assess.resampling import examples_df
+
+    rng = np.random.default_rng(0)
+    normal = examples_df(rng.standard_normal(2000))
+    assert 1800 < normal <= 1999  # a normal sample: about n - 1
+    skewed = examples_df(np.r_[np.zeros(55), np.ones(5)])  # most examples at the floor, a few high
+    assert 5 < skewed < 30
+    assert examples_df(np.full(10, 0.25)) == 9.0 and examples_df(np.array([0.5])) == 1.0
+
+
+def test_bca_is_the_percentile_interval_without_bias_or_skew_and_leans_with_the_acceleration():
+    from scipy import stats
+
+    from scoring.assess.resampling import acceleration, percentiles
+
+    replicates = stats.norm.ppf((np.arange(9999) + 0.5) / 9999)  # symmetric about 0
+    plain = np.quantile(replicates, [0.025, 0.975])
+    np.testing.assert_allclose(percentiles(replicates, 0.0, 0.0, 0.95), plain)
+    low, high = percentiles(replicates, 0.0, 0.05, 0.95)
+    assert low > plain[0] and high > plain[1]  # right skew: the interval reaches further up
+    points = np.r_[np.zeros(50), np.full(10, 0.8)]
+    assert acceleration(points, 1.0) > 0 and acceleration(points, 0.5) == pytest.approx(
+        acceleration(points, 1.0) * 0.5**1.5
+    )

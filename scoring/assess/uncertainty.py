@@ -42,7 +42,9 @@ variance is the per-example model noise / S plus C.
   whose variance does not shrink like 1 / N, so the jackknife overstates it (2 times at
   d = N / 4, 4.6 times at d = 1): the spread over examples, which bounds it from above
   too, is used wherever it is smaller.
-- Degrees of freedom: Satterthwaite's (1946) for Var_examples (|S| - 1) + C (its own).
+- Degrees of freedom: Satterthwaite's (1946) for Var_examples + C: the examples' part
+  has |S| - 1, fewer where the points are heavy-tailed (``resampling.examples_df``), C
+  its own.
 - Score = F * Q with Q = (RA_U / RA_R) * (TA_U / TA_R): Q's variance by the delete-1
   jackknife over pairs (Q is a smooth function of means, where that is exact enough),
   its covariance with F from the jackknife's subsets.
@@ -120,6 +122,7 @@ from scoring.assess.resampling import (
     acceleration,
     correlation,
     draw_replicates,
+    examples_df,
     jackknife_ratio_variance,
     left_out_points,
     left_out_subsets,
@@ -349,7 +352,7 @@ def _forgetting_quality_parts(
     replicates, noise = draw_replicates(points, parts, n_resamples, rng)
     models_var, shared = parts["models"], parts["shared"]
     # Satterthwaite: the examples' part has S - 1 degrees of freedom, C's its own.
-    df_examples = max(n_examples - 1, 1)
+    df_examples = examples_df(points)
     df_total = satterthwaite(parts["total"], ((parts["examples"], df_examples), (shared, shared_df)))
     accel = acceleration(points, parts["examples"] / parts["total"] if parts["total"] > 0 else 1.0)
     bounds = percentiles(replicates, estimate, accel, confidence_level)
