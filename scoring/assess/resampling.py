@@ -15,6 +15,8 @@ from scipy import stats
 
 from scoring.metric import forgetting as metric
 
+MIN_SHARED_DF = 3.0  # t_3: finite variance; C near 0 gets few df, but it is small then
+
 
 def left_out_subsets(n_models: int, n_subsets: int, rng: np.random.Generator) -> np.ndarray:
     """kept [n_subsets, n_models] bool: each row leaves out d = max(1, N // 4) random pairs.
@@ -79,16 +81,25 @@ def satterthwaite(total: float, parts: tuple[tuple[float, float], ...]) -> float
 def draw_replicates(
     points: np.ndarray, parts: dict[str, float], n_resamples: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """F replicates [n_resamples]: bootstrap of the examples + normal noise of variance C.
+    """F replicates [n_resamples]: bootstrap of the examples + C^(1/2) times Student noise.
 
-    Also returns the noise's normal factor [n_resamples], which the score's correlated
-    utility noise reuses. The uncertainty of the variance estimates is not in the
-    replicates: ``stretch`` widens their percentile interval by Student's quantile.
+    The shared part's noise is Student's t with C's degrees of freedom (at least
+    ``MIN_SHARED_DF``): a normal deviate whose variance is known only to df degrees of
+    freedom has that predictive law, so a C estimated from few models widens the
+    interval's tails as much as it should, and no more where C is near 0. Also returns
+    that noise factor [n_resamples], which the score's correlated utility noise reuses.
+    The examples' variance is the replicates' own: ``stretch`` widens their interval by
+    Student's quantile for its degrees of freedom.
     """
     n_examples = len(points)
     values, counts = np.unique(points, return_counts=True)
     draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
-    noise = rng.standard_normal(n_resamples)
+    shared_df = parts["shared_df"]
+    noise = (
+        rng.standard_normal(n_resamples)
+        if not math.isfinite(shared_df)
+        else rng.standard_t(max(shared_df, MIN_SHARED_DF), n_resamples)
+    )
     # Expanded by (S / (S - 1))^(1/2): a bootstrap of the mean has the plug-in variance,
     # (S - 1) / S times the unbiased one (Hesterberg 2015, "What teachers should know
     # about the bootstrap", The American Statistician 69, section 4.3).

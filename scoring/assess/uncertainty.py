@@ -349,11 +349,11 @@ def _forgetting_quality_parts(
     shared, shared_df = shared_variance(unlearned[:, examples], retrained[:, examples], n_redraws, rng, n_jobs)
     parts = variance_parts(points, left_out, factor, shared)
 
-    replicates, noise = draw_replicates(points, parts, n_resamples, rng)
+    replicates, noise = draw_replicates(points, {**parts, "shared_df": shared_df}, n_resamples, rng)
     models_var, shared = parts["models"], parts["shared"]
     # Satterthwaite: the examples' part has S - 1 degrees of freedom, C's its own.
     df_examples = examples_df(points)
-    df_total = satterthwaite(parts["total"], ((parts["examples"], df_examples), (shared, shared_df)))
+    df_total = df_examples  # C's uncertainty is in its Student noise (draw_replicates)
     accel = acceleration(points, parts["examples"] / parts["total"] if parts["total"] > 0 else 1.0)
     bounds = percentiles(replicates, estimate, accel, confidence_level)
     low, high = stretch(estimate, *bounds, confidence_level, df_total)
