@@ -55,16 +55,6 @@ variance is the per-example model noise / S plus C.
   interval missed the truth below it two times out of three); the ``models_only``
   intervals are Student intervals (the same df). F is clipped to [0, 1], the score at 0.
 
-Why not the jackknife for C
----------------------------
-Until issue 31, C was the jackknife's mean covariance between examples' deviations, a
-difference of two mean squares of the non-smooth points: at N = 16, |S| = 60 on the
-``shared`` setting of ``benchmarks/coverage.py`` (seed set 0) it came out at 0.20 of
-Var F against a true 0.35, with a spread of 0.48 (d = N / 8: 0.24 +- 0.83; d = N / 2:
-0.06 +- 0.14: the smaller F at N - d responds less to a shared shift), clipped to 0 in
-41% of data sets; so ``shared`` covered 91-93%. The redrawn effects give 0.33 +- 0.26
-there, and 0.01 +- 0.05 where runs share nothing (the jackknife: -0.02 +- 0.60).
-
 Why not resample the models with replacement
 --------------------------------------------
 A bootstrap resample of N models holds about 0.63 N distinct ones; duplicates make
@@ -94,20 +84,18 @@ costs beside the official F's.
 Coverage: what the promise is worth
 -----------------------------------
 ``benchmarks/coverage.py`` measures it against a known truth (a simulator whose true F
-at each N is a Monte Carlo mean over 1,000 fresh data sets; 400 intervals a cell;
-README, "What the intervals promise", has the table, seed set 1). Tried on seed set 0
-(150 data sets a cell, N = 16 and 64, settings identical and shared unless said): the
-old 4 disjoint groups with Student(3) noise, 94-98% at 1.3-1.4 times the true width
-where C = 0, 89-92% where runs share an effect; 32 random subsets with C's noise left
-out of the df, 93-98% at 1.02-1.11 times (also mixture and shift) but 89-93% at 0.85-0.96
-times where shared; with the df of C_hat itself (not of its positive part), 99-100% at
-1.3-1.5 times where C = 0 and 95-97% at 1.05-1.2 times where shared; with the positive
-part's df (kept), 97-99% at 1.14-1.2 times where C = 0 and 92-95% at 1.0 times where
-shared. Student noise of C's own df on C alone: 95-97% at 1.35-1.8 times. Jackknifing a
-smoothed points function (linear between the bins) changed nothing measurable. What
-remains is C's noise: with one data set, C is known only to within about half of
-Var_examples, and an interval cannot be both short where C = 0 and wide enough where it
-is not.
+at each N is a Monte Carlo mean over 2,000 fresh data sets; 1,000 intervals a cell;
+docs/explanation/uncertainty.md, "What the intervals promise", has the table, seed set
+1). Tried on seed set 0 (600 data sets a cell unless said): C from the jackknife (the
+estimator before), ``shared`` 91-93% at 0.96-1.0 times the true width; C from redrawn
+per-model effects with Satterthwaite's df, 96.0% at N = 16 but 92.5% at N = 32 (0.99
+times), ``shift`` 92.7-94.0% (300-600 data sets) with 14-27 of 22-36 misses below the
+truth; BCa percentiles balanced the misses (shift 94.7%, 18 of 32 below); the examples'
+df from their kurtosis (about 25 instead of 59) and C's uncertainty as Student noise in
+the replicates (kept): ``shared`` 93.8% at 1.06 times, ``identical`` 95.0% at 1.09,
+``shift`` 95.5% at 1.08, ``scaled`` 94.8% at 1.16. C is still about 5-15% low where
+runs share an effect (its estimate from one data set has a relative spread of about
+0.5 at N = 32), which is where the interval covers least.
 """
 
 from __future__ import annotations
