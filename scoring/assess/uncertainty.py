@@ -364,7 +364,10 @@ def _forgetting_quality_parts(
             "models": math.sqrt(models_var),
             "models_shared": math.sqrt(shared),
         },
-        "method": "bootstrap over forget examples + delete-d jackknife over random subsets of (run, reference) pairs",
+        "method": (
+            "BCa bootstrap over forget examples + shared model noise from redrawn per-model effects"
+            " + delete-d jackknife over random subsets of (run, reference) pairs (models only)"
+        ),
         "confidence_level": confidence_level,
         "n_resamples": n_resamples,
         "n_groups": n_groups,
