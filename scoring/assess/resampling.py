@@ -79,7 +79,7 @@ def satterthwaite(total: float, parts: tuple[tuple[float, float], ...]) -> float
 
 
 def draw_replicates(
-    points: np.ndarray, parts: dict[str, float], n_resamples: int, rng: np.random.Generator
+    points: np.ndarray, parts: dict[str, float], shared_df: float, n_resamples: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """F replicates [n_resamples]: bootstrap of the examples + C^(1/2) times Student noise.
 
@@ -94,7 +94,6 @@ def draw_replicates(
     n_examples = len(points)
     values, counts = np.unique(points, return_counts=True)
     draws = rng.multinomial(n_examples, counts / n_examples, size=n_resamples)
-    shared_df = parts["shared_df"]
     noise = (
         rng.standard_normal(n_resamples)
         if not math.isfinite(shared_df)

@@ -42,18 +42,18 @@ variance is the per-example model noise / S plus C.
   whose variance does not shrink like 1 / N, so the jackknife overstates it (2 times at
   d = N / 4, 4.6 times at d = 1): the spread over examples, which bounds it from above
   too, is used wherever it is smaller.
-- Degrees of freedom: Satterthwaite's (1946) for Var_examples + C: the examples' part
-  has |S| - 1, fewer where the points are heavy-tailed (``resampling.examples_df``), C
-  its own.
+- Degrees of freedom: the examples' part has |S| - 1, fewer where the points are
+  heavy-tailed (``resampling.examples_df``); C has its own; ``models_only`` combines the
+  two by Satterthwaite's (1946) formula.
 - Score = F * Q with Q = (RA_U / RA_R) * (TA_U / TA_R): Q's variance by the delete-1
   jackknife over pairs (Q is a smooth function of means, where that is exact enough),
   its covariance with F from the jackknife's subsets.
 - Intervals: BCa percentiles (Efron 1987) of (example bootstrap of F) + C^(1/2) *
-  normal noise (and, for the score, times Q plus its correlated noise), widened about
-  the estimate by t_df / z, so a small, skewed F keeps a skewed interval and a noisy C
-  widens it as a t interval would (the points are right-skewed: a plain percentile
+  Student noise of C's df (and, for the score, times Q plus its correlated noise),
+  widened about the estimate by t_df / z for the examples' df, so a small, skewed F keeps
+  a skewed interval and a noisy C widens it (the points are right-skewed: a plain percentile
   interval missed the truth below it two times out of three); the ``models_only``
-  intervals are Student intervals (the same df). F is clipped to [0, 1], the score at 0.
+  intervals are Student intervals (Satterthwaite's df). F is clipped to [0, 1], the score at 0.
 
 Why not resample the models with replacement
 --------------------------------------------
@@ -271,7 +271,7 @@ def score_interval(
     ratio_noise = math.sqrt(ratio_var) * (rho * z + math.sqrt(1 - rho * rho) * parts["rng"].standard_normal(len(z)))
     replicates = parts["replicates"] * (ratio + ratio_noise)
     bounds = percentiles(replicates, estimate, parts["acceleration"], confidence_level)
-    low, high = stretch(estimate, *bounds, confidence_level, parts["df_total"])
+    low, high = stretch(estimate, *bounds, confidence_level, parts["df_examples"])
     # Models only: delta method around F * Q.
     cov_models = correlation(cov, models_var, ratio_var) * math.sqrt(models_var * ratio_var)
     var_models = ratio**2 * models_var + f_value**2 * ratio_var + 2 * f_value * ratio * cov_models
@@ -330,14 +330,13 @@ def _forgetting_quality_parts(
     shared, shared_df = shared_variance(unlearned[:, examples], retrained[:, examples], n_redraws, rng, n_jobs)
     parts = variance_parts(points, left_out, factor, shared)
 
-    replicates, noise = draw_replicates(points, {**parts, "shared_df": shared_df}, n_resamples, rng)
+    replicates, noise = draw_replicates(points, parts, shared_df, n_resamples, rng)
     models_var, shared = parts["models"], parts["shared"]
-    # Satterthwaite: the examples' part has S - 1 degrees of freedom, C's its own.
+    # The stretch carries the examples' df alone: C's uncertainty is in its Student noise.
     df_examples = examples_df(points)
-    df_total = df_examples  # C's uncertainty is in its Student noise (draw_replicates)
     accel = acceleration(points, parts["examples"] / parts["total"] if parts["total"] > 0 else 1.0)
     bounds = percentiles(replicates, estimate, accel, confidence_level)
-    low, high = stretch(estimate, *bounds, confidence_level, df_total)
+    low, high = stretch(estimate, *bounds, confidence_level, df_examples)
     own_part = min(parts["own"] / n_examples, parts["examples"])
     df_models = satterthwaite(models_var, ((own_part, df_examples), (shared, shared_df)))
     half_width = student_quantile(confidence_level, df_models) * math.sqrt(models_var)
@@ -382,7 +381,7 @@ def _forgetting_quality_parts(
         "replicates": replicates,
         "rng": rng,
         "df_models": df_models,
-        "df_total": df_total,
+        "df_examples": df_examples,
         "acceleration": accel,
     }
 
